@@ -1,0 +1,11 @@
+"""CILogon authenticator providing the lsst_spawner identity contract."""
+
+from __future__ import annotations
+
+from oauthenticator.cilogon import CILogonOAuthenticator
+
+__all__ = ["LSSTCILogonOAuthenticator"]
+
+
+class LSSTCILogonOAuthenticator(CILogonOAuthenticator):
+    """CILogon login that provisions a UID, GID, groups, name and email from claims."""

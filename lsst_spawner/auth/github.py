@@ -1,0 +1,11 @@
+"""GitHub authenticator providing the lsst_spawner identity contract."""
+
+from __future__ import annotations
+
+from oauthenticator.github import GitHubOAuthenticator
+
+__all__ = ["LSSTGitHubOAuthenticator"]
+
+
+class LSSTGitHubOAuthenticator(GitHubOAuthenticator):
+    """GitHub login that provisions a UID, GID, groups, name, email and git token."""

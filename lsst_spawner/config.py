@@ -1,0 +1,253 @@
+"""Configuration helpers: ordered config snippets, durations and config checks.
+
+Everything here works offline: nothing contacts Kubernetes, a registry or an
+identity provider, so the same code serves hub start-up, ``lsst-spawner
+check-config`` and tests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from traitlets import TraitError, TraitType
+from traitlets.config import Config, LoggingConfigurable
+
+__all__ = [
+    "CONFIG_DIR_ENV",
+    "CheckedConfigurable",
+    "ConfigError",
+    "ConfigProblem",
+    "Duration",
+    "MissingEnvironmentVariable",
+    "env_bool",
+    "env_str",
+    "load_config_dir",
+    "parse_duration",
+    "require_env",
+]
+
+#: Environment variable naming the ``jupyterhub_config.d`` directory.
+CONFIG_DIR_ENV = "LSST_SPAWNER_CONFIG_DIR"
+
+
+class ConfigError(Exception):
+    """The site configuration is wrong; the message says what and where."""
+
+
+class MissingEnvironmentVariable(ConfigError):
+    """A config snippet needs an environment variable that is not set."""
+
+    def __init__(self, name: str, purpose: str = "") -> None:
+        self.name = name
+        self.purpose = purpose
+        detail = f" ({purpose})" if purpose else ""
+        super().__init__(f"required environment variable {name} is not set{detail}")
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem found in the configuration, attributed to a trait.
+
+    ``where`` is the trait as an operator writes it, for example
+    ``LSSTSpawner.lab_sizes`` or ``LSSTSpawner.volume_mounts[2].mount_path``.
+    """
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+class CheckedConfigurable(LoggingConfigurable):
+    """Base of every lsst_spawner class whose traits are checked as a whole.
+
+    Per-trait type checks happen when traitlets assigns a value. Rules that
+    look at several values at once (a mount names a defined volume, the
+    default size is in the list of sizes) live in :meth:`config_problems`, so
+    that ``lsst-spawner check-config`` can report *every* problem instead of
+    stopping at the first. Mixins extend it cooperatively::
+
+        def config_problems(self) -> list[ConfigProblem]:
+            problems = super().config_problems()
+            ...
+            return problems
+    """
+
+    def config_problems(self) -> list[ConfigProblem]:
+        """Return every problem in this object's configuration (empty if none)."""
+        return []
+
+    def raise_for_config_problems(self) -> None:
+        """Raise :class:`ConfigError` listing every problem, if there is any."""
+        problems = self.config_problems()
+        if problems:
+            lines = "\n".join(f"  - {problem}" for problem in problems)
+            raise ConfigError(f"{len(problems)} configuration problem(s):\n{lines}")
+
+
+# --- durations ---------------------------------------------------------------
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: object) -> float:
+    """Parse a duration into seconds.
+
+    Accepts a number of seconds (``90``, ``2.5``) or a string made of
+    number-unit parts with units ``ms``, ``s``, ``m``, ``h`` and ``d``
+    (``"90s"``, ``"15m"``, ``"1h30m"``). A bare number in a string is seconds.
+    Negative, empty, boolean and malformed values raise :class:`ValueError`.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"a duration must be seconds or a string like '90s', not {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        if not text:
+            raise ValueError("a duration must not be empty")
+        try:
+            seconds = float(text)
+        except ValueError:
+            position = 0
+            seconds = 0.0
+            for match in _DURATION_PART.finditer(text):
+                if match.start() != position:
+                    break
+                seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+                position = match.end()
+            if position != len(text) or position == 0:
+                raise ValueError(
+                    f"cannot parse duration {value!r}: use seconds or number-unit parts "
+                    "with units ms, s, m, h, d (for example '90s', '15m', '1h30m')"
+                ) from None
+    else:
+        raise ValueError(f"a duration must be seconds or a string like '90s', not {value!r}")
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        raise ValueError(f"a duration must be finite, not {value!r}")
+    if seconds < 0:
+        raise ValueError(f"a duration must not be negative, not {value!r}")
+    return seconds
+
+
+class Duration(TraitType[float, float | int | str]):
+    """A trait holding a duration in seconds, set from a number or ``"1h30m"``."""
+
+    default_value = 0.0
+    info_text = "a duration: seconds, or a string such as '90s', '15m' or '1h30m'"
+
+    def __init__(self, default_value: Any = 0.0, *, minimum: float = 0.0, **kwargs: Any) -> None:
+        self.minimum = minimum
+        super().__init__(default_value=parse_duration(default_value), **kwargs)
+
+    def validate(self, obj: Any, value: Any) -> float:
+        try:
+            seconds = parse_duration(value)
+        except ValueError as error:
+            raise TraitError(f"{type(obj).__name__}.{self.name}: {error}") from None
+        if seconds < self.minimum:
+            raise TraitError(
+                f"{type(obj).__name__}.{self.name}: must be at least {self.minimum:g}s, "
+                f"not {value!r}"
+            )
+        return seconds
+
+    def from_string(self, s: str) -> float:
+        return parse_duration(s)
+
+
+# --- environment variables for config snippets ------------------------------
+
+
+def require_env(name: str, purpose: str = "") -> str:
+    """Return the non-empty value of environment variable ``name``.
+
+    Raises :class:`MissingEnvironmentVariable`, which :func:`load_config_dir`
+    turns into a one-line start-up error naming the variable.
+    """
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise MissingEnvironmentVariable(name, purpose)
+    return value
+
+
+def env_str(name: str, default: str) -> str:
+    """Return environment variable ``name``, or ``default`` when unset or empty."""
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Return environment variable ``name`` as a boolean (``true/false``, ``1/0``, ...)."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"environment variable {name} must be true or false, not {value!r}")
+
+
+# --- ordered config snippets -------------------------------------------------
+
+
+def config_snippets(path: str | os.PathLike[str]) -> list[Path]:
+    """Return the ``*.py`` files of a config directory in lexical order."""
+    directory = Path(path).expanduser()
+    if not directory.is_dir():
+        raise ConfigError(f"config directory {str(directory)!r} does not exist or is not a directory")
+    return sorted(p for p in directory.glob("*.py") if p.is_file())
+
+
+def load_config_dir(
+    c: Config,
+    path: str | os.PathLike[str],
+    *,
+    namespace: MutableMapping[str, Any] | None = None,
+) -> list[Path]:
+    """Execute the ``*.py`` snippets of ``path`` in lexical order, sharing one namespace.
+
+    This is what ``jupyterhub_config.py`` does with ``LSST_SPAWNER_CONFIG_DIR``
+    and what a Zero to JupyterHub ``hub.extraConfig`` entry calls. Each snippet
+    sees ``c`` and ``get_config()`` like a JupyterHub config file, ``__file__``
+    set to its own path, and every name that earlier snippets defined. A
+    relative ``path`` is taken from the current working directory.
+
+    A snippet that needs a missing environment variable, or raises
+    :class:`ConfigError`, stops start-up with one line (``SystemExit``) that
+    names the snippet and the problem; any other exception propagates with its
+    traceback, pointing at the snippet's own file and line.
+
+    Returns the snippets executed, in order.
+    """
+    snippets = config_snippets(path)
+    shared: MutableMapping[str, Any] = {} if namespace is None else namespace
+    shared.setdefault("c", c)
+    get_config: Callable[[], Config] = lambda: c  # noqa: E731 - mirrors traitlets
+    shared.setdefault("get_config", get_config)
+    shared.setdefault("__name__", "lsst_spawner_config_d")
+    for snippet in snippets:
+        code = compile(snippet.read_bytes(), str(snippet), "exec")
+        shared["__file__"] = str(snippet)
+        try:
+            exec(code, shared)  # noqa: S102 - executing site config is the point
+        except ConfigError as error:
+            raise SystemExit(f"lsst_spawner: configuration error in {snippet.name}: {error}") from None
+    return snippets
+
+
+def problems_as_lines(problems: Iterable[ConfigProblem]) -> list[str]:
+    """Format problems one per line, in a stable order."""
+    return [str(p) for p in sorted(problems, key=lambda p: (p.where, p.message))]

@@ -1,0 +1,1 @@
+"""The spawner's options form and the validation of user options."""

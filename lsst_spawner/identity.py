@@ -1,0 +1,189 @@
+"""The provider-neutral identity contract between authenticators and the spawner.
+
+An authenticator stores ``auth_state["identity"]`` as a JSON object::
+
+    {
+        "username": "rra",
+        "uid": 4137,
+        "gid": 4137,
+        "groups": [{"name": "rra", "gid": 4137}, {"name": "lsst-sqre", "gid": 3010}],
+        "name": "Russ Allbery",
+        "email": "rra@example.org",
+        "git_token": "gho_..."
+    }
+
+The spawner reads only this, through :meth:`Identity.from_auth_state`, so any
+authenticator that fills it works with :class:`~lsst_spawner.LSSTSpawner`.
+
+Validation here is strict about the fields that become part of ``/etc/passwd``
+and ``/etc/group`` lines (username, group names, ids): a value that could
+produce an extra line or field is rejected, never passed through. Free-text
+fields (``name``) are kept as given; the NSS builders neutralize them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "AUTH_STATE_KEY",
+    "GROUP_NAME_PATTERN",
+    "MAX_ID",
+    "USERNAME_PATTERN",
+    "Group",
+    "Identity",
+    "IdentityError",
+]
+
+#: Key of the identity in JupyterHub's ``auth_state``.
+AUTH_STATE_KEY = "identity"
+
+#: Usernames: lowercase letters, digits, ``_``, ``.`` and ``-``; not starting with
+#: ``-`` or ``.``; at most 64 characters. Covers GitHub logins (up to 39
+#: characters, digits first allowed) and typical LDAP uids.
+USERNAME_PATTERN = re.compile(r"[a-z0-9_][a-z0-9_.-]{0,63}")
+
+#: Group names: the POSIX-portable form ``[a-z_][a-z0-9_-]*``, at most 32 characters.
+GROUP_NAME_PATTERN = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+
+#: Largest valid uid or gid: 2**32 - 2 (2**32 - 1 is ``(uid_t) -1``, "no id").
+MAX_ID = 2**32 - 2
+
+_EMAIL_PATTERN = re.compile(r"[^@\s:,]+@[^@\s:,]+")
+
+
+class IdentityError(ValueError):
+    """An identity is missing or breaks the contract; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Group:
+    """A POSIX group the user belongs to."""
+
+    name: str
+    gid: int
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A user's POSIX identity and profile, as the spawner needs it."""
+
+    username: str
+    uid: int
+    gid: int
+    groups: tuple[Group, ...] = ()
+    name: str | None = None
+    email: str | None = None
+    git_token: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_username(self.username)
+        _check_id("uid", self.uid)
+        _check_id("gid", self.gid)
+        seen_names: set[str] = set()
+        for index, group in enumerate(self.groups):
+            if not isinstance(group, Group):
+                raise IdentityError(f"groups[{index}] must be a Group, not {type(group).__name__}")
+            _check_group_name(f"groups[{index}].name", group.name)
+            _check_id(f"groups[{index}].gid", group.gid)
+            if group.name in seen_names:
+                raise IdentityError(f"groups[{index}].name: duplicate group name {group.name!r}")
+            seen_names.add(group.name)
+        for key in ("name", "email", "git_token"):
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, str):
+                raise IdentityError(f"{key} must be a string or null, not {type(value).__name__}")
+        if self.email is not None and not _EMAIL_PATTERN.fullmatch(self.email):
+            raise IdentityError(f"email {self.email!r} is not a valid address")
+        if self.git_token is not None and not _is_single_line_printable(self.git_token):
+            raise IdentityError("git_token must be printable text on one line")
+
+    @property
+    def supplemental_gids(self) -> list[int]:
+        """The gids of the user's groups, without duplicates, in the order given."""
+        return list(dict.fromkeys(group.gid for group in self.groups))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Identity:
+        """Build an identity from the JSON form of the contract.
+
+        Raises :class:`IdentityError` naming the first field that is missing
+        or wrong. Unknown keys are ignored so that authenticators may store
+        more than the contract needs.
+        """
+        if not isinstance(data, Mapping):
+            raise IdentityError(f"the identity must be a JSON object, not {type(data).__name__}")
+        for key in ("username", "uid", "gid"):
+            if data.get(key) is None:
+                raise IdentityError(f"the identity has no {key}")
+        raw_groups = data.get("groups") or []
+        if not isinstance(raw_groups, list | tuple):
+            raise IdentityError(f"groups must be a list, not {type(raw_groups).__name__}")
+        groups = []
+        for index, raw in enumerate(raw_groups):
+            if not isinstance(raw, Mapping) or "name" not in raw or "gid" not in raw:
+                raise IdentityError(f"groups[{index}] must be an object with name and gid")
+            groups.append(Group(name=raw["name"], gid=raw["gid"]))
+        return cls(
+            username=data["username"],
+            uid=data["uid"],
+            gid=data["gid"],
+            groups=tuple(groups),
+            name=data.get("name"),
+            email=data.get("email"),
+            git_token=data.get("git_token"),
+        )
+
+    @classmethod
+    def from_auth_state(cls, auth_state: Mapping[str, Any] | None) -> Identity:
+        """Read the identity an authenticator stored in ``auth_state``."""
+        if not auth_state or auth_state.get(AUTH_STATE_KEY) is None:
+            raise IdentityError(
+                f"the user has no identity: auth_state[{AUTH_STATE_KEY!r}] is missing; "
+                "enable auth state (c.Authenticator.enable_auth_state = True) and use an "
+                "authenticator that provides the lsst_spawner identity contract"
+            )
+        return cls.from_dict(auth_state[AUTH_STATE_KEY])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form of the contract, as stored in ``auth_state``."""
+        return {
+            "username": self.username,
+            "uid": self.uid,
+            "gid": self.gid,
+            "groups": [{"name": g.name, "gid": g.gid} for g in self.groups],
+            "name": self.name,
+            "email": self.email,
+            "git_token": self.git_token,
+        }
+
+
+def _check_username(value: object) -> None:
+    if not isinstance(value, str) or not USERNAME_PATTERN.fullmatch(value):
+        raise IdentityError(
+            f"username {value!r} is not allowed: use 1 to 64 lowercase letters, digits, "
+            "'_', '.' or '-', not starting with '.' or '-'"
+        )
+
+
+def _check_group_name(where: str, value: object) -> None:
+    if not isinstance(value, str) or not GROUP_NAME_PATTERN.fullmatch(value):
+        raise IdentityError(
+            f"{where} {value!r} is not a POSIX group name: use 1 to 32 characters "
+            "[a-z0-9_-], starting with a letter or '_'"
+        )
+
+
+def _check_id(where: str, value: object) -> None:
+    # bool is an int subclass; True must not become uid 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise IdentityError(f"{where} must be an integer, not {value!r}")
+    if not 0 <= value <= MAX_ID:
+        raise IdentityError(f"{where} {value} is out of range 0..{MAX_ID}")
+
+
+def _is_single_line_printable(value: str) -> bool:
+    return value.isprintable() and "\n" not in value and "\r" not in value

@@ -1,0 +1,1 @@
+"""The image menu: tag rules, image sources, the background cache."""

@@ -1,0 +1,1 @@
+"""Pure builders of a lab's Kubernetes objects: no I/O here."""
