@@ -1,0 +1,72 @@
+"""The image menu's data model, shared by the menu policy, the cache, the form and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+__all__ = ["ImageMenu", "MenuImage", "TagKind"]
+
+
+class TagKind(StrEnum):
+    """Kinds of image tags, in menu order (see ``lsst_spawner.images.tags``)."""
+
+    ALIAS = "alias"
+    RELEASE = "release"
+    WEEKLY = "weekly"
+    DAILY = "daily"
+    CANDIDATE = "candidate"
+    EXPERIMENTAL = "experimental"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class MenuImage:
+    """One image a user may choose."""
+
+    tag: str
+    kind: TagKind
+    display_name: str
+    #: ``{image_base}:{tag}``
+    reference: str
+    #: ``sha256:...`` when known.
+    digest: str | None = None
+    #: ``radio`` for the short list of choices, ``dropdown`` for the others.
+    choice: Literal["radio", "dropdown"] = "dropdown"
+
+    @property
+    def pinned_reference(self) -> str:
+        """``{image_base}:{tag}@{digest}`` when the digest is known, else :attr:`reference`."""
+        return f"{self.reference}@{self.digest}" if self.digest else self.reference
+
+
+@dataclass(frozen=True)
+class ImageMenu:
+    """The menu users see: built in the background, read by every form request."""
+
+    image_base: str
+    radio: tuple[MenuImage, ...] = ()
+    dropdown: tuple[MenuImage, ...] = ()
+    recommended: MenuImage | None = None
+    #: When the source last answered; ``None`` for a menu not yet built.
+    refreshed_at: datetime | None = None
+    #: ``False`` while the first refresh has not finished (the form says "loading").
+    complete: bool = True
+    _by_tag: dict[str, MenuImage] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index = {image.tag: image for image in (*self.dropdown, *self.radio)}
+        if self.recommended is not None:
+            index.setdefault(self.recommended.tag, self.recommended)
+        object.__setattr__(self, "_by_tag", index)
+
+    @property
+    def images(self) -> tuple[MenuImage, ...]:
+        """Every image offered, radio choices first."""
+        return (*self.radio, *self.dropdown)
+
+    def find(self, tag: str) -> MenuImage | None:
+        """The offered image with this tag, or ``None``."""
+        return self._by_tag.get(tag)
