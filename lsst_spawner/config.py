@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ __all__ = [
     "load_config_dir",
     "parse_duration",
     "require_env",
+    "validation_on_load",
 ]
 
 #: Environment variable naming the ``jupyterhub_config.d`` directory.
@@ -207,15 +210,31 @@ def config_snippets(path: str | os.PathLike[str]) -> list[Path]:
     """Return the ``*.py`` files of a config directory in lexical order."""
     directory = Path(path).expanduser()
     if not directory.is_dir():
-        raise ConfigError(f"config directory {str(directory)!r} does not exist or is not a directory")
+        raise ConfigError(
+            f"config directory {str(directory)!r} does not exist or is not a directory"
+        )
     return sorted(p for p in directory.glob("*.py") if p.is_file())
+
+
+_VALIDATE_ON_LOAD: ContextVar[bool] = ContextVar("lsst_spawner_validate_on_load", default=True)
+
+
+@contextmanager
+def validation_on_load(enabled: bool) -> Iterator[None]:
+    """Turn :func:`load_config_dir`'s final validation on or off (``check-config`` turns it off)."""
+    token = _VALIDATE_ON_LOAD.set(enabled)
+    try:
+        yield
+    finally:
+        _VALIDATE_ON_LOAD.reset(token)
 
 
 def load_config_dir(
     c: Config,
     path: str | os.PathLike[str],
     *,
-    namespace: MutableMapping[str, Any] | None = None,
+    namespace: dict[str, Any] | None = None,
+    validate: bool | None = None,
 ) -> list[Path]:
     """Execute the ``*.py`` snippets of ``path`` in lexical order, sharing one namespace.
 
@@ -230,10 +249,15 @@ def load_config_dir(
     names the snippet and the problem; any other exception propagates with its
     traceback, pointing at the snippet's own file and line.
 
+    After the last snippet, the lsst_spawner classes the configuration selects
+    are checked (the rules of ``lsst-spawner check-config``) and start-up stops
+    with every problem listed if there is any; pass ``validate=False`` to skip
+    that, for example when more configuration follows.
+
     Returns the snippets executed, in order.
     """
     snippets = config_snippets(path)
-    shared: MutableMapping[str, Any] = {} if namespace is None else namespace
+    shared: dict[str, Any] = {} if namespace is None else namespace
     shared.setdefault("c", c)
     get_config: Callable[[], Config] = lambda: c  # noqa: E731 - mirrors traitlets
     shared.setdefault("get_config", get_config)
@@ -244,7 +268,13 @@ def load_config_dir(
         try:
             exec(code, shared)  # noqa: S102 - executing site config is the point
         except ConfigError as error:
-            raise SystemExit(f"lsst_spawner: configuration error in {snippet.name}: {error}") from None
+            raise SystemExit(
+                f"lsst_spawner: configuration error in {snippet.name}: {error}"
+            ) from None
+    if _VALIDATE_ON_LOAD.get() if validate is None else validate:
+        from .checks import validate_config_or_exit
+
+        validate_config_or_exit(c)
     return snippets
 
 

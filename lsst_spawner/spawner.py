@@ -9,7 +9,7 @@ from .config import CheckedConfigurable
 __all__ = ["LSSTSpawner"]
 
 
-class LSSTSpawner(CheckedConfigurable, KubeSpawner):  # type: ignore[misc]
+class LSSTSpawner(CheckedConfigurable, KubeSpawner):
     """Spawns science platform labs on Kubernetes as the user's own POSIX identity.
 
     Its own traits come from mixins, one per capability, listed before

@@ -1,0 +1,183 @@
+"""Check a whole JupyterHub configuration offline: the rules behind ``check-config``.
+
+Nothing here instantiates KubeSpawner (whose constructor loads a kubeconfig and
+creates API clients) or contacts any service. Instead, the lsst_spawner mixins
+of the configured classes are instantiated alone, under the configured class's
+name so that ``c.LSSTSpawner.*`` applies, and every configured value is set one
+by one so that each bad value is reported, not only the first.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import Any
+
+from traitlets import HasTraits, TraitError
+from traitlets.config import Config, Configurable
+from traitlets.config.loader import LazyConfigValue
+
+from .config import CheckedConfigurable, ConfigError, ConfigProblem
+
+__all__ = [
+    "check_config",
+    "offline_settings",
+    "resolve_class",
+    "validate_config_or_exit",
+]
+
+_ENTRY_POINT_GROUPS = {
+    "spawner_class": "jupyterhub.spawners",
+    "authenticator_class": "jupyterhub.authenticators",
+}
+
+
+def resolve_class(value: object, trait: str) -> type | None:
+    """Resolve ``JupyterHub.<trait>`` as JupyterHub does: a class, an entry point or a dotted path.
+
+    Returns ``None`` when the value is unset. Raises :class:`ConfigError` when
+    it names nothing that can be imported.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, type):
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(f"JupyterHub.{trait}: expected a class or a name, not {value!r}")
+    from importlib.metadata import entry_points
+
+    for entry_point in entry_points(group=_ENTRY_POINT_GROUPS[trait]):
+        if entry_point.name == value:
+            loaded = entry_point.load()
+            assert isinstance(loaded, type)
+            return loaded
+    module_name, _, class_name = value.rpartition(".")
+    if not module_name:
+        raise ConfigError(f"JupyterHub.{trait}: no installed entry point is named {value!r}")
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+        loaded = getattr(module, class_name)
+    except (ImportError, AttributeError) as error:
+        raise ConfigError(f"JupyterHub.{trait}: cannot import {value!r}: {error}") from None
+    if not isinstance(loaded, type):
+        raise ConfigError(f"JupyterHub.{trait}: {value!r} is not a class")
+    return loaded
+
+
+def _checked_bases(cls: type) -> tuple[type, ...]:
+    """The CheckedConfigurable classes in ``cls``'s bases, in MRO order."""
+    return tuple(
+        base
+        for base in cls.__mro__[1:]
+        if issubclass(base, CheckedConfigurable) and base is not CheckedConfigurable
+    ) or (CheckedConfigurable,)
+
+
+def _needs_shadow(cls: type) -> bool:
+    """Spawners are checked through their mixins: KubeSpawner's constructor does I/O."""
+    from jupyterhub.spawner import Spawner
+
+    return issubclass(cls, Spawner)
+
+
+def _section_names(cls: type) -> list[str]:
+    return [
+        base.__name__
+        for base in reversed(cls.__mro__)
+        if isinstance(base, type) and issubclass(base, Configurable)
+    ]
+
+
+def _resolve_value(obj: HasTraits, key: str, value: Any) -> Any:
+    if isinstance(value, LazyConfigValue):
+        return value.get_value(getattr(obj, key))
+    return value
+
+
+def offline_settings(cls: type, config: Config) -> tuple[CheckedConfigurable, list[ConfigProblem]]:
+    """Build the lsst_spawner settings of ``cls`` from ``config``, one value at a time.
+
+    A spawner class is not instantiated: the settings object is an instance of
+    its lsst_spawner mixins, named like the class. Other classes (the
+    authenticators) are instantiated with no config and then given each value.
+    Returns that object and the problems met while setting each value: values
+    of the wrong type and unknown option names in lsst_spawner's own sections.
+    """
+    if _needs_shadow(cls):
+        shadow_type = type(cls.__name__, _checked_bases(cls), {"__module__": cls.__module__})
+        settings = shadow_type()
+    else:
+        settings = cls()
+    assert isinstance(settings, CheckedConfigurable)
+    own_traits = set(settings.trait_names(config=True))
+    all_traits = (
+        set(cls.class_trait_names(config=True)) if issubclass(cls, HasTraits) else own_traits
+    )
+    own_sections = {
+        name
+        for name in _section_names(cls)
+        if name == cls.__name__ or name in {base.__name__ for base in _checked_bases(cls)}
+    }
+    problems: list[ConfigProblem] = []
+    for section in _section_names(cls):
+        if not config._has_section(section):
+            continue
+        for key, value in config[section].items():
+            where = f"{section}.{key}"
+            if key not in own_traits:
+                if section in own_sections and key not in all_traits:
+                    hint = difflib.get_close_matches(key, sorted(all_traits), n=1)
+                    suggestion = f" (did you mean {hint[0]}?)" if hint else ""
+                    problems.append(ConfigProblem(where, f"unknown option{suggestion}"))
+                continue
+            try:
+                setattr(settings, key, _resolve_value(settings, key, value))
+            except TraitError as error:
+                problems.append(ConfigProblem(where, _trait_error_text(error)))
+    return settings, problems
+
+
+def _trait_error_text(error: TraitError) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
+def check_config(config: Config) -> tuple[list[ConfigProblem], list[str]]:
+    """Check the lsst_spawner classes a configuration selects.
+
+    Returns ``(problems, checked)``: every problem found, and the names of the
+    classes that were checked.
+    """
+    problems: list[ConfigProblem] = []
+    checked: list[str] = []
+    hub = config.JupyterHub if config._has_section("JupyterHub") else Config()
+    for trait in ("spawner_class", "authenticator_class"):
+        try:
+            cls = resolve_class(hub.get(trait), trait)
+        except ConfigError as error:
+            problems.append(ConfigProblem(f"JupyterHub.{trait}", str(error).split(": ", 1)[-1]))
+            continue
+        if cls is None or not issubclass(cls, CheckedConfigurable):
+            continue
+        settings, set_problems = offline_settings(cls, config)
+        problems.extend(set_problems)
+        problems.extend(_safe_config_problems(settings))
+        checked.append(cls.__name__)
+    return problems, checked
+
+
+def _safe_config_problems(settings: CheckedConfigurable) -> Iterable[ConfigProblem]:
+    try:
+        return settings.config_problems()
+    except Exception as error:  # a rule that crashes is itself a problem to report
+        return [ConfigProblem(type(settings).__name__, f"configuration check failed: {error!r}")]
+
+
+def validate_config_or_exit(config: Config) -> None:
+    """Stop hub start-up with every problem listed when the configuration is wrong."""
+    problems, _ = check_config(config)
+    if problems:
+        lines = "\n".join(f"  {problem}" for problem in problems)
+        raise SystemExit(f"lsst_spawner: {len(problems)} configuration problem(s):\n{lines}")

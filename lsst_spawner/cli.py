@@ -1,0 +1,154 @@
+"""``lsst-spawner``: the operators' command line (check-config, menu, render-pod).
+
+Every command works offline against a JupyterHub config file loaded the way
+JupyterHub loads it; none contacts Kubernetes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from traitlets.config import Config
+from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
+
+from ._version import __version__
+from .checks import check_config
+from .config import ConfigError, problems_as_lines, validation_on_load
+
+__all__ = ["build_parser", "load_hub_config", "main"]
+
+DEFAULT_CONFIG_FILE = "jupyterhub_config.py"
+
+
+class CommandError(Exception):
+    """A command cannot do what was asked; the message is printed and the exit code is 1."""
+
+
+def load_hub_config(path: str | Path) -> Config:
+    """Load a JupyterHub config file as JupyterHub does (``c``, ``get_config``, ``load_subconfig``).
+
+    Hub-start validation in :func:`lsst_spawner.config.load_config_dir` is
+    turned off while loading, so that ``check-config`` can report every
+    problem itself.
+    """
+    file = Path(path).expanduser().resolve()
+    loader = PyFileConfigLoader(file.name, path=str(file.parent))
+    with validation_on_load(False):
+        try:
+            return loader.load_config()
+        except ConfigFileNotFound:
+            raise CommandError(f"config file {str(path)!r} not found") from None
+        except SystemExit as stop:  # a snippet stopped start-up with a one-line message
+            raise CommandError(str(stop.code)) from None
+        except ConfigError as error:
+            raise CommandError(f"{path}: {error}") from None
+
+
+def _add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-f",
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help=f"JupyterHub config file to load (default: {DEFAULT_CONFIG_FILE})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``lsst-spawner`` (also used by the docs' CLI reference)."""
+    parser = argparse.ArgumentParser(
+        prog="lsst-spawner",
+        description="Check and preview an lsst_spawner JupyterHub configuration, offline.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _add_config_option(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    check = commands.add_parser(
+        "check-config",
+        help="validate the lsst_spawner configuration and list every problem",
+        description=(
+            "Load the config file and check every lsst_spawner setting of the configured "
+            "spawner and authenticator. Prints each problem with the trait's name and exits 1 "
+            "if there is any; prints a one-line summary and exits 0 otherwise."
+        ),
+    )
+    _add_config_option(check)
+
+    menu = commands.add_parser(
+        "menu",
+        help="print the image menu users would see now",
+        description="Build the image menu from the configured image source and print it.",
+    )
+    _add_config_option(menu)
+    menu.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+
+    render = commands.add_parser(
+        "render-pod",
+        help="print every Kubernetes object the spawner would create for a user",
+        description=(
+            "Print the Kubernetes objects LSSTSpawner would create for USER with the given "
+            "identity and options, without contacting Kubernetes. Exits 1 with the reason "
+            "when the options or the identity are rejected."
+        ),
+    )
+    _add_config_option(render)
+    render.add_argument("--user", required=True, metavar="NAME", help="JupyterHub user name")
+    render.add_argument(
+        "--auth-state",
+        metavar="FILE.json",
+        help="the user's auth_state as JSON (with the 'identity' object)",
+    )
+    render.add_argument(
+        "--options", metavar="FILE.json", help="user_options as JSON (default: the form defaults)"
+    )
+    render.add_argument("--format", choices=("yaml", "json"), default="yaml", help="output format")
+    return parser
+
+
+def _check_config(config: Config, config_file: str) -> int:
+    problems, checked = check_config(config)
+    if problems:
+        for line in problems_as_lines(problems):
+            print(line)
+        print(f"{len(problems)} problem(s) in {config_file}", file=sys.stderr)
+        return 1
+    classes = ", ".join(checked) if checked else "no lsst_spawner class is configured"
+    print(f"OK: {config_file}: no problems ({classes})")
+    return 0
+
+
+def _menu(config: Config, output_format: str) -> int:
+    from .commands import print_menu
+
+    return print_menu(config, output_format)
+
+
+def _render_pod(config: Config, args: argparse.Namespace) -> int:
+    from .commands import render_pod
+
+    return render_pod(config, args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``lsst-spawner``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    config_file = getattr(args, "config", DEFAULT_CONFIG_FILE)
+    try:
+        config = load_hub_config(config_file)
+        if args.command == "check-config":
+            return _check_config(config, config_file)
+        if args.command == "menu":
+            return _menu(config, args.format)
+        return _render_pod(config, args)
+    except (CommandError, ConfigError) as error:
+        print(f"lsst-spawner: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
