@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from oauthenticator.cilogon import CILogonOAuthenticator
 
+from ..config import CheckedConfigurable
+
 __all__ = ["LSSTCILogonOAuthenticator"]
 
 
-class LSSTCILogonOAuthenticator(CILogonOAuthenticator):
+class LSSTCILogonOAuthenticator(CheckedConfigurable, CILogonOAuthenticator):
     """CILogon login that provisions a UID, GID, groups, name and email from claims."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from oauthenticator.github import GitHubOAuthenticator
 
+from ..config import CheckedConfigurable
+
 __all__ = ["LSSTGitHubOAuthenticator"]
 
 
-class LSSTGitHubOAuthenticator(GitHubOAuthenticator):
+class LSSTGitHubOAuthenticator(CheckedConfigurable, GitHubOAuthenticator):
     """GitHub login that provisions a UID, GID, groups, name, email and git token."""
