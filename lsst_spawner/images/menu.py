@@ -64,7 +64,7 @@ class MenuPolicy:
         or other dated tag (a site may recommend ``w_2024_10`` directly).
         """
         aliases = set(self.alias_tags)
-        if parse_tag(self.recommended_tag).kind is TagKind.UNKNOWN:
+        if parse_tag(self.recommended_tag).kind in (TagKind.UNKNOWN, TagKind.ALIAS):
             aliases.add(self.recommended_tag)
         return frozenset(aliases)
 
@@ -201,9 +201,8 @@ def build_menu(
     cutoff = (now - policy.dropdown_max_age).date() if policy.dropdown_max_age else None
     dropdown: list[MenuImage] = []
     limit = policy.dropdown_max_count if policy.dropdown_max_count > 0 else None
+    # Aliases are radio choices, except "recommended" when a site recommends a real tag.
     for kind in TagKind:
-        if kind is TagKind.ALIAS:
-            continue
         for item in selection.by_kind[kind]:
             if limit is not None and len(dropdown) >= limit:
                 break

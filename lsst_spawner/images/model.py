@@ -22,9 +22,12 @@ class TagKind(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MenuImage:
-    """One image a user may choose."""
+    """One image a user may choose.
+
+    Slotted: a menu of a large repository holds ten thousand of these.
+    """
 
     tag: str
     kind: TagKind
