@@ -20,6 +20,7 @@ __all__ = [
     "MenuPolicy",
     "build_menu",
     "is_valid_digest",
+    "menu_records",
     "placeholder_menu",
     "tags_needing_digests",
 ]
@@ -246,3 +247,18 @@ def placeholder_menu(image_base: str, policy: MenuPolicy) -> ImageMenu:
         refreshed_at=None,
         complete=False,
     )
+
+
+def menu_records(menu: ImageMenu) -> list[dict[str, str | bool | None]]:
+    """One JSON-ready record per offered image, radio choices first (``lsst-spawner menu``)."""
+    return [
+        {
+            "tag": image.tag,
+            "kind": image.kind.value,
+            "display_name": image.display_name,
+            "digest": image.digest,
+            "choice": image.choice,
+            "recommended": menu.recommended is image,
+        }
+        for image in menu.images
+    ]

@@ -374,3 +374,20 @@ def test_menu_for_ten_thousand_tags_is_under_five_megabytes() -> None:
     assert len(menu.images) == 10_000
     size = deep_size(menu)
     assert size < 5 * 1024 * 1024, size
+
+
+def test_menu_records_for_the_cli() -> None:
+    from lsst_spawner.images.menu import menu_records
+
+    records = menu_records(build())
+    assert records[0] == {
+        "tag": "recommended",
+        "kind": "alias",
+        "display_name": "Recommended (Weekly 2024_10)",
+        "digest": digest(10),
+        "choice": "radio",
+        "recommended": True,
+    }
+    assert [r["tag"] for r in records] == [*radio_tags(build()), *dropdown_tags(build())]
+    assert records[-1]["choice"] == "dropdown"
+    assert records[-1]["recommended"] is False
