@@ -22,9 +22,12 @@ class TagKind(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MenuImage:
-    """One image a user may choose."""
+    """One image a user may choose.
+
+    Slotted: a menu of a large repository holds ten thousand of these.
+    """
 
     tag: str
     kind: TagKind
@@ -54,6 +57,10 @@ class ImageMenu:
     refreshed_at: datetime | None = None
     #: ``False`` while the first refresh has not finished (the form says "loading").
     complete: bool = True
+    #: Tags the source listed that are not valid Docker tags (left out of the
+    #: menu): the first few by name, and how many there were.
+    invalid_tags: tuple[str, ...] = ()
+    invalid_tag_count: int = 0
     _by_tag: dict[str, MenuImage] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -1,0 +1,317 @@
+"""Traits of the image menu, mixed into ``LSSTSpawner`` (set as ``c.LSSTSpawner.<name>``)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from datetime import timedelta
+from typing import Any
+
+from traitlets import Dict, Enum, Int, List, Unicode
+
+from ..config import CheckedConfigurable, ConfigError, ConfigProblem, Duration
+from .cache import CacheSettings, MenuCache, shared_menu_cache, source_cache_key
+from .menu import MenuPolicy, is_valid_digest
+from .model import ImageMenu
+from .sources import ImageSource
+from .static import StaticImageSource
+from .tags import is_valid_tag
+
+__all__ = ["ImageMenuTraits"]
+
+_PREFIX = "LSSTSpawner."
+_COUNT_TRAITS = (
+    ("image_menu_releases", "releases"),
+    ("image_menu_weeklies", "weeklies"),
+    ("image_menu_dailies", "dailies"),
+    ("image_menu_candidates", "candidates"),
+    ("image_menu_experimentals", "experimentals"),
+)
+
+
+class ImageMenuTraits(CheckedConfigurable):
+    """Where the image menu's tags come from, what it shows, and how it is cached."""
+
+    image_source = Enum(
+        ["registry", "static"],
+        default_value="registry",
+        config=True,
+        help=(
+            'Where the menu\'s tags come from: "registry" asks the Docker registry configured '
+            'by the registry traits; "static" uses static_image_tags (air-gapped sites, demos).'
+        ),
+    )
+
+    static_image_base = Unicode(
+        "",
+        config=True,
+        help=(
+            "The image repository of the static source, without tag, such as "
+            '"ghcr.io/lsst-sqre/sciplat-lab". Required when image_source is "static".'
+        ),
+    )
+
+    static_image_tags = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help='The tags of the static source, in any order. Required when image_source is "static".',
+    )
+
+    static_image_digests = Dict(
+        value_trait=Unicode(),
+        key_trait=Unicode(),
+        default_value={},
+        config=True,
+        help=(
+            "Manifest digests (sha256:...) of some static tags, {tag: digest}. Labs get the "
+            "image pinned by digest when it is known, and aliases are resolved through it."
+        ),
+    )
+
+    image_recommended_tag = Unicode(
+        "recommended",
+        config=True,
+        help=(
+            "The tag offered first and preselected. An alias tag (the default) is shown with "
+            'the tag it points at, such as "Recommended (Weekly 2024_10)".'
+        ),
+    )
+
+    image_alias_tags = List(
+        Unicode(),
+        default_value=["latest", "latest_release", "latest_weekly", "latest_daily"],
+        config=True,
+        help=(
+            "Tags that name another tag (besides the recommended tag): shown as radio choices "
+            "after the recommended image, each with the tag whose digest it shares."
+        ),
+    )
+
+    image_menu_releases = Int(
+        1,
+        min=0,
+        config=True,
+        help="How many of the newest releases (r23_0_1) are radio choices.",
+    )
+
+    image_menu_weeklies = Int(
+        2,
+        min=0,
+        config=True,
+        help="How many of the newest weeklies (w_2024_05) are radio choices.",
+    )
+
+    image_menu_dailies = Int(
+        3,
+        min=0,
+        config=True,
+        help="How many of the newest dailies (d_2024_02_03) are radio choices.",
+    )
+
+    image_menu_candidates = Int(
+        0,
+        min=0,
+        config=True,
+        help="How many of the newest release candidates (r23_0_1_rc1) are radio choices.",
+    )
+
+    image_menu_experimentals = Int(
+        0,
+        min=0,
+        config=True,
+        help="How many of the newest experimental images (exp_...) are radio choices.",
+    )
+
+    image_pinned_tags = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help=(
+            "Tags always shown as radio choices, after the aliases, when the source lists them "
+            "(architecture-specific tags included)."
+        ),
+    )
+
+    image_dropdown_max_count = Int(
+        0,
+        min=0,
+        config=True,
+        help=(
+            "The most tags the dropdown of other images lists, in menu order (newest of each "
+            "kind first); 0 for no limit."
+        ),
+    )
+
+    image_dropdown_max_age = Duration(
+        0,
+        config=True,
+        help=(
+            "The dropdown leaves out weekly and daily images older than this (such as '90d'); "
+            "tags without a date are kept. 0 for no limit."
+        ),
+    )
+
+    image_menu_cold_start_timeout = Duration(
+        "5s",
+        config=True,
+        help=(
+            "How long a form request waits for the first menu after hub start; after that the "
+            "form says the list is loading and offers the recommended image."
+        ),
+    )
+
+    menu_refresh_interval = Duration(
+        "5m",
+        minimum=1.0,
+        config=True,
+        help="How often a background task rebuilds the image menu from the image source.",
+    )
+
+    image_menu_refresh_timeout = Duration(
+        "2m",
+        minimum=1.0,
+        config=True,
+        help=(
+            "The longest one background refresh may take (listing tags and resolving digests); "
+            "a refresh that takes longer fails and the last menu is kept."
+        ),
+    )
+
+    # --- building blocks -------------------------------------------------------
+
+    def image_menu_policy(self) -> MenuPolicy:
+        """The menu policy these traits describe."""
+        counts = {field: getattr(self, trait) for trait, field in _COUNT_TRAITS}
+        return MenuPolicy(
+            recommended_tag=self.image_recommended_tag,
+            alias_tags=tuple(self.image_alias_tags),
+            pinned_tags=tuple(self.image_pinned_tags),
+            dropdown_max_count=self.image_dropdown_max_count,
+            dropdown_max_age=timedelta(seconds=self.image_dropdown_max_age),
+            **counts,
+        )
+
+    def image_cache_settings(self) -> CacheSettings:
+        """The menu cache's timing these traits describe."""
+        return CacheSettings(
+            refresh_interval=self.menu_refresh_interval,
+            cold_start_timeout=self.image_menu_cold_start_timeout,
+            refresh_timeout=self.image_menu_refresh_timeout,
+        )
+
+    def make_image_source(self) -> ImageSource:
+        """Build the image source that ``image_source`` names."""
+        if self.image_source == "static":
+            return StaticImageSource(
+                self.static_image_base, self.static_image_tags, self.static_image_digests
+            )
+        make_registry_source = getattr(self, "make_registry_source", None)
+        if make_registry_source is None:
+            raise ConfigError(
+                f'{_PREFIX}image_source is "registry" but {type(self).__name__} has no '
+                "make_registry_source(): mix in RegistrySourceTraits, or set "
+                f'{_PREFIX}image_source = "static"'
+            )
+        source: ImageSource = make_registry_source()
+        return source
+
+    def image_source_key(self) -> Hashable:
+        """What identifies the configured source, so equal configurations share one menu.
+
+        The registry mixin may provide ``registry_source_key()`` (from its
+        traits, no I/O); otherwise a source is built to ask its ``cache_key``.
+        """
+        if self.image_source == "static":
+            return (
+                "static",
+                self.static_image_base,
+                tuple(self.static_image_tags),
+                tuple(sorted(self.static_image_digests.items())),
+            )
+        registry_key = getattr(self, "registry_source_key", None)
+        if registry_key is not None:
+            return ("registry", registry_key())
+        return ("registry", source_cache_key(self.make_image_source()))
+
+    def image_menu_cache(self) -> MenuCache:
+        """The process-wide menu cache for this configuration."""
+        return shared_menu_cache(
+            self.image_source_key(),
+            self.make_image_source,
+            self.image_menu_policy(),
+            self.image_cache_settings(),
+            log=self.log,
+        )
+
+    async def get_menu(self) -> ImageMenu:
+        """The shared menu: the cached one, or on a cold start a bounded wait for it."""
+        return await self.image_menu_cache().get_menu()
+
+    # --- checks -----------------------------------------------------------------
+
+    def config_problems(self) -> list[ConfigProblem]:
+        problems = super().config_problems()
+
+        def problem(trait: str, message: str) -> None:
+            problems.append(ConfigProblem(_PREFIX + trait, message))
+
+        def check_tags(trait: str, tags: list[Any]) -> None:
+            seen: set[str] = set()
+            for index, tag in enumerate(tags):
+                if not is_valid_tag(tag):
+                    problem(
+                        f"{trait}[{index}]",
+                        f"{tag!r} is not a Docker tag ([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})",
+                    )
+                elif tag in seen:
+                    problem(f"{trait}[{index}]", f"{tag!r} is listed twice")
+                seen.add(tag)
+
+        if not is_valid_tag(self.image_recommended_tag):
+            problem(
+                "image_recommended_tag",
+                f"{self.image_recommended_tag!r} is not a Docker tag "
+                "([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})",
+            )
+        check_tags("image_alias_tags", self.image_alias_tags)
+        check_tags("image_pinned_tags", self.image_pinned_tags)
+
+        if self.image_source == "static":
+            base = self.static_image_base
+            if not base:
+                problem("static_image_base", 'is required when image_source is "static"')
+            elif ":" in base.rsplit("/", 1)[-1] or "@" in base or any(c.isspace() for c in base):
+                problem(
+                    "static_image_base",
+                    f"{base!r} must be a repository without tag or digest, "
+                    "such as 'ghcr.io/lsst-sqre/sciplat-lab'",
+                )
+            if not self.static_image_tags:
+                problem(
+                    "static_image_tags", 'must list at least one tag when image_source is "static"'
+                )
+            check_tags("static_image_tags", self.static_image_tags)
+            listed = set(self.static_image_tags)
+            for tag, digest in self.static_image_digests.items():
+                if tag not in listed:
+                    problem(
+                        f"static_image_digests[{tag!r}]", "names a tag not in static_image_tags"
+                    )
+                if not is_valid_digest(digest):
+                    problem(
+                        f"static_image_digests[{tag!r}]",
+                        f"{digest!r} is not a manifest digest (sha256: and 64 hex digits)",
+                    )
+            if self.static_image_tags and self.image_recommended_tag not in listed:
+                problem(
+                    "image_recommended_tag",
+                    f"{self.image_recommended_tag!r} is not in static_image_tags, "
+                    "so the recommended image would not exist",
+                )
+        elif not callable(getattr(self, "make_registry_source", None)):
+            problem(
+                "image_source",
+                f'"registry" needs make_registry_source() (RegistrySourceTraits), which '
+                f'{type(self).__name__} lacks; mix it in or use "static"',
+            )
+        return problems
