@@ -23,6 +23,7 @@ __all__ = [
     "check_config",
     "offline_settings",
     "resolve_class",
+    "spawner_settings",
     "validate_config_or_exit",
 ]
 
@@ -166,6 +167,26 @@ def check_config(config: Config) -> tuple[list[ConfigProblem], list[str]]:
         problems.extend(_safe_config_problems(settings))
         checked.append(cls.__name__)
     return problems, checked
+
+
+def spawner_settings(config: Config) -> CheckedConfigurable:
+    """The offline settings of the configured lsst_spawner spawner, refusing a faulty config.
+
+    Raises :class:`ConfigError` when the spawner is not an lsst_spawner class or
+    its configuration has problems (``check-config`` lists them).
+    """
+    hub = config.JupyterHub if config._has_section("JupyterHub") else Config()
+    cls = resolve_class(hub.get("spawner_class") or "lsst", "spawner_class")
+    if cls is None or not issubclass(cls, CheckedConfigurable):
+        raise ConfigError(f"JupyterHub.spawner_class is {cls!r}, not an lsst_spawner spawner")
+    settings, problems = offline_settings(cls, config)
+    problems.extend(_safe_config_problems(settings))
+    if problems:
+        raise ConfigError(
+            f"the configuration has {len(problems)} problem(s); "
+            "run `lsst-spawner check-config` to list them"
+        )
+    return settings
 
 
 def _safe_config_problems(settings: CheckedConfigurable) -> Iterable[ConfigProblem]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from kubespawner import KubeSpawner
 
 from .config import CheckedConfigurable
+from .images.traits import ImageMenuTraits
 
 __all__ = ["LSSTSpawner"]
 
 
-class LSSTSpawner(CheckedConfigurable, KubeSpawner):
+class LSSTSpawner(ImageMenuTraits, CheckedConfigurable, KubeSpawner):
     """Spawns science platform labs on Kubernetes as the user's own POSIX identity.
 
     Its own traits come from mixins, one per capability, listed before
