@@ -207,9 +207,7 @@ def config_snippets(path: str | os.PathLike[str]) -> list[Path]:
     """Return the ``*.py`` files of a config directory in lexical order."""
     directory = Path(path).expanduser()
     if not directory.is_dir():
-        raise ConfigError(
-            f"config directory {str(directory)!r} does not exist or is not a directory"
-        )
+        raise ConfigError(f"config directory {str(directory)!r} does not exist or is not a directory")
     return sorted(p for p in directory.glob("*.py") if p.is_file())
 
 
@@ -246,9 +244,7 @@ def load_config_dir(
         try:
             exec(code, shared)  # noqa: S102 - executing site config is the point
         except ConfigError as error:
-            raise SystemExit(
-                f"lsst_spawner: configuration error in {snippet.name}: {error}"
-            ) from None
+            raise SystemExit(f"lsst_spawner: configuration error in {snippet.name}: {error}") from None
     return snippets
 
 

@@ -189,7 +189,7 @@ class FakeCILogon(ThreadedServer):
         users: list[CILogonUser] | None = None,
         *,
         client_id: str = "cilogon:/client_id/fake",
-        client_secret: str = "fake-cilogon-client-secret",
+        client_secret: str = "fake-cilogon-client-secret",  # noqa: S107 - a fake
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:

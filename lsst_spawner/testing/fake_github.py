@@ -288,7 +288,7 @@ class FakeGitHub(ThreadedServer):
         users: list[GitHubUser] | None = None,
         *,
         client_id: str = "fake-github-client-id",
-        client_secret: str = "fake-github-client-secret",
+        client_secret: str = "fake-github-client-secret",  # noqa: S107 - a fake
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
