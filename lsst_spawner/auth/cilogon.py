@@ -172,6 +172,11 @@ class LSSTCILogonOAuthenticator(LSSTIdentityMixin, CILogonOAuthenticator):  # ty
         auth_model = await super().update_auth_model(auth_model)
         user_info = auth_model["auth_state"][self.user_auth_state_key]
         username = auth_model["name"]
+        self.log.debug(
+            "CILogon user %s: claims %s",
+            username,
+            sorted(str(key) for key in user_info),
+        )
         self._check_denied(username, user_info)
         raw_groups = self._raw_groups(username, user_info)
         raw_uid = user_info.get(self.uid_claim)

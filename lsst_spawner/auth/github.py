@@ -173,6 +173,14 @@ class LSSTGitHubOAuthenticator(LSSTIdentityMixin, GitHubOAuthenticator):  # type
             if want_teams
             else []
         )
+        self.log.debug(
+            "GitHub user %s (id %r): %d organizations, %d teams, scopes %s",
+            username,
+            user_info.get("id"),
+            len(orgs),
+            len(teams),
+            sorted(scopes),
+        )
         if self.populate_teams_in_auth_state:
             auth_state["teams"] = teams
         self._check_denied(username, orgs, teams)
