@@ -26,6 +26,7 @@ from ..identity import (
     AUTH_STATE_KEY,
     EMAIL_PATTERN,
     MAX_ID,
+    USERNAME_PATTERN,
     Identity,
     IdentityError,
     IdentityPolicy,
@@ -188,6 +189,13 @@ class LSSTIdentityMixin(CheckedConfigurable):
         ``groups`` has the primary gid; ``None`` means the user's name
         (a user-private group).
         """
+        if not USERNAME_PATTERN.fullmatch(username):
+            # Usernames are never rewritten: two provider accounts must not become one.
+            self.reject_login(
+                username,
+                f"username {username!r} is not allowed: use 1 to 64 lowercase letters, digits, "
+                "'_', '.' or '-', not starting with '.' or '-'",
+            )
         if uid is None:
             self.reject_login(
                 username, "the identity provider gave no uid (numeric user id) for this account"

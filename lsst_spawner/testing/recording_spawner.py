@@ -10,6 +10,7 @@ hub process so the hub sees a running server. The git token is recorded as
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from typing import Any
@@ -44,8 +45,7 @@ class RecordingSpawner(Spawner):  # type: ignore[misc]
         record = identity.to_dict()
         record["git_token"] = "<set>" if identity.git_token else None
         if self.record_file:
-            with open(self.record_file, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
+            await asyncio.to_thread(self._append, json.dumps(record))
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         sock.listen(16)
@@ -54,6 +54,10 @@ class RecordingSpawner(Spawner):  # type: ignore[misc]
         self._http_server = HTTPServer(web.Application([(r"/(.*)", _Page)]))
         self._http_server.add_sockets([sock])
         return ("127.0.0.1", port)
+
+    def _append(self, line: str) -> None:
+        with open(self.record_file, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
 
     async def poll(self) -> int | None:
         return None if self._http_server is not None else 0

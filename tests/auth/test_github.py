@@ -174,7 +174,9 @@ async def test_hostile_org_names_are_mapped(fake_github: FakeGitHub) -> None:
     assert names[30303] == "equipe-unicode-" + name_digest("Équipe-Ünïcode")
     assert names[30304] == "_-" + name_digest("日本語")
     for group in identity.groups:
-        assert ":" not in group.name and len(group.name) <= 32 and group.name.isascii()
+        assert ":" not in group.name
+        assert len(group.name) <= 32
+        assert group.name.isascii()
 
 
 async def test_org_name_with_newline_rejects_login(
