@@ -30,12 +30,14 @@ from typing import Any
 
 __all__ = [
     "AUTH_STATE_KEY",
+    "EMAIL_PATTERN",
     "GROUP_NAME_PATTERN",
     "MAX_ID",
     "USERNAME_PATTERN",
     "Group",
     "Identity",
     "IdentityError",
+    "IdentityPolicy",
 ]
 
 #: Key of the identity in JupyterHub's ``auth_state``.
@@ -52,7 +54,9 @@ GROUP_NAME_PATTERN = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 #: Largest valid uid or gid: 2**32 - 2 (2**32 - 1 is ``(uid_t) -1``, "no id").
 MAX_ID = 2**32 - 2
 
-_EMAIL_PATTERN = re.compile(r"[^@\s:,]+@[^@\s:,]+")
+#: Email addresses accepted in an identity: one ``@``, no whitespace, ``:`` or ``,``.
+EMAIL_PATTERN = re.compile(r"[^@\s:,]+@[^@\s:,]+")
+_EMAIL_PATTERN = EMAIL_PATTERN
 
 
 class IdentityError(ValueError):
@@ -159,6 +163,55 @@ class Identity:
             "email": self.email,
             "git_token": self.git_token,
         }
+
+
+@dataclass(frozen=True)
+class IdentityPolicy:
+    """Site rules an identity must meet on top of the contract's syntax.
+
+    Authenticators apply it at login and at every refresh; a spawner may apply
+    it again before starting a lab. ``min_uid`` and ``min_gid`` keep system
+    accounts and groups (root, ``tty``, ``docker``...) out of labs;
+    ``require_gid`` says whether a provider that gives no gid is an error
+    (the default) or the user gets a user-private group with gid = uid.
+    """
+
+    min_uid: int = 1000
+    min_gid: int = 1000
+    require_gid: bool = True
+
+    def __post_init__(self) -> None:
+        for key in ("min_uid", "min_gid"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+                raise IdentityError(f"{key} must be an integer in 1..{MAX_ID}, not {value!r}")
+
+    def primary_gid(self, uid: int, gid: int | None) -> int:
+        """Return the primary gid to use, or raise if there is none and one is required."""
+        if gid is not None:
+            return gid
+        if self.require_gid:
+            raise IdentityError(
+                "the identity provider gave no gid and a gid is required (require_gid)"
+            )
+        return uid
+
+    def check(self, identity: Identity) -> None:
+        """Raise :class:`IdentityError` if ``identity`` breaks this policy.
+
+        Supplementary groups below ``min_gid`` are an error here; authenticators
+        drop them (and log it) before building the identity.
+        """
+        if identity.uid < self.min_uid:
+            raise IdentityError(f"uid {identity.uid} is below the minimum uid {self.min_uid}")
+        if identity.gid < self.min_gid:
+            raise IdentityError(f"gid {identity.gid} is below the minimum gid {self.min_gid}")
+        for group in identity.groups:
+            if group.gid < self.min_gid:
+                raise IdentityError(
+                    f"group {group.name!r} has gid {group.gid}, "
+                    f"below the minimum gid {self.min_gid}"
+                )
 
 
 def _check_username(value: object) -> None:

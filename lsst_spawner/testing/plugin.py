@@ -3,3 +3,7 @@
 Registered through the ``pytest11`` entry point, so installing lsst_spawner
 with its ``test`` extra makes these fixtures available to any test suite.
 """
+
+from .auth_fixtures import fake_cilogon, fake_github
+
+__all__ = ["fake_cilogon", "fake_github"]

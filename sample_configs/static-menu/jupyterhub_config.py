@@ -1,6 +1,6 @@
 """An air-gapped site's image menu: tags listed in config instead of read from a registry."""
 
-c = get_config()  # noqa: F821
+c = get_config()
 c.JupyterHub.spawner_class = "lsst"
 c.LSSTSpawner.image_source = "static"
 c.LSSTSpawner.static_image_base = "registry.example.org/science-platform/sciplat-lab"
