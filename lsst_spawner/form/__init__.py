@@ -1,6 +1,6 @@
 """The spawner's options form and the validation of user options."""
 
-from .image import LabImage, lab_image
+from .image import LabImage, lab_image, lab_options_env
 from .options import (
     LabOptions,
     OptionsCatalog,
@@ -22,6 +22,7 @@ __all__ = [
     "SizeChoice",
     "form_data_to_user_options",
     "lab_image",
+    "lab_options_env",
     "parse_user_options",
     "render_options_form",
     "size_choices",

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..images.model import MenuImage
+from .options import LabOptions
 
-__all__ = ["LabImage", "lab_image"]
+__all__ = ["LabImage", "lab_image", "lab_options_env"]
 
 
 @dataclass(frozen=True)
@@ -36,3 +37,18 @@ def lab_image(image: MenuImage) -> LabImage:
             "IMAGE_DIGEST": image.digest or "",
         },
     )
+
+
+def lab_options_env(options: LabOptions) -> dict[str, str]:
+    """The lab's environment for validated options: the image variables and the checkboxes.
+
+    Adds ``DEBUG=TRUE`` when debug logs were asked for and ``RESET_USER_ENV=TRUE``
+    when the user asked to reset their environment (the lab's start-up script
+    acts on both); absent otherwise.
+    """
+    env = dict(lab_image(options.image).env)
+    if options.enable_debug:
+        env["DEBUG"] = "TRUE"
+    if options.reset_user_env:
+        env["RESET_USER_ENV"] = "TRUE"
+    return env
