@@ -57,6 +57,7 @@ MAX_VALUE_LENGTH = 512
 # Docker distribution grammar: a tag is [\w][\w.-]{0,127}; a digest here is sha256 only.
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _TAG_CHARS = re.compile(r"[A-Za-z0-9_.-]+")
+_REFERENCE_CHARS = re.compile(r"[A-Za-z0-9_.:/@-]+")
 _MAX_TAG_LENGTH = 128
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _SIZE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
@@ -242,6 +243,10 @@ def resolve_image(menu: ImageMenu, value: object) -> MenuImage:
     digest of an offered tag.
     """
     text = _check_string("image", value)
+    if not _REFERENCE_CHARS.fullmatch(text):
+        raise OptionsError(
+            f"image {_shown(text)} is not a valid tag or image reference", field="image"
+        )
     name, at, digest = text.partition("@")
     if at and ("@" in digest or not _DIGEST.fullmatch(digest)):
         raise OptionsError(
