@@ -16,7 +16,9 @@ def image(tag: str, kind: TagKind, display: str, digest: str | None = None, choi
     return MenuImage(tag, kind, display, f"{IMAGE_BASE}:{tag}", digest, choice)
 
 
-RECOMMENDED = image("recommended", TagKind.ALIAS, "Recommended (Weekly 2024_10)", DIGEST_W10, "radio")
+RECOMMENDED = image(
+    "recommended", TagKind.ALIAS, "Recommended (Weekly 2024_10)", DIGEST_W10, "radio"
+)
 W10 = image("w_2024_10", TagKind.WEEKLY, "Weekly 2024_10", DIGEST_W10, "radio")
 R23 = image("r23_0_1", TagKind.RELEASE, "Release r23.0.1", DIGEST_R23, "radio")
 D0203 = image("d_2024_02_03", TagKind.DAILY, "Daily 2024_02_03")

@@ -103,7 +103,10 @@ API_REJECTIONS = [
     ({"image": "a" * 200}, "200 characters long; a tag has at most 128"),
     ({"image": "w" * 600}, "at most 512 are allowed"),
     ({"image": "other.registry/x:tag"}, "not from this hub's image repository"),
-    ({"image": "other.registry/lsst/sciplat-lab:w_2024_10"}, "not from this hub's image repository"),
+    (
+        {"image": "other.registry/lsst/sciplat-lab:w_2024_10"},
+        "not from this hub's image repository",
+    ),
     ({"image": f"{IMAGE_BASE}-evil:w_2024_10"}, "not from this hub's image repository"),
     ({"image": f"{IMAGE_BASE}@{UNLISTED_DIGEST}"}, "is not the digest of any image offered"),
     ({"image": f"w_2024_10@{DIGEST_R23}"}, "is not the digest of image tag w_2024_10"),
