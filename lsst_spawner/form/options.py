@@ -1,0 +1,465 @@
+"""Parse and validate user options: one allow-list for the HTML form and the REST API.
+
+User options reach the spawner two ways: the options form (``options_from_form``
+receives a dict of lists of strings) and the REST API (``POST
+/hub/api/users/{name}/server`` with a JSON ``user_options`` object, stored as
+is). Both end up in :func:`parse_user_options`, which accepts only what the
+menu and the site configuration offer and returns a :class:`LabOptions`, or
+raises :class:`OptionsError` with a message for the user.
+
+The canonical JSON shape (what REST clients send and what the form is turned
+into before JupyterHub saves it)::
+
+    {"image": "w_2024_10", "size": "medium", "enable_debug": false, "reset_user_env": false}
+
+Every key is optional: an empty object means the recommended image, the
+default size and both checkboxes off.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from ..images.model import ImageMenu, MenuImage
+
+__all__ = [
+    "DROPDOWN_CHOICE",
+    "FORM_FIELDS",
+    "MAX_VALUE_LENGTH",
+    "OPTION_KEYS",
+    "LabOptions",
+    "OptionsCatalog",
+    "OptionsError",
+    "OptionsOrigin",
+    "SizeChoice",
+    "form_data_to_user_options",
+    "parse_user_options",
+    "preselection",
+]
+
+#: Keys of the canonical JSON ``user_options``.
+OPTION_KEYS = ("image", "size", "enable_debug", "reset_user_env")
+#: Field names of the HTML form (``image_list`` is the radio, ``image_dropdown`` the select).
+FORM_FIELDS = ("image_list", "image_dropdown", "size", "enable_debug", "reset_user_env")
+#: Fields JupyterHub itself may add to a form submission; ignored, never passed on.
+_HUB_FORM_FIELDS = frozenset({"_xsrf"})
+#: Radio value meaning "use the image chosen in the dropdown". It contains ``:``,
+#: which no Docker tag can, so it never collides with a real tag.
+DROPDOWN_CHOICE = "::dropdown"
+#: No option value may be longer than this (a full reference with digest fits easily).
+MAX_VALUE_LENGTH = 512
+
+# Docker distribution grammar: a tag is [\w][\w.-]{0,127}; a digest here is sha256 only.
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_TAG_CHARS = re.compile(r"[A-Za-z0-9_.-]+")
+_REFERENCE_CHARS = re.compile(r"[A-Za-z0-9_.:/@-]+")
+_MAX_TAG_LENGTH = 128
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_SIZE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+_CHECKBOXES = ("enable_debug", "reset_user_env")
+
+
+class OptionsOrigin(StrEnum):
+    """Where a set of user options came from; decides the accepted shapes."""
+
+    #: Form data: a dict of lists of strings (``options_from_form``).
+    FORM = "form"
+    #: JSON ``user_options`` from the REST API, or saved options from the hub database.
+    API = "api"
+
+
+class OptionsError(ValueError):
+    """User options the spawner will not accept.
+
+    ``message`` is meant for the user (it is shown in the form or returned by
+    the REST API) and names the field; ``status`` is the HTTP status the
+    spawner answers with.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+@dataclass(frozen=True)
+class SizeChoice:
+    """A lab size as the form shows it; the sizes themselves are configured elsewhere."""
+
+    name: str
+    #: Text shown in the form, such as ``"Medium (2 CPU, 8 GiB)"``; the name when empty.
+    display: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.display or self.name
+
+
+@dataclass(frozen=True)
+class OptionsCatalog:
+    """Everything user options are validated against: the menu and the sizes."""
+
+    menu: ImageMenu
+    sizes: tuple[SizeChoice, ...]
+    default_size: str
+
+    def __post_init__(self) -> None:
+        names = [size.name for size in self.sizes]
+        if not names:
+            raise ValueError("at least one lab size must be configured")
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate lab size names in {names}")
+        if self.default_size not in names:
+            raise ValueError(f"default size {self.default_size!r} is not one of {names}")
+
+    def size_names(self) -> tuple[str, ...]:
+        return tuple(size.name for size in self.sizes)
+
+
+@dataclass(frozen=True)
+class LabOptions:
+    """Validated user options: what the lab is started with."""
+
+    image: MenuImage
+    size: str
+    enable_debug: bool = False
+    reset_user_env: bool = False
+
+    def to_user_options(self) -> dict[str, Any]:
+        """The canonical JSON form, as JupyterHub saves it for the next spawn."""
+        return {
+            "image": self.image.tag,
+            "size": self.size,
+            "enable_debug": self.enable_debug,
+            "reset_user_env": self.reset_user_env,
+        }
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    """A short, quoted rendition of a user-supplied value for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- the HTML form -------------------------------------------------------------
+
+
+def form_data_to_user_options(form_data: Mapping[str, object]) -> dict[str, Any]:
+    """Turn HTML form data (a dict of lists of strings) into canonical JSON options.
+
+    Strict: each field must arrive at most once, as a list holding one string;
+    checkboxes are ``"on"`` or absent; unknown fields are rejected. Values are
+    not checked against the menu here, :func:`parse_user_options` does that.
+    """
+    values: dict[str, str] = {}
+    for key, raw in form_data.items():
+        if key in _HUB_FORM_FIELDS:
+            continue
+        if key not in FORM_FIELDS:
+            raise OptionsError(f"unknown form field {_shown(key)}", field=str(key))
+        if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+            raise OptionsError(f"form field {key} must be a list of strings", field=key)
+        if len(raw) != 1:
+            raise OptionsError(
+                f"form field {key} must have exactly one value, not {len(raw)}", field=key
+            )
+        values[key] = raw[0]
+
+    options: dict[str, Any] = {}
+    choice = values.get("image_list")
+    if choice == DROPDOWN_CHOICE:
+        dropdown = values.get("image_dropdown", "")
+        if not dropdown:
+            raise OptionsError("choose an image from the list of other images", field="image")
+        options["image"] = dropdown
+    elif choice is not None:
+        options["image"] = choice
+    if "size" in values:
+        options["size"] = values["size"]
+    for box in _CHECKBOXES:
+        if box in values:
+            if values[box] != "on":
+                raise OptionsError(
+                    f"checkbox {box} must be 'on' or absent, not {_shown(values[box])}", field=box
+                )
+            options[box] = True
+        else:
+            options[box] = False
+    return options
+
+
+# --- validation ----------------------------------------------------------------
+
+
+def _check_string(key: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise OptionsError(f"{key} must be a string, not {type(value).__name__}", field=key)
+    if not value:
+        raise OptionsError(f"{key} must not be empty", field=key)
+    if len(value) > MAX_VALUE_LENGTH:
+        raise OptionsError(
+            f"{key} is {len(value)} characters long; at most {MAX_VALUE_LENGTH} are allowed",
+            field=key,
+        )
+    return value
+
+
+def _check_tag(tag: str, original: str) -> str:
+    if _TAG.fullmatch(tag):
+        return tag
+    if _TAG_CHARS.fullmatch(tag) and len(tag) > _MAX_TAG_LENGTH:
+        raise OptionsError(
+            f"image tag is {len(tag)} characters long; "
+            f"a tag has at most {_MAX_TAG_LENGTH} characters",
+            field="image",
+        )
+    raise OptionsError(
+        f"image {_shown(original)} is not a valid tag or image reference", field="image"
+    )
+
+
+def _find_by_digest(menu: ImageMenu, digest: str) -> MenuImage | None:
+    candidates: list[MenuImage] = list(menu.images)
+    if menu.recommended is not None:
+        candidates.append(menu.recommended)
+    for image in candidates:
+        if image.digest == digest:
+            return image
+    return None
+
+
+def resolve_image(menu: ImageMenu, value: object) -> MenuImage:
+    """Return the offered image ``value`` names, or raise :class:`OptionsError`.
+
+    ``value`` may be a tag (``w_2024_10``), a reference to the menu's
+    repository (``{image_base}:w_2024_10``), or either of these or the bare
+    repository followed by ``@sha256:<digest>``; the digest must be the known
+    digest of an offered tag.
+    """
+    text = _check_string("image", value)
+    if not _REFERENCE_CHARS.fullmatch(text):
+        raise OptionsError(
+            f"image {_shown(text)} is not a valid tag or image reference", field="image"
+        )
+    name, at, digest = text.partition("@")
+    if at and ("@" in digest or not _DIGEST.fullmatch(digest)):
+        raise OptionsError(
+            f"image {_shown(text)}: the digest must be sha256: and 64 lowercase hex digits",
+            field="image",
+        )
+    tag: str | None
+    if "/" in name or ":" in name:
+        base, colon, maybe_tag = name.rpartition(":")
+        if colon and "/" not in maybe_tag:
+            tag = maybe_tag
+        else:
+            base, tag = name, None
+        if base != menu.image_base:
+            raise OptionsError(
+                f"image {_shown(text)} is not from this hub's image repository {menu.image_base}",
+                field="image",
+            )
+        if tag is not None:
+            tag = _check_tag(tag, text)
+    elif name:
+        tag = _check_tag(name, text)
+    else:
+        tag = None
+
+    if tag is None:
+        if not at:
+            raise OptionsError(f"image {_shown(text)} names no tag and no digest", field="image")
+        found = _find_by_digest(menu, digest)
+        if found is None:
+            raise OptionsError(
+                f"digest {digest} is not the digest of any image offered", field="image"
+            )
+        return found
+
+    image = menu.find(tag)
+    if image is None:
+        raise OptionsError(f"image tag {tag} is not offered", field="image")
+    if at and image.digest != digest:
+        if image.digest is None:
+            raise OptionsError(
+                f"the digest of image tag {tag} is not known, so {digest} cannot be checked; "
+                "choose the image by tag",
+                field="image",
+            )
+        raise OptionsError(f"digest {digest} is not the digest of image tag {tag}", field="image")
+    return image
+
+
+def _recommended(menu: ImageMenu) -> MenuImage:
+    if menu.recommended is not None:
+        return menu.recommended
+    if menu.radio:
+        return menu.radio[0]
+    raise OptionsError(
+        "no image is available yet; try again in a minute", field="image", status=503
+    )
+
+
+def _resolve_size(catalog: OptionsCatalog, value: object) -> str:
+    text = _check_string("size", value)
+    if not _SIZE_NAME.fullmatch(text) or text not in catalog.size_names():
+        raise OptionsError(
+            f"size {_shown(text)} is not one of {', '.join(catalog.size_names())}", field="size"
+        )
+    return text
+
+
+def _resolve_checkbox(key: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise OptionsError(f"{key} must be true or false, not {_shown(value)}", field=key)
+    return value
+
+
+def parse_user_options(
+    raw: object,
+    catalog: OptionsCatalog,
+    *,
+    origin: OptionsOrigin = OptionsOrigin.API,
+    reused: bool = False,
+    log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+) -> LabOptions:
+    """Validate user options against the menu and the sizes; return :class:`LabOptions`.
+
+    ``origin`` says the shape: form data (dict of lists of strings) or JSON.
+    A fresh request (``reused=False``) is an allow-list: any unknown key or
+    value outside the menu and the sizes raises :class:`OptionsError`.
+
+    Saved options that JupyterHub re-uses (``reused=True``, the user asked for
+    nothing this time) may have gone stale since they were saved: a tag
+    removed from the menu, a size removed from the config. Each field that no
+    longer validates falls back to its default (the recommended image, the
+    default size) with a warning, instead of failing the spawn. A reused
+    ``reset_user_env`` is never honoured: resetting someone's environment
+    takes a fresh request each time.
+    """
+    logger = log or logging.getLogger(__name__)
+    if not isinstance(raw, Mapping):
+        raise OptionsError("user options must be an object")
+    options: Mapping[str, object]
+    options = form_data_to_user_options(raw) if origin is OptionsOrigin.FORM else raw
+
+    unknown = sorted(str(key) for key in options if key not in OPTION_KEYS)
+    if unknown and not reused:
+        raise OptionsError(
+            f"unknown option {_shown(unknown[0])}; allowed options are {', '.join(OPTION_KEYS)}",
+            field=unknown[0],
+        )
+    if unknown:
+        logger.warning("Ignoring unknown saved user options %s", ", ".join(map(_shown, unknown)))
+
+    def field(key: str, resolve: Any, default: Any) -> Any:
+        if key not in options:
+            return default() if callable(default) else default
+        try:
+            return resolve(options[key])
+        except OptionsError as error:
+            if not reused or error.status != 400:
+                raise
+            fallback = default() if callable(default) else default
+            logger.warning(
+                "Saved user option %s is no longer valid (%s); using %s instead",
+                key,
+                error.message,
+                getattr(fallback, "tag", fallback),
+            )
+            return fallback
+
+    image: MenuImage = field(
+        "image", lambda v: resolve_image(catalog.menu, v), lambda: _recommended(catalog.menu)
+    )
+    size: str = field("size", lambda v: _resolve_size(catalog, v), catalog.default_size)
+    enable_debug: bool = field(
+        "enable_debug", lambda v: _resolve_checkbox("enable_debug", v), False
+    )
+    reset_user_env: bool = field(
+        "reset_user_env", lambda v: _resolve_checkbox("reset_user_env", v), False
+    )
+    if reused and reset_user_env:
+        logger.info("Not resetting the user environment again for re-used saved options")
+        reset_user_env = False
+    return LabOptions(
+        image=image, size=size, enable_debug=enable_debug, reset_user_env=reset_user_env
+    )
+
+
+@dataclass(frozen=True)
+class Preselection:
+    """What the form shows as already chosen."""
+
+    image_tag: str | None
+    size: str
+    enable_debug: bool
+    #: True when the preselected image is in the dropdown, not a radio choice.
+    in_dropdown: bool
+
+
+def preselection(saved: object, catalog: OptionsCatalog) -> Preselection:
+    """The form's initial choices: the saved options while still valid, else the defaults.
+
+    Never raises and never logs: a stale or hostile saved value is simply not
+    preselected.
+    """
+    menu = catalog.menu
+    image: MenuImage | None = None
+    size = catalog.default_size
+    enable_debug = False
+    if isinstance(saved, Mapping):
+        try:
+            image = resolve_image(menu, saved.get("image"))
+        except OptionsError:
+            image = None
+        try:
+            size = _resolve_size(catalog, saved.get("size"))
+        except OptionsError:
+            size = catalog.default_size
+        enable_debug = saved.get("enable_debug") is True
+    if image is None:
+        image = menu.recommended or (menu.radio[0] if menu.radio else None)
+    if image is None:
+        return Preselection(None, size, enable_debug, in_dropdown=False)
+    radio_tags = {choice.tag for choice in menu.radio}
+    if menu.recommended is not None:
+        radio_tags.add(menu.recommended.tag)
+    in_dropdown = image.tag not in radio_tags
+    return Preselection(image.tag, size, enable_debug, in_dropdown=in_dropdown)
+
+
+def size_choices(sizes: Sequence[object]) -> tuple[SizeChoice, ...]:
+    """Adapt configured sizes to :class:`SizeChoice`.
+
+    Accepts :class:`SizeChoice`, strings, mappings with ``name`` (and
+    optionally ``display_name``, ``display`` or ``description``), or objects
+    with such attributes, so the form does not depend on how sizes are
+    modelled elsewhere.
+    """
+    result: list[SizeChoice] = []
+    for size in sizes:
+        if isinstance(size, SizeChoice):
+            result.append(size)
+            continue
+        if isinstance(size, str):
+            result.append(SizeChoice(size))
+            continue
+        get = size.get if isinstance(size, Mapping) else lambda k, s=size: getattr(s, k, None)
+        name = get("name")
+        if not isinstance(name, str):
+            raise ValueError(f"a lab size needs a string name, not {size!r}")
+        display = ""
+        for key in ("display_name", "display", "description"):
+            text = get(key)
+            if isinstance(text, str) and text:
+                display = text
+                break
+        result.append(SizeChoice(name, display))
+    return tuple(result)

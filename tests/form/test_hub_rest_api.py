@@ -1,0 +1,232 @@
+"""Each rejection through a real JupyterHub's REST API, with no Kubernetes write made.
+
+Runs ``jupyterhub`` 6 (and configurable-http-proxy) as a process whose spawner is
+LSSTSpawner with a static menu and whose Kubernetes API is a local recorder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kube_recorder import KubeRecorder
+from menu_fixture import DIGEST_W10, HOSTILE_TAG, IMAGE_BASE, UNLISTED_DIGEST
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "test-service-token-for-form-tests"
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Hub:
+    def __init__(self, url: str, recorder: KubeRecorder, log: Path) -> None:
+        self.url = url
+        self.recorder = recorder
+        self.log = log
+
+    def request(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 - http on loopback
+            f"{self.url}/hub/api{path}",
+            data=data,
+            method=method,
+            headers={"Authorization": f"token {TOKEN}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                text = response.read().decode()
+                return response.status, json.loads(text) if text.strip() else None
+        except urllib.error.HTTPError as error:
+            text = error.read().decode()
+            try:
+                return error.code, json.loads(text)
+            except ValueError:
+                return error.code, text
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    jupyterhub = Path(sys.executable).parent / "jupyterhub"
+    assert jupyterhub.exists(), f"{jupyterhub} is missing"
+    assert shutil.which("configurable-http-proxy"), "npm install -g configurable-http-proxy"
+    tmp = tmp_path_factory.mktemp("hub")
+    recorder = KubeRecorder().start()
+    recorder.write_kubeconfig(str(tmp / "kubeconfig"))
+    port, hub_port, proxy_api_port = free_port(), free_port(), free_port()
+    (tmp / "jupyterhub_config.py").write_text(
+        f"""
+c = get_config()
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = {port}
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = {hub_port}
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
+c.JupyterHub.db_url = "sqlite:///{tmp}/hub.sqlite"
+c.JupyterHub.cookie_secret_file = "{tmp}/cookie_secret"
+c.JupyterHub.pid_file = "{tmp}/hub.pid"
+c.JupyterHub.authenticator_class = "dummy"
+c.JupyterHub.spawner_class = "hub_spawner.StaticMenuSpawner"
+c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 2}}
+c.JupyterHub.services = [{{"name": "tester", "api_token": "{TOKEN}"}}]
+c.JupyterHub.load_roles = [
+    {{"name": "tester", "scopes": ["admin:users", "admin:servers"], "services": ["tester"]}}
+]
+c.KubeSpawner.namespace = "lsst-form-test"
+c.KubeSpawner.k8s_api_host = "{recorder.url}"
+c.KubeSpawner.start_timeout = 20
+c.KubeSpawner.k8s_api_request_timeout = 5
+"""
+    )
+    env = dict(os.environ)
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(HERE)]),
+        KUBECONFIG=str(tmp / "kubeconfig"),
+        CONFIGPROXY_AUTH_TOKEN="proxy-token-for-form-tests",
+    )
+    log = tmp / "hub.log"
+    with open(log, "wb") as log_file:
+        process = subprocess.Popen(
+            [str(jupyterhub), "-f", str(tmp / "jupyterhub_config.py")],
+            cwd=tmp,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    instance = Hub(f"http://127.0.0.1:{port}", recorder, log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"jupyterhub exited:\n{log.read_text()[-3000:]}")
+            try:
+                if instance.request("GET", "/")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"jupyterhub did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield instance
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        recorder.stop()
+
+
+BAD_OPTIONS = [
+    pytest.param(
+        {"image": "w_2024_10", "shell": "/bin/sh"}, "unknown option 'shell'", id="unknown-key"
+    ),
+    pytest.param({"image": "../"}, "not from this hub's image repository", id="dotdot"),
+    pytest.param({"image": "a" * 200}, "200 characters long", id="200-char-tag"),
+    pytest.param(
+        {"image": "other.registry/x:tag"},
+        "not from this hub's image repository",
+        id="other-registry",
+    ),
+    pytest.param(
+        {"image": f"{IMAGE_BASE}@{UNLISTED_DIGEST}"},
+        "not the digest of any image offered",
+        id="unlisted-digest",
+    ),
+    pytest.param(
+        {"image": f"r23_0_1@{DIGEST_W10}"},
+        "not the digest of image tag r23_0_1",
+        id="digest-of-other-tag",
+    ),
+    pytest.param({"image": HOSTILE_TAG}, "not a valid tag or image reference", id="hostile-tag"),
+    pytest.param({"image": "w_2023_01"}, "image tag w_2023_01 is not offered", id="unlisted-tag"),
+    pytest.param({"size": "huge"}, "size 'huge' is not one of small, medium", id="unknown-size"),
+    pytest.param(
+        {"enable_debug": "true"}, "enable_debug must be true or false", id="string-checkbox"
+    ),
+    pytest.param({"reset_user_env": 1}, "reset_user_env must be true or false", id="int-checkbox"),
+    pytest.param(
+        {"image": ["w_2024_10"]}, "image must be a string, not list", id="list-not-string"
+    ),
+]
+
+
+@pytest.mark.parametrize(("options", "message"), BAD_OPTIONS)
+def test_rest_api_rejects_bad_user_options(hub: Hub, options: dict[str, Any], message: str) -> None:
+    name = "reject-user"
+    status, _ = hub.request("POST", f"/users/{name}")
+    assert status in (201, 409)
+    before = hub.recorder.snapshot()
+    status, reply = hub.request("POST", f"/users/{name}/server", {"user_options": options})
+    assert 400 <= status < 500, reply
+    assert message in reply["message"]
+    assert hub.recorder.snapshot() == before == [], "a Kubernetes object was written"
+    status, model = hub.request("GET", f"/users/{name}")
+    assert model["servers"] == {}
+
+
+def test_rest_api_valid_options_reach_the_pod(hub: Hub) -> None:
+    """The positive control: the same hub and recorder do see a pod for valid options."""
+    name = "accept-user"
+    assert hub.request("POST", f"/users/{name}")[0] in (201, 409)
+    options = {"image": "w_2024_10", "size": "small", "enable_debug": True}
+    status, reply = hub.request("POST", f"/users/{name}/server", {"user_options": options})
+    assert status in (201, 202), reply
+    deadline = time.monotonic() + 20
+    pods: list[Any] = []
+    while not pods and time.monotonic() < deadline:
+        pods = [w for w in hub.recorder.snapshot() if w[0] == "POST" and w[1].endswith("/pods")]
+        time.sleep(0.1)
+    assert pods, f"no pod was created:\n{hub.log.read_text()[-3000:]}"
+    container = pods[0][2]["spec"]["containers"][0]
+    assert container["image"] == f"{IMAGE_BASE}:w_2024_10@{DIGEST_W10}"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["JUPYTER_IMAGE_SPEC"] == f"{IMAGE_BASE}:w_2024_10@{DIGEST_W10}"
+    assert env["JUPYTER_IMAGE"] == f"{IMAGE_BASE}:w_2024_10"
+    assert env["IMAGE_DESCRIPTION"] == "Weekly 2024_10"
+    assert env["IMAGE_DIGEST"] == DIGEST_W10
+    assert env["DEBUG"] == "TRUE"
+    assert hub.request("DELETE", f"/users/{name}/server")[0] in (202, 204)
+
+
+def test_rest_api_reused_saved_options_fall_back(hub: Hub) -> None:
+    """The hub saves even rejected options; a later spawn without options re-uses them."""
+    name = "stale-user"
+    assert hub.request("POST", f"/users/{name}")[0] in (201, 409)
+    bad = {"image": "w_2023_01", "size": "small"}
+    status, reply = hub.request("POST", f"/users/{name}/server", {"user_options": bad})
+    assert status == 400
+    assert "w_2023_01 is not offered" in reply["message"]
+    before = len(hub.recorder.snapshot())
+    status, reply = hub.request("POST", f"/users/{name}/server")  # no body: re-use saved
+    assert status in (201, 202), reply
+    deadline = time.monotonic() + 20
+    pods: list[Any] = []
+    while not pods and time.monotonic() < deadline:
+        pods = [
+            w for w in hub.recorder.snapshot()[before:] if w[0] == "POST" and w[1].endswith("/pods")
+        ]
+        time.sleep(0.1)
+    assert pods, f"no pod was created:\n{hub.log.read_text()[-3000:]}"
+    container = pods[0][2]["spec"]["containers"][0]
+    assert container["image"] == f"{IMAGE_BASE}:recommended@{DIGEST_W10}"
+    assert "Saved user option image is no longer valid" in hub.log.read_text()
+    assert hub.request("DELETE", f"/users/{name}/server")[0] in (202, 204)

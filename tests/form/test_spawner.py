@@ -1,0 +1,128 @@
+"""LSSTSpawner's form hooks in process: the form, options_from_form, and start() on old hubs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from hub_spawner import StaticMenuSpawner
+from kube_recorder import KubeRecorder
+from menu_fixture import DIGEST_R23, HOSTILE_TAG, IMAGE_BASE
+from tornado.web import HTTPError
+
+from lsst_spawner.spawner import _api_request_supplied_options
+
+
+@pytest.fixture(scope="module")
+def recorder() -> Iterator[KubeRecorder]:
+    instance = KubeRecorder().start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+async def spawner(recorder: KubeRecorder, tmp_path: Any, monkeypatch: pytest.MonkeyPatch):
+    recorder.write_kubeconfig(str(tmp_path / "kubeconfig"))
+    # kubernetes_asyncio reads KUBECONFIG when imported, so point its default instead
+    monkeypatch.setattr(
+        "kubernetes_asyncio.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION",
+        str(tmp_path / "kubeconfig"),
+    )
+    return StaticMenuSpawner(_mock=True, k8s_api_host=recorder.url, namespace="lsst-form-test")
+
+
+async def test_options_form_renders_from_menu(spawner: StaticMenuSpawner) -> None:
+    spawner.user_options = {"image": "r23_0_1"}
+    html = await spawner.get_options_form()
+    assert 'value="r23_0_1" checked' in html
+
+
+async def test_options_from_form_returns_canonical_options(spawner: StaticMenuSpawner) -> None:
+    options = await spawner.run_options_from_form(
+        {"image_list": ["r23_0_1"], "size": ["small"], "reset_user_env": ["on"]}
+    )
+    assert options == {
+        "image": "r23_0_1",
+        "size": "small",
+        "enable_debug": False,
+        "reset_user_env": True,
+    }
+    # the form's request is fresh: its reset is honoured at start
+    spawner.user_options = options
+    await spawner.load_user_options()
+    assert spawner.lab_options.reset_user_env is True
+    assert spawner.image == f"{IMAGE_BASE}:r23_0_1@{DIGEST_R23}"
+
+
+async def test_options_from_form_rejects_with_400(spawner: StaticMenuSpawner) -> None:
+    with pytest.raises(HTTPError) as caught:
+        await spawner.run_options_from_form({"image_list": [HOSTILE_TAG]})
+    assert caught.value.status_code == 400
+    assert "not a valid tag or image reference" in caught.value.log_message
+
+
+async def test_start_rejects_before_any_kubernetes_request(
+    spawner: StaticMenuSpawner, recorder: KubeRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JupyterHub before 5.3 has no apply_user_options: start() itself must refuse."""
+    gets_before = len(recorder.gets)
+    monkeypatch.setattr(spawner, "_options_are_fresh", lambda: True)
+    spawner.user_options = {"image": "other.registry/x:tag"}
+    with pytest.raises(HTTPError) as caught:
+        await spawner.start()
+    assert caught.value.status_code == 400
+    assert "not from this hub's image repository" in caught.value.log_message
+    assert recorder.snapshot() == []
+    assert len(recorder.gets) == gets_before
+
+
+async def test_apply_user_options_result_is_used_by_start(spawner: StaticMenuSpawner) -> None:
+    spawner.user_options = {"image": "w_2024_01"}
+    await spawner._run_apply_user_options(spawner.user_options)
+    assert spawner.lab_options.image.tag == "w_2024_01"
+    calls: list[object] = []
+
+    async def no_catalog() -> object:
+        calls.append(1)
+        raise AssertionError("validated twice")
+
+    spawner.options_catalog = no_catalog
+    await spawner.load_user_options()
+    assert spawner.image == f"{IMAGE_BASE}:w_2024_01"
+    assert calls == []
+
+
+def api_handler(body: bytes, method: str = "POST") -> Any:
+    from jupyterhub.apihandlers.base import APIHandler
+    from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
+
+    handler = APIHandler.__new__(APIHandler)
+    start_line = RequestStartLine(method, "/hub/api/users/u/server", "HTTP/1.1")
+    headers = HTTPHeaders({"Host": "127.0.0.1"})
+    handler.request = HTTPServerRequest(start_line=start_line, headers=headers, body=body)
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("body", "fresh"),
+    [
+        (b"", False),
+        (b"{}", False),
+        (b'{"user_options": null}', False),
+        (b'{"display_name": "x"}', False),
+        (b'{"user_options": {}}', True),
+        (b'{"user_options": {"image": "w_2024_10"}}', True),
+        (b'{"image": "w_2024_10"}', True),  # old style: the body is the options
+        (b"not json", False),
+    ],
+)
+def test_fresh_or_reused_api_request(body: bytes, fresh: bool) -> None:
+    assert _api_request_supplied_options(api_handler(body)) is fresh
+
+
+def test_non_api_handlers_are_not_fresh_requests() -> None:
+    assert _api_request_supplied_options(None) is False
+    assert _api_request_supplied_options(SimpleNamespace(request=None)) is False
+    assert _api_request_supplied_options(api_handler(b'{"user_options": {}}', "GET")) is False
