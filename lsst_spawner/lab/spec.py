@@ -38,6 +38,7 @@ from .sizes import LabSize, build_resources, build_size_env
 from .volumes import SiteMount, SiteVolume, build_mounts, build_volumes
 
 __all__ = [
+    "OWNED_ENV",
     "LabObjects",
     "LabOptions",
     "LabSettings",
@@ -46,6 +47,35 @@ __all__ = [
     "build_lab_objects",
     "build_lab_spec",
 ]
+
+#: Env variables lsst_spawner sets; ``LSSTSpawner.lab_env`` may not set them.
+OWNED_ENV = frozenset(
+    {
+        "USER",
+        "HOME",
+        "JUPYTER_IMAGE",
+        "JUPYTER_IMAGE_SPEC",
+        "JUPYTER_RUNTIME_DIR",
+        "EXTERNAL_UID",
+        "EXTERNAL_GID",
+        "EXTERNAL_GROUPS",
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+        "GIT_CONFIG_COUNT",
+        "GIT_CONFIG_KEY_0",
+        "GIT_CONFIG_VALUE_0",
+        "CPU_LIMIT",
+        "CPU_GUARANTEE",
+        "MEM_LIMIT",
+        "MEM_GUARANTEE",
+        "CONTAINER_SIZE",
+        "DEBUG",
+        "RESET_USER_ENV",
+        *API_TOKEN_ENV,
+    }
+)
 
 #: KubeSpawner's name for the lab container.
 NOTEBOOK_CONTAINER = "notebook"
@@ -164,7 +194,9 @@ def build_lab_spec(
         settings=settings.secrets,
     )
 
+    # Site env first: the values lsst_spawner owns always win (check-config also rejects them).
     plain_env: dict[str, str] = {
+        **dict(settings.env),
         "USER": identity.username,
         "HOME": home,
         "JUPYTER_IMAGE": options.image,
@@ -172,7 +204,6 @@ def build_lab_spec(
         "JUPYTER_RUNTIME_DIR": settings.runtime_directory,
         **build_identity_env(identity),
         **build_size_env(size, settings.request_ratio),
-        **dict(settings.env),
     }
     if options.debug:
         plain_env["DEBUG"] = "TRUE"
