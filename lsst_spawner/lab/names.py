@@ -8,7 +8,6 @@ from collections.abc import Mapping
 
 from kubespawner.slugs import is_valid_label, safe_slug
 
-from .._version import __version__
 from .errors import LabSpecError
 
 __all__ = [
@@ -109,7 +108,6 @@ def build_lab_labels(username: str, image: str, pod_name: str) -> dict[str, str]
     return {
         "app.kubernetes.io/instance": pod_name,
         "app.kubernetes.io/part-of": "lsst-spawner",
-        "app.kubernetes.io/version": label_value(__version__),
         "lsst-spawner/user": label_value(username),
         "lsst-spawner/image": _image_label(image),
     }
