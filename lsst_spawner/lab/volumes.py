@@ -77,7 +77,8 @@ def check_absolute_path(value: object) -> str | None:
     if value == "/":
         return "'/' cannot be a mount path"
     if posixpath.normpath(value) != value or "//" in value:
-        return f"{value!r} is not normalized (write {posixpath.normpath('/' + value)!r})"
+        fixed = "/" + posixpath.normpath(value).lstrip("/")
+        return f"{value!r} is not normalized (write {fixed!r})"
     if ":" in value or any(not c.isprintable() for c in value):
         return f"{value!r} must not contain ':' or control characters"
     return None
