@@ -52,9 +52,7 @@ def validate(obj: dict[str, Any]) -> None:
     kubernetes_validate.validate(obj, "1.30", strict=True)
 
 
-def kubespawner_pod(
-    *, env: dict[str, str] | None = None, **overrides: Any
-) -> dict[str, Any]:
+def kubespawner_pod(*, env: dict[str, str] | None = None, **overrides: Any) -> dict[str, Any]:
     """KubeSpawner's pod, as ``get_pod_manifest`` makes it, in wire format."""
     base_env = {
         "JUPYTERHUB_API_TOKEN": API_TOKEN,

@@ -46,7 +46,8 @@ def test_defaults_have_no_problems() -> None:
         ),
         (
             [{"mount_path": "/etc/lab/secrets/extra", "volume": "home"}],
-            "collides with the built-in mount '/etc/lab/secrets' (LSSTSpawner.lab_secret_directory)",
+            "collides with the built-in mount '/etc/lab/secrets' "
+            "(LSSTSpawner.lab_secret_directory)",
         ),
         (
             [{"mount_path": "/run/lab", "volume": "home"}],
@@ -110,7 +111,10 @@ def test_bad_mounts_are_reported(mounts: list[dict[str, Any]], expected: str) ->
             [{"name": "home", "gitRepo": {"repository": "x"}}],
             "needs exactly one source among nfs, hostPath",
         ),
-        ([{"name": "home", "nfs": {"path": "/p"}}], "LSSTSpawner.lab_volumes[0].nfs: missing server"),
+        (
+            [{"name": "home", "nfs": {"path": "/p"}}],
+            "LSSTSpawner.lab_volumes[0].nfs: missing server",
+        ),
         (
             [{"name": "home", "nfs": {"server": "s", "path": "/export/{uid}/{bad}"}}],
             "LSSTSpawner.lab_volumes[0].nfs.path: unknown placeholder {bad}",
@@ -122,7 +126,9 @@ def test_bad_mounts_are_reported(mounts: list[dict[str, Any]], expected: str) ->
     ],
 )
 def test_bad_volumes_are_reported(volumes: list[dict[str, Any]], expected: str) -> None:
-    found = problems(lab_volumes=volumes, lab_volume_mounts=[{"mount_path": "/home", "volume": "home"}])
+    found = problems(
+        lab_volumes=volumes, lab_volume_mounts=[{"mount_path": "/home", "volume": "home"}]
+    )
     assert any(expected in p for p in found), found
 
 
@@ -142,7 +148,10 @@ def test_volume_used_only_by_init_container_counts_as_used() -> None:
 def test_every_problem_is_reported_at_once() -> None:
     found = problems(
         lab_volumes=[HOME, {"name": "unused", "emptyDir": {}}],
-        lab_volume_mounts=[{"mount_path": "relative", "volume": "home"}, {"mount_path": "/x", "volume": "nope"}],
+        lab_volume_mounts=[
+            {"mount_path": "relative", "volume": "home"},
+            {"mount_path": "/x", "volume": "nope"},
+        ],
         lab_sizes=[{"name": "s", "cpu": "lots", "memory": "4GB"}],
         lab_size_request_ratio=0,
     )
@@ -150,12 +159,15 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_username_expansion_in_volumes_and_sub_paths() -> None:
-    from .conftest import API_TOKEN, kubespawner_pod, make_identity
     from lsst_spawner.lab.spec import LabOptions, build_lab_objects
+
+    from .conftest import API_TOKEN, kubespawner_pod, make_identity
 
     traits = LabTraits(
         lab_volumes=[{"name": "home", "hostPath": {"path": "/data/{username}"}}],
-        lab_volume_mounts=[{"mount_path": "/home", "volume": "home", "sub_path": "{unescaped_username}/{uid}"}],
+        lab_volume_mounts=[
+            {"mount_path": "/home", "volume": "home", "sub_path": "{unescaped_username}/{uid}"}
+        ],
     )
     objects = build_lab_objects(
         traits.lab_settings(),
@@ -166,7 +178,9 @@ def test_username_expansion_in_volumes_and_sub_paths() -> None:
     )
     volume = next(v for v in objects.pod["spec"]["volumes"] if v["name"] == "home")
     assert volume["hostPath"]["path"].startswith("/data/first-last---")  # KubeSpawner's safe slug
-    mount = next(m for m in objects.pod["spec"]["containers"][0]["volumeMounts"] if m["name"] == "home")
+    mount = next(
+        m for m in objects.pod["spec"]["containers"][0]["volumeMounts"] if m["name"] == "home"
+    )
     assert mount["subPath"] == "first.last/4137"
 
 
@@ -199,7 +213,11 @@ def test_bad_builtin_paths_are_reported(config: dict[str, Any], expected: str) -
         ([{"name": "s", "cpu": "2x", "memory": "4Gi"}], "s", "LSSTSpawner.lab_sizes[0].cpu: '2x'"),
         ([{"name": "s", "cpu": 0, "memory": "4Gi"}], "s", "LSSTSpawner.lab_sizes[0].cpu"),
         ([{"name": "s", "cpu": True, "memory": "4Gi"}], "s", "LSSTSpawner.lab_sizes[0].cpu"),
-        ([{"name": "s", "cpu": float("nan"), "memory": "4Gi"}], "s", "LSSTSpawner.lab_sizes[0].cpu"),
+        (
+            [{"name": "s", "cpu": float("nan"), "memory": "4Gi"}],
+            "s",
+            "LSSTSpawner.lab_sizes[0].cpu",
+        ),
         (
             [{"name": "s", "cpu": 1, "memory": "4Gi"}, {"name": "s", "cpu": 2, "memory": "8Gi"}],
             "s",
@@ -245,7 +263,10 @@ def test_size_resources_and_env() -> None:
 
 @pytest.mark.parametrize("ratio", [0, -0.5, 1.5])
 def test_bad_request_ratio(ratio: float) -> None:
-    assert any(p.startswith("LSSTSpawner.lab_size_request_ratio: ") for p in problems(lab_size_request_ratio=ratio))
+    assert any(
+        p.startswith("LSSTSpawner.lab_size_request_ratio: ")
+        for p in problems(lab_size_request_ratio=ratio)
+    )
 
 
 @pytest.mark.parametrize(
@@ -281,5 +302,5 @@ def test_durations_accept_strings_and_become_lab_env() -> None:
 
 @pytest.mark.parametrize("value", ["soon", "-5s", "0s"])
 def test_bad_durations_name_the_trait(value: str) -> None:
-    with pytest.raises(TraitError, match="LabTraits.kubernetes_request_timeout"):
+    with pytest.raises(TraitError, match=r"LabTraits\.kubernetes_request_timeout"):
         LabTraits(kubernetes_request_timeout=value)

@@ -18,7 +18,10 @@ SITE_CONFIG: dict[str, Any] = {
     "lab_volumes": [
         {"name": "home", "nfs": {"server": "nfs.example.org", "path": "/export/home"}},
         {"name": "project", "persistentVolumeClaim": {"claimName": "project", "readOnly": True}},
-        {"name": "scratch", "hostPath": {"path": "/scratch/{unescaped_username}", "type": "DirectoryOrCreate"}},
+        {
+            "name": "scratch",
+            "hostPath": {"path": "/scratch/{unescaped_username}", "type": "DirectoryOrCreate"},
+        },
         {"name": "tmp", "emptyDir": {"sizeLimit": "10Gi"}},
         {"name": "site-config", "configMap": {"name": "lab-site-config"}},
         {"name": "site-certs", "secret": {"secretName": "site-ca"}},

@@ -57,10 +57,13 @@ def test_gecos_cannot_add_lines_or_fields(hostile_name: str) -> None:
     user = lines[-1].split(":")
     assert user[0] == "rra"
     assert user[2:4] == ["4137", "4137"]
-    assert ":" not in user[4] and "," not in user[4] and user[4].isprintable()
+    assert ":" not in user[4]
+    assert "," not in user[4]
+    assert user[4].isprintable()
     # git author name stays one printable line too.
     env = {e["name"]: e.get("value") for e in objects.pod["spec"]["containers"][0]["env"]}
-    assert "\n" not in env["GIT_AUTHOR_NAME"] and env["GIT_AUTHOR_NAME"].isprintable()
+    assert "\n" not in env["GIT_AUTHOR_NAME"]
+    assert env["GIT_AUTHOR_NAME"].isprintable()
 
 
 @pytest.mark.parametrize(
@@ -103,12 +106,14 @@ def test_minimum_uid_is_configurable() -> None:
 
 def test_five_thousand_groups_are_refused_by_default() -> None:
     groups = [{"name": f"g{i}", "gid": 10000 + i} for i in range(5000)]
-    with pytest.raises(LabSpecError, match="5000 groups, more than LSSTSpawner.lab_max_groups"):
+    with pytest.raises(LabSpecError, match=r"5000 groups, more than LSSTSpawner\.lab_max_groups"):
         build({"groups": groups})
 
 
 def test_many_groups_up_to_the_limit_fit_the_kernel_env_limit() -> None:
-    groups = [{"name": f"group-with-a-long-name-{i:09d}", "gid": 4_000_000_000 + i} for i in range(2048)]
+    groups = [
+        {"name": f"group-with-a-long-name-{i:09d}", "gid": 4_000_000_000 + i} for i in range(2048)
+    ]
     objects = build({"groups": groups}, lab_max_groups=2048)
     env = {e["name"]: e.get("value") for e in objects.pod["spec"]["containers"][0]["env"]}
     assert len(env["EXTERNAL_GROUPS"].encode()) < 128 * 1024
@@ -154,7 +159,10 @@ def test_existing_group_with_same_gid_gains_the_user() -> None:
             {"lab_extra_groups": [{"name": "g", "gid": 10, "members": ["a,b"]}]},
             "lab_extra_groups[0].members[0]",
         ),
-        ({"lab_extra_groups": [{"name": "g", "gid": 10, "members": "abc"}]}, "lab_extra_groups[0].members"),
+        (
+            {"lab_extra_groups": [{"name": "g", "gid": 10, "members": "abc"}]},
+            "lab_extra_groups[0].members",
+        ),
         ({"lab_extra_groups": [{"name": "root", "gid": 10}]}, "lab_extra_users/lab_extra_groups"),
         ({"lab_base_passwd": "root:x:0:0:root:/root:/bin/bash:extra\n"}, "lab_base_passwd"),
         ({"lab_base_group": "root:x:zero:\n"}, "lab_base_group"),
@@ -255,4 +263,5 @@ def test_bad_extra_secrets_are_problems(entry: dict[str, Any], where: str) -> No
 @pytest.mark.parametrize("name", ["HOME", "JUPYTERHUB_API_TOKEN", "CULL_KERNEL_INTERVAL", "1BAD"])
 def test_lab_env_cannot_set_owned_or_invalid_names(name: str) -> None:
     found = problems(lab_env={name: "x"})
-    assert found and found[0].startswith(f"LSSTSpawner.lab_env[{name!r}]")
+    assert found
+    assert found[0].startswith(f"LSSTSpawner.lab_env[{name!r}]")
