@@ -5,11 +5,12 @@ from __future__ import annotations
 from kubespawner import KubeSpawner
 
 from .config import CheckedConfigurable
+from .lab.traits import LabTraits
 
 __all__ = ["LSSTSpawner"]
 
 
-class LSSTSpawner(CheckedConfigurable, KubeSpawner):  # type: ignore[misc]
+class LSSTSpawner(LabTraits, CheckedConfigurable, KubeSpawner):  # type: ignore[misc]
     """Spawns science platform labs on Kubernetes as the user's own POSIX identity.
 
     Its own traits come from mixins, one per capability, listed before
