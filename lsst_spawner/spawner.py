@@ -19,16 +19,17 @@ from .form.options import (
     OptionsOrigin,
     SizeChoice,
     parse_user_options,
-    size_choices,
 )
 from .form.render import render_options_form
 from .form.traits import OptionsFormTraits
 from .images.traits import ImageMenuTraits
+from .lab.sizes import describe_size
+from .lab.traits import LabTraits
 
 __all__ = ["LSSTSpawner"]
 
 
-class LSSTSpawner(OptionsFormTraits, ImageMenuTraits, CheckedConfigurable, KubeSpawner):
+class LSSTSpawner(OptionsFormTraits, ImageMenuTraits, LabTraits, CheckedConfigurable, KubeSpawner):
     """Spawns science platform labs on Kubernetes as the user's own POSIX identity.
 
     Its own traits come from mixins, one per capability, listed before
@@ -54,17 +55,10 @@ class LSSTSpawner(OptionsFormTraits, ImageMenuTraits, CheckedConfigurable, KubeS
     _validated_options: tuple[dict[str, Any], LabOptions] | None = None
 
     def form_sizes(self) -> tuple[tuple[SizeChoice, ...], str]:
-        """The sizes the form offers and the default one.
-
-        Reads ``self.lab_sizes`` (objects or dicts with ``name`` and a display
-        text) and ``self.lab_size_default`` when the lab mixin provides them;
-        override to adapt another size model.
-        """
-        sizes = size_choices(getattr(self, "lab_sizes", None) or ())
-        if not sizes:
-            raise HTTPError(500, "No lab sizes are configured")
-        default_size = getattr(self, "lab_size_default", None) or sizes[0].name
-        return sizes, default_size
+        """The sizes the form offers (from ``lab_sizes``) and the default one."""
+        settings = self.lab_settings_cached()
+        sizes = tuple(SizeChoice(size.name, describe_size(size)) for size in settings.sizes)
+        return sizes, settings.default_size
 
     async def options_catalog(self) -> OptionsCatalog:
         """The menu (from the cache, never the registry) and the sizes to validate against."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from menu_fixture import SIZES, make_menu
+from typing import Any
+
+from menu_fixture import make_menu
+from traitlets import default
 
 from lsst_spawner.images.model import ImageMenu
 from lsst_spawner.spawner import LSSTSpawner
@@ -11,10 +14,14 @@ MENU = make_menu()
 
 
 class StaticMenuSpawner(LSSTSpawner):
-    """Stands in for the image menu and lab size mixins built elsewhere."""
+    """LSSTSpawner with a fixed menu and the two sizes the tests use."""
 
-    lab_sizes = list(SIZES)
-    lab_size_default = "medium"
+    @default("lab_sizes")
+    def _two_sizes(self) -> list[dict[str, Any]]:
+        return [
+            {"name": "small", "cpu": 1, "memory": "4Gi"},
+            {"name": "medium", "cpu": 2, "memory": "8Gi"},
+        ]
 
     async def get_menu(self) -> ImageMenu:
         return MENU

@@ -1,0 +1,249 @@
+"""The Kubernetes I/O edge: bounded retries of transient failures, and cleanup of lab objects.
+
+Everything that talks to the Kubernetes API for a lab goes through
+:func:`with_retries`: each request is bounded by a request timeout, transient
+failures (connection resets, server disconnects, timeouts, HTTP 429, 500,
+502, 503, 504) are retried with exponential backoff and jitter until a
+budget runs out, and any other error is raised at once as
+:class:`KubernetesError` carrying the API's own message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import aiohttp
+from kubernetes_asyncio.client.exceptions import ApiException
+
+__all__ = [
+    "TRANSIENT_STATUSES",
+    "KubernetesError",
+    "api_message",
+    "create_replacing",
+    "delete_lab_objects",
+    "is_transient",
+    "retry_after_seconds",
+    "with_retries",
+]
+
+T = TypeVar("T")
+
+#: HTTP statuses worth retrying: rate limiting and server-side trouble.
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+_TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    aiohttp.ClientOSError,
+    aiohttp.ServerDisconnectedError,
+    aiohttp.ClientConnectionResetError,
+    ConnectionResetError,
+    TimeoutError,  # asyncio.TimeoutError and aiohttp.ServerTimeoutError too
+)
+
+# Object kind -> (create method, delete method) of CoreV1Api.
+_METHODS = {
+    "pod": ("create_namespaced_pod", "delete_namespaced_pod"),
+    "config_map": ("create_namespaced_config_map", "delete_namespaced_config_map"),
+    "secret": ("create_namespaced_secret", "delete_namespaced_secret"),
+}
+
+
+class KubernetesError(Exception):
+    """A Kubernetes request failed for good; ``status`` is the HTTP status when there is one."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def api_message(error: ApiException) -> str:
+    """Return the API server's message from an ``ApiException`` (its Status ``message``)."""
+    body: Any = error.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str) and body:
+        try:
+            status = json.loads(body)
+        except ValueError:
+            return body.strip()[:500]
+        if isinstance(status, dict) and status.get("message"):
+            return str(status["message"])
+    return str(error.reason or "no message")
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether ``error`` is worth retrying."""
+    if isinstance(error, ApiException):
+        return error.status in TRANSIENT_STATUSES
+    return isinstance(error, _TRANSIENT_ERRORS)
+
+
+def retry_after_seconds(error: BaseException, now: float | None = None) -> float | None:
+    """Return the ``Retry-After`` delay of a 429 or 503 reply in seconds, or None."""
+    if not isinstance(error, ApiException) or error.status not in (429, 503):
+        return None
+    headers: Any = error.headers or {}
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if value is None:
+        return None
+    value = str(value).strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+async def with_retries(
+    call: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    budget: float,
+    request_timeout: float,
+    base_delay: float = 0.5,
+    max_delay: float = 15.0,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    jitter: Callable[[], float] = random.random,
+) -> T:
+    """Run ``call`` until it succeeds, retrying transient failures within ``budget`` seconds.
+
+    Each attempt is bounded by ``request_timeout`` (and by what is left of the
+    budget). Delays grow as ``base_delay * 2**n`` up to ``max_delay``, scaled
+    by a random factor in [0.5, 1) so many spawners do not retry in step; a
+    ``Retry-After`` header sets the minimum delay. When the next attempt would
+    start after the budget, :class:`KubernetesError` is raised naming ``what``
+    and the last error. Non-transient errors raise at once.
+    """
+    deadline = clock() + budget
+    attempt = 0
+    while True:
+        attempt += 1
+        remaining = deadline - clock()
+        try:
+            return await asyncio.wait_for(call(), max(0.001, min(request_timeout, remaining)))
+        except ApiException as error:
+            if not is_transient(error):
+                raise KubernetesError(
+                    f"{what}: {error.status} {api_message(error)}", error.status
+                ) from error
+            last: BaseException = error
+            detail = f"{error.status} {api_message(error)}"
+        except _TRANSIENT_ERRORS as error:
+            last = error
+            detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        delay = min(max_delay, base_delay * 2 ** (attempt - 1)) * (0.5 + jitter() / 2)
+        hinted = retry_after_seconds(last)
+        if hinted is not None:
+            delay = max(delay, hinted)
+        if clock() + delay >= deadline:
+            status = last.status if isinstance(last, ApiException) else None
+            raise KubernetesError(
+                f"{what}: still failing after {attempt} attempt(s) within the {budget:g}s retry "
+                f"budget; last error: {detail}",
+                status,
+            ) from last
+        await sleep(delay)
+
+
+def _method(api: Any, kind: str, index: int) -> Callable[..., Awaitable[Any]]:
+    try:
+        name = _METHODS[kind][index]
+    except KeyError:
+        raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(_METHODS)}") from None
+    method: Callable[..., Awaitable[Any]] = getattr(api, name)
+    return method
+
+
+async def _delete(
+    api: Any, kind: str, name: str, namespace: str, budget: float, request_timeout: float
+) -> bool:
+    delete = _method(api, kind, 1)
+    try:
+        await with_retries(
+            lambda: delete(name, namespace),
+            what=f"deleting {kind} {namespace}/{name}",
+            budget=budget,
+            request_timeout=request_timeout,
+        )
+    except KubernetesError as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+async def create_replacing(
+    api: Any,
+    kind: str,
+    namespace: str,
+    body: dict[str, Any],
+    *,
+    budget: float,
+    request_timeout: float,
+) -> None:
+    """Create ``body``; if it already exists (a leftover of a lab that died), replace it.
+
+    The lab's ConfigMap and Secret are immutable, so replacing means deleting
+    and creating again. ``kind`` is ``pod``, ``config_map`` or ``secret``.
+    """
+    create = _method(api, kind, 0)
+    name = body["metadata"]["name"]
+    what = f"creating {kind} {namespace}/{name}"
+    try:
+        await with_retries(
+            lambda: create(namespace, body),
+            what=what,
+            budget=budget,
+            request_timeout=request_timeout,
+        )
+    except KubernetesError as error:
+        if error.status != 409:
+            raise
+        await _delete(api, kind, name, namespace, budget, request_timeout)
+        await with_retries(
+            lambda: create(namespace, body),
+            what=what,
+            budget=budget,
+            request_timeout=request_timeout,
+        )
+
+
+async def delete_lab_objects(
+    api: Any,
+    namespace: str,
+    *,
+    pod: str | None,
+    config_map: str | None,
+    secret: str | None,
+    budget: float,
+    request_timeout: float,
+) -> list[str]:
+    """Delete a lab's pod, ConfigMap and Secret; objects already gone (404) are fine.
+
+    Every deletion is attempted even when an earlier one fails, so one stuck
+    object does not orphan the others; then the failures, if any, are raised
+    together as one :class:`KubernetesError`. Returns ``kind/name`` of the
+    objects this call deleted. ``api`` is a ``CoreV1Api`` or a fake with the
+    same methods.
+    """
+    deleted: list[str] = []
+    failures: list[str] = []
+    for kind, name in (("pod", pod), ("config_map", config_map), ("secret", secret)):
+        if not name:
+            continue
+        try:
+            if await _delete(api, kind, name, namespace, budget, request_timeout):
+                deleted.append(f"{kind}/{name}")
+        except KubernetesError as error:
+            failures.append(str(error))
+    if failures:
+        raise KubernetesError("; ".join(failures))
+    return deleted

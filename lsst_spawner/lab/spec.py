@@ -1,0 +1,371 @@
+"""``LabSpec``: everything lsst_spawner adds to a lab, and how it lands on KubeSpawner's pod.
+
+The builders return plain JSON-ready dicts in the Kubernetes wire format
+(camelCase), not ``kubernetes_asyncio`` models: that is what the golden files
+hold and what ``kubernetes_validate`` checks, it needs no API client to
+serialize, and ``kubernetes_asyncio``'s ``create_namespaced_*`` calls accept a
+dict body as it is. KubeSpawner's ``V1Pod`` is turned into a dict once, at the
+edge (:func:`lsst_spawner.kube.pod_to_dict`).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..identity import Identity
+from .errors import LabSpecError
+from .init import InitSettings, build_init_container
+from .names import build_lab_labels, build_object_names, expand_template, template_fields
+from .nss import NssSettings, build_nss_files
+from .secrets import (
+    API_TOKEN_ENV,
+    SecretSettings,
+    build_lab_secret,
+    build_secret_env,
+    build_secret_volume,
+    find_literal_secrets,
+)
+from .security import (
+    build_container_security_context,
+    build_identity_env,
+    build_pod_security_context,
+    check_lab_identity,
+)
+from .sizes import LabSize, build_resources, build_size_env
+from .volumes import SiteMount, SiteVolume, build_mounts, build_volumes
+
+__all__ = [
+    "OWNED_ENV",
+    "LabObjects",
+    "LabRequest",
+    "LabSettings",
+    "LabSpec",
+    "apply_lab_spec",
+    "build_lab_objects",
+    "build_lab_spec",
+]
+
+#: Env variables lsst_spawner sets; ``LSSTSpawner.lab_env`` may not set them.
+OWNED_ENV = frozenset(
+    {
+        "USER",
+        "HOME",
+        "JUPYTER_IMAGE",
+        "JUPYTER_IMAGE_SPEC",
+        "JUPYTER_RUNTIME_DIR",
+        "EXTERNAL_UID",
+        "EXTERNAL_GID",
+        "EXTERNAL_GROUPS",
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+        "GIT_CONFIG_COUNT",
+        "GIT_CONFIG_KEY_0",
+        "GIT_CONFIG_VALUE_0",
+        "CPU_LIMIT",
+        "CPU_GUARANTEE",
+        "MEM_LIMIT",
+        "MEM_GUARANTEE",
+        "CONTAINER_SIZE",
+        "DEBUG",
+        "RESET_USER_ENV",
+        "IMAGE_DESCRIPTION",
+        "IMAGE_DIGEST",
+        *API_TOKEN_ENV,
+    }
+)
+
+#: KubeSpawner's name for the lab container.
+NOTEBOOK_CONTAINER = "notebook"
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    """The site's lab configuration, frozen; built by ``LabTraits.lab_settings()``."""
+
+    sizes: tuple[LabSize, ...]
+    default_size: str
+    pod_name_template: str = "nb-{username}"
+    request_ratio: float = 0.25
+    fs_group: int | None = None
+    minimum_uid: int = 1
+    max_groups: int = 1024
+    nss: NssSettings = field(default_factory=NssSettings)
+    passwd_path: str = "/etc/passwd"  # noqa: S105 - a path
+    group_path: str = "/etc/group"
+    runtime_directory: str = "/run/lab"
+    secrets: SecretSettings = field(default_factory=SecretSettings)
+    volumes: tuple[SiteVolume, ...] = ()
+    mounts: tuple[SiteMount, ...] = ()
+    init_mounts: tuple[SiteMount, ...] = ()
+    init: InitSettings = field(default_factory=InitSettings)
+    #: Plain env for every lab (idle and cull timeouts, site values).
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class LabRequest:
+    """What to build: the user's choice, validated upstream by the options form."""
+
+    #: The container image reference, pinned by digest when known.
+    image: str
+    size: str | None = None
+    debug: bool = False
+    reset_user_env: bool = False
+    #: Image variables (``JUPYTER_IMAGE_SPEC``, ``IMAGE_DIGEST``, ...) from the menu entry;
+    #: when empty, ``JUPYTER_IMAGE`` and ``JUPYTER_IMAGE_SPEC`` are set to :attr:`image`.
+    image_env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """Everything lsst_spawner adds to a lab, computed from settings, identity and options."""
+
+    pod_name: str
+    config_map_name: str
+    secret_name: str
+    image: str
+    labels: Mapping[str, str]
+    pod_security_context: Mapping[str, Any]
+    container_security_context: Mapping[str, Any]
+    env: tuple[Mapping[str, Any], ...]
+    resources: Mapping[str, Any]
+    volumes: tuple[Mapping[str, Any], ...]
+    volume_mounts: tuple[Mapping[str, Any], ...]
+    init_containers: tuple[Mapping[str, Any], ...]
+    config_map: Mapping[str, Any]
+    secret: Mapping[str, Any]
+    #: Secret values by name, to prove the Pod holds none of them.
+    secret_values: Mapping[str, str] = field(repr=False, default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LabObjects:
+    """The objects of one lab, in creation order: ConfigMap, Secret, then Pod."""
+
+    config_map: dict[str, Any]
+    secret: dict[str, Any]
+    pod: dict[str, Any]
+
+    def as_list(self) -> list[dict[str, Any]]:
+        return [self.config_map, self.secret, self.pod]
+
+
+def _choose_size(settings: LabSettings, name: str | None) -> LabSize:
+    wanted = name or settings.default_size
+    for size in settings.sizes:
+        if size.name == wanted:
+            return size
+    raise LabSpecError(f"size {wanted!r} is not among LSSTSpawner.lab_sizes")
+
+
+def build_lab_spec(
+    settings: LabSettings,
+    identity: Identity,
+    options: LabRequest,
+    *,
+    api_token: str,
+    secret_values: Mapping[str, str] | None = None,
+) -> LabSpec:
+    """Build the :class:`LabSpec` of one lab; raise :class:`LabSpecError` if it would be unsafe."""
+    check_lab_identity(identity, minimum_uid=settings.minimum_uid, max_groups=settings.max_groups)
+    if not options.image:
+        raise LabSpecError("no image was chosen for the lab")
+    size = _choose_size(settings, options.size)
+    names = build_object_names(settings.pod_name_template, identity.username)
+    labels = build_lab_labels(identity.username, options.image, names["pod"])
+    fields = template_fields(identity.username, identity.uid, identity.gid)
+    home = expand_template(
+        settings.nss.home_template, fields, where="LSSTSpawner.lab_home_directory"
+    )
+    extra_values = dict(secret_values or {})
+
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": names["config_map"], "labels": labels},
+        "immutable": True,
+        "data": build_nss_files(identity, settings.nss),
+    }
+    secret = build_lab_secret(
+        name=names["secret"],
+        labels=labels,
+        identity=identity,
+        api_token=api_token,
+        extra_values=extra_values,
+        settings=settings.secrets,
+    )
+
+    # Site env first: the values lsst_spawner owns always win (check-config also rejects them).
+    plain_env: dict[str, str] = {
+        **dict(settings.env),
+        "USER": identity.username,
+        "HOME": home,
+        "JUPYTER_IMAGE": options.image,
+        "JUPYTER_IMAGE_SPEC": options.image,
+        **dict(options.image_env),
+        "JUPYTER_RUNTIME_DIR": settings.runtime_directory,
+        **build_identity_env(identity),
+        **build_size_env(size, settings.request_ratio),
+    }
+    if options.debug:
+        plain_env["DEBUG"] = "TRUE"
+    if options.reset_user_env:
+        plain_env["RESET_USER_ENV"] = "TRUE"
+    env = [{"name": k, "value": v} for k, v in sorted(plain_env.items())]
+    env += build_secret_env(
+        names["secret"], has_git_token=bool(identity.git_token), settings=settings.secrets
+    )
+
+    volumes: list[dict[str, Any]] = [
+        {"name": "lab-nss", "configMap": {"name": names["config_map"], "defaultMode": 0o444}},
+        build_secret_volume(names["secret"]),
+        {"name": "lab-runtime", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+        *build_volumes(settings.volumes, fields),
+    ]
+    mounts: list[dict[str, Any]] = [
+        {
+            "name": "lab-nss",
+            "mountPath": settings.passwd_path,
+            "subPath": "passwd",
+            "readOnly": True,
+        },
+        {"name": "lab-nss", "mountPath": settings.group_path, "subPath": "group", "readOnly": True},
+        {"name": "lab-secrets", "mountPath": settings.secrets.directory, "readOnly": True},
+        {"name": "lab-runtime", "mountPath": settings.runtime_directory},
+        *build_mounts(settings.mounts, fields),
+    ]
+    init = build_init_container(
+        settings.init, identity, home=home, mounts=build_mounts(settings.init_mounts, fields)
+    )
+    values = {"api_token": api_token, **{f"extra secret {k}": v for k, v in extra_values.items()}}
+    if identity.git_token:
+        values["git_token"] = identity.git_token
+    return LabSpec(
+        pod_name=names["pod"],
+        config_map_name=names["config_map"],
+        secret_name=names["secret"],
+        image=options.image,
+        labels=labels,
+        pod_security_context=build_pod_security_context(identity, settings.fs_group),
+        container_security_context=build_container_security_context(identity),
+        env=tuple(env),
+        resources=build_resources(size, settings.request_ratio),
+        volumes=tuple(volumes),
+        volume_mounts=tuple(mounts),
+        init_containers=(init,) if init else (),
+        config_map=config_map,
+        secret=secret,
+        secret_values=values,
+    )
+
+
+def _check_no_clash(kind: str, ours: list[str], theirs: list[str], trait: str) -> None:
+    clash = sorted(set(ours) & set(theirs))
+    if clash:
+        raise LabSpecError(f"KubeSpawner.{trait} defines {kind} {clash} that lsst_spawner owns")
+
+
+def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> dict[str, Any]:
+    """Return a copy of KubeSpawner's pod (a dict) with the lab spec applied.
+
+    KubeSpawner's own settings survive (node selector, tolerations, affinity,
+    its labels and annotations, extra volumes, containers and env); the lab
+    container's image, security context, resources and the env variables we
+    own are replaced; the literal API token KubeSpawner puts in env is replaced
+    by a ``secretKeyRef``. Raises :class:`LabSpecError` if a KubeSpawner
+    volume, mount or init container clashes with ours, or if any secret value
+    is still present anywhere in the result.
+    """
+    result = copy.deepcopy(dict(pod))
+    metadata = result.setdefault("metadata", {})
+    metadata["name"] = spec.pod_name
+    metadata["labels"] = {**(metadata.get("labels") or {}), **spec.labels}
+    body = result.setdefault("spec", {})
+    body["securityContext"] = {
+        **(body.get("securityContext") or {}),
+        **spec.pod_security_context,
+    }
+    containers = body.get("containers") or []
+    if not containers:
+        raise LabSpecError("KubeSpawner's pod has no containers")
+    lab = next((c for c in containers if c.get("name") == NOTEBOOK_CONTAINER), containers[0])
+    lab["image"] = spec.image
+    lab["securityContext"] = {
+        **(lab.get("securityContext") or {}),
+        **spec.container_security_context,
+    }
+    lab["resources"] = copy.deepcopy(dict(spec.resources))
+
+    owned = {e["name"] for e in spec.env} | set(API_TOKEN_ENV)
+    kept = [e for e in lab.get("env") or [] if e.get("name") not in owned]
+    lab["env"] = kept + [copy.deepcopy(dict(e)) for e in spec.env]
+
+    their_mounts = lab.get("volumeMounts") or []
+    ours = [copy.deepcopy(dict(m)) for m in spec.volume_mounts]
+    _check_no_clash(
+        "mount paths",
+        [m["mountPath"] for m in ours],
+        [m.get("mountPath", "") for m in their_mounts],
+        "volume_mounts",
+    )
+    lab["volumeMounts"] = their_mounts + ours
+
+    their_volumes = body.get("volumes") or []
+    our_volumes = [copy.deepcopy(dict(v)) for v in spec.volumes]
+    _check_no_clash(
+        "volumes",
+        [v["name"] for v in our_volumes],
+        [v.get("name", "") for v in their_volumes],
+        "volumes",
+    )
+    body["volumes"] = their_volumes + our_volumes
+
+    if spec.init_containers:
+        their_init = body.get("initContainers") or []
+        our_init = [copy.deepcopy(dict(c)) for c in spec.init_containers]
+        _check_no_clash(
+            "init containers",
+            [c["name"] for c in our_init],
+            [c.get("name", "") for c in their_init],
+            "init_containers",
+        )
+        # Ours first: the home directory must exist before anything else runs.
+        body["initContainers"] = our_init + their_init
+
+    leaks = find_literal_secrets(result, spec.secret_values)
+    if leaks:
+        raise LabSpecError(
+            "refusing to create a pod holding secret values literally (check "
+            f"KubeSpawner.environment and similar settings): {', '.join(leaks)}"
+        )
+    return result
+
+
+def build_lab_objects(
+    settings: LabSettings,
+    identity: Identity,
+    options: LabRequest,
+    *,
+    base_pod: Mapping[str, Any],
+    api_token: str,
+    secret_values: Mapping[str, str] | None = None,
+    namespace: str | None = None,
+) -> LabObjects:
+    """Build the ConfigMap, Secret and Pod of one lab from KubeSpawner's pod (a dict)."""
+    spec = build_lab_spec(
+        settings, identity, options, api_token=api_token, secret_values=secret_values
+    )
+    objects = LabObjects(
+        config_map=copy.deepcopy(dict(spec.config_map)),
+        secret=copy.deepcopy(dict(spec.secret)),
+        pod=apply_lab_spec(base_pod, spec),
+    )
+    if namespace:
+        for obj in objects.as_list():
+            obj["metadata"]["namespace"] = namespace
+    return objects

@@ -1,0 +1,293 @@
+"""``LabTraits``: every lab trait of ``LSSTSpawner``, checked as a whole and frozen."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from traitlets import Bool, Dict, Float, Int, List, Unicode
+
+from ..config import CheckedConfigurable, ConfigError, ConfigProblem, Duration
+from . import checks
+from .init import DEFAULT_INIT_IMAGE, InitSettings
+from .nss import DEFAULT_BASE_GROUP, DEFAULT_BASE_PASSWD
+from .secrets import SecretSettings
+from .security import MAX_GROUPS_LIMIT
+from .sizes import parse_sizes
+from .spec import LabSettings
+
+__all__ = ["LabTraits"]
+
+
+class LabTraits(CheckedConfigurable):
+    """The lab's traits: identity, NSS files, secrets, volumes, sizes, init container, timeouts."""
+
+    #: Class name used in problem messages, as operators write the traits.
+    trait_owner = "LSSTSpawner"
+
+    lab_pod_name_template = Unicode(
+        "nb-{username}",
+        config=True,
+        help="Name of the lab pod. {username} is the escaped, DNS-safe username; the ConfigMap "
+        "and Secret are named after the pod with -nss and -secret.",
+    )
+    lab_sizes = List(
+        Dict(),
+        default_value=[
+            {"name": "small", "cpu": 1, "memory": "4Gi"},
+            {"name": "medium", "cpu": 2, "memory": "8Gi"},
+            {"name": "large", "cpu": 4, "memory": "16Gi"},
+        ],
+        config=True,
+        help="Lab sizes users may choose: dicts with name, cpu (cores or '500m') and memory "
+        "('4Gi', '8G' or bytes). These are the container limits.",
+    )
+    lab_default_size = Unicode(
+        "medium", config=True, help="Name of the size used when the user chooses none."
+    )
+    lab_size_request_ratio = Float(
+        0.25,
+        config=True,
+        help="Requests (guarantees) as a fraction of the size's limits, in (0, 1].",
+    )
+    lab_fs_group = Int(
+        None,
+        allow_none=True,
+        config=True,
+        help="fsGroup of the lab pod, or None for none. Volumes that support it become owned "
+        "by this group.",
+    )
+    lab_minimum_uid = Int(
+        1,
+        config=True,
+        help="Smallest uid and primary gid a lab may run as (at least 1: never root). Raise it "
+        "to 1000 if your images have system accounts below that.",
+    )
+    lab_max_groups = Int(
+        1024,
+        config=True,
+        help=f"Most groups a user may have; more is refused at spawn (at most {MAX_GROUPS_LIMIT}, "
+        "so EXTERNAL_GROUPS fits the kernel's limit on one environment string).",
+    )
+    lab_base_passwd = Unicode(
+        DEFAULT_BASE_PASSWD,
+        config=True,
+        help="System users of the lab's /etc/passwd, in passwd format; the user's entry is "
+        "appended. The default has root and nobody.",
+    )
+    lab_base_group = Unicode(
+        DEFAULT_BASE_GROUP,
+        config=True,
+        help="System groups of the lab's /etc/group, in group format; the user's groups are "
+        "appended. The default has root and nogroup.",
+    )
+    lab_extra_users = List(
+        Dict(),
+        config=True,
+        help="More system users for /etc/passwd, as dicts with name, uid, gid and optional "
+        "gecos, home and shell.",
+    )
+    lab_extra_groups = List(
+        Dict(),
+        config=True,
+        help="More system groups for /etc/group, as dicts with name, gid and optional members.",
+    )
+    lab_home_directory = Unicode(
+        "/home/{unescaped_username}",
+        config=True,
+        help="The user's home directory in /etc/passwd and $HOME. Placeholders: {username} "
+        "(escaped), {unescaped_username}, {uid}, {gid}.",
+    )
+    lab_shell = Unicode("/bin/bash", config=True, help="The user's login shell in /etc/passwd.")
+    lab_passwd_path = Unicode(
+        "/etc/passwd",
+        config=True,
+        help="Where the generated passwd file is mounted (read-only, with subPath).",
+    )
+    lab_group_path = Unicode(
+        "/etc/group",
+        config=True,
+        help="Where the generated group file is mounted (read-only, with subPath).",
+    )
+    lab_secret_directory = Unicode(
+        "/etc/lab/secrets",
+        config=True,
+        help="Where the lab's Secret is mounted read-only: the API token, git-credentials and "
+        "the extra secrets, one file each.",
+    )
+    lab_runtime_directory = Unicode(
+        "/run/lab",
+        config=True,
+        help="A small memory-backed emptyDir for Jupyter runtime files ($JUPYTER_RUNTIME_DIR).",
+    )
+    lab_git_credential_hosts = List(
+        Unicode(),
+        default_value=["github.com"],
+        config=True,
+        help="Hosts the user's git token is offered to over https, through git's credential "
+        "store file in the secret directory.",
+    )
+    lab_extra_secrets = List(
+        Dict(),
+        config=True,
+        help="Site secrets copied into each lab's Secret: dicts with key (file name), hub_env "
+        "(the hub environment variable holding the value) and optional env (a lab variable).",
+    )
+    lab_volumes = List(
+        Dict(),
+        config=True,
+        help="Site volumes: dicts with name and one source among nfs, hostPath, "
+        "persistentVolumeClaim, emptyDir, configMap and secret, in Kubernetes form.",
+    )
+    lab_volume_mounts = List(
+        Dict(),
+        config=True,
+        help="Mounts of site volumes in the lab: dicts with mount_path, volume and optional "
+        "sub_path (placeholders as lab_home_directory) and read_only.",
+    )
+    lab_init_volume_mounts = List(
+        Dict(),
+        config=True,
+        help="Mounts of site volumes in the home-directory init container, same form as "
+        "lab_volume_mounts.",
+    )
+    lab_init_enabled = Bool(
+        False,
+        config=True,
+        help="Run an init container that creates the user's home directory before the lab.",
+    )
+    lab_init_image = Unicode(
+        DEFAULT_INIT_IMAGE,
+        config=True,
+        help="Image of the init container; {version} is the installed lsst_spawner version.",
+    )
+    lab_init_command = List(
+        Unicode(),
+        config=True,
+        help="Command of the init container; empty uses the image's entrypoint.",
+    )
+    lab_env = Dict(
+        value_trait=Unicode(),
+        config=True,
+        help="Plain environment variables for every lab. Never put secrets here: use "
+        "lab_extra_secrets.",
+    )
+    lab_spawn_timeout = Duration(
+        "10m", minimum=1, config=True, help="How long a lab may take to start."
+    )
+    lab_delete_timeout = Duration(
+        "2m", minimum=1, config=True, help="How long deleting a lab's objects may take."
+    )
+    kubernetes_request_timeout = Duration(
+        "30s", minimum=1, config=True, help="Timeout of one Kubernetes API request."
+    )
+    kubernetes_retry_budget = Duration(
+        "2m",
+        minimum=1,
+        config=True,
+        help="Total time transient Kubernetes failures are retried for, with backoff.",
+    )
+    lab_no_activity_timeout = Duration(
+        0, config=True, help="Lab env NO_ACTIVITY_TIMEOUT: shut down after this idle; 0 never."
+    )
+    lab_cull_kernel_idle_timeout = Duration(
+        0, config=True, help="Lab env CULL_KERNEL_IDLE_TIMEOUT: cull idle kernels; 0 never."
+    )
+    lab_cull_kernel_interval = Duration(
+        "5m", config=True, help="Lab env CULL_KERNEL_INTERVAL: how often kernels are checked."
+    )
+    lab_cull_terminal_inactive_timeout = Duration(
+        0,
+        config=True,
+        help="Lab env CULL_TERMINAL_INACTIVE_TIMEOUT: cull inactive terminals; 0 never.",
+    )
+
+    # --- checks -----------------------------------------------------------------
+
+    def config_problems(self) -> list[ConfigProblem]:
+        problems = super().config_problems()
+        problems.extend(self.lab_config_problems())
+        return problems
+
+    def lab_config_problems(self) -> list[ConfigProblem]:
+        """Return every problem in the lab traits alone."""
+        problems: list[ConfigProblem] = []
+        problems += checks.check_names(self)
+        problems += checks.check_nss(self)[1]
+        problems += checks.check_paths(self)
+        problems += checks.check_volumes(self)[1]
+        problems += parse_sizes(
+            self.lab_sizes, self.lab_default_size, checks.trait_name(self, "lab_sizes")
+        )[1]
+        problems += checks.check_numbers(self)
+        problems += checks.check_secrets(self)[1]
+        problems += checks.check_env(self)
+        return problems
+
+    # --- frozen settings for the builders --------------------------------------
+
+    def lab_timeout_env(self) -> dict[str, str]:
+        """Return the idle and cull values passed to the lab, in whole seconds."""
+        return {
+            "NO_ACTIVITY_TIMEOUT": str(int(self.lab_no_activity_timeout)),
+            "CULL_KERNEL_IDLE_TIMEOUT": str(int(self.lab_cull_kernel_idle_timeout)),
+            "CULL_KERNEL_INTERVAL": str(int(self.lab_cull_kernel_interval)),
+            "CULL_TERMINAL_INACTIVE_TIMEOUT": str(int(self.lab_cull_terminal_inactive_timeout)),
+        }
+
+    def lab_settings_cached(self) -> LabSettings:
+        """:meth:`lab_settings`, computed once per object (configuration does not change)."""
+        settings: LabSettings | None = self.__dict__.get("_lab_settings_cache")
+        if settings is None:
+            settings = self.lab_settings()
+            self.__dict__["_lab_settings_cache"] = settings
+        return settings
+
+    def lab_settings(self) -> LabSettings:
+        """Return the frozen :class:`LabSettings`; raise :class:`ConfigError` listing problems."""
+        problems = self.lab_config_problems()
+        if problems:
+            lines = "\n".join(f"  - {problem}" for problem in problems)
+            raise ConfigError(f"{len(problems)} lab configuration problem(s):\n{lines}")
+        nss, _ = checks.check_nss(self)
+        layout, _ = checks.check_volumes(self)
+        extras, _ = checks.check_secrets(self)
+        sizes, _ = parse_sizes(self.lab_sizes, self.lab_default_size)
+        assert nss is not None
+        assert layout is not None
+        volumes, mounts, init_mounts = layout
+        return LabSettings(
+            sizes=tuple(sizes),
+            default_size=self.lab_default_size,
+            pod_name_template=self.lab_pod_name_template,
+            request_ratio=self.lab_size_request_ratio,
+            fs_group=self.lab_fs_group,
+            minimum_uid=self.lab_minimum_uid,
+            max_groups=self.lab_max_groups,
+            nss=nss,
+            passwd_path=self.lab_passwd_path,
+            group_path=self.lab_group_path,
+            runtime_directory=self.lab_runtime_directory,
+            secrets=SecretSettings(
+                directory=self.lab_secret_directory,
+                git_credential_hosts=tuple(self.lab_git_credential_hosts),
+                extra=extras,
+            ),
+            volumes=tuple(volumes),
+            mounts=tuple(mounts),
+            init_mounts=tuple(init_mounts),
+            init=InitSettings(
+                enabled=self.lab_init_enabled,
+                image=self.lab_init_image,
+                command=tuple(self.lab_init_command),
+            ),
+            env=tuple(sorted({**self.lab_env, **self.lab_timeout_env()}.items())),
+        )
+
+    def lab_extra_secret_values(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """Read the extra secrets' values from the hub's environment (pass ``os.environ``)."""
+        values = {}
+        for raw in self.lab_extra_secrets:
+            value = environ.get(str(raw.get("hub_env", "")), "")
+            if value:
+                values[str(raw["key"])] = value
+        return values

@@ -1,0 +1,267 @@
+"""Hostile identities and config: each rejected or neutralized, tested with the input itself."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from lsst_spawner.config import ConfigError
+from lsst_spawner.identity import IdentityError
+from lsst_spawner.lab.errors import LabSpecError
+from lsst_spawner.lab.names import build_object_names
+from lsst_spawner.lab.nss import NssSettings, build_nss_files, parse_passwd
+from lsst_spawner.lab.spec import LabRequest, build_lab_objects
+from lsst_spawner.lab.traits import LabTraits
+
+from .conftest import API_TOKEN, kubespawner_pod, make_identity, validate
+
+OPTIONS = LabRequest(image="sciplat-lab:w_2026_40")
+
+
+def build(identity_overrides: dict[str, Any], **config: Any) -> Any:
+    traits = LabTraits(**config)
+    return build_lab_objects(
+        traits.lab_settings(),
+        make_identity(**identity_overrides),
+        OPTIONS,
+        base_pod=kubespawner_pod(),
+        api_token=API_TOKEN,
+    )
+
+
+def problems(**config: Any) -> list[str]:
+    return [str(p) for p in LabTraits(**config).config_problems()]
+
+
+# --- identities ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "hostile_name",
+    [
+        "Evil:0:0:root:/root:/bin/sh",
+        "Evil\nroot2:x:0:0::/root:/bin/sh",
+        "Evil\r\nx:x:0:0::/:/bin/sh",
+        "Mallory, Room 101, 555-1234",
+        "Tab\tand\x00nul\x1b[31m",
+    ],
+)
+def test_gecos_cannot_add_lines_or_fields(hostile_name: str) -> None:
+    objects = build({"name": hostile_name})
+    passwd = objects.config_map["data"]["passwd"]
+    lines = passwd.splitlines()
+    assert len(lines) == 3
+    assert all(len(line.split(":")) == 7 for line in lines)
+    user = lines[-1].split(":")
+    assert user[0] == "rra"
+    assert user[2:4] == ["4137", "4137"]
+    assert ":" not in user[4]
+    assert "," not in user[4]
+    assert user[4].isprintable()
+    # git author name stays one printable line too.
+    env = {e["name"]: e.get("value") for e in objects.pod["spec"]["containers"][0]["env"]}
+    assert "\n" not in env["GIT_AUTHOR_NAME"]
+    assert env["GIT_AUTHOR_NAME"].isprintable()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("username", "rra:x:0:0"),
+        ("username", "rra\nroot"),
+        ("username", "Rra"),
+        ("groups", [{"name": "grp:x:0:", "gid": 3000}]),
+        ("groups", [{"name": "grp,root", "gid": 3000}]),
+        ("groups", [{"name": "grp\nroot", "gid": 3000}]),
+    ],
+)
+def test_identity_fields_that_would_add_fields_are_rejected(field: str, value: Any) -> None:
+    with pytest.raises(IdentityError):
+        make_identity(**{field: value})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"uid": 0}, "uid 0 is below LSSTSpawner.lab_minimum_uid"),
+        ({"gid": 0}, "gid 0 is below"),
+        ({"groups": [{"name": "wheel", "gid": 0}]}, "gid 0 (the root group)"),
+        ({"username": "root", "uid": 5000}, "collides with the system user 'root'"),
+        ({"uid": 65534}, "collides with the system user 'nobody'"),
+        ({"groups": [{"name": "root", "gid": 3000}]}, "collides with the system group 'root'"),
+    ],
+)
+def test_dangerous_identities_are_refused(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(LabSpecError) as excinfo:
+        build(overrides)
+    assert message in str(excinfo.value)
+
+
+def test_minimum_uid_is_configurable() -> None:
+    with pytest.raises(LabSpecError, match="uid 999 is below"):
+        build({"uid": 999, "gid": 5000}, lab_minimum_uid=1000)
+
+
+def test_five_thousand_groups_are_refused_by_default() -> None:
+    groups = [{"name": f"g{i}", "gid": 10000 + i} for i in range(5000)]
+    with pytest.raises(LabSpecError, match=r"5000 groups, more than LSSTSpawner\.lab_max_groups"):
+        build({"groups": groups})
+
+
+def test_many_groups_up_to_the_limit_fit_the_kernel_env_limit() -> None:
+    groups = [
+        {"name": f"group-with-a-long-name-{i:09d}", "gid": 4_000_000_000 + i} for i in range(2048)
+    ]
+    objects = build({"groups": groups}, lab_max_groups=2048)
+    env = {e["name"]: e.get("value") for e in objects.pod["spec"]["containers"][0]["env"]}
+    assert len(env["EXTERNAL_GROUPS"].encode()) < 128 * 1024
+    assert len(objects.config_map["data"]["group"].splitlines()) == 2 + 2048 + 1
+    assert len(objects.pod["spec"]["securityContext"]["supplementalGroups"]) == 2048
+    for obj in objects.as_list():
+        validate(obj)
+
+
+def test_five_thousand_groups_in_the_nss_builder_stay_one_line_each() -> None:
+    identity = make_identity(groups=[{"name": f"g{i}", "gid": 10000 + i} for i in range(5000)])
+    group = build_nss_files(identity, NssSettings())["group"]
+    lines = group.splitlines()
+    assert len(lines) == 2 + 5000 + 1  # base, groups, and the primary group named after the user
+    assert all(line.count(":") == 3 and line.endswith(":rra") for line in lines[2:-1])
+
+
+def test_existing_group_with_same_gid_gains_the_user() -> None:
+    identity = make_identity(groups=[{"name": "nogroup", "gid": 65534}])
+    group = build_nss_files(identity, NssSettings())["group"]
+    assert "nogroup:x:65534:rra\n" in group
+    assert "rra:x:4137:\n" in group  # the primary group, named after the user
+
+
+# --- NSS config -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "where"),
+    [
+        ({"lab_extra_users": [{"name": "svc:x", "uid": 10, "gid": 10}]}, "lab_extra_users[0].name"),
+        (
+            {"lab_extra_users": [{"name": "svc", "uid": 10, "gid": 10, "home": "/x\nroot::0:0"}]},
+            "lab_extra_users[0].home",
+        ),
+        (
+            {"lab_extra_users": [{"name": "svc", "uid": 10, "gid": 10, "gecos": "a:b"}]},
+            "lab_extra_users[0].gecos",
+        ),
+        ({"lab_extra_users": [{"name": "svc", "uid": -1, "gid": 10}]}, "lab_extra_users[0].uid"),
+        ({"lab_extra_users": [{"name": "svc", "uid": True, "gid": 10}]}, "lab_extra_users[0].uid"),
+        (
+            {"lab_extra_groups": [{"name": "g", "gid": 10, "members": ["a,b"]}]},
+            "lab_extra_groups[0].members[0]",
+        ),
+        (
+            {"lab_extra_groups": [{"name": "g", "gid": 10, "members": "abc"}]},
+            "lab_extra_groups[0].members",
+        ),
+        ({"lab_extra_groups": [{"name": "root", "gid": 10}]}, "lab_extra_users/lab_extra_groups"),
+        ({"lab_base_passwd": "root:x:0:0:root:/root:/bin/bash:extra\n"}, "lab_base_passwd"),
+        ({"lab_base_group": "root:x:zero:\n"}, "lab_base_group"),
+        ({"lab_home_directory": "home/{unescaped_username}"}, "lab_home_directory"),
+        ({"lab_home_directory": "/home/{user}"}, "lab_home_directory"),
+        ({"lab_shell": "bash"}, "lab_shell"),
+    ],
+)
+def test_hostile_nss_config_is_a_problem(config: dict[str, Any], where: str) -> None:
+    found = problems(**config)
+    assert any(p.startswith(f"LSSTSpawner.{where}") for p in found), found
+    with pytest.raises(ConfigError):
+        LabTraits(**config).lab_settings()
+
+
+def test_base_files_are_reserialized_from_fields() -> None:
+    users = parse_passwd("# comment\n\nroot:x:0:0:root,,,:/root:/bin/bash\n")
+    assert [u.line() for u in users] == ["root:x:0:0:root,,,:/root:/bin/bash"]
+
+
+# --- names ----------------------------------------------------------------------
+
+
+def test_pod_names_are_distinct_dns_labels_for_similar_usernames() -> None:
+    usernames = ["rra", "Rra", "RRA", "r.ra", "r-ra", "r_ra", "rra-", "x" * 64, "x" * 63 + "y"]
+    names = [build_object_names("nb-{username}", u)["pod"] for u in usernames]
+    assert len(set(names)) == len(usernames)
+    for name in names:
+        validate({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}})
+        assert len(name) <= 56
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("nb-lab", "must contain {username}"),
+        ("nb-{username}-" + "x" * 40, "not a DNS label"),
+        ("NB-{username}", "not a DNS label"),
+        ("nb-{username}-{servername}", "unknown placeholder {servername}"),
+    ],
+)
+def test_bad_pod_name_templates_are_problems(template: str, message: str) -> None:
+    found = problems(lab_pod_name_template=template)
+    assert len(found) == 1
+    assert found[0].startswith("LSSTSpawner.lab_pod_name_template: ")
+    assert message in found[0]
+
+
+# --- secrets ----------------------------------------------------------------------
+
+
+def test_literal_secret_from_kubespawner_environment_is_refused() -> None:
+    traits = LabTraits()
+    base = kubespawner_pod(env={"MY_TOKEN_COPY": API_TOKEN})
+    with pytest.raises(LabSpecError, match=r"spec.containers\[0\].env\[\d+\].value: api_token"):
+        build_lab_objects(
+            traits.lab_settings(), make_identity(), OPTIONS, base_pod=base, api_token=API_TOKEN
+        )
+
+
+def test_git_token_is_url_encoded_in_the_credential_file() -> None:
+    objects = build({"git_token": "tok/with@odd:chars"})
+    import base64
+
+    data = base64.b64decode(objects.secret["data"]["git-credentials"]).decode()
+    assert data == "https://rra:tok%2Fwith%40odd%3Achars@github.com\n"
+    assert "tok/with@odd:chars" not in json.dumps(objects.pod)
+
+
+def test_missing_extra_secret_value_fails_the_spawn() -> None:
+    traits = LabTraits(lab_extra_secrets=[{"key": "butler", "hub_env": "NOT_SET_ANYWHERE"}])
+    with pytest.raises(LabSpecError, match="no value for secret 'butler'"):
+        build_lab_objects(
+            traits.lab_settings(),
+            make_identity(),
+            OPTIONS,
+            base_pod=kubespawner_pod(),
+            api_token=API_TOKEN,
+            secret_values=traits.lab_extra_secret_values({}),
+        )
+
+
+@pytest.mark.parametrize(
+    ("entry", "where"),
+    [
+        ({"key": "git-credentials", "hub_env": "X"}, "lab_extra_secrets[0].key"),
+        ({"key": "../etc/passwd", "hub_env": "X"}, "lab_extra_secrets[0].key"),
+        ({"key": "k", "hub_env": "X", "env": "JUPYTERHUB_API_TOKEN"}, "lab_extra_secrets[0].env"),
+        ({"key": "k", "hub_env": "X Y"}, "lab_extra_secrets[0].hub_env"),
+        ({"key": "k", "hub_env": "X", "value": "literal"}, "lab_extra_secrets[0]"),
+    ],
+)
+def test_bad_extra_secrets_are_problems(entry: dict[str, Any], where: str) -> None:
+    found = problems(lab_extra_secrets=[entry])
+    assert any(p.startswith(f"LSSTSpawner.{where}: ") for p in found), found
+
+
+@pytest.mark.parametrize("name", ["HOME", "JUPYTERHUB_API_TOKEN", "CULL_KERNEL_INTERVAL", "1BAD"])
+def test_lab_env_cannot_set_owned_or_invalid_names(name: str) -> None:
+    found = problems(lab_env={name: "x"})
+    assert found
+    assert found[0].startswith(f"LSSTSpawner.lab_env[{name!r}]")

@@ -1,0 +1,244 @@
+"""The Kubernetes I/O edge: retries of transient failures within a budget, and cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from lsst_spawner.kube import (
+    KubernetesError,
+    create_replacing,
+    delete_lab_objects,
+    is_transient,
+    retry_after_seconds,
+    with_retries,
+)
+
+
+def api_error(
+    status: int, message: str = "boom", headers: dict[str, str] | None = None
+) -> ApiException:
+    error = ApiException(status=status, reason="Reason")
+    error.body = json.dumps({"kind": "Status", "message": message}).encode()
+    error.headers = headers
+    return error
+
+
+class Clock:
+    """A fake monotonic clock advanced by the fake sleep."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def failing(errors: list[BaseException], result: Any = "ok") -> Callable[[], Any]:
+    calls = iter(errors)
+
+    async def call() -> Any:
+        error = next(calls, None)
+        if error is not None:
+            raise error
+        return result
+
+    return call
+
+
+async def retry(call: Callable[[], Any], clock: Clock, budget: float = 60) -> Any:
+    return await with_retries(
+        call,
+        what="creating pod labs/nb-rra",
+        budget=budget,
+        request_timeout=5,
+        sleep=clock.sleep,
+        clock=clock,
+        jitter=lambda: 1.0,
+    )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        aiohttp.ClientOSError(104, "Connection reset by peer"),
+        aiohttp.ServerDisconnectedError(),
+        ConnectionResetError(104, "reset"),
+        TimeoutError(),
+        aiohttp.ServerTimeoutError("read timeout"),
+        api_error(429),
+        api_error(500),
+        api_error(502),
+        api_error(503),
+        api_error(504),
+    ],
+)
+async def test_transient_failures_are_retried(error: BaseException) -> None:
+    clock = Clock()
+    assert is_transient(error)
+    assert await retry(failing([error, error]), clock) == "ok"
+    assert len(clock.sleeps) == 2
+
+
+async def test_backoff_grows_exponentially_with_jitter() -> None:
+    clock = Clock()
+    errors: list[BaseException] = [api_error(503)] * 4
+    await with_retries(
+        failing(errors),
+        what="x",
+        budget=60,
+        request_timeout=5,
+        sleep=clock.sleep,
+        clock=clock,
+        jitter=lambda: 0.0,
+    )
+    assert clock.sleeps == [0.25, 0.5, 1.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [(400, "bad pod"), (403, "forbidden: quota"), (409, "exists"), (422, 'Pod "nb" is invalid')],
+)
+async def test_other_api_errors_fail_at_once_with_the_api_message(
+    status: int, message: str
+) -> None:
+    clock = Clock()
+    with pytest.raises(KubernetesError) as excinfo:
+        await retry(failing([api_error(status, message)]), clock)
+    assert str(excinfo.value) == f"creating pod labs/nb-rra: {status} {message}"
+    assert excinfo.value.status == status
+    assert clock.sleeps == []
+
+
+async def test_other_exceptions_are_not_swallowed() -> None:
+    with pytest.raises(ValueError, match="programming error"):
+        await retry(failing([ValueError("programming error")]), Clock())
+
+
+async def test_budget_bounds_the_retries() -> None:
+    clock = Clock()
+    errors: list[BaseException] = [aiohttp.ServerDisconnectedError()] * 100
+    with pytest.raises(
+        KubernetesError,
+        match=r"still failing after \d+ attempt\(s\) within the 10s retry budget; "
+        r"last error: ServerDisconnectedError",
+    ):
+        await retry(failing(errors), clock, budget=10)
+    assert clock.now <= 10
+
+
+async def test_retry_after_is_honoured() -> None:
+    clock = Clock()
+    await retry(failing([api_error(429, headers={"Retry-After": "7"})]), clock)
+    assert clock.sleeps == [7.0]
+
+
+async def test_retry_after_beyond_the_budget_gives_up_at_once() -> None:
+    clock = Clock()
+    with pytest.raises(KubernetesError, match="429 slow down"):
+        await retry(
+            failing([api_error(429, "slow down", {"Retry-After": "120"})]), clock, budget=30
+        )
+    assert clock.sleeps == []
+
+
+def test_retry_after_http_date() -> None:
+    error = api_error(429, headers={"retry-after": "Wed, 21 Oct 2015 07:28:10 GMT"})
+    assert retry_after_seconds(error, now=1445412480.0) == 10.0
+    assert retry_after_seconds(api_error(500, headers={"Retry-After": "5"})) is None
+
+
+async def test_each_request_is_bounded_by_the_request_timeout() -> None:
+    attempts = 0
+
+    async def hangs_once() -> str:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            await asyncio.sleep(10)
+        return "ok"
+
+    result = await with_retries(
+        hangs_once, what="x", budget=5, request_timeout=0.05, base_delay=0.01
+    )
+    assert result == "ok"
+    assert attempts == 2
+
+
+class FakeCoreV1:
+    """CoreV1Api's create/delete methods over a dict, with injectable failures."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.failures: dict[str, list[BaseException]] = {}
+
+    def _fail(self, method: str) -> None:
+        queue = self.failures.get(method)
+        if queue:
+            raise queue.pop(0)
+
+    def __getattr__(self, method: str) -> Any:
+        action, _, kind = method.partition("_namespaced_")
+        if action == "create":
+
+            async def create(namespace: str, body: dict[str, Any]) -> None:
+                self._fail(method)
+                key = (kind, body["metadata"]["name"])
+                if key in self.objects:
+                    raise api_error(409, f"{kind} {key[1]} already exists")
+                self.objects[key] = body
+
+            return create
+        if action == "delete":
+
+            async def delete(name: str, namespace: str) -> None:
+                self._fail(method)
+                if (kind, name) not in self.objects:
+                    raise api_error(404, f"{kind} {name} not found")
+                del self.objects[(kind, name)]
+
+            return delete
+        raise AttributeError(method)
+
+
+NAMES = {"pod": "nb-rra", "config_map": "nb-rra-nss", "secret": "nb-rra-secret"}
+
+
+async def test_delete_lab_objects_ignores_missing_and_retries_transient() -> None:
+    api = FakeCoreV1()
+    api.objects[("pod", "nb-rra")] = {}
+    api.objects[("config_map", "nb-rra-nss")] = {}
+    api.failures["delete_namespaced_pod"] = [aiohttp.ClientOSError(104, "Connection reset by peer")]
+    deleted = await delete_lab_objects(api, "labs", **NAMES, budget=5, request_timeout=1)
+    assert deleted == ["pod/nb-rra", "config_map/nb-rra-nss"]
+    assert api.objects == {}
+
+
+async def test_delete_lab_objects_tries_every_object_before_failing() -> None:
+    api = FakeCoreV1()
+    for kind, name in NAMES.items():
+        api.objects[(kind, name)] = {}
+    api.failures["delete_namespaced_pod"] = [api_error(403, "pods is forbidden")]
+    with pytest.raises(KubernetesError, match="deleting pod labs/nb-rra: 403 pods is forbidden"):
+        await delete_lab_objects(api, "labs", **NAMES, budget=5, request_timeout=1)
+    assert list(api.objects) == [("pod", "nb-rra")]
+
+
+async def test_create_replacing_replaces_a_leftover() -> None:
+    api = FakeCoreV1()
+    api.objects[("secret", "nb-rra-secret")] = {"old": True}
+    body = {"metadata": {"name": "nb-rra-secret"}, "new": True}
+    api.failures["create_namespaced_secret"] = [api_error(503)]
+    await create_replacing(api, "secret", "labs", body, budget=5, request_timeout=1)
+    assert api.objects[("secret", "nb-rra-secret")] is body
