@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import os
 from typing import Any
 
 from kubespawner import KubeSpawner
@@ -11,7 +13,7 @@ from tornado.web import HTTPError
 from traitlets import default
 
 from .config import CheckedConfigurable
-from .form.image import lab_options_env
+from .form.image import lab_image
 from .form.options import (
     LabOptions,
     OptionsCatalog,
@@ -22,9 +24,15 @@ from .form.options import (
 )
 from .form.render import render_options_form
 from .form.traits import OptionsFormTraits
+from .identity import Identity, IdentityError
 from .images.traits import ImageMenuTraits
+from .kube import KubernetesError, create_replacing, delete_lab_objects
+from .lab.models import dict_to_model, model_to_dict
+from .lab.names import build_object_names
 from .lab.sizes import describe_size
+from .lab.spec import LabRequest, LabSpec, apply_lab_spec, build_lab_spec
 from .lab.traits import LabTraits
+from .progress import SpawnProgress
 
 __all__ = ["LSSTSpawner"]
 
@@ -138,7 +146,7 @@ class LSSTSpawner(OptionsFormTraits, ImageMenuTraits, LabTraits, CheckedConfigur
         options = await self.validate_user_options()
         self._validated_options = (copy.deepcopy(dict(self.user_options)), options)
 
-    async def load_user_options(self) -> None:
+    async def validate_or_reuse_user_options(self) -> None:
         """Validate user options at the start of ``start()``, before any Kubernetes request.
 
         Replaces KubeSpawner's ``profile_list`` handling: the menu is the form.
@@ -151,17 +159,196 @@ class LSSTSpawner(OptionsFormTraits, ImageMenuTraits, LabTraits, CheckedConfigur
             return
         await self.validate_user_options()
 
-    def get_env(self) -> dict[str, str]:
-        env: dict[str, str] = super().get_env()
-        if self.lab_options is not None:
-            env.update(lab_options_env(self.lab_options))
-        return env
-
     # --- lab objects: identity, NSS files, secrets, volumes, sizes -----------
     # (lsst_spawner.lab)
+    #
+    # ``prepare_lab`` is pure apart from reading the menu cache and auth_state:
+    # it validates the options and the identity and builds the LabSpec. The
+    # spawn, ``render-pod`` and the tests all go through it.
+
+    #: The LabSpec of the current spawn (its ConfigMap, Secret and pod changes).
+    lab_spec: LabSpec | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Every problem at once, with the trait names, before anything is created.
+        self.raise_for_config_problems()
+        names = self.lab_object_names()
+        self.pod_name = names["pod"]
+        self.dns_name = self.dns_name_template.format(namespace=self.namespace, name=self.pod_name)
+
+    @default("start_timeout")
+    def _lsst_start_timeout_default(self) -> int:
+        return math.ceil(self.lab_spawn_timeout)
+
+    @default("k8s_api_request_timeout")
+    def _lsst_request_timeout_default(self) -> int:
+        return math.ceil(self.kubernetes_request_timeout)
+
+    @default("k8s_api_request_retry_timeout")
+    def _lsst_retry_timeout_default(self) -> int:
+        return math.ceil(self.kubernetes_retry_budget)
+
+    def lab_object_names(self) -> dict[str, str]:
+        """Names of this user's pod, ConfigMap and Secret (from ``lab_pod_name_template``)."""
+        return build_object_names(self.lab_settings_cached().pod_name_template, self.user.name)
+
+    async def lab_identity(self) -> Identity:
+        """The user's identity from auth_state; 403 with the reason when it is missing or bad."""
+        auth_state = await self.user.get_auth_state()
+        try:
+            return Identity.from_auth_state(auth_state)
+        except IdentityError as error:
+            raise HTTPError(403, f"Cannot start a lab for {self.user.name}: {error}") from None
+
+    async def prepare_lab(self) -> LabSpec:
+        """Validate options and identity and build the lab's spec; creates nothing."""
+        await self.load_user_options()
+        options = self.lab_options
+        assert options is not None
+        identity = await self.lab_identity()
+        image = lab_image(options.image)
+        request = LabRequest(
+            image=image.reference,
+            size=options.size,
+            debug=options.enable_debug,
+            reset_user_env=options.reset_user_env,
+            image_env=tuple(sorted(image.env.items())),
+        )
+        try:
+            spec = build_lab_spec(
+                self.lab_settings_cached(),
+                identity,
+                request,
+                api_token=self.api_token or "",
+                secret_values=self.lab_extra_secret_values(os.environ),
+            )
+        except IdentityError as error:  # LabSpecError included
+            raise HTTPError(403, f"Cannot start a lab for {self.user.name}: {error}") from None
+        self.lab_spec = spec
+        self.pod_name = spec.pod_name
+        progress = self._lsst_progress
+        if progress is not None:
+            groups = len(identity.groups)
+            progress.step(
+                f"Checked your identity: uid {identity.uid}, gid {identity.gid}, {groups} group(s)",
+                5,
+            )
+            progress.step(f"Image: {options.image.display_name} ({image.reference})", 10)
+        return spec
+
+    async def get_pod_manifest(self) -> Any:
+        """KubeSpawner's pod with the lab spec applied (identity, env, secrets, volumes, size)."""
+        spec = self.lab_spec if self.lab_spec is not None else await self.prepare_lab()
+        base = model_to_dict(await super().get_pod_manifest())
+        try:
+            pod = apply_lab_spec(base, spec)
+        except IdentityError as error:
+            raise HTTPError(500, f"Cannot build the lab pod: {error}") from None
+        return dict_to_model(pod, "V1Pod")
+
+    async def render_lab_objects(self) -> list[dict[str, Any]]:
+        """The ConfigMap, Secret and Pod a spawn would create now, without creating them."""
+        spec = await self.prepare_lab()
+        pod = model_to_dict(await self.get_pod_manifest())
+        objects = [copy.deepcopy(dict(spec.config_map)), copy.deepcopy(dict(spec.secret)), pod]
+        for obj in objects:
+            obj["metadata"]["namespace"] = self.namespace
+        return objects
 
     # --- Kubernetes I/O, progress and cleanup ---------------------------------
-    # (lsst_spawner.kube)
+    # (lsst_spawner.kube, lsst_spawner.progress)
+
+    _lsst_progress: SpawnProgress | None = None
+    _lsst_options_loaded = False
+
+    def start(self) -> Any:
+        # Created before the start task, so progress() never misses a step.
+        self._lsst_progress = SpawnProgress()
+        return super().start()
+
+    async def load_user_options(self) -> None:
+        if self._lsst_options_loaded:  # KubeSpawner's _start() calls it again
+            return
+        await self.validate_or_reuse_user_options()
+
+    async def _start(self) -> Any:
+        self.lab_spec = None
+        self._lsst_options_loaded = False
+        spec = await self.prepare_lab()
+        self._lsst_options_loaded = True
+        try:
+            await self._create_lab_config(spec)
+            if self._lsst_progress is not None:
+                self._lsst_progress.step("Created your /etc/passwd, /etc/group and secrets", 15)
+                self._lsst_progress.step(f"Creating your lab pod {spec.pod_name}", 25)
+            return await super()._start()
+        except BaseException:
+            await self._delete_lab_config(spec.config_map_name, spec.secret_name, quiet=True)
+            raise
+        finally:
+            self._lsst_options_loaded = False
+
+    async def _create_lab_config(self, spec: LabSpec) -> None:
+        for kind, body in (("config_map", spec.config_map), ("secret", spec.secret)):
+            await create_replacing(
+                self.api,
+                kind,
+                self.namespace,
+                copy.deepcopy(dict(body)),
+                budget=self.kubernetes_retry_budget,
+                request_timeout=self.kubernetes_request_timeout,
+            )
+
+    async def _delete_lab_config(
+        self, config_map: str | None, secret: str | None, *, quiet: bool = False
+    ) -> None:
+        try:
+            await delete_lab_objects(
+                self.api,
+                self.namespace,
+                pod=None,
+                config_map=config_map,
+                secret=secret,
+                budget=self.lab_delete_timeout,
+                request_timeout=self.kubernetes_request_timeout,
+            )
+        except KubernetesError as error:
+            if not quiet:
+                raise
+            self.log.error("Could not delete the lab objects of %s: %s", self.user.name, error)
+
+    async def stop(self, now: bool = False) -> None:
+        """Delete the pod (KubeSpawner), then the lab's ConfigMap and Secret."""
+        names = self.lab_object_names()
+        try:
+            await super().stop(now=now)
+        finally:
+            await self._delete_lab_config(names["config_map"], names["secret"])
+
+    async def progress(self) -> Any:
+        """Our steps and the pod's events, with rising percentages, ending at 100 when ready."""
+        tracker = self._lsst_progress or SpawnProgress()
+        if self.events_enabled:
+            await self._start_watching_events()
+        sent = 0
+        seen = 0
+        while True:
+            future = self._start_future
+            done = future is not None and future.done()
+            while sent < len(tracker.events):
+                yield tracker.events[sent]
+                sent += 1
+            if self.events_enabled and self.lab_spec is not None:
+                events = self.events
+                for event in events[seen:]:
+                    yield tracker.kube_event(event)
+                seen = len(events)
+            if done:
+                break
+            await tracker.wait_for_step(1.0)
+        if future is not None and not future.cancelled() and future.exception() is None:
+            yield tracker.ready()
 
 
 def _api_request_supplied_options(handler: Any) -> bool:

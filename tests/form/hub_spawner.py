@@ -16,6 +16,18 @@ MENU = make_menu()
 class StaticMenuSpawner(LSSTSpawner):
     """LSSTSpawner with a fixed menu and the two sizes the tests use."""
 
+    @default("image_source")
+    def _static_source(self) -> str:
+        return "static"
+
+    @default("static_image_base")
+    def _static_base(self) -> str:
+        return MENU.image_base
+
+    @default("static_image_tags")
+    def _static_tags(self) -> list[str]:
+        return [image.tag for image in MENU.images]
+
     @default("lab_sizes")
     def _two_sizes(self) -> list[dict[str, Any]]:
         return [

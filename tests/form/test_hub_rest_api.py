@@ -23,6 +23,8 @@ import pytest
 from kube_recorder import KubeRecorder
 from menu_fixture import DIGEST_W10, HOSTILE_TAG, IMAGE_BASE, UNLISTED_DIGEST
 
+from lsst_spawner.testing.identity_auth import identity_for
+
 pytestmark = pytest.mark.integration
 
 TOKEN = "test-service-token-for-form-tests"
@@ -62,6 +64,14 @@ class Hub:
                 return error.code, text
 
 
+def create_user(hub: Hub, name: str) -> None:
+    """Create the user and give it an identity, as an admin would over the REST API."""
+    assert hub.request("POST", f"/users/{name}")[0] in (201, 409)
+    identity = identity_for(name).to_dict()
+    status, reply = hub.request("PATCH", f"/users/{name}", {"auth_state": {"identity": identity}})
+    assert status == 200, reply
+
+
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     jupyterhub = Path(sys.executable).parent / "jupyterhub"
@@ -83,11 +93,13 @@ c.JupyterHub.db_url = "sqlite:///{tmp}/hub.sqlite"
 c.JupyterHub.cookie_secret_file = "{tmp}/cookie_secret"
 c.JupyterHub.pid_file = "{tmp}/hub.pid"
 c.JupyterHub.authenticator_class = "dummy"
+c.Authenticator.enable_auth_state = True
 c.JupyterHub.spawner_class = "hub_spawner.StaticMenuSpawner"
 c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 2}}
 c.JupyterHub.services = [{{"name": "tester", "api_token": "{TOKEN}"}}]
 c.JupyterHub.load_roles = [
-    {{"name": "tester", "scopes": ["admin:users", "admin:servers"], "services": ["tester"]}}
+    {{"name": "tester", "services": ["tester"],
+     "scopes": ["admin:users", "admin:servers", "admin:auth_state"]}}
 ]
 c.KubeSpawner.namespace = "lsst-form-test"
 c.KubeSpawner.k8s_api_host = "{recorder.url}"
@@ -100,6 +112,7 @@ c.KubeSpawner.k8s_api_request_timeout = 5
         PYTHONPATH=os.pathsep.join([str(ROOT), str(HERE)]),
         KUBECONFIG=str(tmp / "kubeconfig"),
         CONFIGPROXY_AUTH_TOKEN="proxy-token-for-form-tests",
+        JUPYTERHUB_CRYPT_KEY="0" * 64,
     )
     log = tmp / "hub.log"
     with open(log, "wb") as log_file:
@@ -172,8 +185,7 @@ BAD_OPTIONS = [
 @pytest.mark.parametrize(("options", "message"), BAD_OPTIONS)
 def test_rest_api_rejects_bad_user_options(hub: Hub, options: dict[str, Any], message: str) -> None:
     name = "reject-user"
-    status, _ = hub.request("POST", f"/users/{name}")
-    assert status in (201, 409)
+    create_user(hub, name)
     before = hub.recorder.snapshot()
     status, reply = hub.request("POST", f"/users/{name}/server", {"user_options": options})
     assert 400 <= status < 500, reply
@@ -186,7 +198,7 @@ def test_rest_api_rejects_bad_user_options(hub: Hub, options: dict[str, Any], me
 def test_rest_api_valid_options_reach_the_pod(hub: Hub) -> None:
     """The positive control: the same hub and recorder do see a pod for valid options."""
     name = "accept-user"
-    assert hub.request("POST", f"/users/{name}")[0] in (201, 409)
+    create_user(hub, name)
     options = {"image": "w_2024_10", "size": "small", "enable_debug": True}
     status, reply = hub.request("POST", f"/users/{name}/server", {"user_options": options})
     assert status in (201, 202), reply
@@ -210,7 +222,7 @@ def test_rest_api_valid_options_reach_the_pod(hub: Hub) -> None:
 def test_rest_api_reused_saved_options_fall_back(hub: Hub) -> None:
     """The hub saves even rejected options; a later spawn without options re-uses them."""
     name = "stale-user"
-    assert hub.request("POST", f"/users/{name}")[0] in (201, 409)
+    create_user(hub, name)
     bad = {"image": "w_2023_01", "size": "small"}
     status, reply = hub.request("POST", f"/users/{name}/server", {"user_options": bad})
     assert status == 400
