@@ -31,7 +31,8 @@ def test_steps_and_kube_events_rise_and_end_at_100() -> None:
     percentages = [event["progress"] for event in events]
     assert percentages == sorted(percentages)
     assert len(set(percentages)) == len(percentages), "strictly increasing"
-    assert percentages[0] == 5 and percentages[-1] == 100
+    assert percentages[0] == 5
+    assert percentages[-1] == 100
     assert all(event["timestamp"] == FIXED.isoformat() for event in events[:4])
     assert events[4]["message"] == "Scheduled: Successfully assigned labs/nb-a to node-1"
     assert {event["severity"] for event in events} == {"info"}
