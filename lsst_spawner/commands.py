@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from traitlets.config import Config
@@ -70,6 +73,134 @@ def print_menu(config: Config, output_format: str) -> int:
     return 0
 
 
+class _RenderUser:
+    """The parts of a JupyterHub user the spawner reads, for offline rendering."""
+
+    def __init__(self, name: str, auth_state: dict[str, Any] | None) -> None:
+        from urllib.parse import quote
+
+        self.name = name
+        self.escaped_name = quote(name, safe="@~")
+        self.id = 0
+        self.url = f"/user/{self.escaped_name}/"
+        self._auth_state = auth_state
+
+    async def get_auth_state(self) -> dict[str, Any] | None:
+        return self._auth_state
+
+
+class _RenderHub:
+    public_host = ""
+    url = "http://hub:8081/hub/"
+    base_url = "/hub/"
+    api_url = "http://hub:8081/hub/api"
+
+
+class _RenderServer:
+    def __init__(self, user: _RenderUser) -> None:
+        self.base_url = user.url
+
+
+#: Stands in for the hub API token in rendered Secrets.
+RENDERED_API_TOKEN = "rendered-placeholder-api-token"  # noqa: S105 - not a secret
+
+
+def _read_json(path: str | None, what: str) -> Any:
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    except OSError as error:
+        raise ConfigError(f"cannot read {what} {path!r}: {error.strerror}") from None
+    except ValueError as error:
+        raise ConfigError(f"{what} {path!r} is not valid JSON: {error}") from None
+
+
+async def _render(config: Config, user: _RenderUser, options: dict[str, Any]) -> list[Any]:
+    import tempfile
+
+    from tornado.web import HTTPError
+
+    from .checks import resolve_class
+
+    hub = config.JupyterHub if config._has_section("JupyterHub") else Config()
+    cls = resolve_class(hub.get("spawner_class") or "lsst", "spawner_class")
+    assert cls is not None
+    with tempfile.TemporaryDirectory() as tmp, _offline_kubernetes_client(tmp):
+        spawner = cls(config=config, user=user, hub=_RenderHub())
+        spawner.server = _RenderServer(user)
+        spawner.api_token = RENDERED_API_TOKEN
+        spawner.user_options = options
+        spawner.lab_options_fresh = True
+        try:
+            objects: list[Any] = await spawner.render_lab_objects()
+        except HTTPError as error:
+            raise ConfigError(f"rejected: {error.log_message}") from None
+    return objects
+
+
+@contextmanager
+def _offline_kubernetes_client(directory: str) -> Iterator[None]:
+    """Let KubeSpawner's constructor load a kubeconfig that points at nothing, then undo it.
+
+    The constructor loads a kubeconfig and builds (idle) API clients; this one
+    names a loopback port nothing listens on, and no request is ever made. The
+    process-wide client configuration and KubeSpawner's cached loader are
+    restored afterwards, so in-process callers (tests) are unaffected.
+    """
+    from kubernetes_asyncio.client import Configuration
+    from kubernetes_asyncio.config import kube_config
+    from kubespawner import clients
+
+    path = os.path.join(directory, "kubeconfig")
+    with open(path, "w", encoding="utf-8") as file:
+        json.dump(_OFFLINE_KUBECONFIG, file)
+    saved_location = kube_config.KUBE_CONFIG_DEFAULT_LOCATION
+    saved_default = Configuration.get_default_copy()
+    kube_config.KUBE_CONFIG_DEFAULT_LOCATION = path
+    clients.load_config.cache_clear()
+    try:
+        yield
+    finally:
+        kube_config.KUBE_CONFIG_DEFAULT_LOCATION = saved_location
+        Configuration.set_default(saved_default)
+        clients.load_config.cache_clear()
+
+
+_OFFLINE_KUBECONFIG = {
+    "apiVersion": "v1",
+    "kind": "Config",
+    "clusters": [{"name": "offline", "cluster": {"server": "http://127.0.0.1:9"}}],
+    "users": [{"name": "offline", "user": {}}],
+    "contexts": [{"name": "offline", "context": {"cluster": "offline", "user": "offline"}}],
+    "current-context": "offline",
+}
+
+
 def render_pod(config: Config, args: argparse.Namespace) -> int:
-    """Print the objects the spawner would create (comes with the lab-pod builders)."""
-    raise ConfigError("render-pod is not part of this build yet")
+    """Print every object the spawner would create for the user, without contacting Kubernetes."""
+    import sys
+
+    import yaml
+
+    spawner_settings(config)  # refuse a faulty configuration first, with its own message
+    auth_state = _read_json(args.auth_state, "auth state file")
+    if auth_state is None:
+        from .testing.identity_auth import identity_for
+
+        auth_state = {"identity": identity_for(args.user).to_dict()}
+        print(
+            f"lsst-spawner: no --auth-state given; using an example identity for {args.user}",
+            file=sys.stderr,
+        )
+    options = _read_json(args.options, "options file") or {}
+    if not isinstance(options, dict):
+        raise ConfigError("the options file must hold a JSON object (user_options)")
+    user = _RenderUser(args.user, auth_state)
+    objects = asyncio.run(_render(config, user, options))
+    if args.format == "json":
+        print(json.dumps(objects, indent=2, sort_keys=True))
+    else:
+        print(yaml.safe_dump_all(objects, sort_keys=True), end="")
+    return 0

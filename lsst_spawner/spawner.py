@@ -108,8 +108,14 @@ class LSSTSpawner(OptionsFormTraits, ImageMenuTraits, LabTraits, CheckedConfigur
         self._form_options = copy.deepcopy(user_options)
         return user_options
 
+    #: Set to say whether the options are a fresh request (True) or saved ones (False);
+    #: ``None`` infers it from the request, as JupyterHub does not say.
+    lab_options_fresh: bool | None = None
+
     def _options_are_fresh(self) -> bool:
         """Did this spawn's request supply the options, or does the hub re-use saved ones?"""
+        if self.lab_options_fresh is not None:
+            return self.lab_options_fresh
         if self._form_options is not None and self._form_options == self.user_options:
             return True
         return _api_request_supplied_options(getattr(self, "handler", None))
