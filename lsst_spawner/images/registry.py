@@ -287,7 +287,7 @@ class RegistryClient:
     ) -> aiohttp.ClientResponse:
         """Send a request to the registry, answering at most one auth challenge."""
         base_headers = dict(headers or {})
-        auth = self._current_authorization()
+        auth = await self._current_authorization(session)
         response = await self._send(session, method, url, {**base_headers, **auth})
         if response.status != 401:
             return response
@@ -318,12 +318,16 @@ class RegistryClient:
                 f"{method} {_safe_url(url)} failed: {type(error).__name__}"
             ) from None
 
-    def _current_authorization(self) -> dict[str, str]:
+    async def _current_authorization(self, session: aiohttp.ClientSession) -> dict[str, str]:
+        """The Authorization header for the next request, from what earlier challenges said."""
         if self._bearer is not None:
             token = self.tokens.get(self._bearer)
-            if token is not None:
-                return {"Authorization": f"Bearer {token.token}"}
-        elif self._basic:
+            if token is None:
+                # Expired: renew before asking, instead of collecting another 401.
+                token = await self._fetch_token(session, *self._bearer)
+                self.tokens.put(self._bearer, token)
+            return {"Authorization": f"Bearer {token.token}"}
+        if self._basic:
             credentials = self.credentials()
             if credentials is not None:
                 return {"Authorization": credentials.basic_header()}

@@ -91,7 +91,9 @@ class LocalHTTPServer:
         self._server.daemon_threads = True
         self.host = host
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
 
     @property
@@ -105,7 +107,9 @@ class LocalHTTPServer:
     def authorization_headers(self) -> list[str]:
         """Every ``Authorization`` header received, in order."""
         with self._lock:
-            return [r.headers["authorization"] for r in self.requests if "authorization" in r.headers]
+            return [
+                r.headers["authorization"] for r in self.requests if "authorization" in r.headers
+            ]
 
     def close(self) -> None:
         self._server.shutdown()
