@@ -159,9 +159,9 @@ class RegistryClient:
         self.tokens = TokenCache(clock)
         self.stats = RegistryStats()
         self.user_agent = user_agent
-        # (realm, service, scope) of the last Bearer challenge, so later requests
-        # carry a cached token without being challenged again.
-        self._bearer: TokenKey | None = None
+        # (realm, service, scope) of the last Bearer challenge per repository, so
+        # later requests carry a cached token without being challenged again.
+        self._bearer: dict[str, TokenKey] = {}
         self._basic = False
 
     def __repr__(self) -> str:
@@ -287,14 +287,14 @@ class RegistryClient:
     ) -> aiohttp.ClientResponse:
         """Send a request to the registry, answering at most one auth challenge."""
         base_headers = dict(headers or {})
-        auth = await self._current_authorization(session)
+        auth = await self._current_authorization(session, repository)
         response = await self._send(session, method, url, {**base_headers, **auth})
         if response.status != 401:
             return response
         header = response.headers.get("WWW-Authenticate", "")
         response.release()
-        if auth.get("Authorization", "").startswith("Bearer ") and self._bearer:
-            self.tokens.discard(self._bearer)
+        if auth.get("Authorization", "").startswith("Bearer ") and repository in self._bearer:
+            self.tokens.discard(self._bearer[repository])
         self.stats.challenges += 1
         auth = await self._answer_challenge(session, header, repository)
         response = await self._send(session, method, url, {**base_headers, **auth})
@@ -318,14 +318,17 @@ class RegistryClient:
                 f"{method} {_safe_url(url)} failed: {type(error).__name__}"
             ) from None
 
-    async def _current_authorization(self, session: aiohttp.ClientSession) -> dict[str, str]:
+    async def _current_authorization(
+        self, session: aiohttp.ClientSession, repository: str
+    ) -> dict[str, str]:
         """The Authorization header for the next request, from what earlier challenges said."""
-        if self._bearer is not None:
-            token = self.tokens.get(self._bearer)
+        key = self._bearer.get(repository)
+        if key is not None:
+            token = self.tokens.get(key)
             if token is None:
                 # Expired: renew before asking, instead of collecting another 401.
-                token = await self._fetch_token(session, *self._bearer)
-                self.tokens.put(self._bearer, token)
+                token = await self._fetch_token(session, *key)
+                self.tokens.put(key, token)
             return {"Authorization": f"Bearer {token.token}"}
         if self._basic:
             credentials = self.credentials()
@@ -353,7 +356,7 @@ class RegistryClient:
             if token is None:
                 token = await self._fetch_token(session, realm, service, scope)
                 self.tokens.put(key, token)
-            self._bearer = key
+            self._bearer[repository] = key
             return {"Authorization": f"Bearer {token.token}"}
         if "basic" in challenges:
             credentials = self.credentials()

@@ -19,7 +19,7 @@ import binascii
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -430,6 +430,6 @@ class TokenCache:
         """Forget the token for ``key`` (the registry refused it)."""
         self._tokens.pop(key, None)
 
-    def keys(self) -> Iterable[TokenKey]:
+    def cached_keys(self) -> list[TokenKey]:
         """The keys currently cached (for tests and diagnostics)."""
         return list(self._tokens)

@@ -138,7 +138,7 @@ REFUSED = [
 @pytest.mark.parametrize(("registry", "realm", "allowlist", "message"), REFUSED)
 def test_realm_refused(registry: str, realm: str, allowlist: tuple[str, ...], message: str) -> None:
     policy = RealmPolicy(registry, allowlist)
-    with pytest.raises(RegistryAuthError, match="refus|not|invalid|only https") as info:
+    with pytest.raises(RegistryAuthError, match=r"refus|not|invalid|only https") as info:
         policy.check_realm(realm)
     assert message in str(info.value)
     assert "pw" not in str(info.value)

@@ -159,7 +159,7 @@ def test_token_lifetime_and_cache_expiry() -> None:
     assert cache.get(key) is token
     now[0] = 1290.0
     assert cache.get(key) is None
-    assert list(cache.keys()) == []
+    assert cache.cached_keys() == []
 
 
 @pytest.mark.parametrize(

@@ -72,8 +72,10 @@ async def test_absolute_link_on_same_host() -> None:
 
 async def test_link_with_other_params_and_several_relations() -> None:
     handler = paging_handler(
-        lambda q: f'<https://docs.example/>; rel="help", </v2/{REPO}/tags/list?{q}>; '
-        'title="more"; rel="next last"'
+        lambda q: (
+            f'<https://docs.example/>; rel="help", </v2/{REPO}/tags/list?{q}>; '
+            'title="more"; rel="next last"'
+        )
     )
     with LocalHTTPServer(handler) as server:
         assert await _client(server, page_size=4).list_tags(REPO) == TAGS
@@ -81,9 +83,11 @@ async def test_link_with_other_params_and_several_relations() -> None:
 
 async def test_link_to_foreign_host_refused(foreign: LocalHTTPServer) -> None:
     handler = paging_handler(lambda q: f'<{foreign.url}/v2/{REPO}/tags/list?{q}>; rel="next"')
-    with LocalHTTPServer(handler) as server:
-        with pytest.raises(RegistryError, match="another scheme or host") as info:
-            await _client(server, page_size=3).list_tags(REPO)
+    with (
+        LocalHTTPServer(handler) as server,
+        pytest.raises(RegistryError, match="another scheme or host") as info,
+    ):
+        await _client(server, page_size=3).list_tags(REPO)
     assert foreign.requests == []
     assert "127.0.0.2" in str(info.value)
 
@@ -91,9 +95,11 @@ async def test_link_to_foreign_host_refused(foreign: LocalHTTPServer) -> None:
 async def test_link_to_same_ip_other_port_refused(foreign: LocalHTTPServer) -> None:
     with LocalHTTPServer(lambda r: _json({})) as other:
         handler = paging_handler(lambda q: f'<{other.url}/v2/{REPO}/tags/list?{q}>; rel="next"')
-        with LocalHTTPServer(handler) as server:
-            with pytest.raises(RegistryError, match="another scheme or host"):
-                await _client(server, page_size=3).list_tags(REPO)
+        with (
+            LocalHTTPServer(handler) as server,
+            pytest.raises(RegistryError, match="another scheme or host"),
+        ):
+            await _client(server, page_size=3).list_tags(REPO)
         assert other.requests == []
 
 
@@ -110,10 +116,12 @@ async def test_link_to_other_scheme_refused() -> None:
 
 
 async def test_protocol_relative_link_to_foreign_host_refused(foreign: LocalHTTPServer) -> None:
-    handler = paging_handler(lambda q: f'<//{foreign.host_port}/v2/{REPO}/tags/list?{q}>; rel=next')
-    with LocalHTTPServer(handler) as server:
-        with pytest.raises(RegistryError, match="another scheme or host"):
-            await _client(server, page_size=3).list_tags(REPO)
+    handler = paging_handler(lambda q: f"<//{foreign.host_port}/v2/{REPO}/tags/list?{q}>; rel=next")
+    with (
+        LocalHTTPServer(handler) as server,
+        pytest.raises(RegistryError, match="another scheme or host"),
+    ):
+        await _client(server, page_size=3).list_tags(REPO)
     assert foreign.requests == []
 
 
@@ -238,15 +246,19 @@ async def test_null_page_and_duplicates_across_pages() -> None:
     ],
 )
 async def test_bad_replies(reply: Reply, message: str) -> None:
-    with LocalHTTPServer(lambda r: reply) as server:
-        with pytest.raises(RegistryError, match=message):
-            await _client(server).list_tags(REPO)
+    with (
+        LocalHTTPServer(lambda r: reply) as server,
+        pytest.raises(RegistryError, match=message),
+    ):
+        await _client(server).list_tags(REPO)
 
 
 async def test_reply_size_limit() -> None:
-    with LocalHTTPServer(lambda r: _json({"tags": TAGS * 100})) as server:
-        with pytest.raises(RegistryError, match="exceeds 100 bytes"):
-            await _client(server, max_response_bytes=100).list_tags(REPO)
+    with (
+        LocalHTTPServer(lambda r: _json({"tags": TAGS * 100})) as server,
+        pytest.raises(RegistryError, match="exceeds 100 bytes"),
+    ):
+        await _client(server, max_response_bytes=100).list_tags(REPO)
 
 
 @pytest.mark.parametrize("repository", ["../x", "UPPER/case", "a//b", "a/b?x=1", ""])
@@ -264,9 +276,8 @@ async def test_timeout_is_a_registry_error() -> None:
         time.sleep(1.0)
         return _json({"tags": []})
 
-    with LocalHTTPServer(slow) as server:
-        with pytest.raises(RegistryError, match="timed out"):
-            await _client(server, request_timeout=0.2).list_tags(REPO)
+    with LocalHTTPServer(slow) as server, pytest.raises(RegistryError, match="timed out"):
+        await _client(server, request_timeout=0.2).list_tags(REPO)
 
 
 async def test_https_only_unless_listed_insecure() -> None:
