@@ -400,11 +400,25 @@ class RegistryClient:
         raise RegistryError(f"registry {self.host} answered HTTP {response.status} while {what}")
 
     async def _read_json(self, response: aiohttp.ClientResponse) -> Any:
-        body = await response.content.read(self.max_response_bytes + 1)
-        if len(body) > self.max_response_bytes:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            # read(n) returns what has arrived so far, so collect chunks to the end.
+            async for chunk in response.content.iter_any():
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise RegistryError(
+                        f"reply from {_safe_url(str(response.url))} exceeds "
+                        f"{self.max_response_bytes} bytes"
+                    )
+                chunks.append(chunk)
+        except TimeoutError:
+            raise RegistryError(f"reading {_safe_url(str(response.url))} timed out") from None
+        except aiohttp.ClientError as error:
             raise RegistryError(
-                f"reply from {_safe_url(str(response.url))} exceeds {self.max_response_bytes} bytes"
-            )
+                f"reading {_safe_url(str(response.url))} failed: {type(error).__name__}"
+            ) from None
+        body = b"".join(chunks)
         try:
             return json.loads(body)
         except ValueError:

@@ -253,6 +253,12 @@ async def test_bad_replies(reply: Reply, message: str) -> None:
         await _client(server).list_tags(REPO)
 
 
+async def test_large_reply_arriving_in_many_chunks() -> None:
+    many = [f"exp_build_{i:05d}" for i in range(20000)]  # about 400 kB
+    with LocalHTTPServer(lambda r: _json({"tags": many})) as server:
+        assert await _client(server).list_tags(REPO) == many
+
+
 async def test_reply_size_limit() -> None:
     with (
         LocalHTTPServer(lambda r: _json({"tags": TAGS * 100})) as server,
