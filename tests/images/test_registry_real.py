@@ -133,3 +133,15 @@ async def test_traits_build_a_working_source(
     assert traits.config_problems() == []
     source = traits.make_registry_source()
     assert "recommended" in await source.list_tags()
+
+
+def test_missing_binary_fails_never_skips(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lsst_spawner.testing import registry_fixtures
+    from lsst_spawner.testing.registry import RegistryUnavailableError, find_registry_binary
+
+    monkeypatch.setenv("LSST_SPAWNER_REGISTRY_BINARY", "/nonexistent/docker-registry")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(RegistryUnavailableError, match="apt-get install -y docker-registry"):
+        find_registry_binary()
+    with pytest.raises(pytest.fail.Exception, match="real registry unavailable"):
+        registry_fixtures._start(None)
