@@ -25,6 +25,7 @@ from .form.options import (
 from .form.render import render_options_form
 from .form.traits import OptionsFormTraits
 from .identity import Identity, IdentityError
+from .images.registry_config import RegistrySourceTraits
 from .images.traits import ImageMenuTraits
 from .kube import KubernetesError, create_replacing, delete_lab_objects
 from .lab.models import dict_to_model, model_to_dict
@@ -37,7 +38,14 @@ from .progress import SpawnProgress
 __all__ = ["LSSTSpawner"]
 
 
-class LSSTSpawner(OptionsFormTraits, ImageMenuTraits, LabTraits, CheckedConfigurable, KubeSpawner):
+class LSSTSpawner(
+    OptionsFormTraits,
+    ImageMenuTraits,
+    RegistrySourceTraits,
+    LabTraits,
+    CheckedConfigurable,
+    KubeSpawner,
+):
     """Spawns science platform labs on Kubernetes as the user's own POSIX identity.
 
     Its own traits come from mixins, one per capability, listed before

@@ -5,5 +5,6 @@ with its ``test`` extra makes these fixtures available to any test suite.
 """
 
 from .auth_fixtures import fake_cilogon, fake_github
+from .registry_fixtures import local_registry, token_registry
 
-__all__ = ["fake_cilogon", "fake_github"]
+__all__ = ["fake_cilogon", "fake_github", "local_registry", "token_registry"]

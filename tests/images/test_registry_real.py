@@ -13,18 +13,12 @@ from lsst_spawner.images.registry_config import RegistrySourceTraits
 from lsst_spawner.images.sources import ImageSource
 from lsst_spawner.testing.recording_server import LocalHTTPServer, Reply
 from lsst_spawner.testing.registry import LocalRegistry, TokenServer
-from lsst_spawner.testing.registry_fixtures import (  # noqa: F401 - fixtures
-    SAMPLE_ALIASES,
-    SAMPLE_TAGS,
-    RegistryFixture,
-    local_registry,
-    token_registry,
-)
+from lsst_spawner.testing.registry_fixtures import SAMPLE_ALIASES, SAMPLE_TAGS, RegistryFixture
 
 pytestmark = pytest.mark.integration
 
 
-async def test_anonymous_tags_and_digests(local_registry: RegistryFixture) -> None:  # noqa: F811
+async def test_anonymous_tags_and_digests(local_registry: RegistryFixture) -> None:
     client = local_registry.client()
     source = RegistryImageSource(client, local_registry.repository)
     assert isinstance(source, ImageSource)
@@ -42,13 +36,13 @@ async def test_anonymous_tags_and_digests(local_registry: RegistryFixture) -> No
     assert client.stats.requests == 5
 
 
-async def test_empty_and_missing_repositories(local_registry: RegistryFixture) -> None:  # noqa: F811
+async def test_empty_and_missing_repositories(local_registry: RegistryFixture) -> None:
     client = local_registry.client()
     with pytest.raises(Exception, match="not found"):
         await client.list_tags("no/such-repo")
 
 
-async def test_token_auth(token_registry: RegistryFixture) -> None:  # noqa: F811
+async def test_token_auth(token_registry: RegistryFixture) -> None:
     client = token_registry.client()
     assert sorted(await client.list_tags(token_registry.repository)) == sorted(
         [*SAMPLE_TAGS, *SAMPLE_ALIASES]
@@ -62,7 +56,7 @@ async def test_token_auth(token_registry: RegistryFixture) -> None:  # noqa: F81
     assert last.query["scope"] == [f"repository:{token_registry.repository}:pull"]
 
 
-async def test_token_auth_wrong_password(token_registry: RegistryFixture) -> None:  # noqa: F811
+async def test_token_auth_wrong_password(token_registry: RegistryFixture) -> None:
     wrong = RegistryCredentials("alice", "not-the-SECRET")
     client = token_registry.client(credentials=wrong)
     with pytest.raises(RegistryAuthError, match="HTTP 401") as info:
@@ -70,7 +64,7 @@ async def test_token_auth_wrong_password(token_registry: RegistryFixture) -> Non
     assert "SECRET" not in str(info.value)
 
 
-async def test_token_auth_without_allowlisted_realm(token_registry: RegistryFixture) -> None:  # noqa: F811
+async def test_token_auth_without_allowlisted_realm(token_registry: RegistryFixture) -> None:
     assert token_registry.token_server is not None
     before = len(token_registry.token_server.requests)
     client = token_registry.client(realm_allowlist=[])
@@ -110,7 +104,7 @@ async def test_real_registry_naming_hostile_realm(
 
 
 async def test_traits_build_a_working_source(
-    token_registry: RegistryFixture,  # noqa: F811
+    token_registry: RegistryFixture,
     tmp_path: object,
 ) -> None:
     import base64
