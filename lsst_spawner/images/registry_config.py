@@ -56,8 +56,8 @@ class RegistrySourceTraits(CheckedConfigurable):
         Unicode(),
         default_value=[],
         config=True,
-        help="Extra token-realm hosts (host, host:port or *.domain) that may receive the "
-        "registry credentials, besides the registry itself and known pairs such as "
+        help="Extra token-realm hosts (``host``, ``host:port`` or ``*.domain``) that may "
+        "receive the registry credentials, besides the registry itself and known pairs such as "
         "registry-1.docker.io and auth.docker.io.",
     )
 

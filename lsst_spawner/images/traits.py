@@ -119,7 +119,7 @@ class ImageMenuTraits(CheckedConfigurable):
         0,
         min=0,
         config=True,
-        help="How many of the newest experimental images (exp_...) are radio choices.",
+        help="How many of the newest experimental images (``exp_...``) are radio choices.",
     )
 
     image_pinned_tags = List(

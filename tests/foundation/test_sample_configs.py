@@ -47,3 +47,65 @@ def test_z2jh_values_select_lsst_and_load_the_snippets() -> None:
     (code,) = values["hub"]["extraConfig"].values()
     compile(code, "extraConfig", "exec")
     assert "load_config_dir(c" in code
+
+
+def _site_env(monkeypatch: pytest.MonkeyPatch, **extra: str) -> None:
+    for key, value in {**SITE_ENV, **extra}.items():
+        monkeypatch.setenv(key, value)
+
+
+def test_repository_snippets_read_a_static_menu_and_sizes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _site_env(
+        monkeypatch,
+        LSST_IMAGE_SOURCE="static",
+        LSST_IMAGE_STATIC_BASE="registry.example.org/lab",
+        LSST_IMAGE_STATIC_TAGS="recommended, w_2026_46 ,r28_0_1",
+        LSST_LAB_SIZES='[{"name": "tiny", "cpu": "500m", "memory": "1Gi"}]',
+        LSST_LAB_DEFAULT_SIZE="tiny",
+    )
+    config_file = str(REPO / "jupyterhub_config.py")
+    assert main(["check-config", "-f", config_file]) == 0, capsys.readouterr()
+    capsys.readouterr()
+    assert main(["menu", "-f", config_file, "--format", "json"]) == 0
+    out = capsys.readouterr().out
+    assert '"tag": "w_2026_46"' in out
+    assert '"tag": "r28_0_1"' in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            {"LSST_IMAGE_SOURCE": "ftp"},
+            "20-spawner.py: LSST_IMAGE_SOURCE must be registry or static",
+        ),
+        (
+            {"LSST_IMAGE_SOURCE": "static"},
+            "20-spawner.py: required environment variable LSST_IMAGE_STATIC_BASE is not set",
+        ),
+        ({"LSST_LAB_SIZES": "[{name: small}]"}, "30-lab.py: LSST_LAB_SIZES is not valid JSON"),
+    ],
+)
+def test_bad_snippet_environment_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    extra: dict[str, str],
+    message: str,
+) -> None:
+    _site_env(monkeypatch, **extra)
+    assert main(["check-config", "-f", str(REPO / "jupyterhub_config.py")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert message in err
+
+
+def test_sizes_from_the_environment_are_checked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _site_env(monkeypatch, LSST_LAB_SIZES='[{"name": "small", "cpu": 1, "memory": "lots"}]')
+    assert main(["check-config", "-f", str(REPO / "jupyterhub_config.py")]) == 1
+    out = capsys.readouterr().out
+    assert "LSSTSpawner.lab_sizes[0]" in out
+    assert "LSSTSpawner.lab_default_size" in out  # 'medium' is not among the sizes
