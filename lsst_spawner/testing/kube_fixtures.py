@@ -100,6 +100,21 @@ class KubeHandle:
         return None
 
 
+def _use_kubeconfig(kubeconfig: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point subprocesses (``KUBECONFIG``) and this process at the kubeconfig.
+
+    kubernetes_asyncio reads ``KUBECONFIG`` once, at import, into
+    ``KUBE_CONFIG_DEFAULT_LOCATION``; an in-process KubeSpawner calls
+    ``load_kube_config()`` without arguments, so that default is pointed here too.
+    """
+    import kubernetes_asyncio.config
+    from kubernetes_asyncio.config import kube_config
+
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    for module in (kube_config, kubernetes_asyncio.config):
+        monkeypatch.setattr(module, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
+
+
 @pytest.fixture
 def kube_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KubeHandle]:
     """The emulator (or the real cluster of ``LSST_SPAWNER_TEST_KUBECONFIG``)."""
@@ -110,7 +125,7 @@ def kube_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KubeHa
         return
     emulator = KubeEmulator(namespaces=("default", namespace)).start_in_thread()
     kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig", namespace)
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    _use_kubeconfig(kubeconfig, monkeypatch)
     try:
         yield KubeHandle(kubeconfig, namespace, emulator)
     finally:
@@ -135,7 +150,7 @@ def _real_cluster(
                 await v1.delete_namespace(namespace)
 
     asyncio.run(namespace_call(True))
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    _use_kubeconfig(kubeconfig, monkeypatch)
     try:
         yield handle
     finally:
