@@ -111,3 +111,36 @@ async def test_counters_by_verb_and_resource(kube_api) -> None:
         "patch": {"configmaps": 1},
     }
     assert kube_api.counters.mean_seconds("create") > 0
+
+
+async def test_standalone_cli_serves_and_stops(tmp_path) -> None:
+    import signal
+    import sys
+
+    from kubernetes_asyncio import config
+
+    kubeconfig = tmp_path / "kc"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "lsst_spawner.testing.kube",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--kubelet",
+        "stub",
+        "--counters",
+        str(tmp_path / "counts.json"),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), 20)
+        assert b"Kubernetes emulator at http://127.0.0.1:" in line
+        configuration = client.Configuration()
+        await config.load_kube_config(str(kubeconfig), client_configuration=configuration)
+        async with client.ApiClient(configuration) as api:
+            names = await client.CoreV1Api(api).list_namespace()
+        assert [n.metadata.name for n in names.items] == ["default"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+    assert json.loads((tmp_path / "counts.json").read_text()) == {"list": {"namespaces": 1}}
