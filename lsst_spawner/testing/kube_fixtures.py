@@ -87,7 +87,8 @@ class KubeHandle:
             method = getattr(client.CoreV1Api(api), _LIST_METHODS[resource])
             kwargs = {"label_selector": label_selector} if label_selector else {}
             result = await method(namespace, _preload_content=False, **kwargs)
-            return (await result.json())["items"]
+            items: list[dict[str, Any]] = (await result.json())["items"]
+            return items
 
     async def get(self, resource: str, name: str, namespace: str | None = None) -> Any:
         """One object as a dict, or None when it does not exist."""
@@ -145,7 +146,9 @@ def _real_cluster(
         async with handle.api_client() as api:
             v1 = client.CoreV1Api(api)
             if create:
-                await v1.create_namespace({"metadata": {"name": namespace}})
+                await v1.create_namespace(
+                    client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
+                )
             else:
                 await v1.delete_namespace(namespace)
 

@@ -178,9 +178,9 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                     break
                 if change is None:  # emulator stopping, or API going down
                     break
-                kind = watcher.translate(change)
-                if kind:
-                    await write_event(resp, kind, change.obj)
+                event_type = watcher.translate(change)
+                if event_type:
+                    await write_event(resp, event_type, change.obj)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:

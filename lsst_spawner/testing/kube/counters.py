@@ -20,7 +20,7 @@ class RequestCounters:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.requests: Counter[tuple[str, str]] = Counter()
-        self.seconds: Counter[str] = Counter()
+        self.seconds: dict[str, float] = {}
         self.faults: Counter[tuple[str, str, str]] = Counter()
 
     def count(self, verb: str, resource: str) -> None:
@@ -29,7 +29,7 @@ class RequestCounters:
 
     def timed(self, verb: str, elapsed: float) -> None:
         with self._lock:
-            self.seconds[verb] += elapsed
+            self.seconds[verb] = self.seconds.get(verb, 0.0) + elapsed
 
     def fault(self, kind: str, verb: str, resource: str) -> None:
         with self._lock:
@@ -63,7 +63,7 @@ class RequestCounters:
     def mean_seconds(self, verb: str) -> float:
         with self._lock:
             n = sum(c for (v, _), c in self.requests.items() if v == verb)
-            return self.seconds[verb] / n if n else 0.0
+            return self.seconds.get(verb, 0.0) / n if n else 0.0
 
     def reset(self) -> None:
         with self._lock:

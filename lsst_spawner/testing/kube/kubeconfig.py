@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 __all__ = ["kubeconfig_dict", "write_kubeconfig"]
 
 
-def kubeconfig_dict(url: str, namespace: str = "default", name: str = "lsst-emulator") -> dict:
+def kubeconfig_dict(
+    url: str, namespace: str = "default", name: str = "lsst-emulator"
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Config",

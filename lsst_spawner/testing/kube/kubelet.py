@@ -248,13 +248,12 @@ class ProcessKubelet:
                 )
                 return
             runtime.node = node.name
-            self._mutate(
-                runtime,
-                lambda p: (
-                    p["spec"].__setitem__("nodeName", node.name),
-                    set_condition(p, "PodScheduled", True),
-                ),
-            )
+
+            def bind(p: dict[str, Any]) -> None:
+                p["spec"]["nodeName"] = node.name
+                set_condition(p, "PodScheduled", True)
+
+            self._mutate(runtime, bind)
             self._event(
                 runtime,
                 "Scheduled",
@@ -304,12 +303,8 @@ class ProcessKubelet:
                         warning=True,
                         container=container["name"],
                     )
-                    self._mutate(
-                        runtime,
-                        lambda p, c=container, e=exc: set_container(
-                            p, c["name"], waiting_status(c, "CreateContainerConfigError", str(e))
-                        ),
-                    )
+                    waiting = waiting_status(container, "CreateContainerConfigError", str(exc))
+                    self._set_waiting(runtime, waiting)
                     return
                 self._event(
                     runtime,
@@ -329,6 +324,9 @@ class ProcessKubelet:
             pass
         except ApiError:
             pass  # the pod vanished under us
+
+    def _set_waiting(self, runtime: _Runtime, waiting: dict[str, Any]) -> None:
+        self._mutate(runtime, lambda p: set_container(p, waiting["name"], waiting))
 
     async def _pull(self, runtime: _Runtime, container: dict[str, Any]) -> bool:
         image, name = container["image"], container["name"]
@@ -415,7 +413,9 @@ class ProcessKubelet:
         asyncio.get_running_loop().create_task(self._reap(runtime, container["name"]))
 
     async def _ready(self, runtime: _Runtime, containers: list[dict[str, Any]]) -> None:
-        probes = [c.get("readinessProbe") for c in containers if c.get("readinessProbe")]
+        probes: list[dict[str, Any]] = [
+            c["readinessProbe"] for c in containers if c.get("readinessProbe")
+        ]
         started = now_rfc3339()
 
         def running(p: dict[str, Any], ready: bool) -> None:

@@ -193,13 +193,13 @@ def apply_patch(target: dict[str, Any], patch: Any, content_type: str) -> dict[s
     if content_type == JSON_PATCH:
         if not isinstance(patch, list):
             raise ApiError.bad_request("json patch must be a list of operations")
-        return json_patch(target, patch)
+        return dict(json_patch(target, patch))
     if not isinstance(patch, dict):
         raise ApiError.bad_request("patch body must be a JSON object")
     if content_type == MERGE_PATCH:
-        return json_merge_patch(target, patch)
+        return dict(json_merge_patch(target, patch))
     if content_type == STRATEGIC_MERGE_PATCH:
-        return strategic_merge_patch(target, patch)
+        return dict(strategic_merge_patch(target, patch))
     raise ApiError(
         415,
         f"the body of the request was in an unknown format - accepted media types include: "

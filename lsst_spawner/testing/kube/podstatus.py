@@ -40,7 +40,9 @@ def _base(container: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def waiting_status(container: dict[str, Any], reason: str, message: str | None = None) -> dict:
+def waiting_status(
+    container: dict[str, Any], reason: str, message: str | None = None
+) -> dict[str, Any]:
     state = {"reason": reason, **({"message": message} if message else {})}
     return {**_base(container), "state": {"waiting": state}}
 

@@ -60,7 +60,9 @@ _SET_RE = re.compile(r"^\s*([^\s!=()]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
 
 def _split_terms(selector: str) -> list[str]:
     """Split on commas that are not inside parentheses."""
-    terms, depth, current = [], 0, []
+    terms: list[str] = []
+    depth = 0
+    current: list[str] = []
     for char in selector:
         if char == "(":
             depth += 1

@@ -97,7 +97,7 @@ class KubeEmulator:
         assert self._runner is not None
         self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await self._site.start()
-        server = self._site._server
+        server: Any = self._site._server
         if server is not None and server.sockets:  # the port chosen for port=0
             self.port = server.sockets[0].getsockname()[1]
 

@@ -9,6 +9,7 @@ without copying.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import copy
 import itertools
 import random
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .deletion import DeletionMixin
+from . import deletion
 from .patch import apply_patch
 from .resources import RESOURCES, ResourceType, apply_create_defaults
 from .selectors import Matcher, parse_field_selector, parse_label_selector
@@ -76,7 +77,7 @@ class Watcher:
         return change.type if now else None
 
 
-class ObjectStore(DeletionMixin):
+class ObjectStore:
     def __init__(
         self,
         validator: Validator | None = None,
@@ -150,6 +151,54 @@ class ObjectStore(DeletionMixin):
         self._uids.add(meta["uid"])
         self.objects[resource][(meta.get("namespace", ""), meta["name"])] = obj
 
+    # -- deletion (see deletion.py) --------------------------------------------------------
+
+    def delete(
+        self,
+        resource: str,
+        namespace: str | None,
+        name: str,
+        *,
+        grace_period: int | None = None,
+        propagation: str | None = None,
+        preconditions: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Start deleting an object; return the object as last seen (or as marked)."""
+        return deletion.delete(
+            self,
+            resource,
+            namespace,
+            name,
+            grace_period=grace_period,
+            propagation=propagation,
+            preconditions=preconditions,
+        )
+
+    def remove(
+        self, resource: str, namespace: str | None, name: str, propagation: str | None = None
+    ) -> dict[str, Any]:
+        """Remove an object now (DELETED event) and garbage-collect its dependents."""
+        return deletion.remove(self, resource, namespace, name, propagation)
+
+    def finish_pod_termination(self, namespace: str, name: str, uid: str) -> None:
+        """The kubelet has stopped the pod's containers: let it go."""
+        deletion.finish_pod_termination(self, namespace, name, uid)
+
+    def delete_collection(
+        self,
+        resource: str,
+        namespace: str | None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        grace_period: int | None = None,
+    ) -> builtins.list[dict[str, Any]]:
+        return deletion.delete_collection(
+            self, resource, namespace, label_selector, field_selector, grace_period
+        )
+
+    def _pod_terminated(self, pod: dict[str, Any]) -> bool:
+        return deletion.pod_terminated(self, pod)
+
     # -- reads --------------------------------------------------------------------------
 
     def get(self, resource: str, namespace: str | None, name: str) -> dict[str, Any]:
@@ -185,7 +234,7 @@ class ObjectStore(DeletionMixin):
         resource_version: str | None,
         label_selector: str | None = None,
         field_selector: str | None = None,
-    ) -> tuple[Watcher, list[tuple[str, dict[str, Any]]]]:
+    ) -> tuple[Watcher, builtins.list[tuple[str, dict[str, Any]]]]:
         """Register a watcher; return it with the events it must send first.
 
         Raises ApiError(410) when ``resource_version`` is older than the
@@ -198,7 +247,7 @@ class ObjectStore(DeletionMixin):
             parse_label_selector(label_selector),
             parse_field_selector(field_selector, resource),
         )
-        initial: list[tuple[str, dict[str, Any]]] = []
+        initial: builtins.list[tuple[str, dict[str, Any]]] = []
         if resource_version in (None, "", "0"):
             items, _ = self.list(resource, namespace, label_selector, field_selector)
             initial = [("ADDED", obj) for obj in items]
@@ -246,7 +295,7 @@ class ObjectStore(DeletionMixin):
         *,
         field_validation: str | None = None,
         dry_run: bool = False,
-    ) -> tuple[dict[str, Any], list[str]]:
+    ) -> tuple[dict[str, Any], builtins.list[str]]:
         rtype = self.resource_type(resource)
         if not isinstance(body, dict):
             raise ApiError.bad_request("the request body must be a JSON object")
@@ -320,7 +369,7 @@ class ObjectStore(DeletionMixin):
         *,
         subresource: str | None = None,
         field_validation: str | None = None,
-    ) -> tuple[dict[str, Any], list[str]]:
+    ) -> tuple[dict[str, Any], builtins.list[str]]:
         rtype = self.resource_type(resource)
         current = self.get(resource, namespace, name)
         if not isinstance(body, dict):
@@ -345,7 +394,7 @@ class ObjectStore(DeletionMixin):
         *,
         subresource: str | None = None,
         field_validation: str | None = None,
-    ) -> tuple[dict[str, Any], list[str]]:
+    ) -> tuple[dict[str, Any], builtins.list[str]]:
         rtype = self.resource_type(resource)
         current = self.get(resource, namespace, name)
         new = apply_patch(copy.deepcopy(current), patch, content_type)
@@ -373,7 +422,7 @@ class ObjectStore(DeletionMixin):
         new: dict[str, Any],
         subresource: str | None,
         field_validation: str | None,
-    ) -> tuple[dict[str, Any], list[str]]:
+    ) -> tuple[dict[str, Any], builtins.list[str]]:
         resource, name = rtype.plural, current["metadata"]["name"]
         if subresource == "status":
             status = new.get("status")
