@@ -221,3 +221,23 @@ async def test_kubespawner_reflectors_sync_from_the_emulator(kube_api, kubelet) 
 
 async def _has_started_event(events) -> bool:
     return any(e["reason"] == "Started" for e in events.events)
+
+
+async def test_full_nodes_leave_pods_pending_until_room(kube_api, kubelet) -> None:
+    from lsst_spawner.testing.kube.kubelet import FakeNode
+
+    kubelet.mode = "stub"
+    kubelet.nodes = [FakeNode("small", max_pods=1)]
+    async with kube_api.api_client() as api:
+        v1 = client.CoreV1Api(api)
+        await v1.create_namespaced_pod(kube_api.namespace, lab_pod("one", None))
+        await wait_for(lambda: running(kube_api, "one"))
+        await v1.create_namespaced_pod(kube_api.namespace, lab_pod("two", None))
+        await wait_for(lambda: _has_reason(kube_api, "two", "FailedScheduling"))
+        assert (await kube_api.get("pods", "two"))["status"]["phase"] == "Pending"
+        await v1.delete_namespaced_pod("one", kube_api.namespace)
+        await wait_for(lambda: running(kube_api, "two"))
+
+
+async def _has_reason(kube_api, name: str, reason: str) -> bool:
+    return reason in await reasons(kube_api, name)

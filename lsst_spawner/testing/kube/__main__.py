@@ -12,7 +12,7 @@ import json
 import signal
 import sys
 
-from .kubelet import ProcessKubelet
+from .kubelet import FakeNode, ProcessKubelet
 from .server import KubeEmulator
 
 
@@ -34,6 +34,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         default=None,
         help="fake node name (repeatable; default: node-1, node-2)",
+    )
+    parser.add_argument(
+        "--max-pods",
+        type=int,
+        default=110,
+        help="pods per fake node (a real node's default is 110)",
     )
     parser.add_argument(
         "--image",
@@ -60,7 +66,7 @@ async def serve(args: argparse.Namespace) -> KubeEmulator:
     if args.kubelet != "none":
         kubelet = ProcessKubelet(
             emulator,
-            nodes=args.node or ("node-1", "node-2"),
+            nodes=[FakeNode(n, max_pods=args.max_pods) for n in args.node or ("node-1", "node-2")],
             mode=args.kubelet,
             images=set(args.image) if args.image else None,
         )

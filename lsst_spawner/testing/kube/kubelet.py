@@ -94,6 +94,7 @@ class ProcessKubelet:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="lsst-kubelet-"))
         self._started = False
+        self._unschedulable: list[_Runtime] = []
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -203,6 +204,12 @@ class ProcessKubelet:
         with contextlib.suppress(ApiError):
             self.store.create("events", runtime.namespace, body)
 
+    def _retry_unschedulable(self) -> None:
+        waiting, self._unschedulable = self._unschedulable, []
+        for runtime in waiting:
+            if runtime.uid in self.pods and not runtime.terminating:
+                runtime.task = asyncio.get_running_loop().create_task(self._run(runtime))
+
     async def _image_present(self, image: str) -> bool:
         if self.images is None:
             return True
@@ -246,6 +253,7 @@ class ProcessKubelet:
                     warning=True,
                     component="default-scheduler",
                 )
+                self._unschedulable.append(runtime)  # retried when a pod goes away
                 return
             runtime.node = node.name
 
@@ -492,6 +500,8 @@ class ProcessKubelet:
                 self._event(runtime, "Killing", f"Stopping container {name}", container=name)
         await self._kill(runtime, grace)
         self.pods.pop(runtime.uid, None)
+        if runtime.node is not None:
+            self._retry_unschedulable()
         if not removed:
             self.store.finish_pod_termination(runtime.namespace, runtime.name, runtime.uid)
 
