@@ -1,0 +1,363 @@
+"""The HTTP face of the emulator: path routing, verbs, watch streams, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .resources import RESOURCES
+from .status import ApiError, status_body
+
+if TYPE_CHECKING:
+    from .server import KubeEmulator
+
+__all__ = ["build_app"]
+
+_JSON = "application/json"
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+VERSION = {
+    "major": "1",
+    "minor": "30",
+    "gitVersion": "v1.30.0-lsst-spawner-emulator",
+    "platform": "linux/amd64",
+}
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=_dumps(body).encode(), status=status, content_type=_JSON, headers=headers
+    )
+
+
+def _route(path: str) -> tuple[str | None, str | None, str | None, str | None]:
+    """``/api/v1/...`` -> (resource, namespace, name, subresource)."""
+    parts = path.strip("/").split("/")[2:]
+    if not parts:
+        return None, None, None, None
+    if parts[0] == "namespaces" and len(parts) >= 3:
+        if parts[2] in ("status", "finalize") and len(parts) == 3:
+            return "namespaces", None, parts[1], parts[2]
+        namespace, rest = parts[1], parts[2:]
+        return (
+            rest[0],
+            namespace,
+            (rest[1] if len(rest) > 1 else None),
+            ("/".join(rest[2:]) or None),
+        )
+    if parts[0] == "namespaces":
+        return "namespaces", None, (parts[1] if len(parts) > 1 else None), None
+    if len(parts) == 1:
+        return parts[0], None, None, None
+    raise ApiError(404, "the server could not find the requested resource")
+
+
+def _verb(method: str, name: str | None, query: Any) -> str:
+    if method == "GET":
+        if name:
+            return "get"
+        return "watch" if str(query.get("watch", "")).lower() in ("true", "1") else "list"
+    if method == "POST":
+        return "create"
+    if method == "PUT":
+        return "update"
+    if method == "PATCH":
+        return "patch"
+    if method == "DELETE":
+        return "delete" if name else "deletecollection"
+    raise ApiError(405, "the server does not allow this method on the requested resource")
+
+
+def _int(query: Any, key: str) -> int | None:
+    value = query.get(key)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ApiError.bad_request(f"invalid value for {key}: {value!r}") from None
+
+
+async def _body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ApiError.bad_request(f"the request body is not valid JSON: {exc}") from None
+
+
+def build_app(emulator: KubeEmulator) -> web.Application:
+    store, faults, counters = emulator.store, emulator.faults, emulator.counters
+
+    async def discovery(request: web.Request) -> web.Response:
+        path = request.path.rstrip("/")
+        if path == "/api":
+            return _json(
+                {
+                    "kind": "APIVersions",
+                    "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [
+                        {"clientCIDR": "0.0.0.0/0", "serverAddress": request.host}
+                    ],
+                }
+            )
+        if path == "/api/v1":
+            return _json(
+                {
+                    "kind": "APIResourceList",
+                    "groupVersion": "v1",
+                    "resources": [
+                        {
+                            "name": r.plural,
+                            "namespaced": r.namespaced,
+                            "kind": r.kind,
+                            "verbs": [
+                                "create",
+                                "delete",
+                                "deletecollection",
+                                "get",
+                                "list",
+                                "patch",
+                                "update",
+                                "watch",
+                            ],
+                        }
+                        for r in RESOURCES.values()
+                    ],
+                }
+            )
+        if path == "/apis":
+            return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+        if path == "/version":
+            return _json(VERSION)
+        if path in ("/healthz", "/livez", "/readyz"):
+            return web.Response(text="ok")
+        return _json(status_body(404, "the server could not find the requested resource"), 404)
+
+    async def write_event(resp: web.StreamResponse, kind: str, obj: dict[str, Any]) -> None:
+        await resp.write(_dumps({"type": kind, "object": obj}).encode() + b"\n")
+
+    async def watch(
+        request: web.Request, resource: str, namespace: str | None, started: float
+    ) -> web.StreamResponse:
+        query = request.query
+        timeout = _int(query, "timeoutSeconds") or emulator.watch_timeout
+        resp = web.StreamResponse(headers={"Content-Type": _JSON})
+        try:
+            watcher, initial = store.watch(
+                resource,
+                namespace,
+                query.get("resourceVersion"),
+                query.get("labelSelector"),
+                query.get("fieldSelector"),
+            )
+        except ApiError as exc:
+            if exc.code != 410:
+                raise
+            await resp.prepare(request)
+            await write_event(resp, "ERROR", exc.body)
+            return resp
+        counters.timed("watch", time.perf_counter() - started)
+        deadline = asyncio.get_running_loop().time() + timeout
+        try:
+            await resp.prepare(request)
+            for kind, obj in initial:
+                await write_event(resp, kind, obj)
+            while True:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                try:
+                    change = await asyncio.wait_for(watcher.queue.get(), remaining)
+                except TimeoutError:
+                    break
+                if change is None:  # emulator stopping, or API going down
+                    break
+                event_type = watcher.translate(change)
+                if event_type:
+                    await write_event(resp, event_type, change.obj)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            store.unwatch(watcher)
+        return resp
+
+    async def dispatch(
+        request: web.Request,
+        verb: str,
+        resource: str,
+        namespace: str | None,
+        name: str | None,
+        sub: str | None,
+        started: float,
+    ) -> web.StreamResponse:
+        query = request.query
+        rtype = store.resource_type(resource)
+        if sub == "log" and resource == "pods" and verb == "get":
+            store.get("pods", namespace, name or "")
+            return web.Response(text=emulator.pod_log(namespace or "", name or ""))
+        if sub not in (None, "status") or (sub == "status" and not rtype.status_subresource):
+            raise ApiError(404, "the server could not find the requested resource")
+        if rtype.namespaced and namespace is None and verb not in ("list", "watch"):
+            raise ApiError(404, "the server could not find the requested resource")
+        field_validation = query.get("fieldValidation")
+        headers: dict[str, str] = {}
+
+        def warn(warnings: list[str]) -> None:
+            if warnings:
+                headers["Warning"] = ", ".join(f'299 - "{w}"' for w in warnings)
+
+        if verb == "watch":
+            return await watch(request, resource, namespace, started)
+        if verb == "list":
+            items, rv = store.list(
+                resource, namespace, query.get("labelSelector"), query.get("fieldSelector")
+            )
+            return _json(
+                {
+                    "kind": f"{rtype.kind}List",
+                    "apiVersion": "v1",
+                    "metadata": {"resourceVersion": str(rv)},
+                    "items": items,
+                }
+            )
+        if verb == "get":
+            return _json(store.get(resource, namespace, name or ""))
+        if verb == "create":
+            if name:
+                raise ApiError(
+                    405, "the server does not allow this method on the requested resource"
+                )
+            obj, warnings = store.create(
+                resource,
+                namespace,
+                await _body(request),
+                field_validation=field_validation,
+                dry_run=bool(query.get("dryRun")),
+            )
+            warn(warnings)
+            return _json(obj, 201, headers)
+        if verb == "update":
+            obj, warnings = store.replace(
+                resource,
+                namespace,
+                name or "",
+                await _body(request),
+                subresource=sub,
+                field_validation=field_validation,
+            )
+            warn(warnings)
+            return _json(obj, 200, headers)
+        if verb == "patch":
+            content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+            obj, warnings = store.patch(
+                resource,
+                namespace,
+                name or "",
+                await _body(request),
+                content_type,
+                subresource=sub,
+                field_validation=field_validation,
+            )
+            warn(warnings)
+            return _json(obj, 200, headers)
+        options = await _body(request) or {}
+        grace = _int(query, "gracePeriodSeconds")
+        if grace is None:
+            grace = options.get("gracePeriodSeconds")
+        propagation = query.get("propagationPolicy") or options.get("propagationPolicy")
+        if verb == "deletecollection":
+            deleted = store.delete_collection(
+                resource, namespace, query.get("labelSelector"), query.get("fieldSelector"), grace
+            )
+            return _json(
+                {
+                    "kind": f"{rtype.kind}List",
+                    "apiVersion": "v1",
+                    "metadata": {"resourceVersion": str(store.rv)},
+                    "items": deleted,
+                }
+            )
+        obj = store.delete(
+            resource,
+            namespace,
+            name or "",
+            grace_period=grace,
+            propagation=propagation,
+            preconditions=options.get("preconditions"),
+        )
+        if rtype.returns_object_on_delete:
+            return _json(obj)
+        return _json(
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "details": {"name": name, "kind": resource, "uid": obj["metadata"]["uid"]},
+            }
+        )
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        path = request.path
+        if not path.startswith("/api/v1/") and path.rstrip("/") != "/api/v1/":
+            return await discovery(request)
+        verb, resource = "unknown", "unknown"
+        try:
+            resource_, namespace, name, sub = _route(path)
+            if resource_ is None:
+                return await discovery(request)
+            resource = resource_ if sub is None else f"{resource_}/{sub}"
+            verb = _verb(request.method, name, request.query)
+            counters.count(verb, resource)
+            if emulator.unavailable:
+                counters.fault("down", verb, resource)
+                raise ApiError(
+                    503,
+                    "the server is currently unable to handle the request",
+                    "ServiceUnavailable",
+                )
+            verdict = faults.decide(verb, resource)
+            if verdict.delay:
+                counters.fault("latency", verb, resource)
+                await asyncio.sleep(verdict.delay)
+            if verdict.reset:
+                counters.fault("reset", verb, resource)
+                if request.transport is not None:
+                    request.transport.abort()
+                raise web.HTTPServiceUnavailable()  # never reaches the client
+            if verdict.error is not None:
+                rule = verdict.error
+                counters.fault("error", verb, resource)
+                headers = {}
+                details = None
+                if rule.retry_after is not None:
+                    headers["Retry-After"] = str(rule.retry_after)
+                    details = {"retryAfterSeconds": rule.retry_after}
+                messages = {
+                    429: "the server has received too many requests and has asked us "
+                    "to try again later",
+                    503: "the server is currently unable to handle the request",
+                }
+                raise ApiError(
+                    rule.status,
+                    messages.get(rule.status, "Internal error occurred: injected fault"),
+                    details=details,
+                    headers=headers,
+                )
+            response = await dispatch(request, verb, resource_, namespace, name, sub, started)
+        except ApiError as exc:
+            response = _json(exc.body, exc.code, exc.headers)
+        if verb != "watch":
+            counters.timed(verb, time.perf_counter() - started)
+        return response
+
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app

@@ -1,0 +1,102 @@
+"""A container's environment as the kubelet computes it, from the pod and the store."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+from .store import ObjectStore
+
+__all__ = ["ContainerConfigError", "resolve_env"]
+
+_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
+
+
+class ContainerConfigError(Exception):
+    """The kubelet's CreateContainerConfigError (a missing secret, config map or key)."""
+
+
+def expand(value: str, env: dict[str, str]) -> str:
+    """Expand ``$(VAR)`` references to earlier variables; ``$$`` escapes ``$``."""
+
+    def sub(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group(1)
+        return env.get(name, match.group(0))
+
+    return _REF.sub(sub, value)
+
+
+def _field_ref(pod: dict[str, Any], path: str) -> str:
+    meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
+    if m := re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path):
+        return str((meta.get(m.group(1)) or {}).get(m.group(2), ""))
+    values = {
+        "metadata.name": meta.get("name"),
+        "metadata.namespace": meta.get("namespace"),
+        "metadata.uid": meta.get("uid"),
+        "spec.nodeName": spec.get("nodeName"),
+        "spec.serviceAccountName": spec.get("serviceAccountName"),
+        "status.hostIP": status.get("hostIP"),
+        "status.podIP": status.get("podIP"),
+    }
+    return str(values.get(path) or "")
+
+
+def _lookup(store: ObjectStore, namespace: str, kind: str, ref: dict[str, Any]) -> Any:
+    resource = "secrets" if kind == "secret" else "configmaps"
+    obj = store.objects[resource].get((namespace, ref.get("name", "")))
+    if obj is None:
+        if ref.get("optional"):
+            return None
+        raise ContainerConfigError(f'{kind} "{ref.get("name", "")}" not found')
+    data = dict(obj.get("data") or {})
+    if kind == "secret":
+        data = {k: base64.b64decode(v).decode(errors="replace") for k, v in data.items()}
+    return data
+
+
+def resolve_env(
+    store: ObjectStore, pod: dict[str, Any], container: dict[str, Any]
+) -> dict[str, str]:
+    """``envFrom`` then ``env``, with secretKeyRef/configMapKeyRef/fieldRef resolved."""
+    namespace = pod["metadata"]["namespace"]
+    env: dict[str, str] = {}
+    for source in container.get("envFrom") or []:
+        prefix = source.get("prefix", "")
+        for kind, key in (("secret", "secretRef"), ("configmap", "configMapRef")):
+            if key in source:
+                data = _lookup(store, namespace, kind, source[key]) or {}
+                env.update({prefix + k: v for k, v in data.items()})
+    for var in container.get("env") or []:
+        name = var["name"]
+        if "value" in var or "valueFrom" not in var:
+            env[name] = expand(str(var.get("value", "")), env)
+            continue
+        source = var["valueFrom"]
+        if "fieldRef" in source:
+            env[name] = _field_ref(pod, source["fieldRef"].get("fieldPath", ""))
+        elif "resourceFieldRef" in source:
+            resource = source["resourceFieldRef"].get("resource", "")
+            kind, _, what = resource.partition(".")
+            env[name] = str(((container.get("resources") or {}).get(kind) or {}).get(what, "0"))
+        else:
+            for kind, key in (("secret", "secretKeyRef"), ("configmap", "configMapKeyRef")):
+                if key not in source:
+                    continue
+                ref = source[key]
+                data = _lookup(store, namespace, kind, ref)
+                if data is None:
+                    break
+                if ref.get("key") not in data:
+                    if ref.get("optional"):
+                        break
+                    label = "Secret" if kind == "secret" else "ConfigMap"
+                    raise ContainerConfigError(
+                        f"couldn't find key {ref.get('key')} in {label} "
+                        f"{namespace}/{ref.get('name')}"
+                    )
+                env[name] = data[ref["key"]]
+    return env

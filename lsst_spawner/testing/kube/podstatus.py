@@ -1,0 +1,67 @@
+"""Pod status fragments the kubelet writes: conditions and container statuses."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from .store import now_rfc3339
+
+__all__ = ["running_status", "set_condition", "set_container", "waiting_status"]
+
+
+def set_condition(pod: dict[str, Any], kind: str, ok: bool, reason: str | None = None) -> None:
+    conditions = pod["status"].setdefault("conditions", [])
+    entry = {
+        "type": kind,
+        "status": "True" if ok else "False",
+        "lastProbeTime": None,
+        "lastTransitionTime": now_rfc3339(),
+    }
+    if reason:
+        entry["reason"] = reason
+    for n, existing in enumerate(conditions):
+        if existing["type"] == kind:
+            if existing["status"] == entry["status"]:
+                entry["lastTransitionTime"] = existing["lastTransitionTime"]
+            conditions[n] = entry
+            return
+    conditions.append(entry)
+
+
+def _base(container: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": container["name"],
+        "image": container["image"],
+        "imageID": "",
+        "restartCount": 0,
+        "ready": False,
+        "started": False,
+    }
+
+
+def waiting_status(
+    container: dict[str, Any], reason: str, message: str | None = None
+) -> dict[str, Any]:
+    state = {"reason": reason, **({"message": message} if message else {})}
+    return {**_base(container), "state": {"waiting": state}}
+
+
+def running_status(container: dict[str, Any], started: str, ready: bool) -> dict[str, Any]:
+    return {
+        **_base(container),
+        "ready": ready,
+        "started": True,
+        "imageID": f"emulator://{container['image']}",
+        "containerID": f"emulator://{uuid.uuid4().hex}",
+        "state": {"running": {"startedAt": started}},
+    }
+
+
+def set_container(pod: dict[str, Any], name: str, status: dict[str, Any]) -> None:
+    statuses = pod["status"].setdefault("containerStatuses", [])
+    for n, existing in enumerate(statuses):
+        if existing["name"] == name:
+            statuses[n] = status
+            return
+    statuses.append(status)

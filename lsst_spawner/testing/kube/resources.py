@@ -1,0 +1,121 @@
+"""The core v1 resource types the emulator serves, and their server-side defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["RESOURCES", "ResourceType", "apply_create_defaults"]
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    plural: str
+    kind: str
+    namespaced: bool = True
+    status_subresource: bool = False
+    # Namespaces (and services) take RFC 1123 labels; the rest take subdomains.
+    label_name: bool = False
+    # Deleting returns the object (graceful kinds) rather than a Status.
+    returns_object_on_delete: bool = False
+
+
+RESOURCES: dict[str, ResourceType] = {
+    r.plural: r
+    for r in (
+        ResourceType(
+            "namespaces",
+            "Namespace",
+            namespaced=False,
+            status_subresource=True,
+            label_name=True,
+            returns_object_on_delete=True,
+        ),
+        ResourceType("pods", "Pod", status_subresource=True, returns_object_on_delete=True),
+        ResourceType("configmaps", "ConfigMap"),
+        ResourceType("secrets", "Secret"),
+        ResourceType("services", "Service", status_subresource=True, label_name=True),
+        ResourceType("events", "Event"),
+        ResourceType("persistentvolumeclaims", "PersistentVolumeClaim", status_subresource=True),
+    )
+}
+
+
+def _image_pull_policy(image: str) -> str:
+    tail = image.rsplit("/", 1)[-1]
+    if "@" in tail:
+        return "IfNotPresent"
+    return "Always" if ":" not in tail or tail.endswith(":latest") else "IfNotPresent"
+
+
+def _qos_class(spec: dict[str, Any]) -> str:
+    containers = spec.get("containers") or []
+    resources = [c.get("resources") or {} for c in containers]
+    if all(not r.get("requests") and not r.get("limits") for r in resources):
+        return "BestEffort"
+    for r in resources:
+        limits, requests = r.get("limits") or {}, r.get("requests") or {}
+        for res in ("cpu", "memory"):
+            if res not in limits or requests.get(res, limits[res]) != limits[res]:
+                return "Burstable"
+    return "Guaranteed"
+
+
+def apply_create_defaults(resource: str, obj: dict[str, Any], next_cluster_ip: Any) -> None:
+    """Fill in the defaults the API server's strategies add on create (a useful subset)."""
+    if resource == "pods":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("restartPolicy", "Always")
+        spec.setdefault("terminationGracePeriodSeconds", 30)
+        spec.setdefault("dnsPolicy", "ClusterFirst")
+        spec.setdefault("schedulerName", "default-scheduler")
+        spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
+        spec.setdefault("securityContext", {})
+        spec.setdefault("enableServiceLinks", True)
+        for group in ("initContainers", "containers"):
+            for container in spec.get(group) or []:
+                container.setdefault("imagePullPolicy", _image_pull_policy(container["image"]))
+                container.setdefault("terminationMessagePath", "/dev/termination-log")
+                container.setdefault("terminationMessagePolicy", "File")
+                container.setdefault("resources", {})
+                for port in container.get("ports") or []:
+                    port.setdefault("protocol", "TCP")
+        obj["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
+    elif resource == "namespaces":
+        obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+        labels = obj["metadata"].setdefault("labels", {})
+        labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+        obj["status"] = {"phase": "Active"}
+    elif resource == "secrets":
+        obj.setdefault("type", "Opaque")
+    elif resource == "services":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("type", "ClusterIP")
+        spec.setdefault("sessionAffinity", "None")
+        if spec.get("clusterIP") != "None":
+            spec["clusterIP"] = next_cluster_ip()
+            spec["clusterIPs"] = [spec["clusterIP"]]
+        for port in spec.get("ports") or []:
+            port.setdefault("protocol", "TCP")
+            port.setdefault("targetPort", port.get("port"))
+        obj["status"] = {"loadBalancer": {}}
+    elif resource == "persistentvolumeclaims":
+        # Modelled as a dynamic provisioner with immediate binding.
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("volumeMode", "Filesystem")
+        spec.setdefault("storageClassName", "standard")
+        spec.setdefault("volumeName", f"pvc-{obj['metadata']['uid']}")
+        obj["status"] = {
+            "phase": "Bound",
+            "accessModes": spec.get("accessModes", []),
+            "capacity": (spec.get("resources") or {}).get("requests", {}),
+        }
+    elif resource == "events":
+        # The API serializes these even when unset; KubeSpawner indexes them directly.
+        obj.setdefault("eventTime", None)
+        obj.setdefault("firstTimestamp", None)
+        obj.setdefault("lastTimestamp", None)
+        obj.setdefault("count", 1)
+        obj.setdefault("type", "Normal")
+        obj.setdefault("reportingComponent", "")
+        obj.setdefault("reportingInstance", "")
