@@ -14,6 +14,7 @@ from traitlets.config import Config
 
 from .checks import spawner_settings
 from .config import ConfigError
+from .offline import OfflineHub, OfflineServer, OfflineUser
 
 __all__ = ["format_menu_text", "print_menu", "render_pod"]
 
@@ -73,34 +74,6 @@ def print_menu(config: Config, output_format: str) -> int:
     return 0
 
 
-class _RenderUser:
-    """The parts of a JupyterHub user the spawner reads, for offline rendering."""
-
-    def __init__(self, name: str, auth_state: dict[str, Any] | None) -> None:
-        from urllib.parse import quote
-
-        self.name = name
-        self.escaped_name = quote(name, safe="@~")
-        self.id = 0
-        self.url = f"/user/{self.escaped_name}/"
-        self._auth_state = auth_state
-
-    async def get_auth_state(self) -> dict[str, Any] | None:
-        return self._auth_state
-
-
-class _RenderHub:
-    public_host = ""
-    url = "http://hub:8081/hub/"
-    base_url = "/hub/"
-    api_url = "http://hub:8081/hub/api"
-
-
-class _RenderServer:
-    def __init__(self, user: _RenderUser) -> None:
-        self.base_url = user.url
-
-
 #: Stands in for the hub API token in rendered Secrets.
 RENDERED_API_TOKEN = "rendered-placeholder-api-token"  # noqa: S105 - not a secret
 
@@ -117,7 +90,7 @@ def _read_json(path: str | None, what: str) -> Any:
         raise ConfigError(f"{what} {path!r} is not valid JSON: {error}") from None
 
 
-async def _render(config: Config, user: _RenderUser, options: dict[str, Any]) -> list[Any]:
+async def _render(config: Config, user: OfflineUser, options: dict[str, Any]) -> list[Any]:
     import tempfile
 
     from tornado.web import HTTPError
@@ -128,8 +101,8 @@ async def _render(config: Config, user: _RenderUser, options: dict[str, Any]) ->
     cls = resolve_class(hub.get("spawner_class") or "lsst", "spawner_class")
     assert cls is not None
     with tempfile.TemporaryDirectory() as tmp, _offline_kubernetes_client(tmp):
-        spawner = cls(config=config, user=user, hub=_RenderHub())
-        spawner.server = _RenderServer(user)
+        spawner = cls(config=config, user=user, hub=OfflineHub())
+        spawner.server = OfflineServer(user)
         spawner.api_token = RENDERED_API_TOKEN
         spawner.user_options = options
         spawner.lab_options_fresh = True
@@ -197,7 +170,7 @@ def render_pod(config: Config, args: argparse.Namespace) -> int:
     options = _read_json(args.options, "options file") or {}
     if not isinstance(options, dict):
         raise ConfigError("the options file must hold a JSON object (user_options)")
-    user = _RenderUser(args.user, auth_state)
+    user = OfflineUser(args.user, auth_state)
     objects = asyncio.run(_render(config, user, options))
     if args.format == "json":
         print(json.dumps(objects, indent=2, sort_keys=True))

@@ -1,0 +1,124 @@
+"""LSSTSpawner against the Kubernetes API emulator: spawn, progress, stop, nothing left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from kubespawner import clients
+from traitlets.config import Config
+
+from lsst_spawner.offline import OfflineHub, OfflineServer, OfflineUser
+from lsst_spawner.spawner import LSSTSpawner
+from lsst_spawner.testing.identity_auth import identity_for
+from lsst_spawner.testing.kube_fixtures import KubeHandle
+
+DIGEST = "sha256:" + "c" * 64
+TOKEN = "lifecycle-test-api-token-value"
+
+
+def spawner_config(namespace: str) -> Config:
+    c = Config()
+    c.LSSTSpawner.namespace = namespace
+    c.LSSTSpawner.image_source = "static"
+    c.LSSTSpawner.static_image_base = "registry.example.org/sciplat-lab"
+    c.LSSTSpawner.static_image_tags = ["recommended", "w_2026_46", "w_2026_45"]
+    c.LSSTSpawner.static_image_digests = {"recommended": DIGEST, "w_2026_46": DIGEST}
+    c.LSSTSpawner.lab_spawn_timeout = "60s"
+    c.LSSTSpawner.kubernetes_retry_budget = "20s"
+    c.LSSTSpawner.kubernetes_request_timeout = "5s"
+    return c
+
+
+def make_spawner(kube_api: KubeHandle, name: str, **options: Any) -> LSSTSpawner:
+    user = OfflineUser(name, {"identity": identity_for(name).to_dict()})
+    spawner = LSSTSpawner(config=spawner_config(kube_api.namespace), user=user, hub=OfflineHub())
+    spawner.server = OfflineServer(user)
+    spawner.api_token = TOKEN
+    spawner.user_options = options
+    spawner.lab_options_fresh = True
+    return spawner
+
+
+@pytest.fixture
+def stub_kubelet(kubelet: Any) -> Any:
+    kubelet.mode = "stub"
+    clients.load_config.cache_clear()
+    yield kubelet
+    clients.load_config.cache_clear()
+
+
+async def lab_objects(kube_api: KubeHandle) -> dict[str, list[str]]:
+    return {
+        kind: sorted(o["metadata"]["name"] for o in await kube_api.list(kind))
+        for kind in ("pods", "configmaps", "secrets")
+    }
+
+
+async def test_spawn_and_stop_leave_nothing_behind(kube_api: KubeHandle, stub_kubelet: Any) -> None:
+    spawner = make_spawner(kube_api, "rra", image="w_2026_46", size="small")
+    progress_events: list[dict[str, Any]] = []
+
+    async def follow() -> None:
+        async for event in spawner.progress():
+            progress_events.append(event)
+
+    start = spawner.start()
+    follower = asyncio.create_task(follow())
+    url = await asyncio.wait_for(start, 60)
+    await asyncio.wait_for(follower, 30)
+    assert url.startswith("http://127.")
+    assert await lab_objects(kube_api) == {
+        "pods": ["nb-rra"],
+        "configmaps": ["nb-rra-nss"],
+        "secrets": ["nb-rra-secret"],
+    }
+    pod = await kube_api.get("pods", "nb-rra")
+    assert pod["spec"]["containers"][0]["image"].endswith(f":w_2026_46@{DIGEST}")
+    assert TOKEN not in json.dumps(pod)
+
+    percentages = [event["progress"] for event in progress_events]
+    assert percentages == sorted(percentages)
+    assert percentages[-1] == 100
+    messages = " | ".join(event["message"] for event in progress_events)
+    for expected in ("Checked your identity", "Image: Weekly 2026_46", "/etc/passwd", "Scheduled"):
+        assert expected in messages
+    assert all({"timestamp", "severity"} <= set(event) for event in progress_events)
+
+    await spawner.stop(now=True)
+    assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
+
+
+async def test_rejected_options_create_nothing(kube_api: KubeHandle, stub_kubelet: Any) -> None:
+    from tornado.web import HTTPError
+
+    spawner = make_spawner(kube_api, "rra", image="other.registry.io/evil:latest")
+    with pytest.raises(HTTPError) as info:
+        await spawner.start()
+    assert info.value.status_code == 400
+    assert kube_api.counters.get("create", "pods") == 0
+    assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
+
+
+async def test_a_failed_start_deletes_the_config_map_and_secret(
+    kube_api: KubeHandle, stub_kubelet: Any
+) -> None:
+    # Every pod create is refused with a non-transient error after the ConfigMap and
+    # Secret exist: the start fails and both are deleted again.
+    kube_api.faults.error_rate(1.0, 403, verbs=("create",), resources=("pods",))
+    spawner = make_spawner(kube_api, "rra")
+    with pytest.raises(Exception, match="403"):
+        await asyncio.wait_for(spawner.start(), 60)
+    assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
+
+
+async def test_transient_faults_are_retried(kube_api: KubeHandle, stub_kubelet: Any) -> None:
+    kube_api.faults.error_rate(1.0, 503, verbs=("create",), resources=("configmaps",), times=2)
+    kube_api.faults.error_rate(1.0, 500, verbs=("create",), resources=("secrets",), times=1)
+    spawner = make_spawner(kube_api, "rra")
+    await asyncio.wait_for(spawner.start(), 60)
+    assert kube_api.counters.faults_injected("error") >= 3
+    await spawner.stop(now=True)
+    assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
