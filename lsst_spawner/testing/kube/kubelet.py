@@ -387,8 +387,11 @@ class ProcessKubelet:
     ) -> None:
         assert runtime.ip is not None
         assert runtime.scratch is not None
+        # KubeSpawner passes its cmd as ``args`` (the image's entrypoint runs it); with no
+        # images here, ``command + args`` is the program. Neither: the image's own default,
+        # which cannot be known, so the pod is answered like a stub.
         command = list(container.get("command") or []) + list(container.get("args") or [])
-        if self.mode == "stub" or not container.get("command"):
+        if self.mode == "stub" or not command:
             for port in [p["containerPort"] for p in container.get("ports") or []] or ports:
                 await self.stubs.listen(runtime.ip, port)
             return

@@ -11,11 +11,26 @@ from collections.abc import Iterable
 
 __all__ = ["AddressPool", "StubResponder"]
 
-_RESPONSE = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 39\r\n"
-    b"X-JupyterHub-Version: stub\r\n\r\n"
-    b'{"version": "stub", "kubelet": "stub"}\n'
-)
+
+def _stub_response() -> bytes:
+    """A 200 reply that JupyterHub accepts as a single-user server of its own version.
+
+    The hub parses ``X-JupyterHub-Version`` when it checks a new server, so it
+    must be a real version number: the installed JupyterHub's.
+    """
+    try:
+        from jupyterhub import __version__ as version
+    except ImportError:  # the emulator alone, without JupyterHub
+        version = "0.0.0"
+    body = b'{"kubelet": "stub"}\n'
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\nX-JupyterHub-Version: {version}\r\n\r\n".encode()
+        + body
+    )
+
+
+_RESPONSE = _stub_response()
 
 
 class AddressPool:

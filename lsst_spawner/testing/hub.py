@@ -1,0 +1,185 @@
+"""A real JupyterHub process on loopback, for integration tests, the demo and benchmarks.
+
+:class:`HubProcess` writes a ``jupyterhub_config.py`` made of a small base
+(loopback addresses, its own database and cookie secret, an admin service
+token) followed by the caller's configuration text, starts ``jupyterhub`` with
+it and waits until the REST API answers. ``configurable-http-proxy`` must be on
+``PATH`` (``npm install -g configurable-http-proxy``): when it is missing,
+:meth:`HubProcess.start` raises :class:`HubError` saying so, and tests fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+__all__ = ["HubError", "HubProcess", "free_port"]
+
+#: Scopes of the service token :class:`HubProcess` uses for :meth:`HubProcess.request`.
+ADMIN_SCOPES = ["admin:users", "admin:servers", "admin:auth_state", "tokens", "read:hub"]
+
+
+class HubError(RuntimeError):
+    """The hub could not be started, or stopped answering."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class HubProcess:
+    """One ``jupyterhub`` process; ``with HubProcess(...) as hub:`` starts and stops it."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        config: str,
+        *,
+        env: dict[str, str] | None = None,
+        log_level: str = "INFO",
+        port: int | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.hub_port = free_port()
+        self.proxy_api_port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.token = secrets.token_hex(24)
+        self.crypt_key = secrets.token_hex(32)
+        self.log_path = self.workdir / "hub.log"
+        self.config_path = self.workdir / "jupyterhub_config.py"
+        self.db_path = self.workdir / "jupyterhub.sqlite"
+        self._python = python
+        self._extra_env = dict(env or {})
+        self._process: subprocess.Popen[bytes] | None = None
+        self.config_path.write_text(self._base_config(log_level) + "\n" + config)
+
+    def _base_config(self, log_level: str) -> str:
+        roles = [{"name": "tester", "scopes": ADMIN_SCOPES, "services": ["tester"]}]
+        return f"""
+c = get_config()  # noqa: F821
+c.JupyterHub.bind_url = {self.url!r}
+c.JupyterHub.hub_bind_url = "http://127.0.0.1:{self.hub_port}"
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{self.proxy_api_port}"
+c.ConfigurableHTTPProxy.pid_file = {str(self.workdir / "proxy.pid")!r}
+c.JupyterHub.pid_file = {str(self.workdir / "hub.pid")!r}
+c.JupyterHub.db_url = "sqlite:///{self.db_path}"
+c.JupyterHub.cookie_secret_file = {str(self.workdir / "cookie_secret")!r}
+c.JupyterHub.log_level = {log_level!r}
+c.Authenticator.enable_auth_state = True
+c.JupyterHub.services = [{{"name": "tester", "api_token": {self.token!r}}}]
+c.JupyterHub.load_roles = {json.dumps(roles)}
+"""
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The hub's environment: this one, plus the crypt key and the caller's variables."""
+        bin_dir = str(Path(self._python).parent)
+        return {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "JUPYTERHUB_CRYPT_KEY": self.crypt_key,
+            "CONFIGPROXY_AUTH_TOKEN": secrets.token_hex(16),
+            **self._extra_env,
+        }
+
+    def start(self, timeout: float = 60) -> HubProcess:
+        """Start the hub and wait until its REST API answers."""
+        if shutil.which("configurable-http-proxy", path=self.env["PATH"]) is None:
+            raise HubError(
+                "configurable-http-proxy is not installed: npm install -g configurable-http-proxy"
+            )
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [self._python, "-m", "jupyterhub", "-f", str(self.config_path)],
+                cwd=self.workdir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._process.poll() is not None:
+                raise HubError(
+                    f"jupyterhub exited with {self._process.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                status, _ = self.request("GET", "/", timeout=2)
+                if status == 200:
+                    return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise HubError(f"jupyterhub did not answer within {timeout:g}s:\n{self.log_tail()}")
+            time.sleep(0.2)
+
+    def stop(self, *, kill: bool = False, timeout: float = 30) -> None:
+        """Stop the hub (SIGTERM, or SIGKILL with ``kill``) and its proxy."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def __enter__(self) -> HubProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def log_tail(self, characters: int = 4000) -> str:
+        if not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(errors="replace")[-characters:]
+
+    def request(
+        self, method: str, path: str, body: Any = None, *, timeout: float = 30
+    ) -> tuple[int, Any]:
+        """Call the REST API (``/hub/api`` + ``path``) with the admin service token."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 - loopback URL built here
+            f"{self.url}/hub/api{path}",
+            data=data,
+            method=method,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                text = response.read().decode()
+                return response.status, json.loads(text) if text else None
+        except urllib.error.HTTPError as error:
+            text = error.read().decode(errors="replace")
+            try:
+                return error.code, json.loads(text)
+            except ValueError:
+                return error.code, text
