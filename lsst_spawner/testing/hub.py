@@ -89,10 +89,19 @@ c.JupyterHub.load_roles = {json.dumps(roles)}
 
     @property
     def env(self) -> dict[str, str]:
-        """The hub's environment: this one, plus the crypt key and the caller's variables."""
+        """The hub's environment: this one, plus the crypt key and the caller's variables.
+
+        ``PYTHONPATH`` starts with the directory holding the caller's own
+        ``lsst_spawner``, so the hub runs the same code as the test that started it.
+        """
+        import lsst_spawner
+
         bin_dir = str(Path(self._python).parent)
+        package_root = str(Path(lsst_spawner.__file__).resolve().parents[1])
+        python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
         return {
             **os.environ,
+            "PYTHONPATH": python_path,
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
             "JUPYTERHUB_CRYPT_KEY": self.crypt_key,
             "CONFIGPROXY_AUTH_TOKEN": secrets.token_hex(16),
