@@ -29,7 +29,7 @@ from .images.registry_config import RegistrySourceTraits
 from .images.traits import ImageMenuTraits
 from .kube import KubernetesError, create_replacing, delete_lab_objects
 from .lab.models import dict_to_model, model_to_dict
-from .lab.names import build_object_names
+from .lab.names import build_object_names, names_for_pod
 from .lab.sizes import describe_size
 from .lab.spec import LabRequest, LabSpec, apply_lab_spec, build_lab_spec
 from .lab.traits import LabTraits
@@ -334,7 +334,7 @@ class LSSTSpawner(
 
     async def stop(self, now: bool = False) -> None:
         """Delete the pod (KubeSpawner), then the lab's ConfigMap and Secret."""
-        names = self.lab_object_names()
+        names = names_for_pod(self.pod_name)  # from saved state: survives a template change
         try:
             await super().stop(now=now)
         finally:
@@ -362,7 +362,7 @@ class LSSTSpawner(
                 break
             await tracker.wait_for_step(1.0)
         if future is not None and not future.cancelled() and future.exception() is None:
-            yield tracker.ready()
+            yield tracker.ready(f"Your lab pod {self.pod_name} is running")
 
 
 def _api_request_supplied_options(handler: Any) -> bool:

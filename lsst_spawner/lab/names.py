@@ -16,6 +16,7 @@ __all__ = [
     "build_object_names",
     "expand_template",
     "label_value",
+    "names_for_pod",
     "template_fields",
 ]
 
@@ -80,6 +81,15 @@ def build_object_names(pod_name_template: str, username: str) -> dict[str, str]:
             f"{where}: {pod_name_template!r} gives {pod!r} for user {username!r}, which is not a "
             "DNS label of at most 56 characters (lowercase letters, digits, '-')"
         )
+    return names_for_pod(pod)
+
+
+def names_for_pod(pod: str) -> dict[str, str]:
+    """The names of a lab's objects, derived from its pod's name.
+
+    The spawner's saved state keeps the pod name, so a lab started before the
+    name template changed is still cleaned up completely.
+    """
     return {"pod": pod, "config_map": f"{pod}-nss", "secret": f"{pod}-secret"}
 
 

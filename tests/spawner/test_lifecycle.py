@@ -122,3 +122,23 @@ async def test_transient_faults_are_retried(kube_api: KubeHandle, stub_kubelet: 
     assert kube_api.counters.faults_injected("error") >= 3
     await spawner.stop(now=True)
     assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
+
+
+async def test_stop_after_a_template_change_uses_the_saved_pod_name(
+    kube_api: KubeHandle, stub_kubelet: Any
+) -> None:
+    spawner = make_spawner(kube_api, "rra")
+    await asyncio.wait_for(spawner.start(), 60)
+    state = spawner.get_state()
+    assert state["pod_name"] == "nb-rra"
+
+    # A restarted hub with a new template: the lab it finds keeps its old names.
+    config = spawner_config(kube_api.namespace)
+    config.LSSTSpawner.lab_pod_name_template = "lab-{username}"
+    user = OfflineUser("rra", {"identity": identity_for("rra").to_dict()})
+    restarted = LSSTSpawner(config=config, user=user, hub=OfflineHub())
+    assert restarted.pod_name == "lab-rra"
+    restarted.load_state(state)
+    assert restarted.pod_name == "nb-rra"
+    await restarted.stop(now=True)
+    assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
