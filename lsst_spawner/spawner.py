@@ -48,9 +48,9 @@ class LSSTSpawner(
 ):
     """Spawns science platform labs on Kubernetes as the user's own POSIX identity.
 
-    Its own traits come from mixins, one per capability, listed before
-    ``CheckedConfigurable`` in the bases; each is documented in the trait
-    reference and checked by ``lsst-spawner check-config``.
+    Select it with ``c.JupyterHub.spawner_class = "lsst"`` and set the traits
+    below as ``c.LSSTSpawner.<trait>``; ``lsst-spawner check-config`` checks
+    them all. KubeSpawner's own traits keep working.
     """
 
     # --- image menu, options form and user options ---------------------------
