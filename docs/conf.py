@@ -62,6 +62,7 @@ def _write_trait_reference() -> None:
         parts.append("```\n")
     target = Path(__file__).parent / "reference" / "traits.md"
     text = "".join(parts)
+    target.parent.mkdir(parents=True, exist_ok=True)
     if not target.exists() or target.read_text() != text:
         target.write_text(text)
 
