@@ -101,3 +101,9 @@ def token_registry() -> Iterator[RegistryFixture]:
             registry.stop()
     finally:
         token_server.close()
+
+
+@pytest.fixture(scope="session")
+def registry(local_registry: RegistryFixture) -> RegistryFixture:
+    """The real local registry (Debian's ``docker-registry``): the same as ``local_registry``."""
+    return local_registry
