@@ -34,7 +34,7 @@ def make_site_spawner(
     identity: Identity | None = None,
     options: dict[str, Any] | None = None,
     namespace: str | None = None,
-    api_token: str = "site-test-api-token",
+    api_token: str = "site-test-api-token",  # noqa: S107 - a test value
 ) -> Any:
     """A real spawner of the configured class for ``username``, as the hub would build it.
 
