@@ -40,6 +40,7 @@ from .registry_auth import (
 )
 from .registry_links import next_link, safe_url, same_origin
 from .sources import ImageSourceError
+from .tags import is_valid_tag
 
 __all__ = [
     "MANIFEST_ACCEPT",
@@ -64,7 +65,6 @@ MANIFEST_ACCEPT = ", ".join(
 _REPOSITORY = re.compile(
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
 )
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 #: Tags that are really signatures/attestations named after a digest (cosign style).
 _DIGEST_TAG = re.compile(r"sha(?:256|512)-[0-9a-f]{32,128}(?:\.[A-Za-z0-9]+)?")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
@@ -99,7 +99,7 @@ def valid_repository(repository: str) -> bool:
 
 def valid_tag(tag: str) -> bool:
     """Whether ``tag`` follows the distribution tag grammar."""
-    return bool(_TAG.fullmatch(tag))
+    return is_valid_tag(tag)
 
 
 def registry_api_host(registry: str) -> str:
