@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
@@ -38,7 +38,9 @@ from .registry_auth import (
     normalize_registry_host,
     parse_www_authenticate,
 )
+from .registry_links import next_link, safe_url, same_origin
 from .sources import ImageSourceError
+from .tags import is_valid_tag
 
 __all__ = [
     "MANIFEST_ACCEPT",
@@ -63,11 +65,9 @@ MANIFEST_ACCEPT = ", ".join(
 _REPOSITORY = re.compile(
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
 )
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 #: Tags that are really signatures/attestations named after a digest (cosign style).
 _DIGEST_TAG = re.compile(r"sha(?:256|512)-[0-9a-f]{32,128}(?:\.[A-Za-z0-9]+)?")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
-_LINK_NEXT = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]*)*)")
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def valid_repository(repository: str) -> bool:
 
 def valid_tag(tag: str) -> bool:
     """Whether ``tag`` follows the distribution tag grammar."""
-    return bool(_TAG.fullmatch(tag))
+    return is_valid_tag(tag)
 
 
 def registry_api_host(registry: str) -> str:
@@ -312,10 +312,10 @@ class RegistryClient:
         try:
             return await session.request(method, url, headers=headers, allow_redirects=False)
         except TimeoutError:
-            raise RegistryError(f"{method} {_safe_url(url)} timed out") from None
+            raise RegistryError(f"{method} {safe_url(url)} timed out") from None
         except aiohttp.ClientError as error:
             raise RegistryError(
-                f"{method} {_safe_url(url)} failed: {type(error).__name__}"
+                f"{method} {safe_url(url)} failed: {type(error).__name__}"
             ) from None
 
     async def _current_authorization(
@@ -377,7 +377,7 @@ class RegistryClient:
         url = realm + (separator + urlencode(query) if query else "")
         credentials = self.credentials()
         headers = {"Authorization": credentials.basic_header()} if credentials else {}
-        where = _safe_url(realm)
+        where = safe_url(realm)
         self.stats.token_requests += 1
         async with await self._send(session, "GET", url, headers) as response:
             if response.status != 200:
@@ -408,21 +408,21 @@ class RegistryClient:
                 size += len(chunk)
                 if size > self.max_response_bytes:
                     raise RegistryError(
-                        f"reply from {_safe_url(str(response.url))} exceeds "
+                        f"reply from {safe_url(str(response.url))} exceeds "
                         f"{self.max_response_bytes} bytes"
                     )
                 chunks.append(chunk)
         except TimeoutError:
-            raise RegistryError(f"reading {_safe_url(str(response.url))} timed out") from None
+            raise RegistryError(f"reading {safe_url(str(response.url))} timed out") from None
         except aiohttp.ClientError as error:
             raise RegistryError(
-                f"reading {_safe_url(str(response.url))} failed: {type(error).__name__}"
+                f"reading {safe_url(str(response.url))} failed: {type(error).__name__}"
             ) from None
         body = b"".join(chunks)
         try:
             return json.loads(body)
         except ValueError:
-            raise RegistryError(f"reply from {_safe_url(str(response.url))} is not JSON") from None
+            raise RegistryError(f"reply from {safe_url(str(response.url))} is not JSON") from None
 
     def _page_tags(self, payload: Any, repository: str) -> list[str]:
         if not isinstance(payload, dict):
@@ -435,35 +435,12 @@ class RegistryClient:
         return [t for t in tags if isinstance(t, str)]
 
     def _next_link(self, response: aiohttp.ClientResponse, current: str) -> str | None:
-        for header in response.headers.getall("Link", []):
-            for match in _LINK_NEXT.finditer(header):
-                params = [p.strip() for p in match.group(2).split(";") if p.strip()]
-                rels = {
-                    value.strip().strip('"').lower()
-                    for p in params
-                    for name, _, value in [p.partition("=")]
-                    if name.strip().lower() == "rel"
-                }
-                if any("next" in rel.split() for rel in rels):
-                    return self._check_next_url(urljoin(current, match.group(1).strip()))
-        return None
+        url = next_link(response.headers.getall("Link", []), current)
+        return None if url is None else self._check_next_url(url)
 
     def _check_next_url(self, url: str) -> str:
         parts = urlsplit(url)
-        base = urlsplit(self.base_url)
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            port = -1
-        base_port = base.port or (443 if base.scheme == "https" else 80)
-        same = (
-            parts.scheme == base.scheme
-            and (parts.hostname or "") == (base.hostname or "")
-            and port == base_port
-            and parts.username is None
-            and parts.password is None
-        )
-        if not same:
+        if not same_origin(url, self.base_url):
             raise RegistryError(
                 f"registry {self.host} sent a pagination link to another scheme or host "
                 f"({parts.scheme}://{parts.hostname}); refusing to follow it"
@@ -471,14 +448,6 @@ class RegistryClient:
         if not parts.path.startswith("/v2/"):
             raise RegistryError(f"registry {self.host} sent a pagination link outside /v2/")
         return url
-
-
-def _safe_url(url: str) -> str:
-    """``scheme://host[:port]/path`` without user info or query."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 class RegistryImageSource:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
 
@@ -189,19 +189,8 @@ def _parse_cached(tag: str) -> ParsedTag:
     parsed = _parse_body(body, tag, allow_experimental=True)
     if architecture is None:
         return parsed
-    return ParsedTag(
-        tag=tag,
-        kind=parsed.kind,
-        display_name=f"{parsed.display_name} [{architecture}]",
-        version=parsed.version,
-        candidate=parsed.candidate,
-        rsp_build=parsed.rsp_build,
-        cycle=parsed.cycle,
-        cycle_build=parsed.cycle_build,
-        extra=parsed.extra,
-        architecture=architecture,
-        date=parsed.date,
-        inner_kind=parsed.inner_kind,
+    return replace(
+        parsed, display_name=f"{parsed.display_name} [{architecture}]", architecture=architecture
     )
 
 
@@ -212,17 +201,12 @@ def _parse_body(body: str, tag: str, *, allow_experimental: bool) -> ParsedTag:
         rest = body[len("exp_") :]
         inner = _parse_body(rest, rest, allow_experimental=False)
         inner_name = inner.display_name if inner.kind is not TagKind.UNKNOWN else inner.tag
-        return ParsedTag(
+        # The inner tag's numbers and date, under this tag's name.
+        return replace(
+            inner,
             tag=tag,
             kind=TagKind.EXPERIMENTAL,
             display_name=f"Experimental {inner_name}",
-            version=inner.version,
-            candidate=inner.candidate,
-            rsp_build=inner.rsp_build,
-            cycle=inner.cycle,
-            cycle_build=inner.cycle_build,
-            extra=inner.extra,
-            date=inner.date,
             inner_kind=inner.kind,
         )
 

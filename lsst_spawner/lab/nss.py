@@ -9,7 +9,7 @@ text GECOS field (the user's display name) is neutralized instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,17 +138,24 @@ def _check_text(where: str, value: object) -> str:
     return value
 
 
-def parse_passwd(text: str, where: str = "base passwd") -> tuple[NssUser, ...]:
-    """Parse a passwd file (blank lines and ``#`` comments are dropped), checking every field."""
-    users = []
+def _records(text: str, where: str, fields: int) -> Iterator[tuple[str, list[str]]]:
+    """``(where line N, fields)`` of each line, skipping blank lines and ``#`` comments."""
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.startswith("#"):
             continue
         here = f"{where} line {number}"
         parts = line.split(":")
-        if len(parts) != 7:
-            raise LabSpecError(f"{here}: expected 7 ':'-separated fields, found {len(parts)}")
-        name, _, uid, gid, gecos, home, shell = parts
+        if len(parts) != fields:
+            raise LabSpecError(
+                f"{here}: expected {fields} ':'-separated fields, found {len(parts)}"
+            )
+        yield here, parts
+
+
+def parse_passwd(text: str, where: str = "base passwd") -> tuple[NssUser, ...]:
+    """Parse a passwd file (blank lines and ``#`` comments are dropped), checking every field."""
+    users = []
+    for here, (name, _, uid, gid, gecos, home, shell) in _records(text, where, 7):
         users.append(
             NssUser(
                 name=_check_name(here, name),
@@ -165,14 +172,7 @@ def parse_passwd(text: str, where: str = "base passwd") -> tuple[NssUser, ...]:
 def parse_group(text: str, where: str = "base group") -> tuple[NssGroup, ...]:
     """Parse a group file (blank lines and ``#`` comments are dropped), checking every field."""
     groups = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        here = f"{where} line {number}"
-        parts = line.split(":")
-        if len(parts) != 4:
-            raise LabSpecError(f"{here}: expected 4 ':'-separated fields, found {len(parts)}")
-        name, _, gid, members = parts
+    for here, (name, _, gid, members) in _records(text, where, 4):
         groups.append(
             NssGroup(
                 name=_check_name(here, name),

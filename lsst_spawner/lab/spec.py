@@ -11,7 +11,7 @@ edge (:func:`lsst_spawner.kube.pod_to_dict`).
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -264,10 +264,19 @@ def build_lab_spec(
     )
 
 
-def _check_no_clash(kind: str, ours: list[str], theirs: list[str], trait: str) -> None:
-    clash = sorted(set(ours) & set(theirs))
+def _owned_copies(
+    ours: Iterable[Mapping[str, Any]],
+    theirs: list[dict[str, Any]],
+    key: str,
+    kind: str,
+    trait: str,
+) -> list[dict[str, Any]]:
+    """Copies of our items; :class:`LabSpecError` if one of KubeSpawner's has the same ``key``."""
+    copies = [copy.deepcopy(dict(item)) for item in ours]
+    clash = sorted({item[key] for item in copies} & {item.get(key, "") for item in theirs})
     if clash:
         raise LabSpecError(f"KubeSpawner.{trait} defines {kind} {clash} that lsst_spawner owns")
+    return copies
 
 
 def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> dict[str, Any]:
@@ -306,33 +315,19 @@ def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> dict[str, Any]:
     lab["env"] = kept + [copy.deepcopy(dict(e)) for e in spec.env]
 
     their_mounts = lab.get("volumeMounts") or []
-    ours = [copy.deepcopy(dict(m)) for m in spec.volume_mounts]
-    _check_no_clash(
-        "mount paths",
-        [m["mountPath"] for m in ours],
-        [m.get("mountPath", "") for m in their_mounts],
-        "volume_mounts",
+    ours = _owned_copies(
+        spec.volume_mounts, their_mounts, "mountPath", "mount paths", "volume_mounts"
     )
     lab["volumeMounts"] = their_mounts + ours
 
     their_volumes = body.get("volumes") or []
-    our_volumes = [copy.deepcopy(dict(v)) for v in spec.volumes]
-    _check_no_clash(
-        "volumes",
-        [v["name"] for v in our_volumes],
-        [v.get("name", "") for v in their_volumes],
-        "volumes",
-    )
+    our_volumes = _owned_copies(spec.volumes, their_volumes, "name", "volumes", "volumes")
     body["volumes"] = their_volumes + our_volumes
 
     if spec.init_containers:
         their_init = body.get("initContainers") or []
-        our_init = [copy.deepcopy(dict(c)) for c in spec.init_containers]
-        _check_no_clash(
-            "init containers",
-            [c["name"] for c in our_init],
-            [c.get("name", "") for c in their_init],
-            "init_containers",
+        our_init = _owned_copies(
+            spec.init_containers, their_init, "name", "init containers", "init_containers"
         )
         # Ours first: the home directory must exist before anything else runs.
         body["initContainers"] = our_init + their_init

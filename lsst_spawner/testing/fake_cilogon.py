@@ -23,20 +23,17 @@ supports ``authorization_code`` (with PKCE S256) and ``refresh_token`` grants.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 from tornado import web
 
-from ._threaded_server import ThreadedServer
+from ._fake_oauth import AuthorizeHandler, FakeOAuthServer, Grant, OAuthHandler, b64url
 
 __all__ = ["FAKE_IDP", "CILogonUser", "FakeCILogon"]
 
@@ -52,35 +49,11 @@ class CILogonUser:
     claims: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class _Grant:
-    sub: str
-    scopes: list[str]
-    redirect_uri: str | None = None
-    code_challenge: str | None = None
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-class _Handler(web.RequestHandler):
-    @property
-    def fake(self) -> FakeCILogon:
-        return self.application.settings["fake"]  # type: ignore[no-any-return]
-
+class _Handler(OAuthHandler["FakeCILogon"]):
     def prepare(self) -> None:
-        self.fake.requests.append((self.request.method or "", self.request.path))
+        super().prepare()
         if self.fake.outage:
             self.send_json({"error": "temporarily_unavailable"}, 503)
-
-    def send_json(self, data: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps(data))
-
-    def check_xsrf_cookie(self) -> None:
-        pass
 
 
 class _DiscoveryHandler(_Handler):
@@ -99,40 +72,15 @@ class _DiscoveryHandler(_Handler):
         )
 
 
-class _AuthorizeHandler(_Handler):
-    def get(self) -> None:
-        fake = self.fake
-        if self.get_argument("client_id", "") != fake.client_id:
-            self.send_json({"error": "unauthorized_client"}, 400)
-            return
-        if fake.login_as is None or fake.login_as not in fake.users:
-            self.send_json(
-                {"error": "access_denied", "error_description": "no user logged in"}, 403
-            )
-            return
-        redirect_uri = self.get_argument("redirect_uri")
-        code = fake.issue_code(
-            fake.login_as,
-            self.get_argument("scope", ""),
-            redirect_uri=redirect_uri,
-            code_challenge=self.get_argument("code_challenge", None),
-        )
-        query = {"code": code}
-        state = self.get_argument("state", None)
-        if state is not None:
-            query["state"] = state
-        self.redirect(redirect_uri + ("&" if "?" in redirect_uri else "?") + urlencode(query))
+class _AuthorizeHandler(_Handler, AuthorizeHandler):
+    unknown_client = ({"error": "unauthorized_client"}, 400)
+    no_user = ({"error": "access_denied", "error_description": "no user logged in"}, 403)
 
 
 class _TokenHandler(_Handler):
     def post(self) -> None:
         fake = self.fake
-        client_id = self.get_argument("client_id", None)
-        client_secret = self.get_argument("client_secret", None)
-        auth = self.request.headers.get("Authorization", "")
-        if auth.startswith("Basic "):
-            client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
-        if client_id != fake.client_id or client_secret != fake.client_secret:
+        if not self.client_authenticated():
             self.send_json({"error": "invalid_client"}, 401)
             return
         grant_type = self.get_argument("grant_type", "")
@@ -146,11 +94,9 @@ class _TokenHandler(_Handler):
         if grant is None:
             self.send_json({"error": "invalid_grant"}, 400)
             return
-        if grant_type == "authorization_code" and grant.code_challenge is not None:
-            verifier = self.get_argument("code_verifier", "")
-            if _b64(hashlib.sha256(verifier.encode()).digest()) != grant.code_challenge:
-                self.send_json({"error": "invalid_grant", "error_description": "PKCE failed"}, 400)
-                return
+        if grant_type == "authorization_code" and not self.pkce_verified(grant):
+            self.send_json({"error": "invalid_grant", "error_description": "PKCE failed"}, 400)
+            return
         access_token = "NB2HI4DT" + secrets.token_hex(18)
         refresh_token = "rt_" + secrets.token_hex(18)
         with fake._lock:
@@ -161,7 +107,7 @@ class _TokenHandler(_Handler):
             {
                 "access_token": access_token,
                 "refresh_token": refresh_token,
-                "id_token": fake.id_token(grant.sub),
+                "id_token": fake.id_token(grant.subject),
                 "token_type": "Bearer",
                 "expires_in": 900,
             }
@@ -170,18 +116,16 @@ class _TokenHandler(_Handler):
 
 class _UserinfoHandler(_Handler):
     def get(self) -> None:
-        auth = self.request.headers.get("Authorization", "")
-        scheme, _, token = auth.partition(" ")
-        grant = self.fake._tokens.get(token) if scheme.lower() == "bearer" else None
-        if grant is None or grant.sub not in self.fake.users:
+        grant = self.token_grant()
+        if grant is None:
             self.send_json({"error": "invalid_token"}, 401)
             return
-        self.send_json(self.fake.userinfo(grant.sub))
+        self.send_json(self.fake.userinfo(grant.subject))
 
     post = get
 
 
-class FakeCILogon(ThreadedServer):
+class FakeCILogon(FakeOAuthServer[CILogonUser]):
     """CILogon on 127.0.0.1: authorize (auto-approve), token, userinfo. Users are raw claims."""
 
     def __init__(
@@ -193,29 +137,15 @@ class FakeCILogon(ThreadedServer):
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        super().__init__(host, port)
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.users: dict[str, CILogonUser] = {}
-        self.login_as: str | None = None
-        #: When True every request is answered with 503 (an outage).
-        self.outage = False
-        #: Every access and refresh token issued, in order.
-        self.issued_tokens: list[str] = []
-        self.requests: list[tuple[str, str]] = []
-        self._codes: dict[str, _Grant] = {}
-        self._tokens: dict[str, _Grant] = {}
-        self._refresh: dict[str, _Grant] = {}
-        self._lock = threading.Lock()
-        for user in users or []:
-            self.add_user(user)
+        # ``outage`` answers every request with 503; ``issued_tokens`` lists access and
+        # refresh tokens.
+        self._refresh: dict[str, Grant] = {}
+        super().__init__(
+            users, client_id=client_id, client_secret=client_secret, host=host, port=port
+        )
 
-    def add_user(self, user: CILogonUser) -> CILogonUser:
-        """Add (or replace) a user; the first user added is the one who logs in."""
-        self.users[user.sub] = user
-        if self.login_as is None:
-            self.login_as = user.sub
-        return user
+    def _user_key(self, user: CILogonUser) -> str:
+        return user.sub
 
     def userinfo(self, sub: str) -> dict[str, Any]:
         claims = {"sub": sub, "idp": FAKE_IDP, "iss": self.url, "aud": self.client_id}
@@ -226,12 +156,12 @@ class FakeCILogon(ThreadedServer):
         """An HS256 id token (keyed with the client secret) carrying the user's claims."""
         now = int(time.time())
         payload = {**self.userinfo(sub), "iat": now, "exp": now + 900}
-        header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-        body = _b64(json.dumps(payload).encode())
+        header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        body = b64url(json.dumps(payload).encode())
         signature = hmac.new(
             self.client_secret.encode(), f"{header}.{body}".encode(), hashlib.sha256
         )
-        return f"{header}.{body}.{_b64(signature.digest())}"
+        return f"{header}.{body}.{b64url(signature.digest())}"
 
     def issue_code(
         self,
@@ -242,15 +172,7 @@ class FakeCILogon(ThreadedServer):
         code_challenge: str | None = None,
     ) -> str:
         """Return an authorization code for user ``sub``, as the authorize page would."""
-        code = secrets.token_hex(10)
-        with self._lock:
-            self._codes[code] = _Grant(sub, scope.split(), redirect_uri, code_challenge)
-        return code
-
-    def revoke_tokens(self) -> None:
-        """Invalidate every access token (refresh tokens stay valid)."""
-        with self._lock:
-            self._tokens.clear()
+        return self._new_code(Grant(sub, scope.split(), redirect_uri, code_challenge))
 
     @property
     def authorize_url(self) -> str:

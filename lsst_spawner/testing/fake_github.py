@@ -22,18 +22,14 @@ Set :attr:`FakeGitHub.outage` to answer every API request with 503.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import secrets
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 from tornado import web
 
-from ._threaded_server import ThreadedServer
+from ._fake_oauth import AuthorizeHandler, FakeOAuthServer, Grant, OAuthHandler
 
 __all__ = ["FakeGitHub", "GitHubEmail", "GitHubOrg", "GitHubTeam", "GitHubUser"]
 
@@ -72,77 +68,24 @@ class GitHubUser:
     teams: list[GitHubTeam] = field(default_factory=list)
 
 
-@dataclass
-class _Grant:
-    login: str
-    scopes: list[str]
-    redirect_uri: str | None = None
-    code_challenge: str | None = None
+class _Handler(OAuthHandler["FakeGitHub"]):
+    pass
 
 
-def _s256(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-class _Handler(web.RequestHandler):
-    @property
-    def fake(self) -> FakeGitHub:
-        return self.application.settings["fake"]  # type: ignore[no-any-return]
-
-    def prepare(self) -> None:
-        self.fake.requests.append((self.request.method or "", self.request.path))
-
-    def send_json(self, data: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps(data))
-
-    def check_xsrf_cookie(self) -> None:
-        pass
-
-
-class _AuthorizeHandler(_Handler):
-    def get(self) -> None:
-        fake = self.fake
-        if self.get_argument("client_id", "") != fake.client_id:
-            self.send_json({"error": "unknown client_id"}, 404)
-            return
-        login = fake.login_as
-        if login is None or login not in fake.users:
-            self.send_json({"error": "no user is logged in to the fake GitHub"}, 403)
-            return
-        redirect_uri = self.get_argument("redirect_uri")
-        scope = self.get_argument("scope", "")
-        code = fake.issue_code(
-            login,
-            scope,
-            redirect_uri=redirect_uri,
-            code_challenge=self.get_argument("code_challenge", None),
-        )
-        query = {"code": code}
-        state = self.get_argument("state", None)
-        if state is not None:
-            query["state"] = state
-        separator = "&" if "?" in redirect_uri else "?"
-        self.redirect(redirect_uri + separator + urlencode(query))
+class _AuthorizeHandler(AuthorizeHandler):
+    unknown_client = ({"error": "unknown client_id"}, 404)
+    no_user = ({"error": "no user is logged in to the fake GitHub"}, 403)
 
 
 class _TokenHandler(_Handler):
     def post(self) -> None:
         fake = self.fake
-        client_id = self.get_argument("client_id", None)
-        client_secret = self.get_argument("client_secret", None)
-        auth = self.request.headers.get("Authorization", "")
-        if auth.startswith("Basic "):
-            client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
-        if client_id != fake.client_id or client_secret != fake.client_secret:
+        if not self.client_authenticated():
             self.send_json(
                 {"error": "incorrect_client_credentials", "error_description": "bad client"}
             )
             return
-        with fake._lock:
-            grant = fake._codes.pop(self.get_argument("code", ""), None)
+        grant = fake._pop_code(self.get_argument("code", ""))
         if grant is None:
             self.send_json(
                 {
@@ -157,13 +100,11 @@ class _TokenHandler(_Handler):
                 {"error": "redirect_uri_mismatch", "error_description": "redirect_uri mismatch"}
             )
             return
-        if grant.code_challenge is not None:
-            verifier = self.get_argument("code_verifier", "")
-            if _s256(verifier) != grant.code_challenge:
-                self.send_json(
-                    {"error": "invalid_grant", "error_description": "PKCE verification failed"}
-                )
-                return
+        if not self.pkce_verified(grant):
+            self.send_json(
+                {"error": "invalid_grant", "error_description": "PKCE verification failed"}
+            )
+            return
         token = "gho_" + secrets.token_hex(18)
         with fake._lock:
             fake._tokens[token] = grant
@@ -181,14 +122,12 @@ class _ApiHandler(_Handler):
         if self.fake.outage:
             self.send_json({"message": "Service Unavailable"}, 503)
             return
-        auth = self.request.headers.get("Authorization", "")
-        scheme, _, token = auth.partition(" ")
-        grant = self.fake._tokens.get(token) if scheme.lower() in ("token", "bearer") else None
-        if grant is None or grant.login not in self.fake.users:
+        grant = self.token_grant(("token", "bearer"))
+        if grant is None:
             self.send_json({"message": "Bad credentials"}, 401)
             return
         self.grant = grant
-        self.user = self.fake.users[grant.login]
+        self.user = self.fake.users[grant.subject]
 
     def paginate(self, items: list[Any]) -> None:
         try:
@@ -280,7 +219,7 @@ class _TeamMemberHandler(_ApiHandler):
             self.send_json({"message": "Not Found"}, 404)
 
 
-class FakeGitHub(ThreadedServer):
+class FakeGitHub(FakeOAuthServer[GitHubUser]):
     """GitHub Enterprise on 127.0.0.1: OAuth web flow and the user API. Users are plain data."""
 
     def __init__(
@@ -292,29 +231,13 @@ class FakeGitHub(ThreadedServer):
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        super().__init__(host, port)
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.users: dict[str, GitHubUser] = {}
-        self.login_as: str | None = None
-        #: When True every API request is answered with 503 (an outage).
-        self.outage = False
-        #: Every access token issued, in order.
-        self.issued_tokens: list[str] = []
-        #: (method, path) of every request received.
-        self.requests: list[tuple[str, str]] = []
-        self._codes: dict[str, _Grant] = {}
-        self._tokens: dict[str, _Grant] = {}
-        self._lock = threading.Lock()
-        for user in users or []:
-            self.add_user(user)
+        # ``outage`` answers every API request (not the OAuth pages) with 503.
+        super().__init__(
+            users, client_id=client_id, client_secret=client_secret, host=host, port=port
+        )
 
-    def add_user(self, user: GitHubUser) -> GitHubUser:
-        """Add (or replace) a user; the first user added is the one who logs in."""
-        self.users[user.login.lower()] = user
-        if self.login_as is None:
-            self.login_as = user.login.lower()
-        return user
+    def _user_key(self, user: GitHubUser) -> str:
+        return user.login.lower()
 
     def issue_code(
         self,
@@ -326,15 +249,7 @@ class FakeGitHub(ThreadedServer):
     ) -> str:
         """Return an authorization code for ``login``, as the authorize page would."""
         scopes = [s for s in scope.replace(",", " ").split() if s]
-        code = secrets.token_hex(10)
-        with self._lock:
-            self._codes[code] = _Grant(login.lower(), scopes, redirect_uri, code_challenge)
-        return code
-
-    def revoke_tokens(self) -> None:
-        """Invalidate every access token issued so far."""
-        with self._lock:
-            self._tokens.clear()
+        return self._new_code(Grant(login.lower(), scopes, redirect_uri, code_challenge))
 
     @property
     def api_url(self) -> str:

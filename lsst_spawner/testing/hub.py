@@ -21,6 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ class HubProcess:
         log_level: str = "INFO",
         port: int | None = None,
         python: str = sys.executable,
+        python_path: Sequence[str | Path] = (),
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -67,6 +69,7 @@ class HubProcess:
         self.db_path = self.workdir / "jupyterhub.sqlite"
         self._python = python
         self._extra_env = dict(env or {})
+        self._python_path = [str(p) for p in python_path]
         self._process: subprocess.Popen[bytes] | None = None
         self.config_path.write_text(self._base_config(log_level) + "\n" + config)
 
@@ -92,13 +95,16 @@ c.JupyterHub.load_roles = {json.dumps(roles)}
         """The hub's environment: this one, plus the crypt key and the caller's variables.
 
         ``PYTHONPATH`` starts with the directory holding the caller's own
-        ``lsst_spawner``, so the hub runs the same code as the test that started it.
+        ``lsst_spawner``, so the hub runs the same code as the test that started it,
+        followed by the ``python_path`` directories (modules the configuration names).
         """
         import lsst_spawner
 
         bin_dir = str(Path(self._python).parent)
         package_root = str(Path(lsst_spawner.__file__).resolve().parents[1])
-        python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+        python_path = os.pathsep.join(
+            p for p in (package_root, *self._python_path, os.environ.get("PYTHONPATH")) if p
+        )
         return {
             **os.environ,
             "PYTHONPATH": python_path,

@@ -10,42 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import secrets
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
 from lsst_spawner.testing.fake_github import FakeGitHub, GitHubEmail, GitHubOrg, GitHubUser
+from lsst_spawner.testing.hub import HubProcess, free_port
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-JUPYTERHUB = Path(sys.executable).parent / "jupyterhub"
 
+class Hub(HubProcess):
+    """The module's hub, with the fake GitHub it logs in through and RecordingSpawner's file."""
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Hub:
-    url: str
-    token: str
-    log: Path
-    db: Path
-    records: Path
-    github: FakeGitHub
+    def __init__(
+        self, workdir: Path, config: str, *, github: FakeGitHub, records: Path, **kwargs: Any
+    ) -> None:
+        super().__init__(workdir, config, **kwargs)
+        self.github = github
+        self.records = records
 
     def recorded(self) -> list[dict[str, object]]:
         if not self.records.exists():
@@ -67,101 +54,34 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         )
     )
     github.add_user(GitHubUser("mallory", 41371, orgs=[GitHubOrg("Evil-Corp", 30200)]))
-    github.start()
-    port, hub_port, api_port = _free_port(), _free_port(), _free_port()
-    token = secrets.token_hex(16)
-    records = tmp / "identities.jsonl"
-    url = f"http://127.0.0.1:{port}"
-    (tmp / "jupyterhub_config.py").write_text(
-        f"""
-c = get_config()  # noqa
-c.JupyterHub.bind_url = {url!r}
-c.JupyterHub.hub_bind_url = "http://127.0.0.1:{hub_port}"
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{api_port}"
-c.ConfigurableHTTPProxy.pid_file = {str(tmp / "proxy.pid")!r}
-c.JupyterHub.db_url = "sqlite:///{tmp / "jupyterhub.sqlite"}"
-c.JupyterHub.cookie_secret_file = {str(tmp / "cookie_secret")!r}
-c.JupyterHub.log_level = "DEBUG"
+    with github:
+        port = free_port()
+        records = tmp / "identities.jsonl"
+        config = f"""
 c.JupyterHub.authenticator_class = "lsst_spawner.auth.github.LSSTGitHubOAuthenticator"
-c.Authenticator.enable_auth_state = True
 c.Authenticator.allow_all = True
 c.LSSTGitHubOAuthenticator.github_url = {github.url!r}
 c.LSSTGitHubOAuthenticator.client_id = {github.client_id!r}
 c.LSSTGitHubOAuthenticator.client_secret = {github.client_secret!r}
-c.LSSTGitHubOAuthenticator.oauth_callback_url = "{url}/hub/oauth_callback"
+c.LSSTGitHubOAuthenticator.oauth_callback_url = "http://127.0.0.1:{port}/hub/oauth_callback"
 c.LSSTGitHubOAuthenticator.provision_git_token = True
 c.LSSTGitHubOAuthenticator.denied_organizations = {{"evil-corp"}}
 c.JupyterHub.spawner_class = "lsst_spawner.testing.recording_spawner.RecordingSpawner"
 c.RecordingSpawner.record_file = {str(records)!r}
 c.Spawner.start_timeout = 10
 c.Spawner.http_timeout = 10
-c.JupyterHub.services = [{{"name": "tester", "api_token": {token!r}}}]
-c.JupyterHub.load_roles = [{{
-    "name": "tester",
-    "scopes": ["admin:users", "admin:auth_state", "admin:servers"],
-    "services": ["tester"],
-}}]
 """
-    )
-    log = tmp / "hub.log"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "JUPYTERHUB_CRYPT_KEY": secrets.token_hex(32),
-        "PATH": f"{JUPYTERHUB.parent}:{os.environ.get('PATH', '')}",
-    }
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(JUPYTERHUB), "-f", str(tmp / "jupyterhub_config.py")],
-            cwd=tmp,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"jupyterhub exited with {process.returncode}:\n{log.read_text()[-3000:]}"
-                )
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    pass
-                import urllib.request
-
-                with urllib.request.urlopen(f"{url}/hub/api", timeout=2) as response:  # noqa: S310
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"jupyterhub did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield Hub(url, token, log, tmp / "jupyterhub.sqlite", records, github)
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        github.stop()
+        with Hub(tmp, config, github=github, records=records, port=port, log_level="DEBUG") as hub:
+            yield hub
 
 
 def _session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
 
 
-async def _api(hub: Hub, method: str, path: str) -> tuple[int, object]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(
-            method, f"{hub.url}/hub/api{path}", headers={"Authorization": f"token {hub.token}"}
-        ) as response,
-    ):
-        body = await response.text()
-        return response.status, (json.loads(body) if body else None)
+async def _api(hub: Hub, method: str, path: str) -> tuple[int, Any]:
+    """``hub.request`` in a thread, so as not to block the test's event loop."""
+    return await asyncio.to_thread(hub.request, method, path)
 
 
 async def _wait_ready(hub: Hub, name: str) -> None:
@@ -172,7 +92,7 @@ async def _wait_ready(hub: Hub, name: str) -> None:
         if server and server.get("ready"):
             return
         await asyncio.sleep(0.1)
-    pytest.fail(f"server of {name} never became ready:\n{hub.log.read_text()[-3000:]}")
+    pytest.fail(f"server of {name} never became ready:\n{hub.log_path.read_text()[-3000:]}")
 
 
 async def test_login_spawn_and_refresh(hub: Hub) -> None:
@@ -197,7 +117,7 @@ async def test_login_spawn_and_refresh(hub: Hub) -> None:
         assert identity["git_token"] in hub.github.issued_tokens
 
         # Stored encrypted: neither the token nor a group name is in the database in clear.
-        with sqlite3.connect(hub.db) as db:
+        with sqlite3.connect(hub.db_path) as db:
             rows = db.execute(
                 "SELECT encrypted_auth_state FROM users WHERE name = 'rubin-user'"
             ).fetchall()
@@ -243,14 +163,14 @@ async def test_denied_organization_is_refused_on_the_error_page(hub: Hub) -> Non
         assert "members of the GitHub organization &#39;Evil-Corp&#39; may not use this hub" in body
         status, _ = await _api(hub, "GET", "/users/mallory")
         assert status == 404
-        assert "Refusing login of 'mallory'" in hub.log.read_text()
+        assert "Refusing login of 'mallory'" in hub.log_path.read_text()
     finally:
         hub.github.login_as = "rubin-user"
 
 
 def test_no_token_in_hub_log(hub: Hub) -> None:
     # Runs after the logins and spawns above (module order), at debug level.
-    text = hub.log.read_text()
+    text = hub.log_path.read_text()
     assert "[D " in text  # debug lines were written
     assert "Identity of rubin-user" in text
     assert hub.github.issued_tokens

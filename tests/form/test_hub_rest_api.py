@@ -6,15 +6,7 @@ LSSTSpawner with a static menu and whose Kubernetes API is a local recorder.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,45 +15,22 @@ import pytest
 from kube_recorder import KubeRecorder
 from menu_fixture import DIGEST_W10, HOSTILE_TAG, IMAGE_BASE, UNLISTED_DIGEST
 
+from lsst_spawner.testing.hub import HubProcess
 from lsst_spawner.testing.identity_auth import identity_for
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "test-service-token-for-form-tests"
 HERE = Path(__file__).parent
-ROOT = HERE.parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class Hub(HubProcess):
+    """The module's hub, with the Kubernetes API recorder its spawner writes to."""
 
-
-class Hub:
-    def __init__(self, url: str, recorder: KubeRecorder, log: Path) -> None:
-        self.url = url
+    def __init__(
+        self, workdir: Path, config: str, *, recorder: KubeRecorder, **kwargs: Any
+    ) -> None:
+        super().__init__(workdir, config, **kwargs)
         self.recorder = recorder
-        self.log = log
-
-    def request(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(  # noqa: S310 - http on loopback
-            f"{self.url}/hub/api{path}",
-            data=data,
-            method=method,
-            headers={"Authorization": f"token {TOKEN}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-                text = response.read().decode()
-                return response.status, json.loads(text) if text.strip() else None
-        except urllib.error.HTTPError as error:
-            text = error.read().decode()
-            try:
-                return error.code, json.loads(text)
-            except ValueError:
-                return error.code, text
 
 
 def create_user(hub: Hub, name: str) -> None:
@@ -74,77 +43,28 @@ def create_user(hub: Hub, name: str) -> None:
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    jupyterhub = Path(sys.executable).parent / "jupyterhub"
-    assert jupyterhub.exists(), f"{jupyterhub} is missing"
-    assert shutil.which("configurable-http-proxy"), "npm install -g configurable-http-proxy"
     tmp = tmp_path_factory.mktemp("hub")
     recorder = KubeRecorder().start()
-    recorder.write_kubeconfig(str(tmp / "kubeconfig"))
-    port, hub_port, proxy_api_port = free_port(), free_port(), free_port()
-    (tmp / "jupyterhub_config.py").write_text(
-        f"""
-c = get_config()
-c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = {port}
-c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {hub_port}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
-c.JupyterHub.db_url = "sqlite:///{tmp}/hub.sqlite"
-c.JupyterHub.cookie_secret_file = "{tmp}/cookie_secret"
-c.JupyterHub.pid_file = "{tmp}/hub.pid"
+    try:
+        recorder.write_kubeconfig(str(tmp / "kubeconfig"))
+        config = f"""
 c.JupyterHub.authenticator_class = "dummy"
-c.Authenticator.enable_auth_state = True
 c.JupyterHub.spawner_class = "hub_spawner.StaticMenuSpawner"
 c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 2}}
-c.JupyterHub.services = [{{"name": "tester", "api_token": "{TOKEN}"}}]
-c.JupyterHub.load_roles = [
-    {{"name": "tester", "services": ["tester"],
-     "scopes": ["admin:users", "admin:servers", "admin:auth_state"]}}
-]
 c.KubeSpawner.namespace = "lsst-form-test"
 c.KubeSpawner.k8s_api_host = "{recorder.url}"
 c.KubeSpawner.start_timeout = 20
 c.KubeSpawner.k8s_api_request_timeout = 5
 """
-    )
-    env = dict(os.environ)
-    env.update(
-        PYTHONPATH=os.pathsep.join([str(ROOT), str(HERE)]),
-        KUBECONFIG=str(tmp / "kubeconfig"),
-        CONFIGPROXY_AUTH_TOKEN="proxy-token-for-form-tests",
-        JUPYTERHUB_CRYPT_KEY="0" * 64,
-    )
-    log = tmp / "hub.log"
-    with open(log, "wb") as log_file:
-        process = subprocess.Popen(
-            [str(jupyterhub), "-f", str(tmp / "jupyterhub_config.py")],
-            cwd=tmp,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    instance = Hub(f"http://127.0.0.1:{port}", recorder, log)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"jupyterhub exited:\n{log.read_text()[-3000:]}")
-            try:
-                if instance.request("GET", "/")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"jupyterhub did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield instance
+        with Hub(
+            tmp,
+            config,
+            recorder=recorder,
+            python_path=[HERE],
+            env={"KUBECONFIG": str(tmp / "kubeconfig")},
+        ) as hub:
+            yield hub
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         recorder.stop()
 
 
@@ -207,7 +127,7 @@ def test_rest_api_valid_options_reach_the_pod(hub: Hub) -> None:
     while not pods and time.monotonic() < deadline:
         pods = [w for w in hub.recorder.snapshot() if w[0] == "POST" and w[1].endswith("/pods")]
         time.sleep(0.1)
-    assert pods, f"no pod was created:\n{hub.log.read_text()[-3000:]}"
+    assert pods, f"no pod was created:\n{hub.log_path.read_text()[-3000:]}"
     container = pods[0][2]["spec"]["containers"][0]
     assert container["image"] == f"{IMAGE_BASE}:w_2024_10@{DIGEST_W10}"
     env = {e["name"]: e.get("value") for e in container["env"]}
@@ -237,8 +157,8 @@ def test_rest_api_reused_saved_options_fall_back(hub: Hub) -> None:
             w for w in hub.recorder.snapshot()[before:] if w[0] == "POST" and w[1].endswith("/pods")
         ]
         time.sleep(0.1)
-    assert pods, f"no pod was created:\n{hub.log.read_text()[-3000:]}"
+    assert pods, f"no pod was created:\n{hub.log_path.read_text()[-3000:]}"
     container = pods[0][2]["spec"]["containers"][0]
     assert container["image"] == f"{IMAGE_BASE}:recommended@{DIGEST_W10}"
-    assert "Saved user option image is no longer valid" in hub.log.read_text()
+    assert "Saved user option image is no longer valid" in hub.log_path.read_text()
     assert hub.request("DELETE", f"/users/{name}/server")[0] in (202, 204)
