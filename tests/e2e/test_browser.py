@@ -1,0 +1,207 @@
+"""End to end in a real browser: Debian's Chromium, driven by Playwright, against the demo.
+
+The demo (:class:`lsst_spawner.testing.demo.Demo`) runs a real JupyterHub with
+LSSTSpawner, LSSTGitHubOAuthenticator and the fake GitHub, the Kubernetes API
+emulator and the process kubelet, which runs the lab's real
+``jupyterhub-singleuser``. The browser logs in through the OAuth flow, fills in
+the options form, watches the progress page, reaches the lab, stops it from the
+hub's home page, and the emulator must then hold nothing of that lab.
+
+Screenshots go to ``test-artifacts/``. A missing Chromium or Playwright fails
+these tests (it never skips them): set ``LSST_SPAWNER_CHROMIUM`` to use another
+Chromium binary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lsst_spawner.testing.demo import DEMO_IMAGE_BASE, Demo
+from lsst_spawner.testing.hub import free_port
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("LSST_SPAWNER_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+USER = "annie"
+CHOSEN_TAG = "r27_0_0"  # in the dropdown: not the default, not even a radio button
+
+# Records every progress event and the progress bar's value after it, in sessionStorage,
+# which survives the reload that takes the browser from the progress page to the lab.
+RECORD_PROGRESS = """
+(() => {
+  const Original = window.EventSource;
+  if (!Original || !location.pathname.includes('/spawn-pending/')) return;
+  window.EventSource = function (url, options) {
+    const source = new Original(url, options);
+    source.addEventListener('message', (e) => {
+      const event = JSON.parse(e.data);
+      setTimeout(() => {
+        const bar = document.getElementById('progress-bar');
+        const log = JSON.parse(sessionStorage.getItem('lsst-progress') || '[]');
+        log.push({event: event, bar: bar ? bar.getAttribute('aria-valuenow') : null,
+                  width: bar ? bar.style.width : null});
+        sessionStorage.setItem('lsst-progress', JSON.stringify(log));
+      }, 0);
+    });
+    return source;
+  };
+})();
+"""
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    with Demo(port=free_port(), workdir=tmp_path_factory.mktemp("demo"), step_delay=0.3) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as error:
+        pytest.fail(f"playwright is not installed (pip install playwright): {error}")
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: apt-get install -y chromium "
+            "(or set LSST_SPAWNER_CHROMIUM); never `playwright install`"
+        )
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, demo: Demo) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    context.set_default_timeout(30_000)
+    context.add_init_script(RECORD_PROGRESS)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def _wait_for(condition: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def _login(page: Any, demo: Demo, user: str) -> None:
+    page.goto(f"{demo.url}/hub/login")
+    page.get_by_role("button", name="Sign in with GitHub (fake)").click()
+    page.wait_for_url(f"{demo.github.url}/login/oauth/authorize*")
+    page.click(f"#login-{user}")
+    page.wait_for_url(f"{demo.url}/hub/spawn*")
+
+
+def test_login_spawn_lab_and_stop(page: Any, demo: Demo) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    _login(page, demo, USER)
+
+    # The options form: the image menu and the sizes.
+    form = page.locator("#spawn_form")
+    radios = form.locator("input[name=image_list]")
+    labels = [
+        form.locator(f"label[for={r.get_attribute('id')}]").inner_text() for r in radios.all()
+    ]
+    assert any(label.startswith("Recommended") for label in labels), labels
+    assert any("Weekly 2026_46" in label for label in labels), labels
+    assert any("Daily 2026_11_20" in label for label in labels), labels
+    options = form.locator("select[name=image_dropdown] option")
+    values = [o.get_attribute("value") for o in options.all()]
+    assert CHOSEN_TAG in values, values
+    assert "exp_w_2026_46_newpipe" in values, values
+    assert radios.first.is_checked(), "the recommended image is not preselected"
+    sizes = form.locator("input[name=size]")
+    assert [s.get_attribute("value") for s in sizes.all()] == ["small", "medium", "large"]
+    assert form.locator("input[name=size][value=medium]").is_checked()
+    page.screenshot(path=str(ARTIFACTS / "e2e-options-form.png"), full_page=True)
+
+    # Choose an image from the dropdown (which selects its radio button) and a size.
+    form.locator("select[name=image_dropdown]").select_option(CHOSEN_TAG)
+    assert form.locator("#image-dropdown-choice").is_checked()
+    form.locator("input[name=size][value=large]").check()
+    form.get_by_role("button", name="Start").click()
+
+    # The progress page, until the browser is sent on to the lab.
+    page.wait_for_url(f"{demo.url}/hub/spawn-pending/{USER}*")
+    page.wait_for_function(
+        "Number(document.getElementById('progress-bar').getAttribute('aria-valuenow')) > 0"
+    )
+    page.locator("#progress-details").evaluate("details => { details.open = true; }")
+    page.screenshot(path=str(ARTIFACTS / "e2e-progress.png"), full_page=True)
+    page.wait_for_url(f"{demo.url}/user/{USER}/**", timeout=60_000)
+    page.wait_for_load_state()
+    # jupyter_server's own landing page, or JupyterLab's when it is installed.
+    assert "Jupyter" in page.title() or "A Jupyter Server is running" in page.content()
+
+    progress = json.loads(page.evaluate("sessionStorage.getItem('lsst-progress')") or "[]")
+    assert progress, "no progress event reached the page"
+    final = progress[-1]
+    assert final["event"].get("ready") is True, progress
+    assert final["event"]["progress"] == 100
+    assert final["bar"] == "100", final
+    assert final["width"] == "100%", final
+    bars = [int(p["bar"]) for p in progress]
+    assert bars == sorted(bars), f"the progress bar went backwards: {bars}"
+    messages = [p["event"].get("message", "") for p in progress]
+    # The spawner's own steps, then the pod's events from the process kubelet.
+    for expected in ("Release r27.0.0", "Scheduled", "Pulled", "Started"):
+        assert any(expected in m for m in messages), (expected, messages)
+
+    # The lab is a real Jupyter server, reached through the proxy with the browser's session.
+    pods = demo.emulator.list_objects("pods", demo.namespace) if demo.emulator else []
+    (pod,) = [p for p in pods if USER in p["metadata"]["name"]]
+    assert pod["spec"]["containers"][0]["image"] == f"{DEMO_IMAGE_BASE}:{CHOSEN_TAG}"
+    # The API answers 403 to a browser that has not logged in to the lab yet; any page
+    # behind authentication (a missing file here) runs the lab's OAuth flow with the hub.
+    page.goto(f"{demo.url}/user/{USER}/view/no-such-file.txt")
+    assert any(c["name"] == f"jupyterhub-user-{USER}" for c in page.context.cookies())
+    response = page.goto(f"{demo.url}/user/{USER}/api/status")
+    assert response is not None
+    assert response.ok, page.content()[:1000]
+    status = json.loads(page.locator("body").inner_text())
+    assert "started" in status, status
+    assert "kernels" in status, status
+
+    # Stop it from the hub's control panel.
+    page.goto(f"{demo.url}/hub/home")
+    page.get_by_role("button", name="Stop My Server").click()
+    page.get_by_role("button", name="Start My Server").wait_for(timeout=60_000)
+    _wait_for(
+        lambda: not any(demo.lab_objects(USER).values()),
+        30,
+        f"the lab's pod, configmap and secret to go (left: {demo.lab_objects(USER)})",
+    )
+    _, user = demo.hub.request("GET", f"/users/{USER}") if demo.hub else (0, {})
+    assert user["servers"] == {}
