@@ -358,6 +358,32 @@ class LSSTSpawner(
         finally:
             await self._delete_lab_config(names["config_map"], names["secret"])
 
+    async def get_url(self) -> str:
+        """The lab's URL from its pod, for a hub that restarted while the lab was starting.
+
+        JupyterHub records the server (with a placeholder address) before it
+        calls ``start()`` and, on restart, asks ``get_url()`` of every server
+        that ``poll()`` says is running. KubeSpawner does not implement it, so
+        a lab whose spawn a hub crash interrupted keeps the placeholder, never
+        answers there and is shut down after ``http_timeout``. Here the pod is
+        looked up by name and, while it is still Pending, waited for (up to
+        ``start_timeout``); without a running pod the recorded URL is returned.
+        """
+        await self._start_watching_pods()
+        ref_key = f"{self.namespace}/{self.pod_name}"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.start_timeout
+        while True:
+            pod = self.pod_reflector.pods.get(ref_key)
+            if pod is not None and self.is_pod_running(pod):
+                url: str = self._get_pod_url(pod)
+                return url
+            pending = pod is not None and pod["status"].get("phase") == "Pending"
+            if not pending or loop.time() >= deadline:
+                recorded: str = await super().get_url()
+                return recorded
+            await asyncio.sleep(0.5)
+
     # KubeSpawner's own requests (pod create and delete, reflector start) retry
     # only timeouts: a 429, 500, 503 or a connection reset fails the spawn or
     # the stop at once, and a reflector whose first list failed stays in the

@@ -123,3 +123,16 @@ async def test_a_dead_reflector_in_the_cache_is_replaced(
     assert KubeSpawner.reflectors[spawner._get_reflector_key("pods")] is not reflector
     await other.stop(now=True)
     assert lab_census(kube_api) == EMPTY
+
+
+async def test_get_url_finds_the_lab_of_an_interrupted_spawn(
+    kube_api: KubeHandle, stub_kubelet: Any
+) -> None:
+    # A restarted hub builds a new spawner for a server it had recorded with a
+    # placeholder address; get_url() answers with the pod's address.
+    first = make_spawner(kube_api, "rra", lab_spawn_timeout="20s")
+    url = await asyncio.wait_for(first.start(), 30)
+    restarted = make_spawner(kube_api, "rra", lab_spawn_timeout="20s")
+    assert await asyncio.wait_for(restarted.get_url(), 30) == url
+    await restarted.stop(now=True)
+    assert lab_census(kube_api) == EMPTY
