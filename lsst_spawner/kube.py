@@ -22,6 +22,7 @@ import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 
 __all__ = [
+    "TRANSIENT_ERRORS",
     "TRANSIENT_STATUSES",
     "KubernetesError",
     "api_message",
@@ -37,7 +38,8 @@ T = TypeVar("T")
 #: HTTP statuses worth retrying: rate limiting and server-side trouble.
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 
-_TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+#: Exceptions worth retrying: connection resets, server disconnects, timeouts.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     aiohttp.ClientOSError,
     aiohttp.ServerDisconnectedError,
     aiohttp.ClientConnectionResetError,
@@ -80,7 +82,7 @@ def is_transient(error: BaseException) -> bool:
     """Whether ``error`` is worth retrying."""
     if isinstance(error, ApiException):
         return error.status in TRANSIENT_STATUSES
-    return isinstance(error, _TRANSIENT_ERRORS)
+    return isinstance(error, TRANSIENT_ERRORS)
 
 
 def retry_after_seconds(error: BaseException, now: float | None = None) -> float | None:
@@ -136,7 +138,7 @@ async def with_retries(
                 ) from error
             last: BaseException = error
             detail = f"{error.status} {api_message(error)}"
-        except _TRANSIENT_ERRORS as error:
+        except TRANSIENT_ERRORS as error:
             last = error
             detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         delay = min(max_delay, base_delay * 2 ** (attempt - 1)) * (0.5 + jitter() / 2)

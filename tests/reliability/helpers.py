@@ -1,0 +1,72 @@
+"""Shared pieces of the reliability suite: in-process spawners, faults, object census."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from traitlets.config import Config
+
+from lsst_spawner.offline import OfflineHub, OfflineServer, OfflineUser
+from lsst_spawner.spawner import LSSTSpawner
+from lsst_spawner.testing.identity_auth import identity_for
+from lsst_spawner.testing.kube_fixtures import KubeHandle
+
+DIGEST = "sha256:" + "e" * 64
+TOKEN = "reliability-test-api-token-value"
+LAB_KINDS = ("pods", "configmaps", "secrets")
+
+
+def spawner_config(namespace: str, **overrides: Any) -> Config:
+    c = Config()
+    c.LSSTSpawner.namespace = namespace
+    c.LSSTSpawner.image_source = "static"
+    c.LSSTSpawner.static_image_base = "registry.example.org/sciplat-lab"
+    c.LSSTSpawner.static_image_tags = ["recommended", "w_2026_46"]
+    c.LSSTSpawner.static_image_digests = {"recommended": DIGEST, "w_2026_46": DIGEST}
+    c.LSSTSpawner.lab_spawn_timeout = "60s"
+    c.LSSTSpawner.kubernetes_retry_budget = "20s"
+    c.LSSTSpawner.kubernetes_request_timeout = "5s"
+    for key, value in overrides.items():
+        setattr(c.LSSTSpawner, key, value)
+    return c
+
+
+def make_spawner(kube_api: KubeHandle, name: str, **overrides: Any) -> LSSTSpawner:
+    """An in-process LSSTSpawner for ``name``, with hub stand-ins and a valid identity."""
+    user = OfflineUser(name, {"identity": identity_for(name).to_dict()})
+    config = spawner_config(kube_api.namespace, **overrides)
+    spawner = LSSTSpawner(config=config, user=user, hub=OfflineHub())
+    spawner.server = OfflineServer(user)
+    spawner.api_token = TOKEN
+    spawner.user_options = {"image": "w_2026_46", "size": "small"}
+    spawner.lab_options_fresh = True
+    return spawner
+
+
+def lab_census(kube_api: KubeHandle) -> dict[str, list[str]]:
+    """Names of the pods, ConfigMaps and Secrets in the test namespace."""
+    assert kube_api.emulator is not None
+    return {
+        kind: sorted(
+            o["metadata"]["name"] for o in kube_api.emulator.list_objects(kind, kube_api.namespace)
+        )
+        for kind in LAB_KINDS
+    }
+
+
+EMPTY = {kind: [] for kind in LAB_KINDS}
+
+
+def transient_faults(kube_api: KubeHandle, rate: float = 0.10) -> None:
+    """``rate`` of all requests fail transiently: 500, 503, 429 and connection resets.
+
+    Every verb and resource the spawner and its reflectors use; the four kinds
+    share the rate equally.
+    """
+    faults = kube_api.faults
+    share = rate / 4
+    # Each rule only sees the requests the rules before it let through.
+    faults.error_rate(share, 500)
+    faults.error_rate(share / (1 - share), 503)
+    faults.error_rate(share / (1 - 2 * share), 429, retry_after=1)
+    faults.reset_rate(share / (1 - 3 * share))

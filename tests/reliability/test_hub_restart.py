@@ -1,0 +1,134 @@
+"""A real hub killed (SIGKILL) while a spawn is pending, and a hub restarted gracefully.
+
+JupyterHub records the server in its database before it calls ``start()``.
+On restart, ``init_spawners`` polls every spawner that has a server record;
+KubeSpawner's ``poll`` finds the pod by name in the pod reflector (the name
+comes from the saved state, or from ``lab_pod_name_template``), reports it
+running while it is Pending or Running, and the hub then waits up to
+``http_timeout`` for the lab to answer at the pod's address. The lab becomes
+ready under the restarted hub, its route is added to the new proxy, and a
+stop deletes the pod, ConfigMap and Secret.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lsst_spawner.testing.hub import HubProcess
+from lsst_spawner.testing.identity_auth import identity_for
+from lsst_spawner.testing.kube_fixtures import KubeHandle
+
+from .helpers import DIGEST, EMPTY, lab_census
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+USER = "restart"
+
+
+def hub_config(kube_api: KubeHandle) -> str:
+    return f"""
+c.JupyterHub.authenticator_class = "lsst_spawner.testing.identity_auth.StaticIdentityAuthenticator"
+c.JupyterHub.spawner_class = "lsst"
+# Labs outlive the hub process: a hub restart (a new hub pod on a cluster) must
+# not stop them. The default, True, stops every lab on a graceful shutdown.
+c.JupyterHub.cleanup_servers = False
+# Answer the spawn request at once (202) instead of waiting up to 10 s for it.
+c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 0}}
+c.LSSTSpawner.namespace = {kube_api.namespace!r}
+c.LSSTSpawner.image_source = "static"
+c.LSSTSpawner.static_image_base = "registry.example.org/sciplat-lab"
+c.LSSTSpawner.static_image_tags = ["recommended", "w_2026_46"]
+c.LSSTSpawner.static_image_digests = {{"recommended": {DIGEST!r}, "w_2026_46": {DIGEST!r}}}
+c.LSSTSpawner.lab_spawn_timeout = "60s"
+c.LSSTSpawner.http_timeout = 60
+"""
+
+
+def wait_for(predicate: Any, timeout: float, what: str, hub: HubProcess) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what} within {timeout:g}s\n{hub.log_tail()}")
+
+
+def server(hub: HubProcess) -> dict[str, Any] | None:
+    status, user = hub.request("GET", f"/users/{USER}")
+    assert status == 200, user
+    found: dict[str, Any] | None = user["servers"].get("")
+    return found
+
+
+def through_proxy(hub: HubProcess) -> int:
+    """GET the lab through the hub's proxy (the stub kubelet answers any path)."""
+    status, token = hub.request("POST", f"/users/{USER}/tokens", {"expires_in": 600})
+    assert status == 201, token
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        f"{hub.url}/user/{USER}/api/status",
+        headers={"Authorization": f"token {token['token']}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return int(response.status)
+
+
+def test_hub_killed_while_a_spawn_is_pending(
+    kube_api: KubeHandle, kubelet: Any, tmp_path: Path, record_property: Any
+) -> None:
+    assert kube_api.emulator is not None
+    kubelet.mode = "stub"
+    kubelet.step_delay = 1.5  # about 9 s from pod creation to Running
+    hub = HubProcess(tmp_path / "hub", hub_config(kube_api))
+    hub.start()
+    try:
+        assert hub.request("POST", f"/users/{USER}")[0] == 201
+        identity = {"identity": identity_for(USER).to_dict()}
+        assert hub.request("PATCH", f"/users/{USER}", {"auth_state": identity})[0] == 200
+        status, body = hub.request(
+            "POST", f"/users/{USER}/server", {"user_options": {"image": "w_2026_46"}}
+        )
+        assert status == 202, body
+
+        # Kill the hub once the pod exists but is not running yet.
+        def pod_pending() -> bool:
+            pod = kube_api.emulator.get_object("pods", f"nb-{USER}", kube_api.namespace)
+            return pod is not None and pod["status"]["phase"] == "Pending"
+
+        wait_for(pod_pending, 30, "the pod was not created", hub)
+        assert server(hub)["pending"] == "spawn"
+        hub.stop(kill=True)
+        killed = time.monotonic()
+        assert lab_census(kube_api)["pods"] == [f"nb-{USER}"]
+
+        hub.start()
+        ready = wait_for(
+            lambda: (s := server(hub)) is not None and s["ready"],
+            90,
+            "the restarted hub did not find the lab ready",
+            hub,
+        )
+        assert ready
+        kill_to_ready = round(time.monotonic() - killed, 1)
+        record_property("seconds_from_kill_to_ready", kill_to_ready)
+        print("hub restart: lab ready", kill_to_ready, "s after the SIGKILL")
+        assert "still running" in hub.log_tail(20000)
+        assert through_proxy(hub) == 200
+
+        # A graceful restart with cleanup_servers = False keeps the lab as well.
+        hub.stop()
+        assert lab_census(kube_api)["pods"] == [f"nb-{USER}"]
+        hub.start()
+        wait_for(lambda: (s := server(hub)) is not None and s["ready"], 60, "lab lost", hub)
+        assert through_proxy(hub) == 200
+
+        assert hub.request("DELETE", f"/users/{USER}/server")[0] in (202, 204)
+        wait_for(lambda: server(hub) is None, 60, "the lab did not stop", hub)
+        wait_for(lambda: lab_census(kube_api) == EMPTY, 30, "lab objects were orphaned", hub)
+    finally:
+        hub.stop()
