@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import math
 import os
 from typing import Any
 
-from kubernetes_asyncio.client.exceptions import ApiException
 from kubespawner import KubeSpawner
 from tornado.web import HTTPError
 from traitlets import default
@@ -29,15 +27,8 @@ from .form.traits import OptionsFormTraits
 from .identity import Identity, IdentityError
 from .images.registry_config import RegistrySourceTraits
 from .images.traits import ImageMenuTraits
-from .kube import (
-    TRANSIENT_ERRORS,
-    KubernetesError,
-    api_message,
-    create_replacing,
-    delete_lab_objects,
-    is_transient,
-    with_retries,
-)
+from .kube import KubernetesError, create_replacing, delete_lab_objects
+from .kube_resilience import ResilientKubeSpawnerMixin
 from .lab.models import dict_to_model, model_to_dict
 from .lab.names import build_object_names, names_for_pod
 from .lab.sizes import describe_size
@@ -54,6 +45,7 @@ class LSSTSpawner(
     RegistrySourceTraits,
     LabTraits,
     CheckedConfigurable,
+    ResilientKubeSpawnerMixin,
     KubeSpawner,
 ):
     """Spawns science platform labs on Kubernetes as the user's own POSIX identity.
@@ -358,134 +350,6 @@ class LSSTSpawner(
         finally:
             await self._delete_lab_config(names["config_map"], names["secret"])
 
-    async def get_url(self) -> str:
-        """The lab's URL from its pod, for a hub that restarted while the lab was starting.
-
-        JupyterHub records the server (with a placeholder address) before it
-        calls ``start()`` and, on restart, asks ``get_url()`` of every server
-        that ``poll()`` says is running. KubeSpawner does not implement it, so
-        a lab whose spawn a hub crash interrupted keeps the placeholder, never
-        answers there and is shut down after ``http_timeout``. Here the pod is
-        looked up by name and, while it is still Pending, waited for (up to
-        ``start_timeout``); without a running pod the recorded URL is returned.
-        """
-        await self._start_watching_pods()
-        ref_key = f"{self.namespace}/{self.pod_name}"
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.start_timeout
-        while True:
-            pod = self.pod_reflector.pods.get(ref_key)
-            if pod is not None and self.is_pod_running(pod):
-                url: str = self._get_pod_url(pod)
-                return url
-            pending = pod is not None and pod["status"].get("phase") == "Pending"
-            if not pending or loop.time() >= deadline:
-                recorded: str = await super().get_url()
-                return recorded
-            await asyncio.sleep(0.5)
-
-    # KubeSpawner's own requests (pod create and delete, reflector start) retry
-    # only timeouts: a 429, 500, 503 or a connection reset fails the spawn or
-    # the stop at once, and a reflector whose first list failed stays in the
-    # class-wide cache, dead, for every later spawn. These overrides retry
-    # transient failures like lsst_spawner.kube does, within KubeSpawner's
-    # own budget (``k8s_api_request_retry_timeout``, from kubernetes_retry_budget).
-
-    #: The last transient failure of a KubeSpawner request, named in timeout messages.
-    _lsst_last_transient: str | None = None
-
-    def _transient(self, what: str, error: BaseException) -> bool:
-        """Log and remember ``error`` when it is transient; say whether it was."""
-        if not is_transient(error):
-            return False
-        if isinstance(error, ApiException):
-            detail = f"{error.status} {api_message(error)}"
-        else:
-            detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-        self._lsst_last_transient = f"{what}: {detail}"
-        self.log.warning("Retrying %s after a transient failure: %s", what, detail)
-        return True
-
-    async def _make_create_pod_request(self, pod: Any, request_timeout: float) -> bool:
-        """Create the pod; False (retry) on a transient failure or after removing a leftover.
-
-        Unlike KubeSpawner, a leftover pod (409) is deleted with KubeSpawner's
-        ``stop`` alone: this spawner's ``stop`` would also delete the ConfigMap
-        and Secret this spawn has just created, and the new pod would never start.
-        """
-        name = pod.metadata.name
-        what = f"creating pod {self.namespace}/{name}"
-        try:
-            await asyncio.wait_for(
-                self.api.create_namespaced_pod(self.namespace, pod), request_timeout
-            )
-        except TimeoutError as error:
-            self._transient(what, error)
-            return False
-        except ApiException as error:
-            if error.status == 409:
-                self.log.info("Found a leftover pod %s, deleting it", name)
-                await KubeSpawner.stop(self, now=True)
-                return False
-            if self._transient(what, error):
-                return False
-            raise KubernetesError(
-                f"{what}: {error.status} {api_message(error)}", error.status
-            ) from None
-        except TRANSIENT_ERRORS as error:
-            self._transient(what, error)
-            return False
-        return True
-
-    async def _make_delete_pod_request(
-        self, pod_name: str, delete_options: Any, grace_seconds: int, request_timeout: float
-    ) -> bool:
-        """KubeSpawner's pod deletion, with transient failures retried (False)."""
-        what = f"deleting pod {self.namespace}/{pod_name}"
-        try:
-            done: bool = await super()._make_delete_pod_request(
-                pod_name, delete_options, grace_seconds, request_timeout
-            )
-        except ApiException as error:
-            if self._transient(what, error):
-                return False
-            raise KubernetesError(
-                f"{what}: {error.status} {api_message(error)}", error.status
-            ) from None
-        except TRANSIENT_ERRORS as error:
-            self._transient(what, error)
-            return False
-        return done
-
-    async def _start_reflector(
-        self, kind: str, reflector_class: Any, replace: bool = False, **kwargs: Any
-    ) -> Any:
-        """KubeSpawner's shared reflector, replaced when dead, its start retried when transient.
-
-        KubeSpawner keeps a reflector whose first list failed (or whose watch
-        gave up after a long outage) in its class-wide cache and hands it to
-        every later spawn, which then waits for a pod that never shows up.
-        """
-        key = self._get_reflector_key(kind)
-        previous = type(self).reflectors.get(key)
-        if previous is not None and not replace and _reflector_dead(previous):
-            self.log.warning("The %s reflector is not running; starting a new one", kind)
-            replace = True
-        attempt = {"replace": replace}
-
-        async def start() -> Any:
-            replace_now, attempt["replace"] = attempt["replace"], True
-            return await super(LSSTSpawner, self)._start_reflector(
-                kind, reflector_class, replace=replace_now, **kwargs
-            )
-
-        return await with_retries(
-            start,
-            what=f"starting the {kind} reflector in {self.namespace}",
-            budget=self.kubernetes_retry_budget,
-            request_timeout=max(self.kubernetes_request_timeout, 30.0),
-        )
-
     async def progress(self) -> Any:
         """Our steps and the pod's events, with rising percentages, ending at 100 when ready."""
         tracker = self._lsst_progress or SpawnProgress()
@@ -509,17 +373,6 @@ class LSSTSpawner(
             await tracker.wait_for_step(1.0)
         if future is not None and not future.cancelled() and future.exception() is None:
             yield tracker.ready(f"Your lab pod {self.pod_name} is running")
-
-
-def _reflector_dead(reflector: Any) -> bool:
-    """True when a KubeSpawner reflector's first load failed or its watch task has ended."""
-    first_load = reflector.first_load_future
-    if first_load.done() and (first_load.cancelled() or first_load.exception() is not None):
-        return True
-    task = reflector.watch_task
-    if first_load.done() and task is None:
-        return True
-    return task is not None and task.done()
 
 
 def _api_request_supplied_options(handler: Any) -> bool:
