@@ -33,6 +33,7 @@ import asyncio
 import json
 import math
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -61,6 +62,17 @@ WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SPAWNERS = ("lsst", "kube")
 LABELS = {"lsst": "LSSTSpawner", "kube": "KubeSpawner"}
+
+
+#: Appended to the hub's config by ``--profile`` (JupyterHub itself uses SIGUSR1).
+PROFILE_HOOK = """
+import cProfile as _cProfile, signal as _signal
+_profile = _cProfile.Profile()
+_signal.signal(_signal.SIGRTMIN + 1, lambda *_: _profile.enable())
+_signal.signal(
+    _signal.SIGRTMIN + 2, lambda *_: (_profile.disable(), _profile.dump_stats({path!r}))
+)
+"""
 
 
 def common_config(kind: str, n: int, workdir: Path) -> str:
@@ -295,6 +307,7 @@ async def storm(
     body: Any,
     ok_status: int,
     seconds: float,
+    profile: bool = False,
 ) -> Phase:
     phase = Phase(n=len(names))
     proxy_pid = read_pid(hub.workdir / "proxy.pid")
@@ -302,6 +315,8 @@ async def storm(
     emulator.counters.reset()
     phase.rss_before = proc_rss_bytes(hub.pid)
     cpu0, proxy0 = proc_cpu_seconds(hub.pid), proc_cpu_seconds(proxy_pid)
+    if profile and hub.pid is not None:
+        os.kill(hub.pid, signal.SIGRTMIN + 1)
     start = time.perf_counter()
     results = await asyncio.gather(
         *(timed_call(client, method, f"/users/{name}/server", body, seconds) for name in names)
@@ -309,6 +324,8 @@ async def storm(
     phase.wall_seconds = time.perf_counter() - start
     phase.hub_cpu_seconds = proc_cpu_seconds(hub.pid) - cpu0
     phase.proxy_cpu_seconds = proc_cpu_seconds(proxy_pid) - proxy0
+    if profile and hub.pid is not None:
+        os.kill(hub.pid, signal.SIGRTMIN + 2)
     latencies = []
     for status, text, elapsed in results:
         if status == ok_status:
@@ -335,18 +352,29 @@ def read_pid(path: Path) -> int | None:
 
 
 async def run_round(
-    kind: str, index: int, n: int, emulator: KubeEmulator, kubeconfig: Path, workroot: Path
+    kind: str,
+    index: int,
+    n: int,
+    emulator: KubeEmulator,
+    kubeconfig: Path,
+    workroot: Path,
+    profile: bool = False,
 ) -> Round:
     result = Round(kind=kind, index=index, n=n, load_before=load_average())
     workdir = workroot / f"{index:02d}-{kind}"
+    config = common_config(kind, n, workdir)
+    if profile:
+        config += PROFILE_HOOK.format(path=str(workdir / "spawn.pstats"))
     hub = HubProcess(
         workdir / "hub",
-        common_config(kind, n, workdir),
+        config,
         env={"KUBECONFIG": str(kubeconfig)},
     )
     await asyncio.to_thread(hub.start, 120)
     names = [f"u{i:05d}" for i in range(n)]
-    body = {"user_options": {"image": TAG}} if kind == "lsst" else None
+    # The same body for both: the hub stores the options either way (one more DB write);
+    # plain KubeSpawner without a profile_list ignores them.
+    body = {"user_options": {"image": TAG}}
     connector = aiohttp.TCPConnector(limit=0, force_close=True)
     try:
         async with aiohttp.ClientSession(connector=connector) as session:
@@ -380,7 +408,9 @@ async def run_round(
                     raise RuntimeError(f"warm-up {method}: {status} {text[:500]}")
             await wait_until_empty(emulator, 60)
             timeout = 900
-            result.spawn = await storm(client, hub, emulator, "POST", names, body, 201, timeout)
+            result.spawn = await storm(
+                client, hub, emulator, "POST", names, body, 201, timeout, profile
+            )
             result.pod_image = pod_image(emulator)
             result.stop = await storm(client, hub, emulator, "DELETE", names, None, 204, timeout)
             result.leftovers = await wait_until_empty(emulator, 120)
@@ -484,7 +514,9 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
                 break
             kind = SPAWNERS[index % 2]
             print(f"round {index}: {LABELS[kind]}, N={args.n}, load {load_average()}", flush=True)
-            result = await run_round(kind, index, args.n, emulator, kubeconfig, workroot)
+            result = await run_round(
+                kind, index, args.n, emulator, kubeconfig, workroot, args.profile
+            )
             rounds.append(result)
             assert result.spawn is not None
             print(
@@ -516,6 +548,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-minutes", type=float, default=60, help="no new round after this")
     parser.add_argument("--workdir", help="hub and kubelet directories (default: a temp dir)")
     parser.add_argument("--json", help="write all figures here")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile the hub during each spawn storm (<workdir>/<round>/spawn.pstats); "
+        "the profiler's overhead distorts the CPU figures",
+    )
     return parser.parse_args(argv)
 
 
