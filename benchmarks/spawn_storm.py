@@ -95,6 +95,10 @@ c.{cls}.http_timeout = 600
 c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
 c.KubeSpawner.image = {IMAGE!r}
 c.KubeSpawner.start_timeout = 900
+# LSSTSpawner's defaults (kubernetes_request_timeout 30s, kubernetes_retry_budget 2m);
+# KubeSpawner's own (3s, 30s) make a stalled hub event loop retry pod creations.
+c.KubeSpawner.k8s_api_request_timeout = 30
+c.KubeSpawner.k8s_api_request_retry_timeout = 120
 """
         )
     return (
@@ -421,6 +425,10 @@ async def run_round(
     return result
 
 
+def ratio(a: float, b: float) -> float:
+    return a / b if b else math.nan
+
+
 def summarize(rounds: list[Round]) -> dict[str, Any]:
     """Per spawner: medians over its rounds; and LSST / plain ratios."""
     out: dict[str, Any] = {}
@@ -460,10 +468,10 @@ def summarize(rounds: list[Round]) -> dict[str, Any]:
     if "lsst" in out and "kube" in out:
         a, b = out["lsst"], out["kube"]
         out["ratio"] = {
-            "cpu_per_spawn": a["cpu_per_spawn"] / b["cpu_per_spawn"],
-            "cpu_per_stop": a["cpu_per_stop"] / b["cpu_per_stop"],
-            "p50": a["p50"] / b["p50"],
-            "rss_per_lab": a["rss_per_lab"] / b["rss_per_lab"] if b["rss_per_lab"] else math.nan,
+            "cpu_per_spawn": ratio(a["cpu_per_spawn"], b["cpu_per_spawn"]),
+            "cpu_per_stop": ratio(a["cpu_per_stop"], b["cpu_per_stop"]),
+            "p50": ratio(a["p50"], b["p50"]),
+            "rss_per_lab": ratio(a["rss_per_lab"], b["rss_per_lab"]),
             "extra_writes_per_spawn": a["writes_per_spawn"] - b["writes_per_spawn"],
         }
     return out
@@ -525,6 +533,8 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
                 f"leftovers {result.leftovers}",
                 flush=True,
             )
+            for error in result.spawn.errors + (result.stop.errors if result.stop else []):
+                print(f"  error: {error}", flush=True)
     finally:
         emulator.run(kubelet.stop())
         emulator.stop_thread()
