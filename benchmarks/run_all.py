@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import image_menu
 import registry_refresh
 import spawn_storm
+import spawner_hot_path
 
 
 def machine() -> dict[str, str]:
@@ -149,6 +150,16 @@ def report(results: dict[str, Any]) -> str:
             f"{menu['menu_bytes'] / 1024 / 1024:.2f} MiB "
             f"| < 5 MB: {verdict(menu['menu_bytes'] < 5 * 1024 * 1024)} |"
         )
+    hot = results.get("hot_path")
+    if hot:
+        lines += [
+            "",
+            "| Spawner hot path, in-process, unprofiled (`spawner_hot_path.py`) | Figure |",
+            "| --- | --- |",
+        ]
+        for name, value in hot.items():
+            shown = f"{value:.0f} bytes" if name.endswith("bytes") else f"{value:.3f} ms"
+            lines.append(f"| {name} | {shown} |")
     refresh_rows = results.get("registry_refresh")
     if refresh_rows:
         lines += [
@@ -187,6 +198,7 @@ def main() -> None:
             renders=100 if args.quick else 1000, refreshes=2 if args.quick else 5
         )
         results["registry_refresh"] = registry_refresh.run(runs=2 if args.quick else 5)
+        results["hot_path"] = spawner_hot_path.run(100 if args.quick else 300)
     for n in sizes:
         start = time.monotonic()
         storm = spawn_storm.main(["--n", str(n), "--rounds", str(rounds)])

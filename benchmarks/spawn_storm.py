@@ -229,7 +229,7 @@ class Round:
             if phase is not None:
                 out[name]["cpu_per_op"] = phase.cpu_per_op
                 out[name]["rss_growth_per_op"] = phase.rss_growth_per_op
-                out[name]["per_op"] = per_op(phase.requests, phase.n)
+                out[name]["per_op"] = per_op(phase.requests, phase.ok or phase.n)
         return out
 
 
@@ -454,8 +454,9 @@ def summarize(rounds: list[Round]) -> dict[str, Any]:
         stops = [r.stop for r in mine if r.spawn is not None and r.stop is not None]
         if not spawns:
             continue
-        spawn_ops = [per_op(p.requests, p.n) for p in spawns]
-        stop_ops = [per_op(p.requests, p.n) for p in stops]
+        # Requests per successful spawn (stop): failed ones never reached Kubernetes.
+        spawn_ops = [per_op(p.requests, p.ok or p.n) for p in spawns]
+        stop_ops = [per_op(p.requests, p.ok or p.n) for p in stops]
         median = statistics.median
         out[kind] = {
             "rounds": len(spawns),
