@@ -69,12 +69,28 @@ def storm_rows(result: dict[str, Any]) -> list[str]:
     if not (a and b and r):
         return [f"| N={result['n']} | incomplete run (see the JSON) | | | |"]
     n = result["n"]
+
+    def each(kind: str) -> str:
+        return ", ".join(
+            f"{x['spawn']['cpu_per_op'] * 1000:.1f}"
+            for x in result["rounds"]
+            if x["kind"] == kind and x.get("spawn")
+        )
+
     rss_ok = not math.isnan(r["rss_per_lab"]) and r["rss_per_lab"] <= 1.10
+    # Lists come only from the reflectors re-listing when a watch restarts (the same in
+    # both hubs, independent of N): LSSTSpawner must not add any.
+    requests_ok = (
+        r["extra_writes_per_spawn"] <= 2 + 1e-9
+        and a["lists_per_spawn"] <= b["lists_per_spawn"] + 1e-9
+    )
     loads = ", ".join(sorted({x["load_before"] for x in result["rounds"]}))
     rows = [
         f"| N={n}: hub CPU per spawn | {a['cpu_per_spawn'] * 1000:.1f} ms "
         f"| {b['cpu_per_spawn'] * 1000:.1f} ms | {r['cpu_per_spawn']:.2f} "
         f"| ratio ≤ 1.10: {verdict(r['cpu_per_spawn'] <= 1.10)} |",
+        f"| N={n}: hub CPU per spawn, each round (order run) | {each('lsst')} | {each('kube')} "
+        f"| | |",
         f"| N={n}: hub CPU per stop | {a['cpu_per_stop'] * 1000:.1f} ms "
         f"| {b['cpu_per_stop'] * 1000:.1f} ms | {r['cpu_per_stop']:.2f} | |",
         f"| N={n}: time to ready p50 / p99 | {a['p50']:.2f} / {a['p99']:.2f} s "
@@ -91,8 +107,8 @@ def storm_rows(result: dict[str, Any]) -> list[str]:
         f"| {a['all_per_spawn']:.2f} ({a['writes_per_spawn']:.2f} / {a['lists_per_spawn']:.3f}) "
         f"| {b['all_per_spawn']:.2f} ({b['writes_per_spawn']:.2f} / {b['lists_per_spawn']:.3f}) "
         f"| +{r['extra_writes_per_spawn']:.2f} writes "
-        f"| ≤ plain + 2 writes, no per-spawn lists: "
-        f"{verdict(r['extra_writes_per_spawn'] <= 2 and a['lists_per_spawn'] * n < 1)} |",
+        f"| ≤ plain + 2 writes, no lists beyond the reflectors' (plain's): "
+        f"{verdict(requests_ok)} |",
         f"| N={n}: K8s API requests per stop (writes) | {a['all_per_stop']:.2f} "
         f"({a['writes_per_stop']:.2f}) | {b['all_per_stop']:.2f} ({b['writes_per_stop']:.2f}) "
         f"| | |",
@@ -175,6 +191,19 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report from several runs (e.g. N=100 and 1000, then N=3000 on its own)."""
+    merged = dict(parts[0])
+    merged["storms"] = [storm for part in parts for storm in part.get("storms", [])]
+    for part in parts[1:]:
+        for key in ("image_menu", "registry_refresh", "hot_path"):
+            if key in part and key not in merged:
+                merged[key] = part[key]
+        merged["finished"] = part["finished"]
+        merged["load_end"] = part["load_end"]
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N=100, one round per spawner")
@@ -183,7 +212,16 @@ def main() -> None:
     parser.add_argument("--skip-menu", action="store_true", help="only the spawn storms")
     parser.add_argument("--output", default="benchmarks/.cache/report.md")
     parser.add_argument("--json", default="benchmarks/.cache/report.json")
+    parser.add_argument(
+        "--from-json", nargs="+", help="only render the report of earlier runs' JSON files"
+    )
     args = parser.parse_args()
+    if args.from_json:
+        merged = merge([json.loads(Path(p).read_text()) for p in args.from_json])
+        text = report(merged)
+        Path(args.output).write_text(text)
+        print(text)
+        return
     sizes = args.n or ([100] if args.quick else [100, 1000])
     rounds = args.rounds or (1 if args.quick else 2)
     results: dict[str, Any] = {
