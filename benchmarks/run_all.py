@@ -84,7 +84,7 @@ def storm_rows(result: dict[str, Any]) -> list[str]:
         r["extra_writes_per_spawn"] <= 2 + 1e-9
         and a["lists_per_spawn"] <= b["lists_per_spawn"] + 1e-9
     )
-    loads = ", ".join(sorted({x["load_before"] for x in result["rounds"]}))
+    loads = "; ".join(x["load_before"] for x in result["rounds"])
     rows = [
         f"| N={n}: hub CPU per spawn | {a['cpu_per_spawn'] * 1000:.1f} ms "
         f"| {b['cpu_per_spawn'] * 1000:.1f} ms | {r['cpu_per_spawn']:.2f} "
@@ -112,8 +112,8 @@ def storm_rows(result: dict[str, Any]) -> list[str]:
         f"| N={n}: K8s API requests per stop (writes) | {a['all_per_stop']:.2f} "
         f"({a['writes_per_stop']:.2f}) | {b['all_per_stop']:.2f} ({b['writes_per_stop']:.2f}) "
         f"| | |",
-        f"| N={n}: rounds, load average before each round | {a['rounds']} | {b['rounds']} "
-        f"| | {loads} |",
+        f"| N={n}: rounds; load average before each round, in order run "
+        f"| {a['rounds']} | {b['rounds']} | | {loads} |",
     ]
     return rows
 
