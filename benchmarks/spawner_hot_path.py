@@ -33,6 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from image_menu import deep_size
 from spawn_storm import IMAGE, TAG, common_config
 from traitlets.config import Config
 
@@ -98,6 +99,8 @@ async def measure(calls: int) -> dict[str, float]:
         pod = model_to_dict(await fresh[0].get_pod_manifest())
         out["lsst dict_to_model(pod)"] = await timed(calls, lambda i: dict_to_model(pod, "V1Pod"))
         out["lsst pod bytes"] = len(json.dumps(pod))
+        # What a running lab's spawner keeps after the spawn (``self.lab_spec``).
+        out["lsst lab_spec retained bytes"] = deep_size(fresh[0].lab_spec)
         kube_pod = await make_spawner(
             "kube", load_config("kube", Path(tmp)), "k"
         ).get_pod_manifest()
