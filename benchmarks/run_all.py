@@ -78,12 +78,9 @@ def storm_rows(result: dict[str, Any]) -> list[str]:
         )
 
     rss_ok = not math.isnan(r["rss_per_lab"]) and r["rss_per_lab"] <= 1.10
-    # Lists come only from the reflectors re-listing when a watch restarts (the same in
-    # both hubs, independent of N): LSSTSpawner must not add any.
-    requests_ok = (
-        r["extra_writes_per_spawn"] <= 2 + 1e-9
-        and a["lists_per_spawn"] <= b["lists_per_spawn"] + 1e-9
-    )
+    # The only lists are the reflectors re-listing when a watch restarts (a few per
+    # minute in both hubs, whatever N): "per-spawn lists" would be about one per spawn.
+    requests_ok = r["extra_writes_per_spawn"] <= 2 + 1e-9 and a["lists_per_spawn"] < 0.01
     loads = "; ".join(x["load_before"] for x in result["rounds"])
     rows = [
         f"| N={n}: hub CPU per spawn | {a['cpu_per_spawn'] * 1000:.1f} ms "
@@ -107,7 +104,7 @@ def storm_rows(result: dict[str, Any]) -> list[str]:
         f"| {a['all_per_spawn']:.2f} ({a['writes_per_spawn']:.2f} / {a['lists_per_spawn']:.3f}) "
         f"| {b['all_per_spawn']:.2f} ({b['writes_per_spawn']:.2f} / {b['lists_per_spawn']:.3f}) "
         f"| +{r['extra_writes_per_spawn']:.2f} writes "
-        f"| ≤ plain + 2 writes, no lists beyond the reflectors' (plain's): "
+        f"| ≤ plain + 2 writes, no per-spawn lists (< 0.01 per spawn): "
         f"{verdict(requests_ok)} |",
         f"| N={n}: K8s API requests per stop (writes) | {a['all_per_stop']:.2f} "
         f"({a['writes_per_stop']:.2f}) | {b['all_per_stop']:.2f} ({b['writes_per_stop']:.2f}) "
