@@ -298,11 +298,17 @@ def pod_image(emulator: KubeEmulator) -> str | None:
 
 
 def clear_namespace(emulator: KubeEmulator) -> None:
-    """Delete what a failed round left behind (grace 0), so the next round starts clean."""
+    """Delete what a round left behind (grace 0), so the next round starts clean.
+
+    Events too: the emulator never expires them (a cluster drops them after an hour),
+    and every re-list of the hub's event reflector returns all of them, so without this
+    each round's hub CPU per spawn grew with the events of the rounds before it
+    (measured at N=1000: 21.5, 28.2, 39.1, 42.2, 56.8, 64.4 ms over six rounds).
+    """
     store = emulator.store
 
     def clear() -> None:
-        for kind in LAB_KINDS:
+        for kind in (*LAB_KINDS, "events"):
             for obj in store.list(kind, NAMESPACE, None, None)[0]:
                 store.delete(kind, NAMESPACE, obj["metadata"]["name"], grace_period=0)
 
