@@ -128,11 +128,9 @@ def paged_mock(page_size: int) -> LocalHTTPServer:
     return LocalHTTPServer(handle)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--page-size", type=int, default=1000)
-    args = parser.parse_args()
+def run(runs: int = 5, page_size: int = 1000) -> list[dict[str, object]]:
+    """The three cases' figures (used by ``run_all.py`` too)."""
+    args = argparse.Namespace(runs=runs, page_size=page_size)
     storage = ensure_storage()
     digests = len(ALIASES)
     rows = []
@@ -182,6 +180,15 @@ def main() -> None:
                 math.ceil(TAG_COUNT / args.page_size) + digests,
             )
         )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--page-size", type=int, default=1000)
+    args = parser.parse_args()
+    rows = run(args.runs, args.page_size)
     cpu = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

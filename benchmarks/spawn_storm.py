@@ -1,0 +1,602 @@
+"""Benchmark: a spawn storm through a real JupyterHub, LSSTSpawner against plain KubeSpawner.
+
+Each round starts a fresh ``jupyterhub`` process (:class:`HubProcess`) with one
+of the two spawners, both configured for the same image, namespace, command and
+timeouts, against the Kubernetes API emulator with its kubelet in stub mode (no
+injected latency). The rounds alternate (LSST, plain, LSST, plain, ...), so slow
+drift of the shared machine's load hits both alike.
+
+One round:
+
+1. create N users with one bulk ``POST /users``, and give each the identity
+   LSSTSpawner needs in ``auth_state`` (``PATCH /users/{name}``; done for both
+   spawners, so both hubs hold the same data);
+2. warm up: spawn and stop one extra user (imports, reflectors, first clients),
+   then reset the emulator's request counters;
+3. the storm: N concurrent ``POST /users/{name}/server`` straight to the hub's
+   REST API. ``slow_spawn_timeout`` is raised so each request returns only when
+   the server is ready (201) or failed; its latency is the time to ready;
+4. hub CPU (``utime + stime`` from ``/proc/<pid>/stat``) and RSS (``VmRSS``)
+   before and after; Kubernetes API requests counted at the emulator;
+5. N concurrent ``DELETE /users/{name}/server``, the same figures for the stops,
+   then a check that no pod, ConfigMap or Secret is left.
+
+    python benchmarks/spawn_storm.py --n 100 --rounds 2 [--json out.json]
+
+Every wait is bounded; the script stops by itself. Only loopback traffic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp
+
+from lsst_spawner.testing.hub import HubProcess
+from lsst_spawner.testing.identity_auth import identity_for
+from lsst_spawner.testing.kube import KubeEmulator
+from lsst_spawner.testing.kube.kubelet import FakeNode, ProcessKubelet
+
+NAMESPACE = "labs"
+IMAGE_BASE = "registry.example.org/sciplat-lab"
+TAG = "w_2026_46"
+DIGEST = "sha256:" + "d" * 64
+#: What LSSTSpawner puts in the pod for ``TAG`` pinned by ``DIGEST``; plain KubeSpawner
+#: is configured with the same string (checked in every round: ``pod_image``).
+IMAGE = f"{IMAGE_BASE}:{TAG}@{DIGEST}"
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SPAWNERS = ("lsst", "kube")
+LABELS = {"lsst": "LSSTSpawner", "kube": "KubeSpawner"}
+
+
+#: Appended to the hub's config by ``--profile`` (JupyterHub itself uses SIGUSR1).
+PROFILE_HOOK = """
+import cProfile as _cProfile, signal as _signal
+_profile = _cProfile.Profile()
+_signal.signal(_signal.SIGRTMIN + 1, lambda *_: _profile.enable())
+_signal.signal(
+    _signal.SIGRTMIN + 2, lambda *_: (_profile.disable(), _profile.dump_stats({path!r}))
+)
+"""
+
+
+#: The hub listens with Tornado's backlog of 128. N simultaneous connections while its event
+#: loop is busy overflow it and some are reset (measured: 12 to 25 of 1,000), which would
+#: count as spawn failures though the hub never saw them. The harness raises it (both hubs).
+BACKLOG_HOOK = """
+import tornado.tcpserver as _tcpserver
+_listen = _tcpserver.TCPServer.listen
+def _listen_with_backlog(self, port, address=None, *args, **kwargs):
+    kwargs.setdefault("backlog", 4096)
+    return _listen(self, port, address, *args, **kwargs)
+_tcpserver.TCPServer.listen = _listen_with_backlog
+"""
+
+
+def common_config(kind: str, n: int, workdir: Path) -> str:
+    """The hub configuration of one spawner; everything else is the same for both."""
+    cls = "LSSTSpawner" if kind == "lsst" else "KubeSpawner"
+    shared = (
+        BACKLOG_HOOK
+        + f"""
+c.JupyterHub.authenticator_class = "lsst_spawner.testing.identity_auth.StaticIdentityAuthenticator"
+c.JupyterHub.concurrent_spawn_limit = {n + 10}
+c.JupyterHub.active_server_limit = 0
+c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 900, "slow_stop_timeout": 900}}
+c.{cls}.namespace = {NAMESPACE!r}
+c.{cls}.cmd = ["jupyterhub-singleuser"]
+c.{cls}.args = ["--allow-root"]
+c.{cls}.http_timeout = 600
+"""
+    )
+    if kind == "kube":
+        return (
+            shared
+            + f"""
+c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
+c.KubeSpawner.image = {IMAGE!r}
+c.KubeSpawner.start_timeout = 900
+# LSSTSpawner's defaults (kubernetes_request_timeout 30s, kubernetes_retry_budget 2m);
+# KubeSpawner's own (3s, 30s) make a stalled hub event loop retry pod creations.
+c.KubeSpawner.k8s_api_request_timeout = 30
+c.KubeSpawner.k8s_api_request_retry_timeout = 120
+"""
+        )
+    return (
+        shared
+        + f"""
+c.JupyterHub.spawner_class = "lsst"
+c.LSSTSpawner.image_source = "static"
+c.LSSTSpawner.static_image_base = {IMAGE_BASE!r}
+c.LSSTSpawner.static_image_tags = ["recommended", {TAG!r}]
+c.LSSTSpawner.static_image_digests = {{"recommended": {DIGEST!r}, {TAG!r}: {DIGEST!r}}}
+c.LSSTSpawner.lab_home_directory = "{workdir}/home/{{username}}"
+c.LSSTSpawner.lab_runtime_directory = "{workdir}/run"
+c.LSSTSpawner.lab_spawn_timeout = "15m"
+"""
+    )
+
+
+def proc_cpu_seconds(pid: int | None) -> float:
+    """utime + stime of one process (not its children), in seconds."""
+    if pid is None:
+        return math.nan
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return math.nan
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # fields 14 and 15 of stat(5)
+
+
+def proc_rss_bytes(pid: int | None) -> int:
+    if pid is None:
+        return 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); nan for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def per_op(counts: dict[str, dict[str, int]], n: int) -> dict[str, float]:
+    """``{"create pods": 1.0, ...}`` per spawn (or stop), and the totals by class."""
+    out: dict[str, float] = {}
+    for verb, resources in sorted(counts.items()):
+        for resource, count in sorted(resources.items()):
+            out[f"{verb} {resource}"] = count / n
+    out["writes"] = sum(v for k, v in out.items() if k.split()[0] in WRITE_VERBS)
+    out["reads"] = sum(v for k, v in out.items() if k.split()[0] in ("get", "list"))
+    out["lists"] = sum(v for k, v in out.items() if k.split()[0] == "list")
+    out["all"] = sum(
+        v for k, v in out.items() if k not in ("writes", "reads", "lists") and " " in k
+    )
+    return out
+
+
+@dataclass
+class Phase:
+    """Figures of the spawn phase or the stop phase of one round."""
+
+    n: int
+    ok: int = 0
+    failures: int = 0
+    errors: list[str] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    hub_cpu_seconds: float = 0.0
+    proxy_cpu_seconds: float = 0.0
+    latency_p50: float = math.nan
+    latency_p99: float = math.nan
+    latency_max: float = math.nan
+    rss_before: int = 0
+    rss_after: int = 0
+    requests: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def cpu_per_op(self) -> float:
+        return self.hub_cpu_seconds / self.n
+
+    @property
+    def rss_growth_per_op(self) -> float:
+        return (self.rss_after - self.rss_before) / self.n
+
+
+@dataclass
+class Round:
+    kind: str
+    index: int
+    n: int
+    load_before: str
+    pod_image: str | None = None
+    leftovers: dict[str, int] = field(default_factory=dict)
+    spawn: Phase | None = None
+    stop: Phase | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for name in ("spawn", "stop"):
+            phase = getattr(self, name)
+            if phase is not None:
+                out[name]["cpu_per_op"] = phase.cpu_per_op
+                out[name]["rss_growth_per_op"] = phase.rss_growth_per_op
+                out[name]["per_op"] = per_op(phase.requests, phase.ok or phase.n)
+        return out
+
+
+class HubClient:
+    """The hub's REST API, straight to the hub (not through the proxy), with aiohttp."""
+
+    def __init__(self, hub: HubProcess, session: aiohttp.ClientSession) -> None:
+        self.base = f"http://127.0.0.1:{hub.hub_port}/hub/api"
+        self.headers = {"Authorization": f"token {hub.token}"}
+        self.session = session
+
+    async def call(
+        self, method: str, path: str, body: Any = None, seconds: float = 60
+    ) -> tuple[int, str]:
+        async with self.session.request(
+            method,
+            self.base + path,
+            json=body,
+            headers=self.headers,
+            timeout=aiohttp.ClientTimeout(total=seconds),
+        ) as response:
+            return response.status, await response.text()
+
+
+async def bounded_gather(coros: list[Any], limit: int) -> list[Any]:
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(coro: Any) -> Any:
+        async with semaphore:
+            return await coro
+
+    return await asyncio.gather(*(one(c) for c in coros))
+
+
+async def timed_call(
+    client: HubClient, method: str, path: str, body: Any, seconds: float
+) -> tuple[int, str, float]:
+    start = time.perf_counter()
+    try:
+        status, text = await client.call(method, path, body, seconds=seconds)
+    except (TimeoutError, aiohttp.ClientError) as error:
+        status, text = 0, f"{type(error).__name__}: {error}"
+    return status, text, time.perf_counter() - start
+
+
+LAB_KINDS = ("pods", "configmaps", "secrets", "services")
+
+
+def lab_objects(emulator: KubeEmulator) -> dict[str, int]:
+    """How many lab objects the namespace holds (counted in the emulator's loop, no copies)."""
+    store = emulator.store
+    return emulator.call(
+        lambda: {kind: len(store.list(kind, NAMESPACE, None, None)[0]) for kind in LAB_KINDS}
+    )
+
+
+def pod_image(emulator: KubeEmulator) -> str | None:
+    """The first container image of one lab pod (to check both spawners use the same)."""
+    store = emulator.store
+
+    def read() -> str | None:
+        pods = store.list("pods", NAMESPACE, None, None)[0]
+        return pods[0]["spec"]["containers"][0]["image"] if pods else None
+
+    return emulator.call(read)
+
+
+def clear_namespace(emulator: KubeEmulator) -> None:
+    """Delete what a round left behind (grace 0), so the next round starts clean.
+
+    Events too: the emulator never expires them (a cluster drops them after an hour),
+    and every re-list of the hub's event reflector returns all of them, so without this
+    each round's hub CPU per spawn grew with the events of the rounds before it
+    (measured at N=1000: 21.5, 28.2, 39.1, 42.2, 56.8, 64.4 ms over six rounds).
+    """
+    store = emulator.store
+
+    def clear() -> None:
+        for kind in (*LAB_KINDS, "events"):
+            for obj in store.list(kind, NAMESPACE, None, None)[0]:
+                store.delete(kind, NAMESPACE, obj["metadata"]["name"], grace_period=0)
+
+    emulator.call(clear)
+
+
+async def wait_until_empty(emulator: KubeEmulator, seconds: float) -> dict[str, int]:
+    deadline = time.monotonic() + seconds
+    while True:
+        left = lab_objects(emulator)
+        if not any(left.values()) or time.monotonic() > deadline:
+            return left
+        await asyncio.sleep(0.25)
+
+
+async def storm(
+    client: HubClient,
+    hub: HubProcess,
+    emulator: KubeEmulator,
+    method: str,
+    names: list[str],
+    body: Any,
+    ok_status: int,
+    seconds: float,
+    profile: bool = False,
+) -> Phase:
+    phase = Phase(n=len(names))
+    proxy_pid = read_pid(hub.workdir / "proxy.pid")
+    await asyncio.sleep(1.0)  # let the previous phase's tail settle
+    emulator.counters.reset()
+    phase.rss_before = proc_rss_bytes(hub.pid)
+    cpu0, proxy0 = proc_cpu_seconds(hub.pid), proc_cpu_seconds(proxy_pid)
+    if profile and hub.pid is not None:
+        os.kill(hub.pid, signal.SIGRTMIN + 1)
+    start = time.perf_counter()
+    results = await asyncio.gather(
+        *(timed_call(client, method, f"/users/{name}/server", body, seconds) for name in names)
+    )
+    phase.wall_seconds = time.perf_counter() - start
+    phase.hub_cpu_seconds = proc_cpu_seconds(hub.pid) - cpu0
+    phase.proxy_cpu_seconds = proc_cpu_seconds(proxy_pid) - proxy0
+    if profile and hub.pid is not None:
+        os.kill(hub.pid, signal.SIGRTMIN + 2)
+    latencies = []
+    for status, text, elapsed in results:
+        if status == ok_status:
+            phase.ok += 1
+            latencies.append(elapsed)
+        else:
+            phase.failures += 1
+            if len(phase.errors) < 5:
+                phase.errors.append(f"{status}: {text[:300]}")
+    phase.latency_p50 = percentile(latencies, 50)
+    phase.latency_p99 = percentile(latencies, 99)
+    phase.latency_max = max(latencies) if latencies else math.nan
+    await asyncio.sleep(2.0)  # the hub's post-spawn bookkeeping, before RSS and counters
+    phase.rss_after = proc_rss_bytes(hub.pid)
+    phase.requests = emulator.counters.as_dict()
+    return phase
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+async def run_round(
+    kind: str,
+    index: int,
+    n: int,
+    emulator: KubeEmulator,
+    kubeconfig: Path,
+    workroot: Path,
+    profile: bool = False,
+) -> Round:
+    result = Round(kind=kind, index=index, n=n, load_before=load_average())
+    workdir = workroot / f"{index:02d}-{kind}"
+    config = common_config(kind, n, workdir)
+    if profile:
+        config += PROFILE_HOOK.format(path=str(workdir / "spawn.pstats"))
+    hub = HubProcess(
+        workdir / "hub",
+        config,
+        env={"KUBECONFIG": str(kubeconfig)},
+    )
+    await asyncio.to_thread(hub.start, 120)
+    names = [f"u{i:05d}" for i in range(n)]
+    # The same body for both: the hub stores the options either way (one more DB write);
+    # plain KubeSpawner without a profile_list ignores them.
+    body = {"user_options": {"image": TAG}}
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    try:
+        async with aiohttp.ClientSession(connector=connector) as session:
+            client = HubClient(hub, session)
+            everyone = [*names, "warmup"]
+            for first in range(0, len(everyone), 500):
+                status, text = await client.call(
+                    "POST", "/users", {"usernames": everyone[first : first + 500]}
+                )
+                if status != 201:
+                    raise RuntimeError(f"creating users: {status} {text[:300]}")
+            patches = await bounded_gather(
+                [
+                    client.call(
+                        "PATCH",
+                        f"/users/{name}",
+                        {"auth_state": {"identity": identity_for(name).to_dict()}},
+                    )
+                    for name in everyone
+                ],
+                16,
+            )
+            bad = [p for p in patches if p[0] != 200]
+            if bad:
+                raise RuntimeError(f"setting auth_state: {bad[0][0]} {bad[0][1][:300]}")
+            for method, expected in (("POST", 201), ("DELETE", 204)):
+                status, text, _ = await timed_call(
+                    client, method, "/users/warmup/server", body, 120
+                )
+                if status != expected:
+                    raise RuntimeError(f"warm-up {method}: {status} {text[:500]}")
+            await wait_until_empty(emulator, 60)
+            timeout = 900
+            result.spawn = await storm(
+                client, hub, emulator, "POST", names, body, 201, timeout, profile
+            )
+            result.pod_image = pod_image(emulator)
+            result.stop = await storm(client, hub, emulator, "DELETE", names, None, 204, timeout)
+            result.leftovers = await wait_until_empty(emulator, 120)
+    finally:
+        await asyncio.to_thread(hub.stop)
+        # A hub that failed mid-round may leave labs behind: clear them for the next round.
+        clear_namespace(emulator)
+    return result
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else math.nan
+
+
+def summarize(rounds: list[Round]) -> dict[str, Any]:
+    """Per spawner: medians over its rounds; and LSST / plain ratios."""
+    out: dict[str, Any] = {}
+    for kind in SPAWNERS:
+        mine = [r for r in rounds if r.kind == kind]
+        spawns = [r.spawn for r in mine if r.spawn is not None and r.stop is not None]
+        stops = [r.stop for r in mine if r.spawn is not None and r.stop is not None]
+        if not spawns:
+            continue
+        # Requests per successful spawn (stop): failed ones never reached Kubernetes.
+        spawn_ops = [per_op(p.requests, p.ok or p.n) for p in spawns]
+        stop_ops = [per_op(p.requests, p.ok or p.n) for p in stops]
+        median = statistics.median
+        out[kind] = {
+            "rounds": len(spawns),
+            "n": spawns[0].n,
+            "cpu_per_spawn": median(p.cpu_per_op for p in spawns),
+            "cpu_per_stop": median(p.cpu_per_op for p in stops),
+            "proxy_cpu_per_spawn": median(p.proxy_cpu_seconds / p.n for p in spawns),
+            "p50": median(p.latency_p50 for p in spawns),
+            "p99": median(p.latency_p99 for p in spawns),
+            "max": max(p.latency_max for p in spawns),
+            "wall": median(p.wall_seconds for p in spawns),
+            "stop_p50": median(p.latency_p50 for p in stops),
+            "failures": sum(p.failures for p in spawns),
+            "stop_failures": sum(p.failures for p in stops),
+            "leftovers": sum(sum(r.leftovers.values()) for r in mine),
+            "rss_per_lab": median(p.rss_growth_per_op for p in spawns),
+            "requests_per_spawn": spawn_ops[-1],
+            "requests_per_stop": stop_ops[-1],
+            "writes_per_spawn": median(o["writes"] for o in spawn_ops),
+            "lists_per_spawn": median(o["lists"] for o in spawn_ops),
+            "all_per_spawn": median(o["all"] for o in spawn_ops),
+            "writes_per_stop": median(o["writes"] for o in stop_ops),
+            "all_per_stop": median(o["all"] for o in stop_ops),
+            "pod_image": next((r.pod_image for r in mine if r.pod_image), None),
+        }
+    if "lsst" in out and "kube" in out:
+        a, b = out["lsst"], out["kube"]
+        out["ratio"] = {
+            "cpu_per_spawn": ratio(a["cpu_per_spawn"], b["cpu_per_spawn"]),
+            "cpu_per_stop": ratio(a["cpu_per_stop"], b["cpu_per_stop"]),
+            "p50": ratio(a["p50"], b["p50"]),
+            "rss_per_lab": ratio(a["rss_per_lab"], b["rss_per_lab"]),
+            "extra_writes_per_spawn": a["writes_per_spawn"] - b["writes_per_spawn"],
+        }
+    return out
+
+
+def print_report(rounds: list[Round], summary: dict[str, Any]) -> None:
+    print("\nround  spawner      N  load-before     hub-cpu/spawn  p50 s  p99 s  fail  rss/lab KiB")
+    for r in rounds:
+        if r.spawn is None:
+            continue
+        print(
+            f"{r.index:5}  {LABELS[r.kind]:11} {r.n:5}  {r.load_before:14} "
+            f"{r.spawn.cpu_per_op * 1000:10.2f} ms {r.spawn.latency_p50:6.2f} "
+            f"{r.spawn.latency_p99:6.2f} {r.spawn.failures:5}  "
+            f"{r.spawn.rss_growth_per_op / 1024:9.1f}"
+        )
+        for error in r.spawn.errors + (r.stop.errors if r.stop else []):
+            print(f"       error: {error}")
+    for kind in SPAWNERS:
+        if kind in summary:
+            s = summary[kind]
+            print(f"\n{LABELS[kind]}: pod image {s['pod_image']}")
+            print("  per spawn:", json.dumps(s["requests_per_spawn"]))
+            print("  per stop: ", json.dumps(s["requests_per_stop"]))
+    if "ratio" in summary:
+        ratios = {k: round(v, 3) for k, v in summary["ratio"].items()}
+        print("\nratio LSST/plain:", json.dumps(ratios))
+
+
+async def amain(args: argparse.Namespace) -> dict[str, Any]:
+    workroot = Path(args.workdir or tempfile.mkdtemp(prefix="spawn-storm-"))
+    emulator = KubeEmulator(namespaces=("default", NAMESPACE)).start_in_thread()
+    kubeconfig = emulator.write_kubeconfig(workroot / "kubeconfig", NAMESPACE)
+    per_node = math.ceil(args.n / args.nodes) + 10
+    kubelet = ProcessKubelet(
+        emulator,
+        nodes=[FakeNode(f"node-{i}", max_pods=per_node) for i in range(args.nodes)],
+        mode="stub",
+        workdir=workroot / "kubelet",
+    )
+    emulator.run(kubelet.start())
+    rounds: list[Round] = []
+    deadline = time.monotonic() + args.max_minutes * 60
+    try:
+        for index in range(args.rounds * 2):
+            if time.monotonic() > deadline:
+                print(f"stopping: --max-minutes {args.max_minutes} reached", flush=True)
+                break
+            kind = SPAWNERS[index % 2]
+            print(f"round {index}: {LABELS[kind]}, N={args.n}, load {load_average()}", flush=True)
+            result = await run_round(
+                kind, index, args.n, emulator, kubeconfig, workroot, args.profile
+            )
+            rounds.append(result)
+            assert result.spawn is not None
+            print(
+                f"  spawn: {result.spawn.ok} ok, {result.spawn.failures} failed, "
+                f"{result.spawn.wall_seconds:.1f}s, hub cpu {result.spawn.hub_cpu_seconds:.1f}s; "
+                f"leftovers {result.leftovers}",
+                flush=True,
+            )
+            for error in result.spawn.errors + (result.stop.errors if result.stop else []):
+                print(f"  error: {error}", flush=True)
+    finally:
+        emulator.run(kubelet.stop())
+        emulator.stop_thread()
+    summary = summarize(rounds)
+    print_report(rounds, summary)
+    return {
+        "n": args.n,
+        "rounds": [r.to_dict() for r in rounds],
+        "summary": summary,
+        "load_after": load_average(),
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100, help="concurrent spawns per round")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="rounds per spawner (alternating LSST, plain)"
+    )
+    parser.add_argument("--nodes", type=int, default=4, help="fake nodes of the stub kubelet")
+    parser.add_argument("--max-minutes", type=float, default=60, help="no new round after this")
+    parser.add_argument("--workdir", help="hub and kubelet directories (default: a temp dir)")
+    parser.add_argument("--json", help="write all figures here")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile the hub during each spawn storm (<workdir>/<round>/spawn.pstats); "
+        "the profiler's overhead distorts the CPU figures",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    result = asyncio.run(amain(args))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2, default=str))
+    return result
+
+
+if __name__ == "__main__":
+    main()
