@@ -277,6 +277,8 @@ class LSSTSpawner(
 
     _lsst_progress: SpawnProgress | None = None
     _lsst_options_loaded = False
+    #: True once this spawn got as far as requesting the pod (its events are then shown).
+    _lsst_pod_requested = False
 
     def start(self) -> Any:
         # Created before the start task, so progress() never misses a step.
@@ -291,6 +293,7 @@ class LSSTSpawner(
     async def _start(self) -> Any:
         self.lab_spec = None
         self._lsst_options_loaded = False
+        self._lsst_pod_requested = False
         self._lsst_last_transient = None
         spec = await self.prepare_lab()
         self._lsst_options_loaded = True
@@ -299,6 +302,7 @@ class LSSTSpawner(
             if self._lsst_progress is not None:
                 self._lsst_progress.step("Created your /etc/passwd, /etc/group and secrets", 15)
                 self._lsst_progress.step(f"Creating your lab pod {spec.pod_name}", 25)
+            self._lsst_pod_requested = True
             return await super()._start()
         except BaseException as error:
             await self._delete_lab_config(spec.config_map_name, spec.secret_name, quiet=True)
@@ -312,6 +316,8 @@ class LSSTSpawner(
             raise
         finally:
             self._lsst_options_loaded = False
+            # The spec holds the Secret's values; the running lab does not need it.
+            self.lab_spec = None
 
     async def _create_lab_config(self, spec: LabSpec) -> None:
         for kind, body in (("config_map", spec.config_map), ("secret", spec.secret)):
@@ -363,7 +369,7 @@ class LSSTSpawner(
             while sent < len(tracker.events):
                 yield tracker.events[sent]
                 sent += 1
-            if self.events_enabled and self.lab_spec is not None:
+            if self.events_enabled and self._lsst_pod_requested:
                 events = self.events
                 for event in events[seen:]:
                     yield tracker.kube_event(event)

@@ -70,6 +70,7 @@ async def test_spawn_and_stop_leave_nothing_behind(kube_api: KubeHandle, stub_ku
     url = await asyncio.wait_for(start, 60)
     await asyncio.wait_for(follower, 30)
     assert url.startswith("http://127.")
+    assert spawner.lab_spec is None, "the spec (with the Secret's values) is dropped once started"
     assert await lab_objects(kube_api) == {
         "pods": ["nb-rra"],
         "configmaps": ["nb-rra-nss"],
