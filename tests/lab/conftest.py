@@ -19,15 +19,6 @@ API_TOKEN = "hubtoken-0123456789abcdef0123"
 GIT_TOKEN = "gho_GitTokenValue0123456789"
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--update-golden",
-        action="store_true",
-        default=False,
-        help="Rewrite tests/lab/golden/*.json from the current builders instead of comparing.",
-    )
-
-
 @pytest.fixture
 def golden(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
     """Compare ``data`` with ``golden/<name>.json``, or rewrite it under ``--update-golden``."""
