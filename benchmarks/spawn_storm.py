@@ -400,7 +400,7 @@ async def run_round(
     names = [f"u{i:05d}" for i in range(n)]
     # The same body for both: the hub stores the options either way (one more DB write);
     # plain KubeSpawner without a profile_list ignores them.
-    body = {"user_options": {"image": TAG}}
+    body = await asyncio.to_thread(hub.spawn_body, {"image": TAG})
     connector = aiohttp.TCPConnector(limit=0, force_close=True)
     try:
         async with aiohttp.ClientSession(connector=connector) as session:

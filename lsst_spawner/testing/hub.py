@@ -177,6 +177,18 @@ c.JupyterHub.load_roles = {json.dumps(roles)}
             return ""
         return self.log_path.read_text(errors="replace")[-characters:]
 
+    def spawn_body(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The body of ``POST /users/{name}/server`` for ``options``, as this hub reads it.
+
+        JupyterHub 6 takes ``{"user_options": {...}}`` (beside ``display_name``);
+        JupyterHub 5 takes the options themselves as the body.
+        """
+        status, info = self.request("GET", "/")
+        if status != 200:
+            raise HubError(f"GET /hub/api answered {status}: {info}")
+        major = int(str(info["version"]).split(".")[0])
+        return {"user_options": dict(options)} if major >= 6 else dict(options)
+
     def request(
         self, method: str, path: str, body: Any = None, *, timeout: float = 30
     ) -> tuple[int, Any]:

@@ -23,18 +23,6 @@ pytestmark = pytest.mark.integration
 HERE = Path(__file__).parent
 
 
-def spawn_body(hub: HubProcess, options: dict[str, Any]) -> dict[str, Any]:
-    """The spawn request body for ``options`` in the form this hub's REST API reads.
-
-    JupyterHub 6 takes ``{"user_options": {...}}`` (beside ``display_name``);
-    JupyterHub 5 takes the options themselves as the body.
-    """
-    status, info = hub.request("GET", "/")
-    assert status == 200, info
-    major = int(str(info["version"]).split(".")[0])
-    return {"user_options": options} if major >= 6 else dict(options)
-
-
 def stop_server(hub: HubProcess, name: str, timeout: float = 60) -> None:
     """Stop the user's server. JupyterHub 5 refuses while a spawn is pending (6 cancels it),
     and these spawns never finish (nothing runs the pods), so wait for the spawn to time out."""
@@ -133,7 +121,7 @@ def test_rest_api_rejects_bad_user_options(hub: Hub, options: dict[str, Any], me
     name = "reject-user"
     create_user(hub, name)
     before = hub.recorder.snapshot()
-    status, reply = hub.request("POST", f"/users/{name}/server", spawn_body(hub, options))
+    status, reply = hub.request("POST", f"/users/{name}/server", hub.spawn_body(options))
     assert 400 <= status < 500, reply
     assert message in reply["message"]
     assert hub.recorder.snapshot() == before == [], "a Kubernetes object was written"
@@ -146,7 +134,7 @@ def test_rest_api_valid_options_reach_the_pod(hub: Hub) -> None:
     name = "accept-user"
     create_user(hub, name)
     options = {"image": "w_2024_10", "size": "small", "enable_debug": True}
-    status, reply = hub.request("POST", f"/users/{name}/server", spawn_body(hub, options))
+    status, reply = hub.request("POST", f"/users/{name}/server", hub.spawn_body(options))
     assert status in (201, 202), reply
     deadline = time.monotonic() + 20
     pods: list[Any] = []
@@ -170,7 +158,7 @@ def test_rest_api_reused_saved_options_fall_back(hub: Hub) -> None:
     name = "stale-user"
     create_user(hub, name)
     bad = {"image": "w_2023_01", "size": "small"}
-    status, reply = hub.request("POST", f"/users/{name}/server", spawn_body(hub, bad))
+    status, reply = hub.request("POST", f"/users/{name}/server", hub.spawn_body(bad))
     assert status == 400
     assert "w_2023_01 is not offered" in reply["message"]
     before = len(hub.recorder.snapshot())

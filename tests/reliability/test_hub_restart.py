@@ -91,7 +91,7 @@ def test_hub_killed_while_a_spawn_is_pending(
         identity = {"identity": identity_for(USER).to_dict()}
         assert hub.request("PATCH", f"/users/{USER}", {"auth_state": identity})[0] == 200
         status, body = hub.request(
-            "POST", f"/users/{USER}/server", {"user_options": {"image": "w_2026_46"}}
+            "POST", f"/users/{USER}/server", hub.spawn_body({"image": "w_2026_46"})
         )
         assert status == 202, body
 
