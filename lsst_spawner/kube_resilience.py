@@ -21,6 +21,9 @@ from .kube import TRANSIENT_ERRORS, KubernetesError, api_message, is_transient, 
 
 __all__ = ["ResilientKubeSpawnerMixin"]
 
+#: What the pod requests catch: API errors (transient or not) and transient connection errors.
+_RETRYABLE_OR_API: tuple[type[BaseException], ...] = (ApiException, *TRANSIENT_ERRORS)
+
 
 class ResilientKubeSpawnerMixin(KubeSpawner):
     """Retries for KubeSpawner's pod requests and reflectors; the pod's URL after a restart.
@@ -73,6 +76,17 @@ class ResilientKubeSpawnerMixin(KubeSpawner):
         self.log.warning("Retrying %s after a transient failure: %s", what, detail)
         return True
 
+    def _retry_or_raise(self, what: str, error: BaseException) -> bool:
+        """False (retry: KubeSpawner's backoff calls again) for a transient failure;
+        otherwise raise it, an API error as :class:`KubernetesError` with the API's message."""
+        if self._transient(what, error):
+            return False
+        if isinstance(error, ApiException):
+            raise KubernetesError(
+                f"{what}: {error.status} {api_message(error)}", error.status
+            ) from None
+        raise error
+
     async def _make_create_pod_request(self, pod: Any, request_timeout: float) -> bool:
         """Create the pod; False (retry) on a transient failure or after removing a leftover.
 
@@ -86,22 +100,14 @@ class ResilientKubeSpawnerMixin(KubeSpawner):
             await asyncio.wait_for(
                 self.api.create_namespaced_pod(self.namespace, pod), request_timeout
             )
-        except TimeoutError as error:
-            self._transient(what, error)
-            return False
         except ApiException as error:
-            if error.status == 409:
-                self.log.info("Found a leftover pod %s, deleting it", name)
-                await KubeSpawner.stop(self, now=True)
-                return False
-            if self._transient(what, error):
-                return False
-            raise KubernetesError(
-                f"{what}: {error.status} {api_message(error)}", error.status
-            ) from None
-        except TRANSIENT_ERRORS as error:
-            self._transient(what, error)
+            if error.status != 409:
+                return self._retry_or_raise(what, error)
+            self.log.info("Found a leftover pod %s, deleting it", name)
+            await KubeSpawner.stop(self, now=True)
             return False
+        except TRANSIENT_ERRORS as error:  # timeouts included
+            return self._retry_or_raise(what, error)
         return True
 
     async def _make_delete_pod_request(
@@ -113,15 +119,8 @@ class ResilientKubeSpawnerMixin(KubeSpawner):
             done: bool = await super()._make_delete_pod_request(
                 pod_name, delete_options, grace_seconds, request_timeout
             )
-        except ApiException as error:
-            if self._transient(what, error):
-                return False
-            raise KubernetesError(
-                f"{what}: {error.status} {api_message(error)}", error.status
-            ) from None
-        except TRANSIENT_ERRORS as error:
-            self._transient(what, error)
-            return False
+        except _RETRYABLE_OR_API as error:
+            return self._retry_or_raise(what, error)
         return done
 
     async def _start_reflector(

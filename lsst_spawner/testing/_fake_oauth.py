@@ -148,6 +148,22 @@ class OAuthHandler(web.RequestHandler, Generic[FakeT]):
             return True
         return s256(self.get_argument("code_verifier", "")) == grant.code_challenge
 
+    def approve_as(self, login: str) -> None:
+        """Approve this authorize request as ``login``: redirect back with a code (and state)."""
+        redirect_uri = self.get_argument("redirect_uri")
+        code = self.fake.issue_code(
+            login,
+            self.get_argument("scope", ""),
+            redirect_uri=redirect_uri,
+            code_challenge=self.get_argument("code_challenge", None),
+        )
+        query = {"code": code}
+        state = self.get_argument("state", None)
+        if state is not None:
+            query["state"] = state
+        separator = "&" if "?" in redirect_uri else "?"
+        self.redirect(redirect_uri + separator + urlencode(query))
+
     def token_grant(self, schemes: tuple[str, ...] = ("bearer",)) -> Grant | None:
         """The grant of the request's access token, if it is valid and its user still exists."""
         scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
@@ -174,16 +190,4 @@ class AuthorizeHandler(OAuthHandler["FakeOAuthServer[Any]"]):
         if login is None or login not in fake.users:
             self.send_json(*self.no_user)
             return
-        redirect_uri = self.get_argument("redirect_uri")
-        code = fake.issue_code(
-            login,
-            self.get_argument("scope", ""),
-            redirect_uri=redirect_uri,
-            code_challenge=self.get_argument("code_challenge", None),
-        )
-        query = {"code": code}
-        state = self.get_argument("state", None)
-        if state is not None:
-            query["state"] = state
-        separator = "&" if "?" in redirect_uri else "?"
-        self.redirect(redirect_uri + separator + urlencode(query))
+        self.approve_as(login)

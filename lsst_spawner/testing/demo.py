@@ -140,19 +140,7 @@ class _ChooserAuthorizeHandler(_GitHubHandler):
         if login.lower() not in fake.users:
             self.send_json({"error": f"no such demo user: {login}"}, 404)
             return
-        redirect_uri = self.get_argument("redirect_uri")
-        code = fake.issue_code(
-            login,
-            self.get_argument("scope", ""),
-            redirect_uri=redirect_uri,
-            code_challenge=self.get_argument("code_challenge", None),
-        )
-        query = {"code": code}
-        state = self.get_argument("state", None)
-        if state is not None:
-            query["state"] = state
-        separator = "&" if "?" in redirect_uri else "?"
-        self.redirect(redirect_uri + separator + urlencode(query))
+        self.approve_as(login)
 
     def _chooser(self) -> str:
         arguments = {k: self.get_argument(k) for k in self.request.arguments if k != "login"}
