@@ -33,8 +33,9 @@ from lsst_spawner.form.options import OptionsCatalog, SizeChoice
 from lsst_spawner.form.render import render_options_form
 from lsst_spawner.images.cache import CacheSettings, MenuCache
 from lsst_spawner.images.menu import MenuPolicy
-from lsst_spawner.images.model import ImageMenu, TagKind
+from lsst_spawner.images.model import ImageMenu
 from lsst_spawner.images.registry import RegistryClient, RegistryImageSource
+from lsst_spawner.testing.measure import deep_size
 from lsst_spawner.testing.registry import LocalRegistry
 
 SIZES = (
@@ -43,29 +44,6 @@ SIZES = (
     SizeChoice("large", "Large (4 CPU, 16 GiB)"),
 )
 POLICY = MenuPolicy(alias_tags=tuple(a for a in ALIASES if a != "recommended"))
-
-
-def deep_size(root: object) -> int:
-    """Bytes of ``root`` and every object it reaches, each counted once (enums excluded)."""
-    seen: set[int] = set()
-    total = 0
-    stack = [root]
-    while stack:
-        obj = stack.pop()
-        if id(obj) in seen or isinstance(obj, TagKind | type):
-            continue
-        seen.add(id(obj))
-        total += sys.getsizeof(obj)
-        if isinstance(obj, dict):
-            stack.extend(obj.keys())
-            stack.extend(obj.values())
-        elif isinstance(obj, list | tuple | set | frozenset):
-            stack.extend(obj)
-        elif hasattr(obj, "__dict__"):
-            stack.append(vars(obj))
-        elif hasattr(obj, "__slots__"):
-            stack.extend(getattr(obj, name) for name in obj.__slots__ if hasattr(obj, name))
-    return total
 
 
 async def refresh_once(registry: LocalRegistry, page_size: int) -> tuple[ImageMenu, float, Any]:

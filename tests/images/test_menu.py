@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +16,7 @@ from lsst_spawner.images.menu import (
     placeholder_menu,
     tags_needing_digests,
 )
+from lsst_spawner.testing.measure import deep_size
 
 BASE = "ghcr.io/lsst-sqre/sciplat-lab"
 NOW = datetime(2024, 3, 20, 12, tzinfo=UTC)
@@ -340,29 +340,6 @@ def test_placeholder_with_a_real_recommended_tag() -> None:
     assert menu.recommended is not None
     assert menu.recommended.kind is TagKind.RELEASE
     assert menu.recommended.display_name == "Recommended (Release r23.0.1)"
-
-
-def deep_size(root: object) -> int:
-    """Bytes of ``root`` and every object it reaches, each counted once (enums excluded)."""
-    seen: set[int] = set()
-    total = 0
-    stack = [root]
-    while stack:
-        obj = stack.pop()
-        if id(obj) in seen or isinstance(obj, TagKind | type):
-            continue
-        seen.add(id(obj))
-        total += sys.getsizeof(obj)
-        if isinstance(obj, dict):
-            stack.extend(obj.keys())
-            stack.extend(obj.values())
-        elif isinstance(obj, list | tuple | set | frozenset):
-            stack.extend(obj)
-        elif hasattr(obj, "__dict__"):
-            stack.append(vars(obj))
-        elif hasattr(obj, "__slots__"):
-            stack.extend(getattr(obj, name) for name in obj.__slots__ if hasattr(obj, name))
-    return total
 
 
 def test_menu_for_ten_thousand_tags_is_under_five_megabytes() -> None:
