@@ -15,7 +15,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .ports import free_port
+
 __all__ = ["HubError", "HubProcess", "free_port"]
 
 #: Scopes of the service token :class:`HubProcess` uses for :meth:`HubProcess.request`.
@@ -33,13 +34,6 @@ ADMIN_SCOPES = ["admin:users", "admin:servers", "admin:auth_state", "tokens", "r
 
 class HubError(RuntimeError):
     """The hub could not be started, or stopped answering."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 class HubProcess:

@@ -18,7 +18,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -31,6 +30,7 @@ from typing import Any
 
 import aiohttp
 
+from .ports import free_port
 from .recording_server import LocalHTTPServer, RecordedRequest, Reply
 
 __all__ = [
@@ -65,12 +65,6 @@ def find_registry_binary() -> str:
         f"the registry binary {candidate} is missing: install it with "
         f"'apt-get install -y docker-registry' or set {REGISTRY_BINARY_ENV}"
     )
-
-
-def _free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 # --- token server ------------------------------------------------------------
@@ -220,7 +214,7 @@ class LocalRegistry:
         self.token_server = token_server
         self.realm = realm
         self.start_timeout = start_timeout
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self._workdir / "registry.log"
 
