@@ -74,6 +74,15 @@ _signal.signal(
 )
 """
 
+#: Appended to the hub's config by ``--tracemalloc``: traces allocations from the start,
+#: and writes a snapshot before the spawn storm and one after it (when RSS is read).
+TRACEMALLOC_HOOK = """
+import tracemalloc as _tracemalloc, signal as _signal
+_tracemalloc.start(25)
+_signal.signal(_signal.SIGRTMIN + 3, lambda *_: _tracemalloc.take_snapshot().dump({before!r}))
+_signal.signal(_signal.SIGRTMIN + 4, lambda *_: _tracemalloc.take_snapshot().dump({after!r}))
+"""
+
 
 #: The hub listens with Tornado's backlog of 128. N simultaneous connections while its event
 #: loop is busy overflow it and some are reset (measured: 12 to 25 of 1,000), which would
@@ -334,12 +343,15 @@ async def storm(
     ok_status: int,
     seconds: float,
     profile: bool = False,
+    trace_memory: bool = False,
 ) -> Phase:
     phase = Phase(n=len(names))
     proxy_pid = read_pid(hub.workdir / "proxy.pid")
     await asyncio.sleep(1.0)  # let the previous phase's tail settle
     emulator.counters.reset()
     phase.rss_before = proc_rss_bytes(hub.pid)
+    if trace_memory and hub.pid is not None:
+        await signal_and_wait(hub.pid, signal.SIGRTMIN + 3, hub.workdir.parent / "before.trace")
     cpu0, proxy0 = proc_cpu_seconds(hub.pid), proc_cpu_seconds(proxy_pid)
     if profile and hub.pid is not None:
         os.kill(hub.pid, signal.SIGRTMIN + 1)
@@ -366,8 +378,30 @@ async def storm(
     phase.latency_max = max(latencies) if latencies else math.nan
     await asyncio.sleep(2.0)  # the hub's post-spawn bookkeeping, before RSS and counters
     phase.rss_after = proc_rss_bytes(hub.pid)
+    if trace_memory and hub.pid is not None:
+        await signal_and_wait(hub.pid, signal.SIGRTMIN + 4, hub.workdir.parent / "after.trace")
     phase.requests = emulator.counters.as_dict()
     return phase
+
+
+async def signal_and_wait(pid: int, signum: int, written: Path, seconds: float = 120) -> None:
+    """Send ``signum`` to the hub and wait until it has written ``written``."""
+    await asyncio.to_thread(written.unlink, missing_ok=True)
+    os.kill(pid, signum)
+    await asyncio.to_thread(wait_for_file, written, seconds)
+
+
+def wait_for_file(path: Path, seconds: float) -> None:
+    """Wait until ``path`` exists and its size stopped changing (it is written whole)."""
+    deadline = time.monotonic() + seconds
+    size = -1
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = path.stat().st_size if path.exists() else -1
+        if now >= 0 and now == size:
+            return
+        size = now
+    raise RuntimeError(f"{path} was not written within {seconds:g}s")
 
 
 def read_pid(path: Path) -> int | None:
@@ -385,12 +419,17 @@ async def run_round(
     kubeconfig: Path,
     workroot: Path,
     profile: bool = False,
+    trace_memory: bool = False,
 ) -> Round:
     result = Round(kind=kind, index=index, n=n, load_before=load_average())
     workdir = workroot / f"{index:02d}-{kind}"
     config = common_config(kind, n, workdir)
     if profile:
         config += PROFILE_HOOK.format(path=str(workdir / "spawn.pstats"))
+    if trace_memory:
+        config += TRACEMALLOC_HOOK.format(
+            before=str(workdir / "before.trace"), after=str(workdir / "after.trace")
+        )
     hub = HubProcess(
         workdir / "hub",
         config,
@@ -435,7 +474,7 @@ async def run_round(
             await wait_until_empty(emulator, 60)
             timeout = 900
             result.spawn = await storm(
-                client, hub, emulator, "POST", names, body, 201, timeout, profile
+                client, hub, emulator, "POST", names, body, 201, timeout, profile, trace_memory
             )
             result.pod_image = pod_image(emulator)
             result.stop = await storm(client, hub, emulator, "DELETE", names, None, 204, timeout)
@@ -546,7 +585,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             kind = SPAWNERS[index % 2]
             print(f"round {index}: {LABELS[kind]}, N={args.n}, load {load_average()}", flush=True)
             result = await run_round(
-                kind, index, args.n, emulator, kubeconfig, workroot, args.profile
+                kind, index, args.n, emulator, kubeconfig, workroot, args.profile, args.tracemalloc
             )
             rounds.append(result)
             assert result.spawn is not None
@@ -586,6 +625,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="cProfile the hub during each spawn storm (<workdir>/<round>/spawn.pstats); "
         "the profiler's overhead distorts the CPU figures",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="trace the hub's allocations and write snapshots before and after each spawn "
+        "storm (<workdir>/<round>/before.trace, after.trace; compare them with "
+        "benchmarks/memory_diff.py); tracing slows the hub and grows its RSS",
     )
     return parser.parse_args(argv)
 

@@ -7,14 +7,15 @@ check-config`` and tests.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from traitlets import TraitError, TraitType
 from traitlets.config import Config, LoggingConfigurable
@@ -92,6 +93,75 @@ class CheckedConfigurable(LoggingConfigurable):
         if problems:
             lines = "\n".join(f"  - {problem}" for problem in problems)
             raise ConfigError(f"{len(problems)} configuration problem(s):\n{lines}")
+
+    def config_fingerprint(self) -> Hashable | None:
+        """What :meth:`config_problems` reads: the class and its checked traits' values.
+
+        Checked traits are those declared by :class:`CheckedConfigurable` classes
+        (lsst_spawner's mixins and a site's subclasses), not KubeSpawner's or
+        JupyterHub's. Objects with equal fingerprints have equal problems and
+        settings. Traits never set are left out: their defaults are fixed per
+        class. Taken once per object, at the first call (LSSTSpawner: when it is
+        built), so that defaults read later do not change it. ``None`` when this
+        object's values cannot be read that way.
+        """
+        if "_config_fingerprint" in self.__dict__:
+            fingerprint: Hashable | None = self.__dict__["_config_fingerprint"]
+            return fingerprint
+        values = getattr(self, "_trait_values", None)
+        fingerprint = None
+        if isinstance(values, dict):
+            names = _checked_trait_names(type(self))
+            fingerprint = (
+                type(self),
+                repr([(name, values[name]) for name in names if name in values]),
+            )
+        self.__dict__["_config_fingerprint"] = fingerprint
+        return fingerprint
+
+    def raise_for_config_problems_once(self) -> None:
+        """:meth:`raise_for_config_problems`, once per process for each clean configuration.
+
+        JupyterHub makes one spawner per user, all from the same configuration;
+        once one of them was found clean, the others with the same
+        :meth:`config_fingerprint` are not checked again. A configuration with
+        problems is checked every time (a missing directory may appear).
+        """
+        key = self.config_fingerprint()
+        if key is not None and key in _CLEAN_CONFIGS:
+            return
+        self.raise_for_config_problems()
+        if key is not None:
+            remember_bounded(_CLEAN_CONFIGS, key, True)
+
+
+#: Fingerprints of configurations found clean (few: one per spawner configuration).
+_CLEAN_CONFIGS: dict[Hashable, bool] = {}
+#: At most this many entries in each per-configuration cache.
+CONFIG_CACHE_LIMIT = 64
+
+_V = TypeVar("_V")
+
+
+def remember_bounded(cache: dict[Hashable, _V], key: Hashable, value: _V) -> _V:
+    """Store ``value`` under ``key``; a full cache is emptied first (tests make many)."""
+    if len(cache) >= CONFIG_CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+@functools.cache
+def _checked_trait_names(cls: type) -> tuple[str, ...]:
+    traits: dict[str, TraitType[Any, Any]] = cls.class_traits()  # type: ignore[attr-defined]
+    return tuple(
+        sorted(
+            name
+            for name, trait in traits.items()
+            if isinstance(trait.this_class, type)
+            and issubclass(trait.this_class, CheckedConfigurable)
+        )
+    )
 
 
 # --- durations ---------------------------------------------------------------

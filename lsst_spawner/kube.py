@@ -29,6 +29,7 @@ __all__ = [
     "create_replacing",
     "delete_lab_objects",
     "is_transient",
+    "request_without_reply",
     "retry_after_seconds",
     "with_retries",
 ]
@@ -155,6 +156,30 @@ async def with_retries(
         await sleep(delay)
 
 
+async def request_without_reply(
+    method: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
+) -> None:
+    """Call a ``CoreV1Api`` method and discard the reply without decoding it.
+
+    The hub never reads what a create or a delete returns, and decoding it into
+    a model (``V1Pod``, ``V1Status``, ...) is most of the client's CPU for such
+    a request. With ``_preload_content=False`` ``kubernetes_asyncio`` returns
+    the raw response and raises nothing, so an error status is raised here as
+    the same :class:`ApiException` it would have raised (status, reason,
+    headers and the API's Status body).
+    """
+    response = await method(*args, _preload_content=False, **kwargs)
+    try:
+        data = await response.read()  # also returns the connection to the pool
+    finally:
+        response.release()
+    if not 200 <= response.status <= 299:
+        error = ApiException(status=response.status, reason=response.reason)
+        error.body = data.decode("utf-8", "replace")
+        error.headers = response.headers
+        raise error
+
+
 def _method(api: Any, kind: str, index: int) -> Callable[..., Awaitable[Any]]:
     try:
         name = _METHODS[kind][index]
@@ -170,7 +195,7 @@ async def _delete(
     delete = _method(api, kind, 1)
     try:
         await with_retries(
-            lambda: delete(name, namespace),
+            lambda: request_without_reply(delete, name, namespace),
             what=f"deleting {kind} {namespace}/{name}",
             budget=budget,
             request_timeout=request_timeout,
@@ -201,7 +226,7 @@ async def create_replacing(
     what = f"creating {kind} {namespace}/{name}"
     try:
         await with_retries(
-            lambda: create(namespace, body),
+            lambda: request_without_reply(create, namespace, body),
             what=what,
             budget=budget,
             request_timeout=request_timeout,
@@ -211,7 +236,7 @@ async def create_replacing(
             raise
         await _delete(api, kind, name, namespace, budget, request_timeout)
         await with_retries(
-            lambda: create(namespace, body),
+            lambda: request_without_reply(create, namespace, body),
             what=what,
             budget=budget,
             request_timeout=request_timeout,

@@ -17,12 +17,16 @@ from typing import Any
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubespawner import KubeSpawner
 
-from .kube import TRANSIENT_ERRORS, KubernetesError, api_message, is_transient, with_retries
+from .kube import (
+    TRANSIENT_ERRORS,
+    KubernetesError,
+    api_message,
+    is_transient,
+    request_without_reply,
+    with_retries,
+)
 
 __all__ = ["ResilientKubeSpawnerMixin"]
-
-#: What the pod requests catch: API errors (transient or not) and transient connection errors.
-_RETRYABLE_OR_API: tuple[type[BaseException], ...] = (ApiException, *TRANSIENT_ERRORS)
 
 
 class ResilientKubeSpawnerMixin(KubeSpawner):
@@ -98,7 +102,8 @@ class ResilientKubeSpawnerMixin(KubeSpawner):
         what = f"creating pod {self.namespace}/{name}"
         try:
             await asyncio.wait_for(
-                self.api.create_namespaced_pod(self.namespace, pod), request_timeout
+                request_without_reply(self.api.create_namespaced_pod, self.namespace, pod),
+                request_timeout,
             )
         except ApiException as error:
             if error.status != 409:
@@ -113,15 +118,31 @@ class ResilientKubeSpawnerMixin(KubeSpawner):
     async def _make_delete_pod_request(
         self, pod_name: str, delete_options: Any, grace_seconds: int, request_timeout: float
     ) -> bool:
-        """KubeSpawner's pod deletion, with transient failures retried (False)."""
+        """KubeSpawner's pod deletion (a pod already gone is deleted), with transient
+        failures retried (False) and the reply not decoded."""
         what = f"deleting pod {self.namespace}/{pod_name}"
+        self.log.info("Deleting pod %s/%s", self.namespace, pod_name)
         try:
-            done: bool = await super()._make_delete_pod_request(
-                pod_name, delete_options, grace_seconds, request_timeout
+            await asyncio.wait_for(
+                request_without_reply(
+                    self.api.delete_namespaced_pod,
+                    name=pod_name,
+                    namespace=self.namespace,
+                    body=delete_options,
+                    grace_period_seconds=grace_seconds,
+                ),
+                request_timeout,
             )
-        except _RETRYABLE_OR_API as error:
+        except ApiException as error:
+            if error.status == 404:
+                self.log.warning(
+                    "No pod %s/%s to delete; already deleted", self.namespace, pod_name
+                )
+                return True
             return self._retry_or_raise(what, error)
-        return done
+        except TRANSIENT_ERRORS as error:  # timeouts included
+            return self._retry_or_raise(what, error)
+        return True
 
     async def _start_reflector(
         self, kind: str, reflector_class: Any, replace: bool = False, **kwargs: Any

@@ -187,8 +187,9 @@ class LSSTSpawner(
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Every problem at once, with the trait names, before anything is created.
-        self.raise_for_config_problems()
+        # Every problem at once, with the trait names, before anything is created;
+        # once per configuration, not once per user.
+        self.raise_for_config_problems_once()
         names = self.lab_object_names()
         self.pod_name = names["pod"]
         self.dns_name = self.dns_name_template.format(namespace=self.namespace, name=self.pod_name)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -37,16 +39,40 @@ def dict_to_model(data: Any, type_name: str) -> Any:
     """Build the ``kubernetes_asyncio`` model ``type_name`` (``"V1Pod"``) from wire format."""
     if data is None:
         return None
+    return _converter(type_name)(data)
+
+
+@functools.cache
+def _converter(type_name: str) -> Callable[[Any], Any]:
+    """The function that builds ``type_name`` from wire format (made once per type name).
+
+    ``openapi_types`` are parsed here, not per value: this runs for every pod spawned.
+    """
     if match := _LIST.fullmatch(type_name):
-        return [dict_to_model(item, match.group(1)) for item in data]
+        item_name = match.group(1)
+        return lambda data: [dict_to_model(item, item_name) for item in data]
     if match := _DICT.fullmatch(type_name):
-        return {key: dict_to_model(value, match.group(2)) for key, value in data.items()}
+        value_name = match.group(2)
+        return lambda data: {key: dict_to_model(value, value_name) for key, value in data.items()}
     if type_name in _PRIMITIVES:
-        return data
+        return _identity
     klass = getattr(client, type_name)
-    kwargs = {
-        attribute: dict_to_model(data[wire], klass.openapi_types[attribute])
+    fields = tuple(
+        (attribute, wire, klass.openapi_types[attribute])
         for attribute, wire in klass.attribute_map.items()
-        if wire in data
-    }
-    return klass(**kwargs)
+    )
+
+    def build(data: Any) -> Any:
+        return klass(
+            **{
+                attribute: dict_to_model(data[wire], sub_type)
+                for attribute, wire, sub_type in fields
+                if wire in data
+            }
+        )
+
+    return build
+
+
+def _identity(data: Any) -> Any:
+    return data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -145,12 +146,38 @@ def _strings(obj: Any, path: str) -> Iterator[tuple[str, str]]:
             yield from _strings(value, f"{path}[{index}]")
 
 
-def find_literal_secrets(obj: Any, secrets: Mapping[str, str]) -> list[str]:
-    """Return ``"<path>: <secret name>"`` for each string in ``obj`` containing a secret value."""
-    found = []
+def find_literal_secrets(
+    obj: Any, secrets: Mapping[str, str], *, as_json: str | None = None
+) -> list[str]:
+    """Return ``"<path>: <secret name>"`` for each string in ``obj`` containing a secret value.
+
+    ``as_json`` is ``json.dumps(obj)`` when the caller has it. The search runs on
+    that text first (JSON escapes each character on its own, so a value inside a
+    string is inside its escaped form too); only when it finds something are the
+    strings walked one by one, to name where, and to drop matches that are not
+    in a string value (a key, or text across two values).
+    """
     searched = {k: v for k, v in secrets.items() if v and len(v) >= _MIN_SEARCHED_LENGTH}
+    if not searched:
+        return []
+    if as_json is None:
+        try:
+            as_json = json.dumps(obj, default=_plain)
+        except (TypeError, ValueError):
+            as_json = None
+    if as_json is not None and not any(
+        json.dumps(value)[1:-1] in as_json for value in searched.values()
+    ):
+        return []
+    found = []
     for path, text in _strings(obj, "$"):
         for name, value in searched.items():
             if value in text:
                 found.append(f"{path}: {name}")
     return found
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    raise TypeError(f"not JSON: {type(obj).__name__}")

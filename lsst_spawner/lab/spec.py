@@ -11,6 +11,7 @@ edge (:func:`lsst_spawner.kube.pod_to_dict`).
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -264,19 +265,19 @@ def build_lab_spec(
     )
 
 
-def _owned_copies(
+def _check_clashes(
     ours: Iterable[Mapping[str, Any]],
     theirs: list[dict[str, Any]],
     key: str,
     kind: str,
     trait: str,
-) -> list[dict[str, Any]]:
-    """Copies of our items; :class:`LabSpecError` if one of KubeSpawner's has the same ``key``."""
-    copies = [copy.deepcopy(dict(item)) for item in ours]
-    clash = sorted({item[key] for item in copies} & {item.get(key, "") for item in theirs})
+) -> list[Mapping[str, Any]]:
+    """Our items; :class:`LabSpecError` if one of KubeSpawner's has the same ``key``."""
+    items = list(ours)
+    clash = sorted({item[key] for item in items} & {item.get(key, "") for item in theirs})
     if clash:
         raise LabSpecError(f"KubeSpawner.{trait} defines {kind} {clash} that lsst_spawner owns")
-    return copies
+    return items
 
 
 def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> dict[str, Any]:
@@ -289,17 +290,23 @@ def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> dict[str, Any]:
     by a ``secretKeyRef``. Raises :class:`LabSpecError` if a KubeSpawner
     volume, mount or init container clashes with ours, or if any secret value
     is still present anywhere in the result.
+
+    Neither ``pod`` nor ``spec`` is changed, and the result shares nothing with
+    them: the parts that change are new dicts and lists, and the whole result
+    is copied at the end through its JSON text, which the secret check reads
+    too (both pod and spec are JSON data; a JSON round trip is several times
+    cheaper than ``copy.deepcopy``, and this runs on every spawn).
     """
-    result = copy.deepcopy(dict(pod))
-    metadata = result.setdefault("metadata", {})
+    result = dict(pod)
+    metadata = result["metadata"] = dict(result.get("metadata") or {})
     metadata["name"] = spec.pod_name
     metadata["labels"] = {**(metadata.get("labels") or {}), **spec.labels}
-    body = result.setdefault("spec", {})
+    body = result["spec"] = dict(result.get("spec") or {})
     body["securityContext"] = {
         **(body.get("securityContext") or {}),
         **spec.pod_security_context,
     }
-    containers = body.get("containers") or []
+    containers = body["containers"] = [dict(c) for c in body.get("containers") or []]
     if not containers:
         raise LabSpecError("KubeSpawner's pod has no containers")
     lab = next((c for c in containers if c.get("name") == NOTEBOOK_CONTAINER), containers[0])
@@ -308,37 +315,46 @@ def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> dict[str, Any]:
         **(lab.get("securityContext") or {}),
         **spec.container_security_context,
     }
-    lab["resources"] = copy.deepcopy(dict(spec.resources))
+    lab["resources"] = spec.resources
 
     owned = {e["name"] for e in spec.env} | set(API_TOKEN_ENV)
     kept = [e for e in lab.get("env") or [] if e.get("name") not in owned]
-    lab["env"] = kept + [copy.deepcopy(dict(e)) for e in spec.env]
+    lab["env"] = kept + list(spec.env)
 
     their_mounts = lab.get("volumeMounts") or []
-    ours = _owned_copies(
+    ours = _check_clashes(
         spec.volume_mounts, their_mounts, "mountPath", "mount paths", "volume_mounts"
     )
     lab["volumeMounts"] = their_mounts + ours
 
     their_volumes = body.get("volumes") or []
-    our_volumes = _owned_copies(spec.volumes, their_volumes, "name", "volumes", "volumes")
+    our_volumes = _check_clashes(spec.volumes, their_volumes, "name", "volumes", "volumes")
     body["volumes"] = their_volumes + our_volumes
 
     if spec.init_containers:
         their_init = body.get("initContainers") or []
-        our_init = _owned_copies(
+        our_init = _check_clashes(
             spec.init_containers, their_init, "name", "init containers", "init_containers"
         )
         # Ours first: the home directory must exist before anything else runs.
         body["initContainers"] = our_init + their_init
 
-    leaks = find_literal_secrets(result, spec.secret_values)
+    as_json = json.dumps(result, default=_plain_mapping)
+    leaks = find_literal_secrets(result, spec.secret_values, as_json=as_json)
     if leaks:
         raise LabSpecError(
             "refusing to create a pod holding secret values literally (check "
             f"KubeSpawner.environment and similar settings): {', '.join(leaks)}"
         )
-    return result
+    copied: dict[str, Any] = json.loads(as_json)
+    return copied
+
+
+def _plain_mapping(obj: Any) -> Any:
+    """``json.dumps`` help for read-only mappings (the spec's are ``MappingProxyType``)."""
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    raise TypeError(f"a lab pod holds only JSON data, not {type(obj).__name__}")
 
 
 def build_lab_objects(

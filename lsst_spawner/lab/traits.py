@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 
 from traitlets import Bool, Dict, Float, Int, List, Unicode
 
-from ..config import CheckedConfigurable, ConfigError, ConfigProblem, Duration
+from ..config import (
+    CheckedConfigurable,
+    ConfigError,
+    ConfigProblem,
+    Duration,
+    remember_bounded,
+)
 from . import checks
 from .init import DEFAULT_INIT_IMAGE, InitSettings
 from .nss import DEFAULT_BASE_GROUP, DEFAULT_BASE_PASSWD
@@ -16,6 +22,9 @@ from .sizes import parse_sizes
 from .spec import LabSettings
 
 __all__ = ["LabTraits"]
+
+#: LabSettings by configuration fingerprint, shared by every spawner of a configuration.
+_SHARED_SETTINGS: dict[Hashable, LabSettings] = {}
 
 
 class LabTraits(CheckedConfigurable):
@@ -235,10 +244,20 @@ class LabTraits(CheckedConfigurable):
         }
 
     def lab_settings_cached(self) -> LabSettings:
-        """:meth:`lab_settings`, computed once per object (configuration does not change)."""
+        """:meth:`lab_settings`, computed once per object and shared by equal configurations.
+
+        The first call fixes this object's settings. Objects with the same
+        :meth:`config_fingerprint` (every spawner of a hub) share one frozen
+        :class:`LabSettings` instead of building and keeping one each.
+        """
         settings: LabSettings | None = self.__dict__.get("_lab_settings_cache")
         if settings is None:
-            settings = self.lab_settings()
+            key = self.config_fingerprint()
+            settings = _SHARED_SETTINGS.get(key) if key is not None else None
+            if settings is None:
+                settings = self.lab_settings()
+                if key is not None:
+                    remember_bounded(_SHARED_SETTINGS, key, settings)
             self.__dict__["_lab_settings_cache"] = settings
         return settings
 

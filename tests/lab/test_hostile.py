@@ -12,7 +12,8 @@ from lsst_spawner.identity import IdentityError
 from lsst_spawner.lab.errors import LabSpecError
 from lsst_spawner.lab.names import build_object_names
 from lsst_spawner.lab.nss import NssSettings, build_nss_files, parse_passwd
-from lsst_spawner.lab.spec import LabRequest, build_lab_objects
+from lsst_spawner.lab.secrets import find_literal_secrets
+from lsst_spawner.lab.spec import LabRequest, apply_lab_spec, build_lab_objects, build_lab_spec
 from lsst_spawner.lab.traits import LabTraits
 
 from .conftest import API_TOKEN, kubespawner_pod, make_identity, validate
@@ -221,6 +222,61 @@ def test_literal_secret_from_kubespawner_environment_is_refused() -> None:
         build_lab_objects(
             traits.lab_settings(), make_identity(), OPTIONS, base_pod=base, api_token=API_TOKEN
         )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        'quote"and\\backslash-value',
+        "caf\u00e9-\u2603-snowman-token",
+        "emoji-\U0001f511-key-token",
+        "tab\tand\nnewline-token",
+        "</script><b>html-token",
+    ],
+)
+def test_secret_values_needing_json_escapes_are_found(value: str) -> None:
+    pod = {"spec": {"containers": [{"env": [{"name": "X", "value": f"pre{value}post"}]}]}}
+    assert find_literal_secrets(pod, {"tok": value}) == ["$.spec.containers[0].env[0].value: tok"]
+    as_json = json.dumps(pod)
+    assert find_literal_secrets(pod, {"tok": value}, as_json=as_json) == [
+        "$.spec.containers[0].env[0].value: tok"
+    ]
+
+
+def test_secret_value_only_in_a_key_or_across_values_is_not_a_leak() -> None:
+    secret = "abcdefgh-secret"
+    pod = {"metadata": {"labels": {secret: "x"}}, "spec": {"a": ["abcdefgh", "-secret"]}}
+    assert find_literal_secrets(pod, {"tok": secret}) == []
+    # ...but each string holding it is named, wherever it is.
+    pod["spec"]["b"] = {"c": [f"x{secret}", secret]}
+    assert find_literal_secrets(pod, {"tok": secret}) == [
+        "$.spec.b.c[0]: tok",
+        "$.spec.b.c[1]: tok",
+    ]
+
+
+def test_short_and_empty_secret_values_are_not_searched() -> None:
+    pod = {"spec": {"x": "abc", "y": ""}}
+    assert find_literal_secrets(pod, {"short": "abc", "empty": ""}) == []
+
+
+def test_apply_lab_spec_changes_neither_input_and_shares_nothing() -> None:
+    traits = LabTraits(lab_init_enabled=True)
+    identity = make_identity()
+    base = kubespawner_pod(env={"SITE": "kept"})
+    spec = build_lab_spec(traits.lab_settings(), identity, OPTIONS, api_token=API_TOKEN)
+    base_before, spec_before = json.dumps(base), repr(spec)
+    pod = apply_lab_spec(base, spec)
+    again = apply_lab_spec(base, spec)
+    assert json.dumps(base) == base_before
+    assert repr(spec) == spec_before
+    assert pod == again
+    pod["spec"]["containers"][0]["env"][-1]["name"] = "CHANGED"
+    pod["spec"]["volumes"][0]["name"] = "CHANGED"
+    pod["metadata"]["labels"]["x"] = "y"
+    assert json.dumps(base) == base_before
+    assert repr(spec) == spec_before
+    assert apply_lab_spec(base, spec) == again
 
 
 def test_git_token_is_url_encoded_in_the_credential_file() -> None:

@@ -13,9 +13,11 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from lsst_spawner.kube import (
     KubernetesError,
+    api_message,
     create_replacing,
     delete_lab_objects,
     is_transient,
+    request_without_reply,
     retry_after_seconds,
     with_retries,
 )
@@ -176,37 +178,83 @@ async def test_each_request_is_bounded_by_the_request_timeout() -> None:
     assert attempts == 2
 
 
+class FakeResponse:
+    """What ``kubernetes_asyncio`` returns with ``_preload_content=False``: the raw reply."""
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.reason = "Reason" if status >= 300 else "OK"
+        self.headers = headers or {}
+        self.body = body
+        self.released = False
+
+    async def read(self) -> bytes:
+        return self.body
+
+    def release(self) -> None:
+        self.released = True
+
+
 class FakeCoreV1:
-    """CoreV1Api's create/delete methods over a dict, with injectable failures."""
+    """CoreV1Api's create/delete methods over a dict, with injectable failures.
+
+    Like the real client, an API error is raised as ``ApiException``, except with
+    ``_preload_content=False``, where the raw reply is returned whatever its status.
+    """
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.failures: dict[str, list[BaseException]] = {}
+        self.responses: list[FakeResponse] = []
 
     def _fail(self, method: str) -> None:
         queue = self.failures.get(method)
         if queue:
             raise queue.pop(0)
 
+    def _reply(self, action: Callable[[], None], preload: bool) -> FakeResponse | None:
+        try:
+            action()
+        except ApiException as error:
+            if preload:
+                raise
+            response = FakeResponse(error.status, error.body, error.headers)
+        else:
+            response = FakeResponse(200, b'{"kind": "Status"}')
+        if preload:
+            return None
+        self.responses.append(response)
+        return response
+
     def __getattr__(self, method: str) -> Any:
         action, _, kind = method.partition("_namespaced_")
         if action == "create":
 
-            async def create(namespace: str, body: dict[str, Any]) -> None:
-                self._fail(method)
-                key = (kind, body["metadata"]["name"])
-                if key in self.objects:
-                    raise api_error(409, f"{kind} {key[1]} already exists")
-                self.objects[key] = body
+            async def create(
+                namespace: str, body: dict[str, Any], _preload_content: bool = True
+            ) -> FakeResponse | None:
+                def do() -> None:
+                    self._fail(method)
+                    key = (kind, body["metadata"]["name"])
+                    if key in self.objects:
+                        raise api_error(409, f"{kind} {key[1]} already exists")
+                    self.objects[key] = body
+
+                return self._reply(do, _preload_content)
 
             return create
         if action == "delete":
 
-            async def delete(name: str, namespace: str) -> None:
-                self._fail(method)
-                if (kind, name) not in self.objects:
-                    raise api_error(404, f"{kind} {name} not found")
-                del self.objects[(kind, name)]
+            async def delete(
+                name: str, namespace: str, _preload_content: bool = True
+            ) -> FakeResponse | None:
+                def do() -> None:
+                    self._fail(method)
+                    if (kind, name) not in self.objects:
+                        raise api_error(404, f"{kind} {name} not found")
+                    del self.objects[(kind, name)]
+
+                return self._reply(do, _preload_content)
 
             return delete
         raise AttributeError(method)
@@ -242,3 +290,44 @@ async def test_create_replacing_replaces_a_leftover() -> None:
     api.failures["create_namespaced_secret"] = [api_error(503)]
     await create_replacing(api, "secret", "labs", body, budget=5, request_timeout=1)
     assert api.objects[("secret", "nb-rra-secret")] is body
+
+
+async def test_request_without_reply_raises_what_the_client_would_have_raised() -> None:
+    api = FakeCoreV1()
+    body = {"metadata": {"name": "nb-rra-secret"}}
+    api.failures["create_namespaced_secret"] = [
+        api_error(429, "too many requests, slow down", {"Retry-After": "7"})
+    ]
+    with pytest.raises(ApiException) as caught:
+        await request_without_reply(api.create_namespaced_secret, "labs", body)
+    assert caught.value.status == 429
+    assert api_message(caught.value) == "too many requests, slow down"
+    assert retry_after_seconds(caught.value) == 7
+    assert is_transient(caught.value)
+    assert api.objects == {}
+    await request_without_reply(api.create_namespaced_secret, "labs", body)
+    assert api.objects == {("secret", "nb-rra-secret"): body}
+    with pytest.raises(ApiException, match="409"):
+        await request_without_reply(api.create_namespaced_secret, "labs", body)
+    assert [r.status for r in api.responses] == [429, 200, 409]
+    assert all(r.released for r in api.responses), "every reply is read and released"
+
+
+async def test_create_replacing_names_a_refusal_by_the_api() -> None:
+    api = FakeCoreV1()
+    api.failures["create_namespaced_config_map"] = [
+        api_error(403, 'configmaps is forbidden: User "hub" cannot create configmaps')
+    ]
+    with pytest.raises(
+        KubernetesError,
+        match=r'creating config_map labs/nb-rra-nss: 403 configmaps is forbidden: User "hub"',
+    ):
+        await create_replacing(
+            api,
+            "config_map",
+            "labs",
+            {"metadata": {"name": "nb-rra-nss"}},
+            budget=5,
+            request_timeout=1,
+        )
+    assert api.objects == {}

@@ -1,0 +1,126 @@
+"""One configuration check and one LabSettings per configuration, not per user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from traitlets.config import Config
+
+from lsst_spawner import config as config_module
+from lsst_spawner.commands import _offline_kubernetes_client
+from lsst_spawner.config import ConfigError
+from lsst_spawner.lab import traits as lab_traits_module
+from lsst_spawner.lab.traits import LabTraits
+from lsst_spawner.offline import OfflineHub, OfflineUser
+from lsst_spawner.spawner import LSSTSpawner
+from lsst_spawner.testing.identity_auth import identity_for
+
+
+def config(**lab: Any) -> Config:
+    c = Config()
+    c.LSSTSpawner.image_source = "static"
+    c.LSSTSpawner.static_image_base = "registry.example.org/sciplat-lab"
+    c.LSSTSpawner.static_image_tags = ["recommended", "w_2026_46"]
+    for name, value in lab.items():
+        setattr(c.LSSTSpawner, name, value)
+    return c
+
+
+def spawner(c: Config, name: str, **kwargs: Any) -> LSSTSpawner:
+    user = OfflineUser(name, {"identity": identity_for(name).to_dict()})
+    return LSSTSpawner(config=c, user=user, hub=OfflineHub(), **kwargs)
+
+
+@pytest.fixture
+def offline_kubernetes(tmp_path: Path) -> Iterator[None]:
+    """KubeSpawner's constructor loads a kubeconfig: give it one that points at nothing."""
+    with _offline_kubernetes_client(str(tmp_path)):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches() -> None:
+    """Each test starts as a fresh hub process would: nothing checked, nothing shared."""
+    config_module._CLEAN_CONFIGS.clear()
+    lab_traits_module._SHARED_SETTINGS.clear()
+
+
+@pytest.fixture
+def checks(monkeypatch: pytest.MonkeyPatch, offline_kubernetes: None) -> list[str]:
+    """Records each full configuration check of an LSSTSpawner, with its lab_sizes."""
+    calls: list[str] = []
+    original = LSSTSpawner.config_problems
+
+    def counting(self: LSSTSpawner) -> Any:
+        calls.append(repr(self.lab_sizes))
+        return original(self)
+
+    monkeypatch.setattr(LSSTSpawner, "config_problems", counting)
+    return calls
+
+
+SIZES = [{"name": "tiny", "cpu": 1, "memory": "2Gi"}]
+
+
+async def test_one_check_and_one_settings_object_for_every_user(checks: list[str]) -> None:
+    c = config(lab_sizes=SIZES, lab_default_size="tiny")
+    spawners = [spawner(c, f"user{i}") for i in range(5)]
+    assert len(checks) == 1
+    settings = {id(s.lab_settings_cached()) for s in spawners}
+    assert len(settings) == 1
+    assert spawners[0].lab_settings_cached().default_size == "tiny"
+    assert [s.pod_name for s in spawners] == [f"nb-user{i}" for i in range(5)]
+
+
+async def test_an_equal_config_object_shares_the_check(checks: list[str]) -> None:
+    sizes = [{"name": "solo", "cpu": 1, "memory": "1Gi"}]
+    first = spawner(config(lab_sizes=sizes, lab_default_size="solo"), "a")
+    second = spawner(config(lab_sizes=sizes, lab_default_size="solo"), "b")
+    assert len(checks) == 1
+    assert first.lab_settings_cached() is second.lab_settings_cached()
+
+
+async def test_a_different_value_is_checked_and_gets_its_own_settings(checks: list[str]) -> None:
+    small = spawner(config(lab_sizes=SIZES, lab_default_size="tiny"), "a")
+    other = [{"name": "huge", "cpu": 8, "memory": "64Gi"}]
+    big = spawner(config(lab_sizes=other, lab_default_size="huge"), "b")
+    assert len(checks) == 2
+    assert small.lab_settings_cached().default_size == "tiny"
+    assert big.lab_settings_cached().default_size == "huge"
+
+
+async def test_a_value_given_to_one_spawner_alone_is_checked_for_it(checks: list[str]) -> None:
+    c = config(lab_sizes=SIZES, lab_default_size="tiny")
+    spawner(c, "a")
+    with pytest.raises(ConfigError, match=r"LSSTSpawner\.lab_default_size"):
+        spawner(c, "b", lab_default_size="missing")
+    assert len(checks) == 2
+
+
+async def test_a_configuration_with_problems_is_checked_every_time(
+    checks: list[str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "templates"
+    c = config(lab_sizes=SIZES, lab_default_size="tiny")
+    c.LSSTSpawner.options_template_path = [str(missing)]
+    for name in ("a", "b"):
+        with pytest.raises(ConfigError, match="does not exist"):
+            spawner(c, name)
+    assert len(checks) == 2
+    # Fixed on disk while the hub runs: the next spawner is built.
+    missing.mkdir()
+    (missing / "options.html.j2").write_text("{{ form }}")
+    assert spawner(c, "c").pod_name == "nb-c"
+    assert len(checks) == 3
+
+
+def test_lab_traits_alone_share_settings_by_configuration() -> None:
+    one = LabTraits(lab_shell="/bin/zsh")
+    two = LabTraits(lab_shell="/bin/zsh")
+    three = LabTraits(lab_shell="/bin/sh")
+    assert one.lab_settings_cached() is two.lab_settings_cached()
+    assert three.lab_settings_cached().nss.shell == "/bin/sh"
+    assert one.lab_settings_cached().nss.shell == "/bin/zsh"
