@@ -7,6 +7,8 @@ with the storm's configuration, and times, per call:
 - constructing the spawner (JupyterHub builds one per user on first use);
 - ``get_pod_manifest()`` (for LSSTSpawner: validate options, read the identity,
   build the lab spec, KubeSpawner's manifest, apply the spec, back to a model);
+- ``lab_pod_manifest()``: the same pod as a dict, what a spawn without a
+  ``modify_pod_hook`` sends;
 - LSSTSpawner's pieces of that: ``prepare_lab()`` and the ``dict_to_model``
   conversion of the final pod;
 - the client-side CPU (``time.process_time``) of the two writes LSSTSpawner adds,
@@ -91,6 +93,14 @@ async def measure(calls: int) -> dict[str, float]:
                 return await s[i].get_pod_manifest()  # a fresh spawner: no lab_spec yet
 
             out[f"{kind} get_pod_manifest"] = await timed(calls, manifest)
+            if kind == "lsst":
+                # What a spawn without a modify_pod_hook builds: the pod as a dict.
+                dict_spawners = [make_spawner(kind, config, f"d{i:05d}") for i in range(calls + 20)]
+
+                async def as_dict(i: int, s: list[Any] = dict_spawners) -> Any:
+                    return await s[i].lab_pod_manifest()
+
+                out["lsst lab_pod_manifest (a spawn's)"] = await timed(calls, as_dict)
             pod = await spawners[0].get_pod_manifest()
             assert pod.spec.containers[0].image == IMAGE, pod.spec.containers[0].image
         config = load_config("lsst", Path(tmp))

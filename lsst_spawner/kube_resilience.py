@@ -98,7 +98,7 @@ class ResilientKubeSpawnerMixin(KubeSpawner):
         ``stop`` alone: this spawner's ``stop`` would also delete the ConfigMap
         and Secret this spawn has just created, and the new pod would never start.
         """
-        name = pod.metadata.name
+        name = pod["metadata"]["name"] if isinstance(pod, dict) else pod.metadata.name
         what = f"creating pod {self.namespace}/{name}"
         try:
             await asyncio.wait_for(

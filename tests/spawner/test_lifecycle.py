@@ -143,3 +143,45 @@ async def test_stop_after_a_template_change_uses_the_saved_pod_name(
     assert restarted.pod_name == "nb-rra"
     await restarted.stop(now=True)
     assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
+
+
+async def test_the_created_pod_is_the_rendered_manifest(
+    kube_api: KubeHandle, stub_kubelet: Any
+) -> None:
+    spawner = make_spawner(kube_api, "rra", image="w_2026_46")
+    await asyncio.wait_for(spawner.start(), 60)
+    created = await kube_api.get("pods", "nb-rra")
+    probe = make_spawner(kube_api, "rra", image="w_2026_46")
+    expected = (await probe.render_lab_objects())[2]
+    for key in ("labels", "annotations"):
+        assert created["metadata"].get(key) == expected["metadata"].get(key)
+    lab, wanted = created["spec"]["containers"][0], expected["spec"]["containers"][0]
+    for key in ("image", "env", "volumeMounts", "securityContext", "resources"):
+        assert lab[key] == wanted[key], key
+    for key in ("volumes", "securityContext"):
+        assert created["spec"][key] == expected["spec"][key], key
+    await spawner.stop(now=True)
+
+
+async def test_a_modify_pod_hook_gets_a_v1pod_and_its_change_is_kept(
+    kube_api: KubeHandle, stub_kubelet: Any
+) -> None:
+    from kubernetes_asyncio.client import V1Pod
+
+    seen: list[Any] = []
+
+    def hook(spawner: Any, pod: Any) -> Any:
+        seen.append(pod)
+        pod.metadata.labels["site/hooked"] = "yes"
+        return pod
+
+    spawner = make_spawner(kube_api, "rra", image="w_2026_46")
+    spawner.modify_pod_hook = hook
+    await asyncio.wait_for(spawner.start(), 60)
+    assert len(seen) == 1
+    assert isinstance(seen[0], V1Pod)
+    pod = await kube_api.get("pods", "nb-rra")
+    assert pod["metadata"]["labels"]["site/hooked"] == "yes"
+    assert pod["spec"]["securityContext"]["runAsUser"] == identity_for("rra").uid
+    await spawner.stop(now=True)
+    assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
