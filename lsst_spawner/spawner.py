@@ -210,9 +210,24 @@ class LSSTSpawner(
         """Names of this user's pod, ConfigMap and Secret (from ``lab_pod_name_template``)."""
         return build_object_names(self.lab_settings_cached().pod_name_template, self.user.name)
 
+    #: The auth_state JupyterHub decrypted for this spawn (see run_auth_state_hook).
+    _lsst_auth_state: Any = None
+
+    async def run_auth_state_hook(self, auth_state: Any) -> None:
+        """Keep the auth_state JupyterHub just decrypted for this spawn, then run the hook.
+
+        JupyterHub decrypts auth_state at every spawn to call this; :meth:`lab_identity`
+        takes it from here instead of decrypting it a second time. It is dropped
+        once read, and when the start ends (it may hold a git token).
+        """
+        self._lsst_auth_state = auth_state
+        await super().run_auth_state_hook(auth_state)
+
     async def lab_identity(self) -> Identity:
         """The user's identity from auth_state; 403 with the reason when it is missing or bad."""
-        auth_state = await self.user.get_auth_state()
+        auth_state, self._lsst_auth_state = self._lsst_auth_state, None
+        if auth_state is None:
+            auth_state = await self.user.get_auth_state()
         try:
             return Identity.from_auth_state(auth_state)
         except IdentityError as error:
@@ -336,6 +351,7 @@ class LSSTSpawner(
         finally:
             self._lsst_options_loaded = False
             self._lsst_pod_as_dict = False
+            self._lsst_auth_state = None
             # The spec holds the Secret's values; the running lab does not need it.
             self.lab_spec = None
 

@@ -185,3 +185,41 @@ async def test_a_modify_pod_hook_gets_a_v1pod_and_its_change_is_kept(
     assert pod["spec"]["securityContext"]["runAsUser"] == identity_for("rra").uid
     await spawner.stop(now=True)
     assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
+
+
+class CountingUser(OfflineUser):
+    """An OfflineUser that counts how often its auth_state is decrypted (read)."""
+
+    reads = 0
+
+    async def get_auth_state(self) -> dict[str, Any] | None:
+        self.reads += 1
+        return await super().get_auth_state()
+
+
+async def test_the_auth_state_jupyterhub_decrypted_for_the_spawn_is_used_once(
+    kube_api: KubeHandle, stub_kubelet: Any
+) -> None:
+    stored = {"identity": identity_for("rra").to_dict()}
+    user = CountingUser("rra", stored)
+    spawner = LSSTSpawner(config=spawner_config(kube_api.namespace), user=user, hub=OfflineHub())
+    spawner.server = OfflineServer(user)
+    spawner.api_token = TOKEN
+    spawner.user_options = {"image": "w_2026_46"}
+    spawner.lab_options_fresh = True
+    hooked: list[Any] = []
+    spawner.auth_state_hook = lambda s, state: hooked.append(state)
+    # What JupyterHub does before start(): decrypt auth_state and run the hook with it.
+    given = {"identity": {**identity_for("rra").to_dict(), "name": "From The Hook"}}
+    await spawner.run_auth_state_hook(given)
+    assert hooked == [given], "the site's auth_state_hook still runs"
+    await asyncio.wait_for(spawner.start(), 60)
+    assert user.reads == 0, "not decrypted a second time"
+    assert spawner._lsst_auth_state is None, "not kept once the lab runs"
+    config_map = await kube_api.get("configmaps", "nb-rra-nss")
+    assert "From The Hook" in json.dumps(config_map)
+    await spawner.stop(now=True)
+    # A start without the hook (an older hub, or a direct call) reads it itself.
+    await asyncio.wait_for(spawner.start(), 60)
+    assert user.reads == 1
+    await spawner.stop(now=True)
