@@ -116,6 +116,10 @@ class CheckedConfigurable(LoggingConfigurable):
                 type(self),
                 repr([(name, values[name]) for name in names if name in values]),
             )
+            # One copy per configuration, not one per user (it is about a kilobyte).
+            fingerprint = _FINGERPRINTS.get(fingerprint) or remember_bounded(
+                _FINGERPRINTS, fingerprint, fingerprint
+            )
         self.__dict__["_config_fingerprint"] = fingerprint
         return fingerprint
 
@@ -135,6 +139,8 @@ class CheckedConfigurable(LoggingConfigurable):
             remember_bounded(_CLEAN_CONFIGS, key, True)
 
 
+#: Each fingerprint once, shared by the objects that have it.
+_FINGERPRINTS: dict[Hashable, Hashable] = {}
 #: Fingerprints of configurations found clean (few: one per spawner configuration).
 _CLEAN_CONFIGS: dict[Hashable, bool] = {}
 #: At most this many entries in each per-configuration cache.

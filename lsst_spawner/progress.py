@@ -48,7 +48,8 @@ class SpawnProgress:
         self._clock = clock
         self._last = 0
         self.events: list[dict[str, Any]] = []
-        self._changed = asyncio.Event()
+        #: Made by the first reader that waits: many spawns have none (REST API clients).
+        self._changed: asyncio.Event | None = None
 
     @property
     def last_progress(self) -> int:
@@ -74,7 +75,8 @@ class SpawnProgress:
         """Record one of the spawner's own steps; ``progress`` is where it should be at least."""
         event = self._event(message, self._advance(progress), severity)
         self.events.append(event)
-        self._changed.set()
+        if self._changed is not None:
+            self._changed.set()
         return event
 
     def kube_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,6 +98,8 @@ class SpawnProgress:
 
     async def wait_for_step(self, seconds: float) -> None:
         """Wait until a step is recorded or ``seconds`` pass."""
+        if self._changed is None:
+            self._changed = asyncio.Event()
         try:
             async with asyncio.timeout(seconds):
                 await self._changed.wait()

@@ -124,3 +124,9 @@ def test_lab_traits_alone_share_settings_by_configuration() -> None:
     assert one.lab_settings_cached() is two.lab_settings_cached()
     assert three.lab_settings_cached().nss.shell == "/bin/sh"
     assert one.lab_settings_cached().nss.shell == "/bin/zsh"
+
+
+async def test_spawners_of_one_configuration_share_one_fingerprint(checks: list[str]) -> None:
+    c = config(lab_sizes=SIZES, lab_default_size="tiny")
+    first, second = spawner(c, "a"), spawner(c, "b")
+    assert first.config_fingerprint() is second.config_fingerprint()
