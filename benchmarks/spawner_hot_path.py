@@ -109,6 +109,10 @@ async def measure(calls: int) -> dict[str, float]:
         pod = model_to_dict(await fresh[0].get_pod_manifest())
         out["lsst dict_to_model(pod)"] = await timed(calls, lambda i: dict_to_model(pod, "V1Pod"))
         out["lsst pod bytes"] = len(json.dumps(pod))
+        # Not kept by the hub (no ConfigMap reflector): the lab's env, moved out of the pod.
+        objects = fresh[0].lab_objects
+        assert objects is not None
+        out["lsst ConfigMap bytes"] = len(json.dumps(objects.config_map))
         # What a running lab's spawner keeps after the spawn (``self.lab_spec``).
         out["lsst lab_spec retained bytes"] = deep_size(fresh[0].lab_spec)
         kube_pod = await make_spawner(
@@ -134,7 +138,7 @@ async def client_writes(spawner: Any, tmp: Path, calls: int) -> dict[str, float]
 
     from lsst_spawner.kube import create_replacing, delete_lab_objects
 
-    spec = spawner.lab_spec or await spawner.prepare_lab()
+    objects = spawner.lab_objects or await spawner.prepare_lab_objects()
     kubeconfig = tmp / "emulator-kubeconfig"
     emulator = start_emulator(kubeconfig)
     try:
@@ -147,7 +151,7 @@ async def client_writes(spawner: Any, tmp: Path, calls: int) -> dict[str, float]
             create_cpu = delete_cpu = 0.0
             for i in range(calls + 20):
                 bodies = []
-                for body in (spec.config_map, spec.secret):
+                for body in (objects.config_map, objects.secret):
                     body = copy.deepcopy(dict(body))
                     body["metadata"]["name"] = f"{body['metadata']['name']}-{i}"
                     bodies.append(body)

@@ -32,7 +32,7 @@ from .kube_resilience import ResilientKubeSpawnerMixin
 from .lab.models import dict_to_model, model_to_dict
 from .lab.names import build_object_names, names_for_pod
 from .lab.sizes import describe_size
-from .lab.spec import LabRequest, LabSpec, apply_lab_spec, build_lab_spec
+from .lab.spec import LabObjects, LabRequest, LabSpec, apply_lab_spec, build_lab_spec
 from .lab.traits import LabTraits
 from .progress import SpawnProgress
 
@@ -179,11 +179,15 @@ class LSSTSpawner(
     # (lsst_spawner.lab)
     #
     # ``prepare_lab`` is pure apart from reading the menu cache and auth_state:
-    # it validates the options and the identity and builds the LabSpec. The
-    # spawn, ``render-pod`` and the tests all go through it.
+    # it validates the options and the identity and builds the LabSpec;
+    # ``prepare_lab_objects`` applies it to KubeSpawner's pod, giving the
+    # ConfigMap, Secret and Pod. The spawn, ``render-pod`` and the tests all go
+    # through them.
 
-    #: The LabSpec of the current spawn (its ConfigMap, Secret and pod changes).
+    #: The LabSpec of the current spawn (its Secret and pod changes).
     lab_spec: LabSpec | None = None
+    #: The current spawn's ConfigMap, Secret and Pod, built once from KubeSpawner's pod.
+    lab_objects: LabObjects | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -284,19 +288,32 @@ class LSSTSpawner(
         return dict_to_model(pod, "V1Pod")
 
     async def lab_pod_manifest(self) -> dict[str, Any]:
-        """The lab pod in wire format (a dict), as :meth:`get_pod_manifest` builds it."""
+        """The lab pod in wire format (a dict): this spawn's (see :meth:`prepare_lab_objects`)."""
+        objects = self.lab_objects or await self.prepare_lab_objects()
+        return objects.pod
+
+    async def prepare_lab_objects(self) -> LabObjects:
+        """The lab's ConfigMap, Secret and Pod from its spec and KubeSpawner's pod; creates nothing.
+
+        KubeSpawner's pod is built once, here, before KubeSpawner's ``_start``: the
+        ConfigMap (created first) holds its env, and :meth:`get_pod_manifest`
+        returns the pod built with it. So a setting KubeSpawner's ``_start`` changes
+        before it asks for the manifest (only the legacy PVC name of
+        ``storage_pvc_ensure`` with ``handle_legacy_names``) is not seen.
+        """
         spec = self.lab_spec if self.lab_spec is not None else await self.prepare_lab()
         base = model_to_dict(await super().get_pod_manifest())
         try:
-            return apply_lab_spec(base, spec)
+            objects = apply_lab_spec(base, spec)
         except IdentityError as error:
             raise HTTPError(500, f"Cannot build the lab pod: {error}") from None
+        self.lab_objects = objects
+        return objects
 
     async def render_lab_objects(self) -> list[dict[str, Any]]:
         """The ConfigMap, Secret and Pod a spawn would create now, without creating them."""
-        spec = await self.prepare_lab()
-        pod = await self.lab_pod_manifest()
-        objects = [copy.deepcopy(dict(spec.config_map)), copy.deepcopy(dict(spec.secret)), pod]
+        await self.prepare_lab()
+        objects = (await self.prepare_lab_objects()).as_list()
         for obj in objects:
             obj["metadata"]["namespace"] = self.namespace
         return objects
@@ -321,15 +338,22 @@ class LSSTSpawner(
 
     async def _start(self) -> Any:
         self.lab_spec = None
+        self.lab_objects = None
         self._lsst_options_loaded = False
         self._lsst_pod_requested = False
         self._lsst_last_transient = None
-        spec = await self.prepare_lab()
-        self._lsst_options_loaded = True
+        spec: LabSpec | None = None
         try:
-            await self._create_lab_config(spec)
+            # Options, identity, KubeSpawner's pod: all of the lab's objects before any write.
+            objects = await self.prepare_lab_objects()
+            spec = self.lab_spec
+            assert spec is not None
+            self._lsst_options_loaded = True
+            await self._create_lab_config(objects)
             if self._lsst_progress is not None:
-                self._lsst_progress.step("Created your /etc/passwd, /etc/group and secrets", 15)
+                self._lsst_progress.step(
+                    "Created your environment, /etc/passwd, /etc/group and secrets", 15
+                )
                 self._lsst_progress.step(f"Creating your lab pod {spec.pod_name}", 25)
             self._lsst_pod_requested = True
             # KubeSpawner's _start passes the manifest only to _make_create_pod_request
@@ -339,7 +363,8 @@ class LSSTSpawner(
             self._lsst_pod_as_dict = not self.modify_pod_hook
             return await super()._start()
         except BaseException as error:
-            await self._delete_lab_config(spec.config_map_name, spec.secret_name, quiet=True)
+            if spec is not None:  # else nothing was created
+                await self._delete_lab_config(spec.config_map_name, spec.secret_name, quiet=True)
             last, self._lsst_last_transient = self._lsst_last_transient, None
             if isinstance(error, TimeoutError) and last and str(error).startswith("Could not"):
                 # KubeSpawner's "Could not create pod ns/name": say why.
@@ -352,16 +377,17 @@ class LSSTSpawner(
             self._lsst_options_loaded = False
             self._lsst_pod_as_dict = False
             self._lsst_auth_state = None
-            # The spec holds the Secret's values; the running lab does not need it.
+            # The spec and the objects hold the Secret's values; the running lab needs neither.
             self.lab_spec = None
+            self.lab_objects = None
 
-    async def _create_lab_config(self, spec: LabSpec) -> None:
-        for kind, body in (("config_map", spec.config_map), ("secret", spec.secret)):
+    async def _create_lab_config(self, objects: LabObjects) -> None:
+        for kind, body in (("config_map", objects.config_map), ("secret", objects.secret)):
             await create_replacing(
                 self.api,
                 kind,
                 self.namespace,
-                copy.deepcopy(dict(body)),
+                body,
                 budget=self.kubernetes_retry_budget,
                 request_timeout=self.kubernetes_request_timeout,
             )

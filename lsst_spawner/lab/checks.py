@@ -210,8 +210,15 @@ def check_secrets(t: LabTraits) -> tuple[tuple[ExtraSecret, ...], list[ConfigPro
         key, env, hub_env = raw.get("key"), raw.get("env"), raw.get("hub_env")
         if not isinstance(key, str) or not SECRET_KEY_PATTERN.fullmatch(key):
             problems.append(ConfigProblem(f"{where}.key", f"{key!r} is not a file name"))
-        elif key in RESERVED_SECRET_KEYS or key in keys:
-            problems.append(ConfigProblem(f"{where}.key", f"{key!r} is reserved or repeated"))
+        elif key in RESERVED_SECRET_KEYS:
+            reserved = ", ".join(RESERVED_SECRET_KEYS)
+            problems.append(
+                ConfigProblem(
+                    f"{where}.key", f"{key!r} is reserved: the lab Secret holds {reserved}"
+                )
+            )
+        elif key in keys:
+            problems.append(ConfigProblem(f"{where}.key", f"{key!r} is repeated"))
         if env is not None and (
             not isinstance(env, str) or not ENV_NAME_PATTERN.fullmatch(env) or env in OWNED_ENV
         ):

@@ -88,9 +88,10 @@ def names_for_pod(pod: str) -> dict[str, str]:
     """The names of a lab's objects, derived from its pod's name.
 
     The spawner's saved state keeps the pod name, so a lab started before the
-    name template changed is still cleaned up completely.
+    name template changed is still cleaned up completely. The ConfigMap holds the
+    lab's environment (``-env``), the Secret its secrets and NSS files.
     """
-    return {"pod": pod, "config_map": f"{pod}-nss", "secret": f"{pod}-secret"}
+    return {"pod": pod, "config_map": f"{pod}-env", "secret": f"{pod}-secret"}
 
 
 def label_value(value: str) -> str:

@@ -1,11 +1,16 @@
-"""The per-lab Secret and the env and mount that reach it, so the Pod holds no secret value."""
+"""The per-lab Secret and the env and mounts that reach it, so the Pod holds no secret value.
+
+The Secret also carries the lab's ``passwd`` and ``group`` files (not secret, but
+a lab may create only two objects, and the ConfigMap holds the environment); they
+are mounted at ``/etc/passwd`` and ``/etc/group`` only, never in the secret directory.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -16,11 +21,14 @@ from .errors import LabSpecError
 __all__ = [
     "API_TOKEN_KEY",
     "GIT_CREDENTIALS_KEY",
+    "NSS_KEYS",
+    "RESERVED_SECRET_KEYS",
     "SECRET_KEY_PATTERN",
     "ExtraSecret",
     "SecretSettings",
     "build_git_credentials",
     "build_lab_secret",
+    "build_nss_volume",
     "build_secret_env",
     "build_secret_volume",
     "find_literal_secrets",
@@ -28,7 +36,10 @@ __all__ = [
 
 API_TOKEN_KEY = "jupyterhub-api-token"  # noqa: S105 - a key name
 GIT_CREDENTIALS_KEY = "git-credentials"
-RESERVED_SECRET_KEYS = (API_TOKEN_KEY, GIT_CREDENTIALS_KEY)
+#: The NSS files' keys in the Secret (as :func:`lsst_spawner.lab.nss.build_nss_files` names them).
+NSS_KEYS = ("passwd", "group")
+#: Keys of the lab Secret that ``lab_extra_secrets`` may not use.
+RESERVED_SECRET_KEYS = (API_TOKEN_KEY, GIT_CREDENTIALS_KEY, *NSS_KEYS)
 #: Valid Secret data keys (they are also file names in the secret directory).
 SECRET_KEY_PATTERN = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 ENV_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -71,20 +82,26 @@ def build_lab_secret(
     identity: Identity,
     api_token: str,
     extra_values: Mapping[str, str],
+    nss_files: Mapping[str, str],
     settings: SecretSettings,
 ) -> dict[str, Any]:
-    """Return the lab's Secret: hub API token, git credentials, and the extra secrets.
+    """Return the lab's Secret: hub API token, git credentials, the extra secrets, NSS files.
 
     ``extra_values`` maps each :class:`ExtraSecret` key to its value; a missing
     one is an error (the lab would start without it and fail later, obscurely).
+    ``nss_files`` holds ``passwd`` and ``group``.
     """
     if not api_token:
         raise LabSpecError("the hub API token for the lab is empty")
+    if set(nss_files) != set(NSS_KEYS):
+        raise LabSpecError(f"the NSS files must be exactly {', '.join(NSS_KEYS)}")
     data = {API_TOKEN_KEY: api_token}
     credentials = build_git_credentials(identity, settings.git_credential_hosts)
     if credentials is not None:
         data[GIT_CREDENTIALS_KEY] = credentials
     for extra in settings.extra:
+        if extra.key in RESERVED_SECRET_KEYS:
+            raise LabSpecError(f"LSSTSpawner.lab_extra_secrets: key {extra.key!r} is reserved")
         value = extra_values.get(extra.key)
         if not value:
             raise LabSpecError(
@@ -92,6 +109,7 @@ def build_lab_secret(
                 "(is its hub environment variable set?)"
             )
         data[extra.key] = value
+    data.update(nss_files)
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -129,10 +147,29 @@ def build_secret_env(
     return env
 
 
-def build_secret_volume(secret_name: str) -> dict[str, Any]:
-    """Return the ``lab-secrets`` volume: the Secret's files, read-only, readable by the user."""
+def _items(keys: Iterable[str]) -> list[dict[str, str]]:
+    return [{"key": key, "path": key} for key in keys]
+
+
+def build_secret_volume(secret_name: str, keys: Iterable[str]) -> dict[str, Any]:
+    """Return the ``lab-secrets`` volume: the Secret's ``keys`` as files, readable by the user.
+
+    ``items`` lists the keys, so the NSS files in the same Secret are not among them.
+    """
     # 0444: the lab runs as the user, not root, and the pod is the user's alone.
-    return {"name": "lab-secrets", "secret": {"secretName": secret_name, "defaultMode": 0o444}}
+    files = [key for key in keys if key not in NSS_KEYS]
+    return {
+        "name": "lab-secrets",
+        "secret": {"secretName": secret_name, "defaultMode": 0o444, "items": _items(files)},
+    }
+
+
+def build_nss_volume(secret_name: str) -> dict[str, Any]:
+    """Return the ``lab-nss`` volume: ``passwd`` and ``group`` from the Secret, world-readable."""
+    return {
+        "name": "lab-nss",
+        "secret": {"secretName": secret_name, "defaultMode": 0o444, "items": _items(NSS_KEYS)},
+    }
 
 
 def _strings(obj: Any, path: str) -> Iterator[tuple[str, str]]:

@@ -1,5 +1,11 @@
 """``LabSpec``: everything lsst_spawner adds to a lab, and how it lands on KubeSpawner's pod.
 
+:func:`build_lab_spec` computes what lsst_spawner adds; :func:`apply_lab_spec`
+applies it to KubeSpawner's pod and returns the lab's three objects: the pod,
+the Secret, and the ConfigMap holding the lab container's plain env (ours and
+KubeSpawner's; see :mod:`lsst_spawner.lab.env`), which is why the ConfigMap too
+is built from KubeSpawner's pod.
+
 The builders return plain JSON-ready dicts in the Kubernetes wire format
 (camelCase), not ``kubernetes_asyncio`` models: that is what the golden files
 hold and what ``kubernetes_validate`` checks, it needs no API client to
@@ -10,13 +16,13 @@ edge (:func:`lsst_spawner.kube.pod_to_dict`).
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..identity import Identity
+from .env import build_env_config_map, split_env
 from .errors import LabSpecError
 from .init import InitSettings, build_init_container
 from .names import build_lab_labels, build_object_names, expand_template, template_fields
@@ -25,6 +31,7 @@ from .secrets import (
     API_TOKEN_ENV,
     SecretSettings,
     build_lab_secret,
+    build_nss_volume,
     build_secret_env,
     build_secret_volume,
     find_literal_secrets,
@@ -124,7 +131,11 @@ class LabRequest:
 
 @dataclass(frozen=True)
 class LabSpec:
-    """Everything lsst_spawner adds to a lab, computed from settings, identity and options."""
+    """Everything lsst_spawner adds to a lab, computed from settings, identity and options.
+
+    ``env`` is our env, plain and ``valueFrom``; :func:`apply_lab_spec` moves the
+    plain entries, with KubeSpawner's, into the ConfigMap named ``config_map_name``.
+    """
 
     pod_name: str
     config_map_name: str
@@ -138,7 +149,6 @@ class LabSpec:
     volumes: tuple[Mapping[str, Any], ...]
     volume_mounts: tuple[Mapping[str, Any], ...]
     init_containers: tuple[Mapping[str, Any], ...]
-    config_map: Mapping[str, Any]
     secret: Mapping[str, Any]
     #: Secret values by name, to prove the Pod holds none of them.
     secret_values: Mapping[str, str] = field(repr=False, default_factory=dict)
@@ -185,19 +195,13 @@ def build_lab_spec(
     )
     extra_values = dict(secret_values or {})
 
-    config_map = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": names["config_map"], "labels": labels},
-        "immutable": True,
-        "data": build_nss_files(identity, settings.nss),
-    }
     secret = build_lab_secret(
         name=names["secret"],
         labels=labels,
         identity=identity,
         api_token=api_token,
         extra_values=extra_values,
+        nss_files=build_nss_files(identity, settings.nss),
         settings=settings.secrets,
     )
 
@@ -223,8 +227,8 @@ def build_lab_spec(
     )
 
     volumes: list[dict[str, Any]] = [
-        {"name": "lab-nss", "configMap": {"name": names["config_map"], "defaultMode": 0o444}},
-        build_secret_volume(names["secret"]),
+        build_nss_volume(names["secret"]),
+        build_secret_volume(names["secret"], secret["data"]),
         {"name": "lab-runtime", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
         *build_volumes(settings.volumes, fields),
     ]
@@ -259,7 +263,6 @@ def build_lab_spec(
         volumes=tuple(volumes),
         volume_mounts=tuple(mounts),
         init_containers=(init,) if init else (),
-        config_map=config_map,
         secret=secret,
         secret_values=values,
     )
@@ -280,21 +283,24 @@ def _check_clashes(
     return items
 
 
-def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> dict[str, Any]:
-    """Return a copy of KubeSpawner's pod (a dict) with the lab spec applied.
+def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> LabObjects:
+    """Apply the lab spec to KubeSpawner's pod (a dict); return the lab's three objects.
 
     KubeSpawner's own settings survive (node selector, tolerations, affinity,
-    its labels and annotations, extra volumes, containers and env); the lab
-    container's image, security context, resources and the env variables we
-    own are replaced; the literal API token KubeSpawner puts in env is replaced
-    by a ``secretKeyRef``. Raises :class:`LabSpecError` if a KubeSpawner
-    volume, mount or init container clashes with ours, or if any secret value
-    is still present anywhere in the result.
+    its labels and annotations, extra volumes, containers, env and envFrom);
+    the lab container's image, security context, resources and the env
+    variables we own are replaced; the literal API token KubeSpawner puts in
+    env is replaced by a ``secretKeyRef``. The lab container's plain env, ours
+    and KubeSpawner's, moves to the ConfigMap, read by a last ``envFrom``
+    entry; ``env`` keeps only what ``envFrom`` cannot carry
+    (:func:`lsst_spawner.lab.env.split_env`). Raises :class:`LabSpecError` if a
+    KubeSpawner volume, mount or init container clashes with ours, or if any
+    secret value is present anywhere in the pod or the ConfigMap.
 
     Neither ``pod`` nor ``spec`` is changed, and the result shares nothing with
-    them: the parts that change are new dicts and lists, and the whole result
-    is copied at the end through its JSON text, which the secret check reads
-    too (both pod and spec are JSON data; a JSON round trip is several times
+    them: the parts that change are new dicts and lists, and the pod and the
+    ConfigMap are copied at the end through their JSON text, which the secret
+    check reads too (both are JSON data; a JSON round trip is several times
     cheaper than ``copy.deepcopy``, and this runs on every spawn).
     """
     result = dict(pod)
@@ -317,9 +323,14 @@ def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> dict[str, Any]:
     }
     lab["resources"] = spec.resources
 
+    # KubeSpawner's entries for names we set are dropped, even valueFrom ones: in
+    # Kubernetes env overrides envFrom, so one left in env would beat our ConfigMap.
     owned = {e["name"] for e in spec.env} | set(API_TOKEN_ENV)
-    kept = [e for e in lab.get("env") or [] if e.get("name") not in owned]
-    lab["env"] = kept + list(spec.env)
+    theirs = [e for e in lab.get("env") or [] if e.get("name") not in owned]
+    data, lab["env"] = split_env([*theirs, *spec.env])
+    # Last: a later envFrom source wins over earlier ones, so ours beat a site's.
+    lab["envFrom"] = [*(lab.get("envFrom") or []), {"configMapRef": {"name": spec.config_map_name}}]
+    config_map = build_env_config_map(spec.config_map_name, spec.labels, data)
 
     their_mounts = lab.get("volumeMounts") or []
     ours = _check_clashes(
@@ -339,15 +350,17 @@ def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> dict[str, Any]:
         # Ours first: the home directory must exist before anything else runs.
         body["initContainers"] = our_init + their_init
 
-    as_json = json.dumps(result, default=_plain_mapping)
-    leaks = find_literal_secrets(result, spec.secret_values, as_json=as_json)
+    public = {"configMap": config_map, "pod": result}
+    as_json = json.dumps(public, default=_plain_mapping)
+    leaks = find_literal_secrets(public, spec.secret_values, as_json=as_json)
     if leaks:
         raise LabSpecError(
-            "refusing to create a pod holding secret values literally (check "
+            "refusing to create a lab pod or ConfigMap holding secret values literally (check "
             f"KubeSpawner.environment and similar settings): {', '.join(leaks)}"
         )
     copied: dict[str, Any] = json.loads(as_json)
-    return copied
+    secret: dict[str, Any] = json.loads(json.dumps(spec.secret, default=_plain_mapping))
+    return LabObjects(config_map=copied["configMap"], secret=secret, pod=copied["pod"])
 
 
 def _plain_mapping(obj: Any) -> Any:
@@ -371,11 +384,7 @@ def build_lab_objects(
     spec = build_lab_spec(
         settings, identity, options, api_token=api_token, secret_values=secret_values
     )
-    objects = LabObjects(
-        config_map=copy.deepcopy(dict(spec.config_map)),
-        secret=copy.deepcopy(dict(spec.secret)),
-        pod=apply_lab_spec(base_pod, spec),
-    )
+    objects = apply_lab_spec(base_pod, spec)
     if namespace:
         for obj in objects.as_list():
             obj["metadata"]["namespace"] = namespace

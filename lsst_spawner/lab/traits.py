@@ -37,7 +37,7 @@ class LabTraits(CheckedConfigurable):
         "nb-{username}",
         config=True,
         help="Name of the lab pod. {username} is the escaped, DNS-safe username; the ConfigMap "
-        "and Secret are named after the pod with -nss and -secret.",
+        "(environment) and Secret are named after the pod with -env and -secret.",
     )
     lab_sizes = List(
         Dict(),
@@ -110,12 +110,14 @@ class LabTraits(CheckedConfigurable):
     lab_passwd_path = Unicode(
         "/etc/passwd",
         config=True,
-        help="Where the generated passwd file is mounted (read-only, with subPath).",
+        help="Where the generated passwd file, kept in the lab's Secret, is mounted (read-only, "
+        "with subPath).",
     )
     lab_group_path = Unicode(
         "/etc/group",
         config=True,
-        help="Where the generated group file is mounted (read-only, with subPath).",
+        help="Where the generated group file, kept in the lab's Secret, is mounted (read-only, "
+        "with subPath).",
     )
     lab_secret_directory = Unicode(
         "/etc/lab/secrets",
@@ -138,8 +140,9 @@ class LabTraits(CheckedConfigurable):
     lab_extra_secrets = List(
         Dict(),
         config=True,
-        help="Site secrets copied into each lab's Secret: dicts with key (file name), hub_env "
-        "(the hub environment variable holding the value) and optional env (a lab variable).",
+        help="Site secrets copied into each lab's Secret: dicts with key (file name; not "
+        "jupyterhub-api-token, git-credentials, passwd or group), hub_env (the hub environment "
+        "variable holding the value) and optional env (a lab variable).",
     )
     lab_volumes = List(
         Dict(),
@@ -177,8 +180,8 @@ class LabTraits(CheckedConfigurable):
     lab_env = Dict(
         value_trait=Unicode(),
         config=True,
-        help="Plain environment variables for every lab. Never put secrets here: use "
-        "lab_extra_secrets.",
+        help="Plain environment variables for every lab, in its -env ConfigMap. Never put "
+        "secrets here: use lab_extra_secrets.",
     )
     lab_spawn_timeout = Duration(
         "10m", minimum=1, config=True, help="How long a lab may take to start."

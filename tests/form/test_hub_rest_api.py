@@ -17,6 +17,7 @@ from menu_fixture import DIGEST_W10, HOSTILE_TAG, IMAGE_BASE, UNLISTED_DIGEST
 
 from lsst_spawner.testing.hub import HubProcess
 from lsst_spawner.testing.identity_auth import identity_for
+from lsst_spawner.testing.kube.podenv import resolve_lab_env
 
 pytestmark = pytest.mark.integration
 
@@ -142,9 +143,14 @@ def test_rest_api_valid_options_reach_the_pod(hub: Hub) -> None:
         pods = [w for w in hub.recorder.snapshot() if w[0] == "POST" and w[1].endswith("/pods")]
         time.sleep(0.1)
     assert pods, f"no pod was created:\n{hub.log_path.read_text()[-3000:]}"
-    container = pods[0][2]["spec"]["containers"][0]
+    pod = pods[0][2]
+    container = pod["spec"]["containers"][0]
     assert container["image"] == f"{IMAGE_BASE}:w_2024_10@{DIGEST_W10}"
-    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert [e for e in container["env"] if "valueFrom" not in e] == [], "plain env in the pod"
+    # The lab's ConfigMap (its env) and Secret, written before the pod.
+    names = {pod["metadata"]["name"] + suffix for suffix in ("-env", "-secret")}
+    written = [w[2] for w in hub.recorder.snapshot() if w[0] == "POST" and isinstance(w[2], dict)]
+    env = resolve_lab_env([pod, *(b for b in written if b["metadata"]["name"] in names)])
     assert env["JUPYTER_IMAGE_SPEC"] == f"{IMAGE_BASE}:w_2024_10@{DIGEST_W10}"
     assert env["JUPYTER_IMAGE"] == f"{IMAGE_BASE}:w_2024_10"
     assert env["IMAGE_DESCRIPTION"] == "Weekly 2024_10"

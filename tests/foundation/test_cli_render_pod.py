@@ -1,5 +1,6 @@
 """lsst-spawner render-pod: every object a spawn would create, offline, or a clear refusal."""
 
+import base64
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import yaml
 
 from lsst_spawner.cli import main
 from lsst_spawner.commands import RENDERED_API_TOKEN
+from lsst_spawner.testing.kube.podenv import resolve_lab_env
 
 DIGEST = "sha256:" + "b" * 64
 CONFIG = f"""
@@ -56,19 +58,29 @@ def test_render_pod_prints_config_map_secret_and_pod(
         kubernetes_validate.validate(obj, "1.30", strict=True)
         assert obj["metadata"]["namespace"] == "labs"
     config_map, secret, pod = objects
-    assert "rra:x:4137:4137:Russ Allbery:" in config_map["data"]["passwd"]
-    assert "lsst-sqre:x:3010:rra" in config_map["data"]["group"]
+    assert config_map["metadata"]["name"] == "nb-rra-env"
+    files = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert "rra:x:4137:4137:Russ Allbery:" in files["passwd"]
+    assert "lsst-sqre:x:3010:rra" in files["group"]
     container = pod["spec"]["containers"][0]
     assert container["image"] == f"ghcr.io/lsst-sqre/sciplat-lab:w_2024_10@{DIGEST}"
     assert container["securityContext"]["runAsUser"] == 4137
     assert pod["spec"]["securityContext"]["supplementalGroups"] == [4137, 3010]
     assert pod["spec"]["nodeSelector"] == {"pool": "labs"}
-    env = {e["name"]: e for e in container["env"]}
-    assert env["CONTAINER_SIZE"]["value"].startswith("large")
-    assert env["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "nb-rra-secret"
-    text = json.dumps(pod)
-    assert RENDERED_API_TOKEN not in text
-    assert IDENTITY["git_token"] not in text
+    assert container["envFrom"] == [{"configMapRef": {"name": "nb-rra-env"}}]
+    in_pod = {e["name"]: e for e in container["env"]}
+    assert sorted(in_pod) == ["JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN"]
+    assert in_pod["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "nb-rra-secret"
+    assert config_map["data"]["CONTAINER_SIZE"].startswith("large")
+    # KubeSpawner's own variables reach the lab through the ConfigMap too.
+    env = resolve_lab_env(objects)
+    assert env["JUPYTERHUB_USER"] == "rra"
+    assert env["JUPYTERHUB_API_TOKEN"] == RENDERED_API_TOKEN
+    assert env["CONTAINER_SIZE"] == config_map["data"]["CONTAINER_SIZE"]
+    for public in (pod, config_map):
+        text = json.dumps(public)
+        assert RENDERED_API_TOKEN not in text
+        assert IDENTITY["git_token"] not in text
     assert secret["metadata"]["name"] == "nb-rra-secret"
 
 

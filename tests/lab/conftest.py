@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,11 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
 def validate(obj: dict[str, Any]) -> None:
     """Validate against the Kubernetes 1.30 OpenAPI schema (strict: no unknown fields)."""
     kubernetes_validate.validate(obj, "1.30", strict=True)
+
+
+def secret_text(secret: Mapping[str, Any], key: str) -> str:
+    """One value of a Secret, decoded."""
+    return base64.b64decode(secret["data"][key]).decode()
 
 
 def kubespawner_pod(*, env: dict[str, str] | None = None, **overrides: Any) -> dict[str, Any]:

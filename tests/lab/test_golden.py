@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from lsst_spawner.lab.spec import LabRequest, build_lab_objects
+from lsst_spawner.lab.spec import LabObjects, LabRequest, build_lab_objects
 from lsst_spawner.lab.traits import LabTraits
+from lsst_spawner.testing.kube.podenv import resolve_lab_env
 
 from .conftest import API_TOKEN, GIT_TOKEN, kubespawner_pod, make_identity, validate
 
@@ -70,21 +71,24 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], LabRequest]] = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_lab_objects_match_golden(case: str, golden: Any) -> None:
+def build_case(case: str) -> LabObjects:
     config, identity_overrides, options = CASES[case]
     traits = LabTraits(**config)
     assert traits.config_problems() == []
-    identity = make_identity(**identity_overrides)
-    objects = build_lab_objects(
+    return build_lab_objects(
         traits.lab_settings(),
-        identity,
+        make_identity(**identity_overrides),
         options,
         base_pod=kubespawner_pod(),
         api_token=API_TOKEN,
         secret_values=traits.lab_extra_secret_values(SITE_ENV),
         namespace="labs",
     )
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_lab_objects_match_golden(case: str, golden: Any) -> None:
+    objects = build_case(case)
     for obj in objects.as_list():
         validate(obj)
     # Independent of the builder's own check: no secret value anywhere in the Pod.
@@ -92,6 +96,16 @@ def test_lab_objects_match_golden(case: str, golden: Any) -> None:
     for secret in (API_TOKEN, GIT_TOKEN, *SITE_ENV.values()):
         assert secret not in pod_text
     golden(case, {"configMap": objects.config_map, "secret": objects.secret, "pod": objects.pod})
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_lab_environment_matches_golden(case: str, golden: Any) -> None:
+    """What the lab process sees, resolved from the objects as the kubelet does.
+
+    Independent of where each variable is written (``env``, ``envFrom``,
+    ``secretKeyRef``): a change of layout must leave these files as they are.
+    """
+    golden(f"{case}.env", resolve_lab_env(build_case(case).as_list()))
 
 
 def test_kubespawner_settings_survive() -> None:
@@ -110,12 +124,13 @@ def test_kubespawner_settings_survive() -> None:
     assert objects.pod["metadata"]["labels"]["component"] == "singleuser-server"
     assert objects.pod["metadata"]["annotations"] == {"hub.jupyter.org/username": "rra"}
     env = {e["name"]: e for e in spec["containers"][0]["env"]}
-    assert env["JUPYTERHUB_API_URL"]["value"] == "http://hub:8081/hub/api"
+    data = objects.config_map["data"]
+    assert data["JUPYTERHUB_API_URL"] == "http://hub:8081/hub/api"
     assert env["JUPYTERHUB_API_TOKEN"] == {
         "name": "JUPYTERHUB_API_TOKEN",
         "valueFrom": {"secretKeyRef": {"name": "nb-rra-secret", "key": "jupyterhub-api-token"}},
     }
     # KubeSpawner's MEM_LIMIT is replaced by the size's, not duplicated.
-    names = [e["name"] for e in spec["containers"][0]["env"]]
-    assert names.count("MEM_LIMIT") == 1
-    assert env["MEM_LIMIT"]["value"] == str(8 * 2**30)
+    assert "MEM_LIMIT" not in env
+    assert data["MEM_LIMIT"] == str(8 * 2**30)
+    assert resolve_lab_env(objects.as_list())["MEM_LIMIT"] == str(8 * 2**30)

@@ -15,8 +15,9 @@ from lsst_spawner.lab.nss import NssSettings, build_nss_files, parse_passwd
 from lsst_spawner.lab.secrets import find_literal_secrets
 from lsst_spawner.lab.spec import LabRequest, apply_lab_spec, build_lab_objects, build_lab_spec
 from lsst_spawner.lab.traits import LabTraits
+from lsst_spawner.testing.kube.podenv import resolve_lab_env
 
-from .conftest import API_TOKEN, kubespawner_pod, make_identity, validate
+from .conftest import API_TOKEN, kubespawner_pod, make_identity, secret_text, validate
 
 OPTIONS = LabRequest(image="sciplat-lab:w_2026_40")
 
@@ -51,7 +52,7 @@ def problems(**config: Any) -> list[str]:
 )
 def test_gecos_cannot_add_lines_or_fields(hostile_name: str) -> None:
     objects = build({"name": hostile_name})
-    passwd = objects.config_map["data"]["passwd"]
+    passwd = secret_text(objects.secret, "passwd")
     lines = passwd.splitlines()
     assert len(lines) == 3
     assert all(len(line.split(":")) == 7 for line in lines)
@@ -62,7 +63,7 @@ def test_gecos_cannot_add_lines_or_fields(hostile_name: str) -> None:
     assert "," not in user[4]
     assert user[4].isprintable()
     # git author name stays one printable line too.
-    env = {e["name"]: e.get("value") for e in objects.pod["spec"]["containers"][0]["env"]}
+    env = resolve_lab_env(objects.as_list())
     assert "\n" not in env["GIT_AUTHOR_NAME"]
     assert env["GIT_AUTHOR_NAME"].isprintable()
 
@@ -116,9 +117,9 @@ def test_many_groups_up_to_the_limit_fit_the_kernel_env_limit() -> None:
         {"name": f"group-with-a-long-name-{i:09d}", "gid": 4_000_000_000 + i} for i in range(2048)
     ]
     objects = build({"groups": groups}, lab_max_groups=2048)
-    env = {e["name"]: e.get("value") for e in objects.pod["spec"]["containers"][0]["env"]}
+    env = resolve_lab_env(objects.as_list())
     assert len(env["EXTERNAL_GROUPS"].encode()) < 128 * 1024
-    assert len(objects.config_map["data"]["group"].splitlines()) == 2 + 2048 + 1
+    assert len(secret_text(objects.secret, "group").splitlines()) == 2 + 2048 + 1
     assert len(objects.pod["spec"]["securityContext"]["supplementalGroups"]) == 2048
     for obj in objects.as_list():
         validate(obj)
@@ -215,13 +216,24 @@ def test_bad_pod_name_templates_are_problems(template: str, message: str) -> Non
 # --- secrets ----------------------------------------------------------------------
 
 
-def test_literal_secret_from_kubespawner_environment_is_refused() -> None:
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        # A plain value moves to the ConfigMap: refused there, naming the key.
+        (API_TOKEN, r"\$\.configMap\.data\.MY_TOKEN_COPY: api_token"),
+        (f"Bearer {API_TOKEN}", r"\$\.configMap\.data\.MY_TOKEN_COPY: api_token"),
+        # One with $( stays in the pod's env: refused there.
+        (f"$(HOME)/{API_TOKEN}", r"\$\.pod\.spec\.containers\[0\]\.env\[0\]\.value: api_token"),
+    ],
+)
+def test_literal_secret_from_kubespawner_environment_is_refused(value: str, where: str) -> None:
     traits = LabTraits()
-    base = kubespawner_pod(env={"MY_TOKEN_COPY": API_TOKEN})
-    with pytest.raises(LabSpecError, match=r"spec.containers\[0\].env\[\d+\].value: api_token"):
+    base = kubespawner_pod(env={"MY_TOKEN_COPY": value})
+    with pytest.raises(LabSpecError, match=where) as info:
         build_lab_objects(
             traits.lab_settings(), make_identity(), OPTIONS, base_pod=base, api_token=API_TOKEN
         )
+    assert API_TOKEN not in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -266,14 +278,20 @@ def test_apply_lab_spec_changes_neither_input_and_shares_nothing() -> None:
     base = kubespawner_pod(env={"SITE": "kept"})
     spec = build_lab_spec(traits.lab_settings(), identity, OPTIONS, api_token=API_TOKEN)
     base_before, spec_before = json.dumps(base), repr(spec)
-    pod = apply_lab_spec(base, spec)
+    objects = apply_lab_spec(base, spec)
     again = apply_lab_spec(base, spec)
     assert json.dumps(base) == base_before
     assert repr(spec) == spec_before
-    assert pod == again
+    assert objects == again
+    pod = objects.pod
     pod["spec"]["containers"][0]["env"][-1]["name"] = "CHANGED"
-    pod["spec"]["volumes"][0]["name"] = "CHANGED"
+    pod["spec"]["containers"][0]["envFrom"][-1]["configMapRef"]["name"] = "CHANGED"
+    pod["spec"]["volumes"][0]["secret"]["items"][0]["key"] = "CHANGED"
     pod["metadata"]["labels"]["x"] = "y"
+    objects.config_map["data"]["SITE"] = "CHANGED"
+    objects.config_map["metadata"]["labels"]["x"] = "y"
+    objects.secret["data"]["passwd"] = "CHANGED"
+    objects.secret["metadata"]["labels"]["x"] = "y"
     assert json.dumps(base) == base_before
     assert repr(spec) == spec_before
     assert apply_lab_spec(base, spec) == again
@@ -305,6 +323,9 @@ def test_missing_extra_secret_value_fails_the_spawn() -> None:
     ("entry", "where"),
     [
         ({"key": "git-credentials", "hub_env": "X"}, "lab_extra_secrets[0].key"),
+        # The NSS files share the Secret: an extra secret may not replace them.
+        ({"key": "passwd", "hub_env": "X"}, "lab_extra_secrets[0].key"),
+        ({"key": "group", "hub_env": "X", "env": "GROUP_FILE"}, "lab_extra_secrets[0].key"),
         ({"key": "../etc/passwd", "hub_env": "X"}, "lab_extra_secrets[0].key"),
         ({"key": "k", "hub_env": "X", "env": "JUPYTERHUB_API_TOKEN"}, "lab_extra_secrets[0].env"),
         ({"key": "k", "hub_env": "X Y"}, "lab_extra_secrets[0].hub_env"),

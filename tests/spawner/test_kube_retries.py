@@ -84,7 +84,7 @@ async def test_a_leftover_pod_is_replaced_without_losing_the_new_config(
     assert pod["status"]["phase"] == "Running"
     assert lab_census(kube_api) == {
         "pods": ["nb-rra"],
-        "configmaps": ["nb-rra-nss"],
+        "configmaps": ["nb-rra-env"],
         "secrets": ["nb-rra-secret"],
     }
     await second.stop(now=True)

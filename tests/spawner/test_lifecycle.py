@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 from kubespawner import clients
 from traitlets.config import Config
@@ -13,6 +16,7 @@ from traitlets.config import Config
 from lsst_spawner.offline import OfflineHub, OfflineServer, OfflineUser
 from lsst_spawner.spawner import LSSTSpawner
 from lsst_spawner.testing.identity_auth import identity_for
+from lsst_spawner.testing.kube.podenv import resolve_lab_env
 from lsst_spawner.testing.kube_fixtures import KubeHandle
 
 DIGEST = "sha256:" + "c" * 64
@@ -71,14 +75,26 @@ async def test_spawn_and_stop_leave_nothing_behind(kube_api: KubeHandle, stub_ku
     await asyncio.wait_for(follower, 30)
     assert url.startswith("http://127.")
     assert spawner.lab_spec is None, "the spec (with the Secret's values) is dropped once started"
+    assert spawner.lab_objects is None, "so are the objects (the Secret's values again)"
     assert await lab_objects(kube_api) == {
         "pods": ["nb-rra"],
-        "configmaps": ["nb-rra-nss"],
+        "configmaps": ["nb-rra-env"],
         "secrets": ["nb-rra-secret"],
     }
     pod = await kube_api.get("pods", "nb-rra")
     assert pod["spec"]["containers"][0]["image"].endswith(f":w_2026_46@{DIGEST}")
     assert TOKEN not in json.dumps(pod)
+    # Two writes besides the pod; the pod's env holds only references, the ConfigMap the rest.
+    assert [kube_api.counters.get("create", kind) for kind in ("configmaps", "secrets")] == [1, 1]
+    assert [e for e in pod["spec"]["containers"][0]["env"] if "valueFrom" not in e] == []
+    config_map = await kube_api.get("configmaps", "nb-rra-env")
+    assert TOKEN not in json.dumps(config_map)
+    secret = await kube_api.get("secrets", "nb-rra-secret")
+    env = resolve_lab_env([config_map, secret, pod])
+    assert env["JUPYTERHUB_API_TOKEN"] == TOKEN
+    assert env["JUPYTERHUB_USER"] == "rra"
+    assert env["USER"] == "rra"
+    assert env["CONTAINER_SIZE"].startswith("small")
 
     percentages = [event["progress"] for event in progress_events]
     assert percentages == sorted(percentages)
@@ -89,6 +105,53 @@ async def test_spawn_and_stop_leave_nothing_behind(kube_api: KubeHandle, stub_ku
     assert all({"timestamp", "severity"} <= set(event) for event in progress_events)
 
     await spawner.stop(now=True)
+    assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
+
+
+async def test_the_lab_process_gets_the_environment_its_objects_describe(
+    kube_api: KubeHandle, kubelet: Any
+) -> None:
+    # A real process (as the e2e tests' jupyterhub-singleuser): it saves its environment,
+    # then serves its directory on the pod's address (0.0.0.0 is replaced by the kubelet).
+    script = (
+        "import http.server, json, os, sys\n"
+        "json.dump(dict(os.environ), open('env.json', 'w'))\n"
+        "http.server.ThreadingHTTPServer("
+        "(sys.argv[1], 8888), http.server.SimpleHTTPRequestHandler).serve_forever()\n"
+    )
+    clients.load_config.cache_clear()
+    spawner = make_spawner(kube_api, "rra", image="w_2026_46", size="small")
+    spawner.cmd = [sys.executable, "-c", script, "0.0.0.0"]
+    spawner.environment = {"SITE_PLAIN": "plain", "SITE_BIN": "$(HOME)/bin"}
+    try:
+        url = urlsplit(await asyncio.wait_for(spawner.start(), 60))
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):
+                async with http.get(f"http://{url.netloc}/env.json") as response:
+                    if response.status == 200:
+                        seen = await response.json(content_type=None)
+                        break
+                await asyncio.sleep(0.1)
+        objects = [
+            await kube_api.get("configmaps", "nb-rra-env"),
+            await kube_api.get("secrets", "nb-rra-secret"),
+            await kube_api.get("pods", "nb-rra"),
+        ]
+        expected = resolve_lab_env(objects)
+        ip = url.hostname or ""
+        assert {k: seen.get(k) for k in expected} == {
+            k: v.replace("0.0.0.0", ip) for k, v in expected.items()
+        }
+        assert seen["JUPYTERHUB_API_TOKEN"] == TOKEN
+        assert seen["USER"] == "rra"
+        assert seen["HOME"] == "/home/rra"
+        assert seen["JUPYTERHUB_USER"] == "rra"
+        assert seen["SITE_PLAIN"] == "plain"
+        assert seen["SITE_BIN"] == "/home/rra/bin"
+        assert "SITE_PLAIN" in objects[0]["data"]
+    finally:
+        await spawner.stop(now=True)
+        clients.load_config.cache_clear()
     assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
 
 
@@ -113,6 +176,24 @@ async def test_a_failed_start_deletes_the_config_map_and_secret(
     with pytest.raises(Exception, match="403"):
         await asyncio.wait_for(spawner.start(), 60)
     assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
+
+
+async def test_a_token_copied_into_the_environment_fails_before_any_write(
+    kube_api: KubeHandle, stub_kubelet: Any
+) -> None:
+    from tornado.web import HTTPError
+
+    spawner = make_spawner(kube_api, "rra")
+    spawner.environment = {"TOKEN_COPY": TOKEN}  # a site's mistake: the ConfigMap would hold it
+    with pytest.raises(HTTPError) as info:
+        await asyncio.wait_for(spawner.start(), 60)
+    assert info.value.status_code == 500
+    assert "$.configMap.data.TOKEN_COPY: api_token" in str(info.value.log_message)
+    assert TOKEN not in str(info.value.log_message)
+    assert [kube_api.counters.get("create", kind) for kind in ("configmaps", "secrets")] == [0, 0]
+    assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
+    assert spawner.lab_spec is None
+    assert spawner.lab_objects is None
 
 
 async def test_transient_faults_are_retried(kube_api: KubeHandle, stub_kubelet: Any) -> None:
@@ -156,7 +237,7 @@ async def test_the_created_pod_is_the_rendered_manifest(
     for key in ("labels", "annotations"):
         assert created["metadata"].get(key) == expected["metadata"].get(key)
     lab, wanted = created["spec"]["containers"][0], expected["spec"]["containers"][0]
-    for key in ("image", "env", "volumeMounts", "securityContext", "resources"):
+    for key in ("image", "env", "envFrom", "volumeMounts", "securityContext", "resources"):
         assert lab[key] == wanted[key], key
     for key in ("volumes", "securityContext"):
         assert created["spec"][key] == expected["spec"][key], key
@@ -216,7 +297,7 @@ async def test_the_auth_state_jupyterhub_decrypted_for_the_spawn_is_used_once(
     await asyncio.wait_for(spawner.start(), 60)
     assert user.reads == 0, "not decrypted a second time"
     assert spawner._lsst_auth_state is None, "not kept once the lab runs"
-    config_map = await kube_api.get("configmaps", "nb-rra-nss")
+    config_map = await kube_api.get("configmaps", "nb-rra-env")
     assert "From The Hook" in json.dumps(config_map)
     await spawner.stop(now=True)
     # A start without the hook (an older hub, or a direct call) reads it itself.
