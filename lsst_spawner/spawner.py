@@ -287,8 +287,14 @@ class LSSTSpawner(
             return pod
         return dict_to_model(pod, "V1Pod")
 
+    #: During a spawn, the pod waiting for KubeSpawner's ``_start`` to ask for it.
+    _lsst_pending_pod: dict[str, Any] | None = None
+
     async def lab_pod_manifest(self) -> dict[str, Any]:
         """The lab pod in wire format (a dict): this spawn's (see :meth:`prepare_lab_objects`)."""
+        pending, self._lsst_pending_pod = self._lsst_pending_pod, None
+        if pending is not None:
+            return pending
         objects = self.lab_objects or await self.prepare_lab_objects()
         return objects.pod
 
@@ -342,12 +348,13 @@ class LSSTSpawner(
         self._lsst_options_loaded = False
         self._lsst_pod_requested = False
         self._lsst_last_transient = None
-        spec: LabSpec | None = None
+        created: tuple[str, str] | None = None  # the ConfigMap and Secret to delete on failure
         try:
             # Options, identity, KubeSpawner's pod: all of the lab's objects before any write.
             objects = await self.prepare_lab_objects()
             spec = self.lab_spec
             assert spec is not None
+            created = (spec.config_map_name, spec.secret_name)
             self._lsst_options_loaded = True
             await self._create_lab_config(objects)
             if self._lsst_progress is not None:
@@ -356,6 +363,12 @@ class LSSTSpawner(
                 )
                 self._lsst_progress.step(f"Creating your lab pod {spec.pod_name}", 25)
             self._lsst_pod_requested = True
+            # From here on only the pod is needed. The spec and the ConfigMap and Secret
+            # bodies (with the secret values) are released, not kept while the spawn waits
+            # for its pod: in a storm of N spawns that is N times ~25 KB of hub memory.
+            self._lsst_pending_pod = objects.pod
+            self.lab_spec = self.lab_objects = None
+            del objects, spec
             # KubeSpawner's _start passes the manifest only to _make_create_pod_request
             # (ResilientKubeSpawnerMixin's), which sends it as JSON. A dict skips building
             # and serialising ~150 model objects per spawn, and is smaller while the spawn
@@ -363,8 +376,8 @@ class LSSTSpawner(
             self._lsst_pod_as_dict = not self.modify_pod_hook
             return await super()._start()
         except BaseException as error:
-            if spec is not None:  # else nothing was created
-                await self._delete_lab_config(spec.config_map_name, spec.secret_name, quiet=True)
+            if created is not None:  # else nothing was created
+                await self._delete_lab_config(*created, quiet=True)
             last, self._lsst_last_transient = self._lsst_last_transient, None
             if isinstance(error, TimeoutError) and last and str(error).startswith("Could not"):
                 # KubeSpawner's "Could not create pod ns/name": say why.
@@ -380,6 +393,7 @@ class LSSTSpawner(
             # The spec and the objects hold the Secret's values; the running lab needs neither.
             self.lab_spec = None
             self.lab_objects = None
+            self._lsst_pending_pod = None
 
     async def _create_lab_config(self, objects: LabObjects) -> None:
         for kind, body in (("config_map", objects.config_map), ("secret", objects.secret)):

@@ -304,3 +304,28 @@ async def test_the_auth_state_jupyterhub_decrypted_for_the_spawn_is_used_once(
     await asyncio.wait_for(spawner.start(), 60)
     assert user.reads == 1
     await spawner.stop(now=True)
+
+
+async def test_only_the_pod_is_kept_while_the_spawn_waits_for_it(
+    kube_api: KubeHandle, stub_kubelet: Any
+) -> None:
+    seen: dict[str, Any] = {}
+
+    class Watching(LSSTSpawner):
+        async def _make_create_pod_request(self, pod: Any, request_timeout: float) -> bool:
+            seen.update(spec=self.lab_spec, objects=self.lab_objects, pod=pod)
+            return await super()._make_create_pod_request(pod, request_timeout)
+
+    user = OfflineUser("rra", {"identity": identity_for("rra").to_dict()})
+    spawner = Watching(config=spawner_config(kube_api.namespace), user=user, hub=OfflineHub())
+    spawner.server = OfflineServer(user)
+    spawner.api_token = TOKEN
+    spawner.user_options = {"image": "w_2026_46"}
+    spawner.lab_options_fresh = True
+    await asyncio.wait_for(spawner.start(), 60)
+    assert seen["spec"] is None, "the spec (with the secret values) is released before the wait"
+    assert seen["objects"] is None
+    assert seen["pod"]["metadata"]["name"] == "nb-rra"
+    assert TOKEN not in json.dumps(seen["pod"])
+    await spawner.stop(now=True)
+    assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
