@@ -8,7 +8,13 @@ from typing import Any
 
 from traitlets import Dict, Enum, Int, List, Unicode
 
-from ..config import CheckedConfigurable, ConfigError, ConfigProblem, Duration
+from ..config import (
+    CheckedConfigurable,
+    ConfigError,
+    ConfigProblem,
+    Duration,
+    remember_bounded,
+)
 from .cache import CacheSettings, MenuCache, shared_menu_cache, source_cache_key
 from .menu import MenuPolicy, is_valid_digest
 from .model import ImageMenu
@@ -19,6 +25,8 @@ from .tags import is_valid_tag
 __all__ = ["ImageMenuTraits"]
 
 _PREFIX = "LSSTSpawner."
+#: (source key, policy, cache settings) by configuration fingerprint.
+_MENU_KEYS: dict[Hashable, tuple[Hashable, MenuPolicy, CacheSettings]] = {}
 _COUNT_TRAITS = (
     ("image_menu_releases", "releases"),
     ("image_menu_weeklies", "weeklies"),
@@ -234,14 +242,19 @@ class ImageMenuTraits(CheckedConfigurable):
         return ("registry", source_cache_key(self.make_image_source()))
 
     def image_menu_cache(self) -> MenuCache:
-        """The process-wide menu cache for this configuration."""
-        return shared_menu_cache(
-            self.image_source_key(),
-            self.make_image_source,
-            self.image_menu_policy(),
-            self.image_cache_settings(),
-            log=self.log,
-        )
+        """The process-wide menu cache for this configuration.
+
+        Its key (source, policy, timing) is computed once per configuration
+        fingerprint, not on every form render and spawn.
+        """
+        fingerprint = self.config_fingerprint()
+        parts = _MENU_KEYS.get(fingerprint) if fingerprint is not None else None
+        if parts is None:
+            parts = (self.image_source_key(), self.image_menu_policy(), self.image_cache_settings())
+            if fingerprint is not None:
+                remember_bounded(_MENU_KEYS, fingerprint, parts)
+        source_key, policy, settings = parts
+        return shared_menu_cache(source_key, self.make_image_source, policy, settings, log=self.log)
 
     async def get_menu(self) -> ImageMenu:
         """The shared menu: the cached one, or on a cold start a bounded wait for it."""

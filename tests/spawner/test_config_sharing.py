@@ -130,3 +130,27 @@ async def test_spawners_of_one_configuration_share_one_fingerprint(checks: list[
     c = config(lab_sizes=SIZES, lab_default_size="tiny")
     first, second = spawner(c, "a"), spawner(c, "b")
     assert first.config_fingerprint() is second.config_fingerprint()
+
+
+async def test_the_menu_cache_key_is_built_once_per_configuration(
+    checks: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lsst_spawner.images import traits as image_traits
+
+    image_traits._MENU_KEYS.clear()
+    built: list[str] = []
+    original = LSSTSpawner.image_menu_policy
+
+    def counting(self: LSSTSpawner) -> Any:
+        built.append(self.user.name)
+        return original(self)
+
+    monkeypatch.setattr(LSSTSpawner, "image_menu_policy", counting)
+    c = config(lab_sizes=SIZES, lab_default_size="tiny")
+    first, second = spawner(c, "a"), spawner(c, "b")
+    assert first.image_menu_cache() is second.image_menu_cache()
+    assert first.image_menu_cache() is first.image_menu_cache()
+    assert built == ["a"]
+    other = config(lab_sizes=SIZES, lab_default_size="tiny", image_recommended_tag="w_2026_46")
+    assert spawner(other, "c").image_menu_cache() is not first.image_menu_cache()
+    assert built == ["a", "c"]
