@@ -84,6 +84,27 @@ _signal.signal(_signal.SIGRTMIN + 4, lambda *_: _tracemalloc.take_snapshot().dum
 """
 
 
+#: Appended to the hub's config by ``--gc-stats``: times every garbage collection of the
+#: hub's main thread, by generation, and writes the totals to a JSON file on a signal.
+GC_HOOK = """
+import gc as _gc, json as _json, signal as _signal, time as _time
+_gc_stats = {{"0": [0, 0.0], "1": [0, 0.0], "2": [0, 0.0]}}
+_gc_start = [0.0]
+def _gc_callback(phase, info):
+    if phase == "start":
+        _gc_start[0] = _time.thread_time()
+    else:
+        entry = _gc_stats[str(info["generation"])]
+        entry[0] += 1
+        entry[1] += _time.thread_time() - _gc_start[0]
+_gc.callbacks.append(_gc_callback)
+def _gc_dump(*_):
+    with open({path!r}, "w") as _file:
+        _json.dump({{**_gc_stats, "tracked": [len(_gc.get_objects()), 0.0]}}, _file)
+_signal.signal(_signal.SIGRTMIN + 5, _gc_dump)
+"""
+
+
 #: The hub listens with Tornado's backlog of 128. N simultaneous connections while its event
 #: loop is busy overflow it and some are reset (measured: 12 to 25 of 1,000), which would
 #: count as spawn failures though the hub never saw them. The harness raises it (both hubs).
@@ -210,6 +231,9 @@ class Phase:
     rss_before: int = 0
     rss_after: int = 0
     requests: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: ``--gc-stats``: garbage collections of the hub during the phase, by generation:
+    #: ``{"2": [collections, seconds], ...}``.
+    gc: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def cpu_per_op(self) -> float:
@@ -344,6 +368,7 @@ async def storm(
     seconds: float,
     profile: bool = False,
     trace_memory: bool = False,
+    gc_stats: bool = False,
 ) -> Phase:
     phase = Phase(n=len(names))
     proxy_pid = read_pid(hub.workdir / "proxy.pid")
@@ -352,6 +377,8 @@ async def storm(
     phase.rss_before = proc_rss_bytes(hub.pid)
     if trace_memory and hub.pid is not None:
         await signal_and_wait(hub.pid, signal.SIGRTMIN + 3, hub.workdir.parent / "before.trace")
+    gc_file = hub.workdir.parent / "gc.json"
+    gc0 = await read_gc_stats(hub.pid, gc_file) if gc_stats else {}
     cpu0, proxy0 = proc_cpu_seconds(hub.pid), proc_cpu_seconds(proxy_pid)
     if profile and hub.pid is not None:
         os.kill(hub.pid, signal.SIGRTMIN + 1)
@@ -362,6 +389,9 @@ async def storm(
     phase.wall_seconds = time.perf_counter() - start
     phase.hub_cpu_seconds = proc_cpu_seconds(hub.pid) - cpu0
     phase.proxy_cpu_seconds = proc_cpu_seconds(proxy_pid) - proxy0
+    if gc_stats:
+        gc1 = await read_gc_stats(hub.pid, gc_file)
+        phase.gc = {g: [gc1[g][0] - gc0[g][0], gc1[g][1] - gc0[g][1]] for g in gc1}
     if profile and hub.pid is not None:
         os.kill(hub.pid, signal.SIGRTMIN + 2)
     latencies = []
@@ -389,6 +419,15 @@ async def signal_and_wait(pid: int, signum: int, written: Path, seconds: float =
     await asyncio.to_thread(written.unlink, missing_ok=True)
     os.kill(pid, signum)
     await asyncio.to_thread(wait_for_file, written, seconds)
+
+
+async def read_gc_stats(pid: int | None, path: Path) -> dict[str, list[float]]:
+    """The hub's garbage-collection totals so far (``GC_HOOK``)."""
+    if pid is None:
+        return {}
+    await signal_and_wait(pid, signal.SIGRTMIN + 5, path)
+    stats: dict[str, list[float]] = json.loads(await asyncio.to_thread(path.read_text))
+    return stats
 
 
 def wait_for_file(path: Path, seconds: float) -> None:
@@ -420,12 +459,15 @@ async def run_round(
     workroot: Path,
     profile: bool = False,
     trace_memory: bool = False,
+    gc_stats: bool = False,
 ) -> Round:
     result = Round(kind=kind, index=index, n=n, load_before=load_average())
     workdir = workroot / f"{index:02d}-{kind}"
     config = common_config(kind, n, workdir)
     if profile:
         config += PROFILE_HOOK.format(path=str(workdir / "spawn.pstats"))
+    if gc_stats:
+        config += GC_HOOK.format(path=str(workdir / "gc.json"))
     if trace_memory:
         config += TRACEMALLOC_HOOK.format(
             before=str(workdir / "before.trace"), after=str(workdir / "after.trace")
@@ -474,10 +516,22 @@ async def run_round(
             await wait_until_empty(emulator, 60)
             timeout = 900
             result.spawn = await storm(
-                client, hub, emulator, "POST", names, body, 201, timeout, profile, trace_memory
+                client,
+                hub,
+                emulator,
+                "POST",
+                names,
+                body,
+                201,
+                timeout,
+                profile,
+                trace_memory,
+                gc_stats,
             )
             result.pod_image = pod_image(emulator)
-            result.stop = await storm(client, hub, emulator, "DELETE", names, None, 204, timeout)
+            result.stop = await storm(
+                client, hub, emulator, "DELETE", names, None, 204, timeout, gc_stats=gc_stats
+            )
             result.leftovers = await wait_until_empty(emulator, 120)
     finally:
         await asyncio.to_thread(hub.stop)
@@ -550,6 +604,16 @@ def print_report(rounds: list[Round], summary: dict[str, Any]) -> None:
             f"{r.spawn.latency_p99:6.2f} {r.spawn.failures:5}  "
             f"{r.spawn.rss_growth_per_op / 1024:9.1f}"
         )
+        if r.spawn.gc:
+            print(
+                "       gc during the spawn storm: "
+                + ", ".join(
+                    f"gen{g} {int(c)}x {s * 1000 / r.n:.2f} ms/spawn"
+                    for g, (c, s) in sorted(r.spawn.gc.items())
+                    if g != "tracked"
+                )
+                + f"; GC-tracked objects +{r.spawn.gc['tracked'][0] / r.n:.0f} per lab"
+            )
         for error in r.spawn.errors + (r.stop.errors if r.stop else []):
             print(f"       error: {error}")
     for kind in SPAWNERS:
@@ -585,7 +649,15 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             kind = SPAWNERS[index % 2]
             print(f"round {index}: {LABELS[kind]}, N={args.n}, load {load_average()}", flush=True)
             result = await run_round(
-                kind, index, args.n, emulator, kubeconfig, workroot, args.profile, args.tracemalloc
+                kind,
+                index,
+                args.n,
+                emulator,
+                kubeconfig,
+                workroot,
+                args.profile,
+                args.tracemalloc,
+                args.gc_stats,
             )
             rounds.append(result)
             assert result.spawn is not None
@@ -632,6 +704,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="trace the hub's allocations and write snapshots before and after each spawn "
         "storm (<workdir>/<round>/before.trace, after.trace; compare them with "
         "benchmarks/memory_diff.py); tracing slows the hub and grows its RSS",
+    )
+    parser.add_argument(
+        "--gc-stats",
+        action="store_true",
+        help="time the hub's garbage collections during each storm (collections and CPU "
+        "seconds by generation, in the JSON and the report)",
     )
     return parser.parse_args(argv)
 
