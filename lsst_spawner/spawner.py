@@ -27,7 +27,12 @@ from .form.traits import OptionsFormTraits
 from .identity import Identity, IdentityError
 from .images.registry_config import RegistrySourceTraits
 from .images.traits import ImageMenuTraits
-from .kube import KubernetesError, create_replacing, delete_lab_objects
+from .kube import (
+    KubernetesError,
+    create_replacing,
+    delete_lab_objects,
+    skip_unused_environment_lookups,
+)
 from .kube_resilience import ResilientKubeSpawnerMixin
 from .lab.models import dict_to_model, model_to_dict
 from .lab.names import build_object_names, names_for_pod
@@ -194,6 +199,7 @@ class LSSTSpawner(
         # Every problem at once, with the trait names, before anything is created;
         # once per configuration, not once per user.
         self.raise_for_config_problems_once()
+        skip_unused_environment_lookups(self.api)  # once per client: see its docstring
         names = self.lab_object_names()
         self.pod_name = names["pod"]
         self.dns_name = self.dns_name_template.format(namespace=self.namespace, name=self.pod_name)

@@ -126,11 +126,15 @@ async def test_the_lab_process_gets_the_environment_its_objects_describe(
     try:
         url = urlsplit(await asyncio.wait_for(spawner.start(), 60))
         async with aiohttp.ClientSession() as http:
+            # The pod runs once its process started; it listens a moment later.
             for _ in range(100):
-                async with http.get(f"http://{url.netloc}/env.json") as response:
-                    if response.status == 200:
-                        seen = await response.json(content_type=None)
-                        break
+                try:
+                    async with http.get(f"http://{url.netloc}/env.json") as response:
+                        if response.status == 200:
+                            seen = await response.json(content_type=None)
+                            break
+                except aiohttp.ClientConnectionError:
+                    pass
                 await asyncio.sleep(0.1)
         objects = [
             await kube_api.get("configmaps", "nb-rra-env"),

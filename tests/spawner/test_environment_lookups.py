@@ -1,0 +1,88 @@
+"""KubeSpawner's shared client stops per-request proxy/netrc lookups only when they find nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kubernetes_asyncio import client
+
+from lsst_spawner.kube import skip_unused_environment_lookups
+
+API_SERVER = "https://10.96.0.1:443"
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No proxy variables, and NETRC pointing at a file that does not exist yet."""
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    netrc = tmp_path / "netrc"
+    monkeypatch.setenv("NETRC", str(netrc))
+    return netrc
+
+
+def write_netrc(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(0o600)
+
+
+async def make_api() -> client.CoreV1Api:
+    configuration = client.Configuration(host=API_SERVER)
+    return client.CoreV1Api(client.ApiClient(configuration))
+
+
+def trusts_environment(api: client.CoreV1Api) -> bool:
+    trust: bool = api.api_client.rest_client.pool_manager.trust_env
+    return trust
+
+
+async def test_lookups_that_find_nothing_are_turned_off(clean_environment: Path) -> None:
+    api = await make_api()
+    assert trusts_environment(api)
+    assert skip_unused_environment_lookups(api) is True
+    assert not trusts_environment(api)
+    assert skip_unused_environment_lookups(api) is None, "looked at once"
+    await api.api_client.close()
+
+
+async def test_a_proxy_for_the_api_server_keeps_them(
+    clean_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.org:3128")
+    api = await make_api()
+    assert skip_unused_environment_lookups(api) is False
+    assert trusts_environment(api)
+    await api.api_client.close()
+
+
+async def test_a_proxy_the_api_server_bypasses_does_not(
+    clean_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.org:3128")
+    monkeypatch.setenv("NO_PROXY", "10.96.0.1,.cluster.local")
+    api = await make_api()
+    assert skip_unused_environment_lookups(api) is True
+    assert not trusts_environment(api)
+    await api.api_client.close()
+
+
+async def test_netrc_credentials_for_the_api_server_keep_them(clean_environment: Path) -> None:
+    write_netrc(clean_environment, "machine 10.96.0.1 login hub password s3cret\n")
+    api = await make_api()
+    assert skip_unused_environment_lookups(api) is False
+    assert trusts_environment(api)
+    await api.api_client.close()
+
+
+async def test_netrc_for_other_hosts_does_not(clean_environment: Path) -> None:
+    write_netrc(clean_environment, "machine github.com login someone password x\n")
+    api = await make_api()
+    assert skip_unused_environment_lookups(api) is True
+    await api.api_client.close()
+
+
+def test_anything_else_is_left_alone() -> None:
+    assert skip_unused_environment_lookups(object()) is None
