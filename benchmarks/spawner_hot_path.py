@@ -130,54 +130,69 @@ def start_emulator(kubeconfig: Path) -> subprocess.Popen[str]:
 
 
 async def client_writes(spawner: Any, tmp: Path, calls: int) -> dict[str, float]:
-    """Client CPU per ConfigMap + Secret create, and per delete of both, in milliseconds."""
+    """Client CPU per ConfigMap + Secret create, and per delete of both, in milliseconds.
+
+    Twice: with the aiohttp session as ``kubernetes_asyncio`` makes it (``trust_env``:
+    a netrc and a proxy lookup in worker threads before every request), and after
+    ``skip_unused_environment_lookups`` (what LSSTSpawner's client does when the
+    hub's environment has no proxy or netrc entry for the API server).
+    """
     import copy
 
     from kubernetes_asyncio import client
     from kubernetes_asyncio.config import load_kube_config
 
-    from lsst_spawner.kube import create_replacing, delete_lab_objects
+    from lsst_spawner.kube import (
+        create_replacing,
+        delete_lab_objects,
+        skip_unused_environment_lookups,
+    )
 
     objects = spawner.lab_objects or await spawner.prepare_lab_objects()
     kubeconfig = tmp / "emulator-kubeconfig"
     emulator = start_emulator(kubeconfig)
+    out: dict[str, float] = {}
     try:
         assert emulator.stdout is not None
         emulator.stdout.readline()  # "Kubernetes emulator at ..." once serving
         configuration = client.Configuration()
         await load_kube_config(str(kubeconfig), client_configuration=configuration)
-        async with client.ApiClient(configuration) as api_client:
-            api = client.CoreV1Api(api_client)
-            create_cpu = delete_cpu = 0.0
-            for i in range(calls + 20):
-                bodies = []
-                for body in (objects.config_map, objects.secret):
-                    body = copy.deepcopy(dict(body))
-                    body["metadata"]["name"] = f"{body['metadata']['name']}-{i}"
-                    bodies.append(body)
-                start = time.process_time()
-                for kind, body in zip(("config_map", "secret"), bodies, strict=True):
-                    await create_replacing(api, kind, "labs", body, budget=30, request_timeout=30)
-                middle = time.process_time()
-                await delete_lab_objects(
-                    api,
-                    "labs",
-                    pod=None,
-                    config_map=bodies[0]["metadata"]["name"],
-                    secret=bodies[1]["metadata"]["name"],
-                    budget=30,
-                    request_timeout=30,
-                )
-                if i >= 20:
-                    create_cpu += middle - start
-                    delete_cpu += time.process_time() - middle
+        for label in ("environment lookups on", "environment lookups off"):
+            async with client.ApiClient(configuration) as api_client:
+                api = client.CoreV1Api(api_client)
+                if label.endswith("off") and not skip_unused_environment_lookups(api):
+                    continue  # this machine has a proxy or netrc entry: nothing to compare
+                create_cpu = delete_cpu = 0.0
+                for i in range(calls + 20):
+                    bodies = []
+                    for body in (objects.config_map, objects.secret):
+                        body = copy.deepcopy(dict(body))
+                        body["metadata"]["name"] = f"{body['metadata']['name']}-{i}"
+                        bodies.append(body)
+                    start = time.process_time()
+                    for kind, body in zip(("config_map", "secret"), bodies, strict=True):
+                        await create_replacing(
+                            api, kind, "labs", body, budget=30, request_timeout=30
+                        )
+                    middle = time.process_time()
+                    await delete_lab_objects(
+                        api,
+                        "labs",
+                        pod=None,
+                        config_map=bodies[0]["metadata"]["name"],
+                        secret=bodies[1]["metadata"]["name"],
+                        budget=30,
+                        request_timeout=30,
+                    )
+                    if i >= 20:
+                        create_cpu += middle - start
+                        delete_cpu += time.process_time() - middle
+            out[f"lsst create ConfigMap+Secret (client CPU, {label})"] = create_cpu / calls * 1000
+            out[f"lsst delete ConfigMap+Secret (client CPU, {label})"] = delete_cpu / calls * 1000
     finally:
         emulator.terminate()
         emulator.wait(10)
-    return {
-        "lsst create ConfigMap+Secret (client CPU)": create_cpu / calls * 1000,
-        "lsst delete ConfigMap+Secret (client CPU)": delete_cpu / calls * 1000,
-    }
+    return out
 
 
 def run(calls: int = 300) -> dict[str, float]:
