@@ -460,12 +460,15 @@ async def run_round(
     profile: bool = False,
     trace_memory: bool = False,
     gc_stats: bool = False,
+    keep_lookups: bool = False,
 ) -> Round:
     result = Round(kind=kind, index=index, n=n, load_before=load_average())
     workdir = workroot / f"{index:02d}-{kind}"
     config = common_config(kind, n, workdir)
     if profile:
         config += PROFILE_HOOK.format(path=str(workdir / "spawn.pstats"))
+    if keep_lookups and kind == "lsst":
+        config += "\nc.LSSTSpawner.kubernetes_skip_environment_lookups = False\n"
     if gc_stats:
         config += GC_HOOK.format(path=str(workdir / "gc.json"))
     if trace_memory:
@@ -658,6 +661,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
                 args.profile,
                 args.tracemalloc,
                 args.gc_stats,
+                args.keep_environment_lookups,
             )
             rounds.append(result)
             assert result.spawn is not None
@@ -710,6 +714,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="time the hub's garbage collections during each storm (collections and CPU "
         "seconds by generation, in the JSON and the report)",
+    )
+    parser.add_argument(
+        "--keep-environment-lookups",
+        action="store_true",
+        help="LSSTSpawner keeps aiohttp's per-request netrc and proxy lookups, as plain "
+        "KubeSpawner does (kubernetes_skip_environment_lookups = False): compares the "
+        "spawners with the same Kubernetes client",
     )
     return parser.parse_args(argv)
 

@@ -199,7 +199,13 @@ class LSSTSpawner(
         # Every problem at once, with the trait names, before anything is created;
         # once per configuration, not once per user.
         self.raise_for_config_problems_once()
-        skip_unused_environment_lookups(self.api)  # once per client: see its docstring
+        # Once per client (see its docstring); logged when it turns the lookups off.
+        if self.kubernetes_skip_environment_lookups and skip_unused_environment_lookups(self.api):
+            self.log.info(
+                "Kubernetes client: no proxy or netrc entry for %s in the environment; "
+                "aiohttp's per-request lookups of them are turned off",
+                self.api.api_client.configuration.host,
+            )
         names = self.lab_object_names()
         self.pod_name = names["pod"]
         self.dns_name = self.dns_name_template.format(namespace=self.namespace, name=self.pod_name)

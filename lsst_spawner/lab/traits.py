@@ -198,6 +198,17 @@ class LabTraits(CheckedConfigurable):
         config=True,
         help="Total time transient Kubernetes failures are retried for, with backoff.",
     )
+    kubernetes_skip_environment_lookups = Bool(
+        True,
+        config=True,
+        help=(
+            "Turn off aiohttp's per-request netrc and proxy lookups (``trust_env``, set by "
+            "kubernetes_asyncio) on KubeSpawner's Kubernetes client when the hub's environment "
+            "has no proxy variable that applies to the API server and no netrc entry for it: "
+            "they can only find nothing, and cost about 0.4 ms of hub CPU per request. With "
+            "such a proxy or netrc entry nothing changes. False keeps the lookups always."
+        ),
+    )
     lab_no_activity_timeout = Duration(
         0, config=True, help="Lab env NO_ACTIVITY_TIMEOUT: shut down after this idle; 0 never."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes_asyncio import client
@@ -86,3 +87,28 @@ async def test_netrc_for_other_hosts_does_not(clean_environment: Path) -> None:
 
 def test_anything_else_is_left_alone() -> None:
     assert skip_unused_environment_lookups(object()) is None
+
+
+def _session_trusts(spawner: Any) -> bool:
+    trust: bool = spawner.api.api_client.rest_client.pool_manager.trust_env
+    return trust
+
+
+@pytest.mark.parametrize(("skip", "expected_trust"), [(True, False), (False, True)])
+async def test_lsst_spawner_applies_it_unless_told_not_to(
+    clean_environment: Path, tmp_path: Path, skip: bool, expected_trust: bool
+) -> None:
+    from traitlets.config import Config
+
+    from lsst_spawner.commands import _offline_kubernetes_client
+    from lsst_spawner.offline import OfflineHub, OfflineUser
+    from lsst_spawner.spawner import LSSTSpawner
+
+    c = Config()
+    c.LSSTSpawner.image_source = "static"
+    c.LSSTSpawner.static_image_base = "registry.example.org/sciplat-lab"
+    c.LSSTSpawner.static_image_tags = ["recommended"]
+    c.LSSTSpawner.kubernetes_skip_environment_lookups = skip
+    with _offline_kubernetes_client(str(tmp_path)):
+        spawner = LSSTSpawner(config=c, user=OfflineUser("rra", None), hub=OfflineHub())
+        assert _session_trusts(spawner) is expected_trust
