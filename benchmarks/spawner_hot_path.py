@@ -113,8 +113,8 @@ async def measure(calls: int) -> dict[str, float]:
         objects = fresh[0].lab_objects
         assert objects is not None
         out["lsst ConfigMap bytes"] = len(json.dumps(objects.config_map))
-        # What a running lab's spawner keeps after the spawn (``self.lab_spec``).
-        out["lsst lab_spec retained bytes"] = deep_size(fresh[0].lab_spec)
+        # The spec a spawn holds until its ConfigMap and Secret are created (then released).
+        out["lsst lab_spec (held until created) bytes"] = deep_size(fresh[0].lab_spec)
         kube_pod = await make_spawner(
             "kube", load_config("kube", Path(tmp)), "k"
         ).get_pod_manifest()
