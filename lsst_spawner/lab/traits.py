@@ -202,11 +202,10 @@ class LabTraits(CheckedConfigurable):
         True,
         config=True,
         help=(
-            "Turn off aiohttp's per-request netrc and proxy lookups (``trust_env``, set by "
-            "kubernetes_asyncio) on KubeSpawner's Kubernetes client when the hub's environment "
-            "has no proxy variable that applies to the API server and no netrc entry for it: "
-            "they can only find nothing, and cost about 0.4 ms of hub CPU per request. With "
-            "such a proxy or netrc entry nothing changes. False keeps the lookups always."
+            "Turn off aiohttp's per-request netrc and proxy lookups on KubeSpawner's "
+            "Kubernetes client when no proxy variable applies to the API server and no netrc "
+            "entry names it (they find nothing; ~0.4 ms of hub CPU per request). "
+            "False keeps them."
         ),
     )
     lab_no_activity_timeout = Duration(
