@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+#: Where retries are logged when the caller passes no logger (the spawner passes its own).
+_LOG = logging.getLogger(__name__)
+Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
 
 #: HTTP statuses worth retrying: rate limiting and server-side trouble.
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -116,6 +121,7 @@ async def with_retries(
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
     jitter: Callable[[], float] = random.random,
+    log: Log | None = None,
 ) -> T:
     """Run ``call`` until it succeeds, retrying transient failures within ``budget`` seconds.
 
@@ -154,6 +160,13 @@ async def with_retries(
                 f"budget; last error: {detail}",
                 status,
             ) from last
+        (log or _LOG).warning(
+            "Retrying %s in %.1fs after a transient failure (attempt %d): %s",
+            what,
+            delay,
+            attempt,
+            detail,
+        )
         await sleep(delay)
 
 
@@ -191,7 +204,13 @@ def _method(api: Any, kind: str, index: int) -> Callable[..., Awaitable[Any]]:
 
 
 async def _delete(
-    api: Any, kind: str, name: str, namespace: str, budget: float, request_timeout: float
+    api: Any,
+    kind: str,
+    name: str,
+    namespace: str,
+    budget: float,
+    request_timeout: float,
+    log: Log | None = None,
 ) -> bool:
     delete = _method(api, kind, 1)
     try:
@@ -200,6 +219,7 @@ async def _delete(
             what=f"deleting {kind} {namespace}/{name}",
             budget=budget,
             request_timeout=request_timeout,
+            log=log,
         )
     except KubernetesError as error:
         if error.status == 404:
@@ -216,6 +236,7 @@ async def create_replacing(
     *,
     budget: float,
     request_timeout: float,
+    log: Log | None = None,
 ) -> None:
     """Create ``body``; if it already exists (a leftover of a lab that died), replace it.
 
@@ -231,16 +252,19 @@ async def create_replacing(
             what=what,
             budget=budget,
             request_timeout=request_timeout,
+            log=log,
         )
     except KubernetesError as error:
         if error.status != 409:
             raise
-        await _delete(api, kind, name, namespace, budget, request_timeout)
+        (log or _LOG).info("Replacing %s %s/%s: it already exists", kind, namespace, name)
+        await _delete(api, kind, name, namespace, budget, request_timeout, log)
         await with_retries(
             lambda: request_without_reply(create, namespace, body),
             what=what,
             budget=budget,
             request_timeout=request_timeout,
+            log=log,
         )
 
 
@@ -253,6 +277,7 @@ async def delete_lab_objects(
     secret: str | None,
     budget: float,
     request_timeout: float,
+    log: Log | None = None,
 ) -> list[str]:
     """Delete a lab's pod, ConfigMap and Secret; objects already gone (404) are fine.
 
@@ -268,7 +293,7 @@ async def delete_lab_objects(
         if not name:
             continue
         try:
-            if await _delete(api, kind, name, namespace, budget, request_timeout):
+            if await _delete(api, kind, name, namespace, budget, request_timeout, log):
                 deleted.append(f"{kind}/{name}")
         except KubernetesError as error:
             failures.append(str(error))

@@ -416,6 +416,7 @@ class LSSTSpawner(
                 body,
                 budget=self.kubernetes_retry_budget,
                 request_timeout=self.kubernetes_request_timeout,
+                log=self.log,
             )
 
     async def _delete_lab_config(
@@ -430,6 +431,7 @@ class LSSTSpawner(
                 secret=secret,
                 budget=self.lab_delete_timeout,
                 request_timeout=self.kubernetes_request_timeout,
+                log=self.log,
             )
         except KubernetesError as error:
             if not quiet:

@@ -331,3 +331,20 @@ async def test_create_replacing_names_a_refusal_by_the_api() -> None:
             request_timeout=1,
         )
     assert api.objects == {}
+
+
+async def test_retries_and_replacements_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    log = logging.getLogger("test.lab.kube")
+    api = FakeCoreV1()
+    api.objects[("secret", "nb-rra-secret")] = {"old": True}
+    api.failures["create_namespaced_secret"] = [api_error(503, "etcd is unavailable")]
+    body = {"metadata": {"name": "nb-rra-secret"}}
+    with caplog.at_level(logging.INFO, logger="test.lab.kube"):
+        await create_replacing(api, "secret", "labs", body, budget=5, request_timeout=1, log=log)
+    messages = [r.getMessage() for r in caplog.records if r.name == "test.lab.kube"]
+    assert messages[0].startswith("Retrying creating secret labs/nb-rra-secret in ")
+    assert messages[0].endswith("after a transient failure (attempt 1): 503 etcd is unavailable")
+    assert messages[1] == "Replacing secret labs/nb-rra-secret: it already exists"
+    assert api.objects[("secret", "nb-rra-secret")] is body
