@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import json
 import math
+import multiprocessing
 import os
 import signal
 import statistics
@@ -39,6 +40,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +77,21 @@ _signal.signal(
 """
 
 #: Appended to the hub's config by ``--tracemalloc``: traces allocations from the start,
-#: and writes a snapshot before the spawn storm and one after it (when RSS is read).
+#: and writes a snapshot before the spawn storm and one after it (when RSS is read), each
+#: with the traced total beside it (``.json``); the peak is reset before the storm, so the
+#: "after" file's ``peak`` is the most Python memory held at once during the storm.
 TRACEMALLOC_HOOK = """
-import tracemalloc as _tracemalloc, signal as _signal
+import json as _json, tracemalloc as _tracemalloc, signal as _signal
 _tracemalloc.start(25)
-_signal.signal(_signal.SIGRTMIN + 3, lambda *_: _tracemalloc.take_snapshot().dump({before!r}))
-_signal.signal(_signal.SIGRTMIN + 4, lambda *_: _tracemalloc.take_snapshot().dump({after!r}))
+def _trace_dump(path, reset):
+    current, peak = _tracemalloc.get_traced_memory()
+    with open(path + ".json", "w") as _file:
+        _json.dump({{"current": current, "peak": peak}}, _file)
+    _tracemalloc.take_snapshot().dump(path)
+    if reset:
+        _tracemalloc.reset_peak()
+_signal.signal(_signal.SIGRTMIN + 3, lambda *_: _trace_dump({before!r}, True))
+_signal.signal(_signal.SIGRTMIN + 4, lambda *_: _trace_dump({after!r}, False))
 """
 
 
@@ -225,6 +236,8 @@ class Phase:
     wall_seconds: float = 0.0
     hub_cpu_seconds: float = 0.0
     proxy_cpu_seconds: float = 0.0
+    #: The emulator's process (API server, stub kubelet and its stub labs).
+    emulator_cpu_seconds: float = 0.0
     latency_p50: float = math.nan
     latency_p99: float = math.nan
     latency_max: float = math.nan
@@ -234,6 +247,9 @@ class Phase:
     #: ``--gc-stats``: garbage collections of the hub during the phase, by generation:
     #: ``{"2": [collections, seconds], ...}``.
     gc: dict[str, list[float]] = field(default_factory=dict)
+    #: ``--tracemalloc``: Python memory traced before and after the phase, in bytes:
+    #: ``{"before": {"current": ...}, "after": {"current": ..., "peak": ...}}``.
+    traced: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def cpu_per_op(self) -> float:
@@ -348,10 +364,101 @@ def clear_namespace(emulator: KubeEmulator) -> None:
     emulator.call(clear)
 
 
-async def wait_until_empty(emulator: KubeEmulator, seconds: float) -> dict[str, int]:
+def reset_counters(emulator: KubeEmulator) -> None:
+    emulator.counters.reset()
+
+
+def read_counters(emulator: KubeEmulator) -> dict[str, dict[str, int]]:
+    counters: dict[str, dict[str, int]] = emulator.counters.as_dict()
+    return counters
+
+
+#: What the driver may ask of the emulator's process (``EmulatorProcess.ask``).
+EMULATOR_COMMANDS = {
+    f.__name__: f for f in (lab_objects, pod_image, clear_namespace, reset_counters, read_counters)
+}
+
+
+def host_emulator(
+    conn: Connection, kubeconfig: str, nodes: int, per_node: int, workdir: str
+) -> None:
+    """The emulator's process: the API server and its stub kubelet (whose stub labs answer
+    the hub's readiness checks) in a thread, and a command loop on ``conn``."""
+    emulator = KubeEmulator(namespaces=("default", NAMESPACE)).start_in_thread()
+    kubelet = ProcessKubelet(
+        emulator,
+        nodes=[FakeNode(f"node-{i}", max_pods=per_node) for i in range(nodes)],
+        mode="stub",
+        workdir=workdir,
+    )
+    emulator.run(kubelet.start())
+    emulator.write_kubeconfig(kubeconfig, NAMESPACE)
+    conn.send(("ready", None))
+    try:
+        while True:
+            command, args = conn.recv()
+            if command == "stop":
+                break
+            try:
+                conn.send(("ok", EMULATOR_COMMANDS[command](emulator, *args)))
+            except Exception as error:  # reported to the driver, which raises it
+                conn.send(("error", f"{command}: {type(error).__name__}: {error}"))
+    finally:
+        emulator.run(kubelet.stop())
+        emulator.stop_thread()
+        conn.send(("ok", None))
+
+
+class EmulatorProcess:
+    """The Kubernetes API emulator and its stub kubelet in a process of their own.
+
+    In the driver's process (as before 2026-11-22) the emulator, the stub labs and the
+    N HTTP clients of the storm shared one interpreter and its GIL, so the hub's replies
+    were delayed by the driver's own work, and more so the larger N.
+    """
+
+    def __init__(self, workroot: Path, nodes: int, per_node: int) -> None:
+        self.kubeconfig = workroot / "kubeconfig"
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self.process = context.Process(
+            target=host_emulator,
+            args=(child, str(self.kubeconfig), nodes, per_node, str(workroot / "kubelet")),
+            name="kube-emulator",
+            daemon=True,
+        )
+        self.process.start()
+        if not self._conn.poll(60):
+            self.process.kill()
+            raise RuntimeError("the emulator's process did not start within 60s")
+        self._conn.recv()
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def ask(self, command: str, *args: Any) -> Any:
+        self._conn.send((command, args))
+        if not self._conn.poll(60):
+            raise RuntimeError(f"the emulator's process did not answer {command!r} within 60s")
+        status, value = self._conn.recv()
+        if status != "ok":
+            raise RuntimeError(f"emulator: {value}")
+        return value
+
+    def stop(self) -> None:
+        try:
+            self.ask("stop")
+        finally:
+            self.process.join(10)
+            if self.process.is_alive():
+                self.process.kill()
+
+
+async def wait_until_empty(emulator: EmulatorProcess, seconds: float) -> dict[str, int]:
     deadline = time.monotonic() + seconds
     while True:
-        left = lab_objects(emulator)
+        left: dict[str, int] = emulator.ask("lab_objects")
         if not any(left.values()) or time.monotonic() > deadline:
             return left
         await asyncio.sleep(0.25)
@@ -360,7 +467,7 @@ async def wait_until_empty(emulator: KubeEmulator, seconds: float) -> dict[str, 
 async def storm(
     client: HubClient,
     hub: HubProcess,
-    emulator: KubeEmulator,
+    emulator: EmulatorProcess,
     method: str,
     names: list[str],
     body: Any,
@@ -373,13 +480,14 @@ async def storm(
     phase = Phase(n=len(names))
     proxy_pid = read_pid(hub.workdir / "proxy.pid")
     await asyncio.sleep(1.0)  # let the previous phase's tail settle
-    emulator.counters.reset()
+    emulator.ask("reset_counters")
     phase.rss_before = proc_rss_bytes(hub.pid)
     if trace_memory and hub.pid is not None:
         await signal_and_wait(hub.pid, signal.SIGRTMIN + 3, hub.workdir.parent / "before.trace")
     gc_file = hub.workdir.parent / "gc.json"
     gc0 = await read_gc_stats(hub.pid, gc_file) if gc_stats else {}
     cpu0, proxy0 = proc_cpu_seconds(hub.pid), proc_cpu_seconds(proxy_pid)
+    emulator0 = proc_cpu_seconds(emulator.pid)
     if profile and hub.pid is not None:
         os.kill(hub.pid, signal.SIGRTMIN + 1)
     start = time.perf_counter()
@@ -389,6 +497,7 @@ async def storm(
     phase.wall_seconds = time.perf_counter() - start
     phase.hub_cpu_seconds = proc_cpu_seconds(hub.pid) - cpu0
     phase.proxy_cpu_seconds = proc_cpu_seconds(proxy_pid) - proxy0
+    phase.emulator_cpu_seconds = proc_cpu_seconds(emulator.pid) - emulator0
     if gc_stats:
         gc1 = await read_gc_stats(hub.pid, gc_file)
         phase.gc = {g: [gc1[g][0] - gc0[g][0], gc1[g][1] - gc0[g][1]] for g in gc1}
@@ -410,7 +519,10 @@ async def storm(
     phase.rss_after = proc_rss_bytes(hub.pid)
     if trace_memory and hub.pid is not None:
         await signal_and_wait(hub.pid, signal.SIGRTMIN + 4, hub.workdir.parent / "after.trace")
-    phase.requests = emulator.counters.as_dict()
+        for name in ("before", "after"):
+            path = hub.workdir.parent / f"{name}.trace.json"
+            phase.traced[name] = json.loads(await asyncio.to_thread(path.read_text))
+    phase.requests = emulator.ask("read_counters")
     return phase
 
 
@@ -454,7 +566,7 @@ async def run_round(
     kind: str,
     index: int,
     n: int,
-    emulator: KubeEmulator,
+    emulator: EmulatorProcess,
     kubeconfig: Path,
     workroot: Path,
     profile: bool = False,
@@ -531,7 +643,7 @@ async def run_round(
                 trace_memory,
                 gc_stats,
             )
-            result.pod_image = pod_image(emulator)
+            result.pod_image = emulator.ask("pod_image")
             result.stop = await storm(
                 client, hub, emulator, "DELETE", names, None, 204, timeout, gc_stats=gc_stats
             )
@@ -539,7 +651,7 @@ async def run_round(
     finally:
         await asyncio.to_thread(hub.stop)
         # A hub that failed mid-round may leave labs behind: clear them for the next round.
-        clear_namespace(emulator)
+        emulator.ask("clear_namespace")
     return result
 
 
@@ -566,6 +678,7 @@ def summarize(rounds: list[Round]) -> dict[str, Any]:
             "cpu_per_spawn": median(p.cpu_per_op for p in spawns),
             "cpu_per_stop": median(p.cpu_per_op for p in stops),
             "proxy_cpu_per_spawn": median(p.proxy_cpu_seconds / p.n for p in spawns),
+            "emulator_cpu_per_spawn": median(p.emulator_cpu_seconds / p.n for p in spawns),
             "p50": median(p.latency_p50 for p in spawns),
             "p99": median(p.latency_p99 for p in spawns),
             "max": max(p.latency_max for p in spawns),
@@ -617,6 +730,17 @@ def print_report(rounds: list[Round], summary: dict[str, Any]) -> None:
                 )
                 + f"; GC-tracked objects +{r.spawn.gc['tracked'][0] / r.n:.0f} per lab"
             )
+        if r.spawn.traced:
+            before, after = r.spawn.traced["before"], r.spawn.traced["after"]
+            print(
+                "       traced Python memory per lab: kept "
+                f"{(after['current'] - before['current']) / r.n / 1024:.1f} KiB, "
+                f"peak during the storm {(after['peak'] - before['current']) / r.n / 1024:.1f} KiB"
+            )
+        print(
+            f"       emulator CPU {r.spawn.emulator_cpu_seconds * 1000 / r.n:.2f} ms/spawn, "
+            f"proxy {r.spawn.proxy_cpu_seconds * 1000 / r.n:.2f} ms/spawn"
+        )
         for error in r.spawn.errors + (r.stop.errors if r.stop else []):
             print(f"       error: {error}")
     for kind in SPAWNERS:
@@ -632,16 +756,9 @@ def print_report(rounds: list[Round], summary: dict[str, Any]) -> None:
 
 async def amain(args: argparse.Namespace) -> dict[str, Any]:
     workroot = Path(args.workdir or tempfile.mkdtemp(prefix="spawn-storm-"))
-    emulator = KubeEmulator(namespaces=("default", NAMESPACE)).start_in_thread()
-    kubeconfig = emulator.write_kubeconfig(workroot / "kubeconfig", NAMESPACE)
     per_node = math.ceil(args.n / args.nodes) + 10
-    kubelet = ProcessKubelet(
-        emulator,
-        nodes=[FakeNode(f"node-{i}", max_pods=per_node) for i in range(args.nodes)],
-        mode="stub",
-        workdir=workroot / "kubelet",
-    )
-    emulator.run(kubelet.start())
+    emulator = EmulatorProcess(workroot, args.nodes, per_node)
+    kubeconfig = emulator.kubeconfig
     rounds: list[Round] = []
     deadline = time.monotonic() + args.max_minutes * 60
     try:
@@ -674,8 +791,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             for error in result.spawn.errors + (result.stop.errors if result.stop else []):
                 print(f"  error: {error}", flush=True)
     finally:
-        emulator.run(kubelet.stop())
-        emulator.stop_thread()
+        emulator.stop()
     summary = summarize(rounds)
     print_report(rounds, summary)
     return {
