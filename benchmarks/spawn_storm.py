@@ -604,7 +604,7 @@ async def run_round(
             everyone = [*names, "warmup"]
             for first in range(0, len(everyone), 500):
                 status, text = await client.call(
-                    "POST", "/users", {"usernames": everyone[first : first + 500]}
+                    "POST", "/users", {"usernames": everyone[first : first + 500]}, seconds=600
                 )
                 if status != 201:
                     raise RuntimeError(f"creating users: {status} {text[:300]}")
@@ -614,6 +614,7 @@ async def run_round(
                         "PATCH",
                         f"/users/{name}",
                         {"auth_state": {"identity": identity_for(name).to_dict()}},
+                        seconds=600,
                     )
                     for name in everyone
                 ],
