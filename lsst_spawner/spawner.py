@@ -407,6 +407,21 @@ class LSSTSpawner(
             self.lab_objects = None
             self._lsst_pending_pod = None
 
+    async def _make_create_pod_request(self, pod: Any, request_timeout: float) -> bool:
+        """Create the pod; once created, empty the dict this spawn handed KubeSpawner.
+
+        KubeSpawner's ``_start`` keeps its manifest in a local variable until the
+        lab is ready (seconds to minutes) but reads it no more once the pod is
+        created: the hooks and services that need the pod read the reflector's
+        copy. The dict (about 15 KiB of Python objects) is this spawn's own, so it
+        is emptied, not kept by every spawn of a storm while they wait. A
+        ``V1Pod`` (what a site's ``modify_pod_hook`` returns) is left alone.
+        """
+        created = await super()._make_create_pod_request(pod, request_timeout)
+        if created and self._lsst_pod_as_dict and isinstance(pod, dict):
+            pod.clear()
+        return created
+
     async def _create_lab_config(self, objects: LabObjects) -> None:
         for kind, body in (("config_map", objects.config_map), ("secret", objects.secret)):
             await create_replacing(

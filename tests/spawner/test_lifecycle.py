@@ -317,7 +317,7 @@ async def test_only_the_pod_is_kept_while_the_spawn_waits_for_it(
 
     class Watching(LSSTSpawner):
         async def _make_create_pod_request(self, pod: Any, request_timeout: float) -> bool:
-            seen.update(spec=self.lab_spec, objects=self.lab_objects, pod=pod)
+            seen.update(spec=self.lab_spec, objects=self.lab_objects, pod=pod, sent=json.dumps(pod))
             return await super()._make_create_pod_request(pod, request_timeout)
 
     user = OfflineUser("rra", {"identity": identity_for("rra").to_dict()})
@@ -329,7 +329,55 @@ async def test_only_the_pod_is_kept_while_the_spawn_waits_for_it(
     await asyncio.wait_for(spawner.start(), 60)
     assert seen["spec"] is None, "the spec (with the secret values) is released before the wait"
     assert seen["objects"] is None
-    assert seen["pod"]["metadata"]["name"] == "nb-rra"
-    assert TOKEN not in json.dumps(seen["pod"])
+    sent = json.loads(seen["sent"])
+    assert sent["metadata"]["name"] == "nb-rra"
+    assert TOKEN not in seen["sent"]
+    assert seen["pod"] == {}, "the manifest KubeSpawner keeps is emptied once the pod exists"
+    created = await kube_api.get("pods", "nb-rra")
+    assert created["spec"]["containers"][0]["image"] == sent["spec"]["containers"][0]["image"]
     await spawner.stop(now=True)
     assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
+
+
+async def test_a_pod_whose_create_is_retried_is_sent_whole_each_time(
+    kube_api: KubeHandle, stub_kubelet: Any
+) -> None:
+    """The manifest is emptied only after the create succeeded, not after a failed attempt."""
+    sent: list[dict[str, Any]] = []
+
+    class Flaky(LSSTSpawner):
+        async def _make_create_pod_request(self, pod: Any, request_timeout: float) -> bool:
+            sent.append(json.loads(json.dumps(pod)))
+            if len(sent) == 1:
+                # What a transient failure returns to KubeSpawner's backoff: try again.
+                return False
+            return await super()._make_create_pod_request(pod, request_timeout)
+
+    user = OfflineUser("rra", {"identity": identity_for("rra").to_dict()})
+    spawner = Flaky(config=spawner_config(kube_api.namespace), user=user, hub=OfflineHub())
+    spawner.server = OfflineServer(user)
+    spawner.api_token = TOKEN
+    spawner.user_options = {"image": "w_2026_46"}
+    spawner.lab_options_fresh = True
+    await asyncio.wait_for(spawner.start(), 60)
+    assert len(sent) == 2
+    assert sent[0] == sent[1]
+    assert sent[1]["metadata"]["name"] == "nb-rra"
+    await spawner.stop(now=True)
+
+
+async def test_services_and_after_pod_created_hook_read_the_created_pod(
+    kube_api: KubeHandle, stub_kubelet: Any
+) -> None:
+    """KubeSpawner's steps after the create read the reflector's pod, not the emptied manifest."""
+    hooked: list[Any] = []
+    spawner = make_spawner(kube_api, "rra", image="w_2026_46")
+    spawner.services_enabled = True
+    spawner.after_pod_created_hook = lambda s, pod: hooked.append(pod)
+    await asyncio.wait_for(spawner.start(), 60)
+    assert len(hooked) == 1
+    assert hooked[0]["metadata"]["name"] == "nb-rra"
+    assert hooked[0]["metadata"]["uid"]
+    service = await kube_api.get("services", "nb-rra")
+    assert service["spec"]["ports"][0]["port"] == 8888
+    await spawner.stop(now=True)
