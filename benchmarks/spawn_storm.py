@@ -116,6 +116,20 @@ _signal.signal(_signal.SIGRTMIN + 5, _gc_dump)
 """
 
 
+#: Appended to the hub's config by ``--trim``: on a signal, a full garbage collection and
+#: glibc's ``malloc_trim(0)`` (memory freed but kept by the allocators goes back to the
+#: system), then a file saying it is done; the RSS read after it is what is still in use.
+TRIM_HOOK = """
+import ctypes as _ctypes, gc as _gc, signal as _signal
+def _trim(*_):
+    _gc.collect()
+    _ctypes.CDLL("libc.so.6").malloc_trim(0)
+    with open({path!r}, "w") as _file:
+        _file.write("trimmed")
+_signal.signal(_signal.SIGRTMIN + 6, _trim)
+"""
+
+
 #: The hub listens with Tornado's backlog of 128. N simultaneous connections while its event
 #: loop is busy overflow it and some are reset (measured: 12 to 25 of 1,000), which would
 #: count as spawn failures though the hub never saw them. The harness raises it (both hubs).
@@ -243,6 +257,10 @@ class Phase:
     latency_max: float = math.nan
     rss_before: int = 0
     rss_after: int = 0
+    #: ``--trim``: RSS after the hub collected its garbage and ran ``malloc_trim(0)``,
+    #: read after ``rss_after``; ``rss_before`` is then read after the same, so both
+    #: growths start from a trimmed hub.
+    rss_after_trim: int = 0
     requests: dict[str, dict[str, int]] = field(default_factory=dict)
     #: ``--gc-stats``: garbage collections of the hub during the phase, by generation:
     #: ``{"2": [collections, seconds], ...}``.
@@ -476,11 +494,14 @@ async def storm(
     profile: bool = False,
     trace_memory: bool = False,
     gc_stats: bool = False,
+    trim: bool = False,
 ) -> Phase:
     phase = Phase(n=len(names))
     proxy_pid = read_pid(hub.workdir / "proxy.pid")
     await asyncio.sleep(1.0)  # let the previous phase's tail settle
     emulator.ask("reset_counters")
+    if trim and hub.pid is not None:  # both RSS growths then start from a trimmed hub
+        await signal_and_wait(hub.pid, signal.SIGRTMIN + 6, hub.workdir.parent / "trimmed")
     phase.rss_before = proc_rss_bytes(hub.pid)
     if trace_memory and hub.pid is not None:
         await signal_and_wait(hub.pid, signal.SIGRTMIN + 3, hub.workdir.parent / "before.trace")
@@ -522,6 +543,9 @@ async def storm(
         for name in ("before", "after"):
             path = hub.workdir.parent / f"{name}.trace.json"
             phase.traced[name] = json.loads(await asyncio.to_thread(path.read_text))
+    if trim and hub.pid is not None:
+        await signal_and_wait(hub.pid, signal.SIGRTMIN + 6, hub.workdir.parent / "trimmed")
+        phase.rss_after_trim = proc_rss_bytes(hub.pid)
     phase.requests = emulator.ask("read_counters")
     return phase
 
@@ -573,6 +597,7 @@ async def run_round(
     trace_memory: bool = False,
     gc_stats: bool = False,
     keep_lookups: bool = False,
+    trim: bool = False,
 ) -> Round:
     result = Round(kind=kind, index=index, n=n, load_before=load_average())
     workdir = workroot / f"{index:02d}-{kind}"
@@ -583,6 +608,8 @@ async def run_round(
         config += "\nc.LSSTSpawner.kubernetes_skip_environment_lookups = False\n"
     if gc_stats:
         config += GC_HOOK.format(path=str(workdir / "gc.json"))
+    if trim:
+        config += TRIM_HOOK.format(path=str(workdir / "trimmed"))
     if trace_memory:
         config += TRACEMALLOC_HOOK.format(
             before=str(workdir / "before.trace"), after=str(workdir / "after.trace")
@@ -643,6 +670,7 @@ async def run_round(
                 profile,
                 trace_memory,
                 gc_stats,
+                trim,
             )
             result.pod_image = emulator.ask("pod_image")
             result.stop = await storm(
@@ -689,6 +717,10 @@ def summarize(rounds: list[Round]) -> dict[str, Any]:
             "stop_failures": sum(p.failures for p in stops),
             "leftovers": sum(sum(r.leftovers.values()) for r in mine),
             "rss_per_lab": median(p.rss_growth_per_op for p in spawns),
+            "rss_per_lab_after_trim": median(
+                (p.rss_after_trim - p.rss_before) / p.n if p.rss_after_trim else math.nan
+                for p in spawns
+            ),
             "requests_per_spawn": spawn_ops[-1],
             "requests_per_stop": stop_ops[-1],
             "writes_per_spawn": median(o["writes"] for o in spawn_ops),
@@ -705,6 +737,9 @@ def summarize(rounds: list[Round]) -> dict[str, Any]:
             "cpu_per_stop": ratio(a["cpu_per_stop"], b["cpu_per_stop"]),
             "p50": ratio(a["p50"], b["p50"]),
             "rss_per_lab": ratio(a["rss_per_lab"], b["rss_per_lab"]),
+            "rss_per_lab_after_trim": ratio(
+                a["rss_per_lab_after_trim"], b["rss_per_lab_after_trim"]
+            ),
             "extra_writes_per_spawn": a["writes_per_spawn"] - b["writes_per_spawn"],
         }
     return out
@@ -730,6 +765,11 @@ def print_report(rounds: list[Round], summary: dict[str, Any]) -> None:
                     if g != "tracked"
                 )
                 + f"; GC-tracked objects +{r.spawn.gc['tracked'][0] / r.n:.0f} per lab"
+            )
+        if r.spawn.rss_after_trim:
+            print(
+                "       RSS growth per lab after gc.collect() and malloc_trim(0): "
+                f"{(r.spawn.rss_after_trim - r.spawn.rss_before) / r.n / 1024:.1f} KiB"
             )
         if r.spawn.traced:
             before, after = r.spawn.traced["before"], r.spawn.traced["after"]
@@ -780,6 +820,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
                 args.tracemalloc,
                 args.gc_stats,
                 args.keep_environment_lookups,
+                args.trim,
             )
             rounds.append(result)
             assert result.spawn is not None
@@ -831,6 +872,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="time the hub's garbage collections during each storm (collections and CPU "
         "seconds by generation, in the JSON and the report)",
+    )
+    parser.add_argument(
+        "--trim",
+        action="store_true",
+        help="after the spawn storm's RSS is read, make the hub collect its garbage and "
+        "return freed memory to the system (malloc_trim), and read RSS again: what is "
+        "still in use, against what the allocators keep",
     )
     parser.add_argument(
         "--keep-environment-lookups",
