@@ -325,3 +325,40 @@ async def test_namespace_deletion_removes_contents(kube_api) -> None:
             await v1.read_namespace("tmp")
         assert exc.value.status == 404
         assert kube_api.emulator.list_objects("configmaps", "tmp") == []
+
+
+async def test_a_watcher_gone_while_its_events_wait_to_be_sent_is_not_an_error(
+    kube_api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hub that stops (or drops a watch) while the emulator waits to send it events:
+    aiohttp raises a bare ``ConnectionError("Connection lost")`` from the drain, which the
+    watch handler ends quietly, as it does a ``ConnectionResetError``."""
+    import socket
+    import struct
+    from urllib.parse import urlsplit
+
+    emulator = kube_api.emulator
+    if emulator is None:
+        pytest.skip("needs the emulator (a real cluster's server logs are not ours)")
+    url = urlsplit(emulator.url)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((url.hostname, url.port))
+    path = f"/api/v1/namespaces/{kube_api.namespace}/configmaps?watch=true"
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    async with kube_api.api_client() as api:
+        v1 = client.CoreV1Api(api)
+        for n in range(80):  # 80 x 64 KiB of events the watcher never reads
+            await v1.create_namespaced_config_map(
+                kube_api.namespace, {"metadata": {"name": f"big{n}"}, "data": {"a": "x" * 65536}}
+            )
+    # Reset, not a clean close: what a killed hub's connections do.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+    for _ in range(50):
+        await asyncio.sleep(0.05)
+        if not emulator.call(lambda: len(emulator.store.watchers["configmaps"])):
+            break
+    assert emulator.call(lambda: len(emulator.store.watchers["configmaps"])) == 0, "the watch ended"
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [], [r.getMessage() for r in errors]

@@ -181,7 +181,10 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                 event_type = watcher.translate(change)
                 if event_type:
                     await write_event(resp, event_type, change.obj)
-        except (ConnectionResetError, asyncio.CancelledError):
+        except (ConnectionError, asyncio.CancelledError):
+            # The watcher went away (a hub stopped, or dropped its connection): aiohttp
+            # raises ConnectionResetError, or a bare ConnectionError("Connection lost")
+            # when a write waited for a full send buffer to drain.
             pass
         finally:
             store.unwatch(watcher)
