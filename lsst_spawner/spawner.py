@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import math
@@ -424,31 +423,16 @@ class LSSTSpawner(
         return created
 
     async def _create_lab_config(self, objects: LabObjects) -> None:
-        """Create the lab's ConfigMap and Secret, both at once.
-
-        Neither needs the other, and a spawn waits for the slower one instead of
-        both in turn. Both creates run to their end before a failure is raised,
-        so the clean-up that follows (``_start``) never races a create still in
-        flight.
-        """
-        results = await asyncio.gather(
-            *(
-                create_replacing(
-                    self.api,
-                    kind,
-                    self.namespace,
-                    body,
-                    budget=self.kubernetes_retry_budget,
-                    request_timeout=self.kubernetes_request_timeout,
-                    log=self.log,
-                )
-                for kind, body in (("config_map", objects.config_map), ("secret", objects.secret))
-            ),
-            return_exceptions=True,
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        for kind, body in (("config_map", objects.config_map), ("secret", objects.secret)):
+            await create_replacing(
+                self.api,
+                kind,
+                self.namespace,
+                body,
+                budget=self.kubernetes_retry_budget,
+                request_timeout=self.kubernetes_request_timeout,
+                log=self.log,
+            )
 
     async def _delete_lab_config(
         self, config_map: str | None, secret: str | None, *, quiet: bool = False

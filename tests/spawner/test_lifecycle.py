@@ -186,44 +186,11 @@ async def test_a_failed_start_deletes_the_config_map_and_secret(
 async def test_when_one_of_config_map_and_secret_is_refused_neither_is_left(
     kube_api: KubeHandle, stub_kubelet: Any, refused: str
 ) -> None:
-    # The two are created at once; the other one's create is slowed, so it is still in
-    # flight when the refusal arrives. The clean-up must wait for it, not race it.
-    other = "secrets" if refused == "configmaps" else "configmaps"
     kube_api.faults.error_rate(1.0, 403, verbs=("create",), resources=(refused,))
-    kube_api.faults.latency(0.5, verbs=("create",), resources=(other,))
     spawner = make_spawner(kube_api, "rra")
     with pytest.raises(Exception, match="403"):
         await asyncio.wait_for(spawner.start(), 60)
-    assert kube_api.counters.get("create", other) == 1
     assert kube_api.counters.get("create", "pods") == 0
-    assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
-
-
-async def test_the_config_map_and_secret_are_created_at_once(
-    kube_api: KubeHandle, stub_kubelet: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import lsst_spawner.spawner as spawner_module
-
-    in_flight: list[str] = []
-    most = 0
-    create = spawner_module.create_replacing
-
-    async def counting(api: Any, kind: str, *args: Any, **kwargs: Any) -> None:
-        nonlocal most
-        in_flight.append(kind)
-        most = max(most, len(in_flight))
-        try:
-            await create(api, kind, *args, **kwargs)
-        finally:
-            in_flight.remove(kind)
-
-    monkeypatch.setattr(spawner_module, "create_replacing", counting)
-    spawner = make_spawner(kube_api, "rra")
-    await asyncio.wait_for(spawner.start(), 60)
-    assert most == 2, "the Secret's create did not start before the ConfigMap's ended"
-    assert await kube_api.get("configmaps", "nb-rra-env") is not None
-    assert await kube_api.get("secrets", "nb-rra-secret") is not None
-    await spawner.stop(now=True)
     assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
 
 
