@@ -3,8 +3,9 @@
 Each round starts a fresh ``jupyterhub`` process (:class:`HubProcess`) with one
 of the two spawners, both configured for the same image, namespace, command and
 timeouts, against the Kubernetes API emulator with its kubelet in stub mode (no
-injected latency). The rounds alternate (LSST, plain, LSST, plain, ...), so slow
-drift of the shared machine's load hits both alike.
+injected latency), both in a process of their own (:class:`EmulatorProcess`). The
+rounds alternate (LSST, plain, LSST, plain, ...), so slow drift of the shared
+machine's load hits both alike.
 
 One round:
 
