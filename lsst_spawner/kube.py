@@ -15,6 +15,7 @@ import json
 import logging
 import random
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -302,8 +303,9 @@ async def delete_lab_objects(
     return deleted
 
 
-#: ``id()`` of the aiohttp sessions already looked at by skip_unused_environment_lookups.
-_LOOKED_AT: set[int] = set()
+#: The aiohttp sessions already looked at by skip_unused_environment_lookups. Weak, not
+#: ``id()``s: a closed session's id can be reused by the next one, which would be skipped.
+_LOOKED_AT: weakref.WeakSet[aiohttp.ClientSession] = weakref.WeakSet()
 
 
 def skip_unused_environment_lookups(api: Any) -> bool | None:
@@ -323,9 +325,9 @@ def skip_unused_environment_lookups(api: Any) -> bool | None:
     session = getattr(
         getattr(getattr(api, "api_client", None), "rest_client", None), "pool_manager", None
     )
-    if not isinstance(session, aiohttp.ClientSession) or id(session) in _LOOKED_AT:
+    if not isinstance(session, aiohttp.ClientSession) or session in _LOOKED_AT:
         return None
-    _LOOKED_AT.add(id(session))
+    _LOOKED_AT.add(session)
     if not session.trust_env:
         return None
     try:  # aiohttp's own lookups (3.9+; kept as they are if these ever move)

@@ -112,3 +112,39 @@ async def test_lsst_spawner_applies_it_unless_told_not_to(
     with _offline_kubernetes_client(str(tmp_path)):
         spawner = LSSTSpawner(config=c, user=OfflineUser("rra", None), hub=OfflineHub())
         assert _session_trusts(spawner) is expected_trust
+
+
+async def test_a_closed_client_is_forgotten(clean_environment: Path) -> None:
+    """Sessions looked at are remembered weakly, not by ``id()``: a closed session's id
+    may be reused by the next one, which must still be looked at (it once was not, in a
+    test run where a later test's client got an earlier one's id)."""
+    import gc
+    import weakref
+    from types import SimpleNamespace
+
+    import aiohttp
+
+    from lsst_spawner import kube
+
+    # An empty netrc file: a missing one makes aiohttp log a warning whose exception
+    # (kept by pytest's log capture) would keep the frames, and the session, alive.
+    write_netrc(clean_environment, "")
+    remembered_before = len(list(kube._LOOKED_AT))  # other tests' live clients
+    session = aiohttp.ClientSession()
+    session._trust_env = True  # as kubernetes_asyncio makes it
+    api = SimpleNamespace(
+        api_client=SimpleNamespace(
+            rest_client=SimpleNamespace(pool_manager=session),
+            configuration=SimpleNamespace(host=API_SERVER),
+        )
+    )
+    assert skip_unused_environment_lookups(api) is True
+    assert skip_unused_environment_lookups(api) is None, "looked at once"
+    gone = weakref.ref(session)
+    await session.close()
+    del api, session
+    gc.collect()
+    assert gone() is None, "the module must not keep a closed session alive"
+    remembered = list(kube._LOOKED_AT)
+    assert len(remembered) <= remembered_before, "nor anything that stands for it"
+    assert all(isinstance(item, aiohttp.ClientSession) for item in remembered)
