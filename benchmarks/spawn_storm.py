@@ -121,14 +121,41 @@ _signal.signal(_signal.SIGRTMIN + 5, _gc_dump)
 #: glibc's ``malloc_trim(0)`` (memory freed but kept by the allocators goes back to the
 #: system), then a file saying it is done; the RSS read after it is what is still in use.
 TRIM_HOOK = """
-import ctypes as _ctypes, gc as _gc, signal as _signal
+import ctypes as _ctypes, gc as _gc, os as _os, signal as _signal, sys as _sys
 def _trim(*_):
     _gc.collect()
     _ctypes.CDLL("libc.so.6").malloc_trim(0)
-    with open({path!r}, "w") as _file:
-        _file.write("trimmed")
+    # Python's small-object allocator's own figures (it writes them to fd 2).
+    _fd = _os.open({path!r} + ".tmp", _os.O_WRONLY | _os.O_CREAT | _os.O_TRUNC)
+    _saved = _os.dup(2)
+    _os.dup2(_fd, 2)
+    try:
+        _sys._debugmallocstats()
+    finally:
+        _os.dup2(_saved, 2)
+        _os.close(_saved)
+        _os.close(_fd)
+    _os.replace({path!r} + ".tmp", {path!r})
 _signal.signal(_signal.SIGRTMIN + 6, _trim)
 """
+
+#: ``sys._debugmallocstats()`` lines read by ``--trim`` (bytes).
+PYMALLOC_FIGURES = {
+    "arenas": "arenas * 1048576 bytes/arena",
+    "allocated": "# bytes in allocated blocks",
+    "available": "# bytes in available blocks",
+    "unused_pools": "unused pools * 16384 bytes",
+}
+
+
+def parse_pymalloc(text: str) -> dict[str, int]:
+    """The figures of ``PYMALLOC_FIGURES`` from ``sys._debugmallocstats()`` output."""
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        for name, marker in PYMALLOC_FIGURES.items():
+            if marker in line and name not in out:
+                out[name] = int(line.rsplit("=", 1)[1].strip().replace(",", ""))
+    return out
 
 
 #: The hub listens with Tornado's backlog of 128. N simultaneous connections while its event
@@ -262,6 +289,8 @@ class Phase:
     #: read after ``rss_after``; ``rss_before`` is then read after the same, so both
     #: growths start from a trimmed hub.
     rss_after_trim: int = 0
+    #: ``--trim``: Python's small-object allocator before and after (``PYMALLOC_FIGURES``).
+    pymalloc: dict[str, dict[str, int]] = field(default_factory=dict)
     requests: dict[str, dict[str, int]] = field(default_factory=dict)
     #: ``--gc-stats``: garbage collections of the hub during the phase, by generation:
     #: ``{"2": [collections, seconds], ...}``.
@@ -502,7 +531,9 @@ async def storm(
     await asyncio.sleep(1.0)  # let the previous phase's tail settle
     emulator.ask("reset_counters")
     if trim and hub.pid is not None:  # both RSS growths then start from a trimmed hub
-        await signal_and_wait(hub.pid, signal.SIGRTMIN + 6, hub.workdir.parent / "trimmed")
+        trimmed = hub.workdir.parent / "trimmed"
+        await signal_and_wait(hub.pid, signal.SIGRTMIN + 6, trimmed)
+        phase.pymalloc["before"] = parse_pymalloc(await asyncio.to_thread(trimmed.read_text))
     phase.rss_before = proc_rss_bytes(hub.pid)
     if trace_memory and hub.pid is not None:
         await signal_and_wait(hub.pid, signal.SIGRTMIN + 3, hub.workdir.parent / "before.trace")
@@ -545,8 +576,10 @@ async def storm(
             path = hub.workdir.parent / f"{name}.trace.json"
             phase.traced[name] = json.loads(await asyncio.to_thread(path.read_text))
     if trim and hub.pid is not None:
-        await signal_and_wait(hub.pid, signal.SIGRTMIN + 6, hub.workdir.parent / "trimmed")
+        trimmed = hub.workdir.parent / "trimmed"
+        await signal_and_wait(hub.pid, signal.SIGRTMIN + 6, trimmed)
         phase.rss_after_trim = proc_rss_bytes(hub.pid)
+        phase.pymalloc["after"] = parse_pymalloc(await asyncio.to_thread(trimmed.read_text))
     phase.requests = emulator.ask("read_counters")
     return phase
 
@@ -771,6 +804,15 @@ def print_report(rounds: list[Round], summary: dict[str, Any]) -> None:
             print(
                 "       RSS growth per lab after gc.collect() and malloc_trim(0): "
                 f"{(r.spawn.rss_after_trim - r.spawn.rss_before) / r.n / 1024:.1f} KiB"
+            )
+        if "after" in r.spawn.pymalloc:
+            grown = {
+                k: (r.spawn.pymalloc["after"][k] - r.spawn.pymalloc["before"][k]) / r.n / 1024
+                for k in PYMALLOC_FIGURES
+            }
+            print(
+                "       pymalloc growth per lab (trimmed): "
+                + ", ".join(f"{k} {v:.1f} KiB" for k, v in grown.items())
             )
         if r.spawn.traced:
             before, after = r.spawn.traced["before"], r.spawn.traced["after"]
