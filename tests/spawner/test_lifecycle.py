@@ -36,9 +36,11 @@ def spawner_config(namespace: str) -> Config:
     return c
 
 
-def make_spawner(kube_api: KubeHandle, name: str, **options: Any) -> LSSTSpawner:
+def make_spawner(
+    kube_api: KubeHandle, name: str, cls: type[LSSTSpawner] = LSSTSpawner, **options: Any
+) -> LSSTSpawner:
     user = OfflineUser(name, {"identity": identity_for(name).to_dict()})
-    spawner = LSSTSpawner(config=spawner_config(kube_api.namespace), user=user, hub=OfflineHub())
+    spawner = cls(config=spawner_config(kube_api.namespace), user=user, hub=OfflineHub())
     spawner.server = OfflineServer(user)
     spawner.api_token = TOKEN
     spawner.user_options = options
@@ -332,12 +334,7 @@ async def test_only_the_pod_is_kept_while_the_spawn_waits_for_it(
             seen.update(spec=self.lab_spec, objects=self.lab_objects, pod=pod, sent=json.dumps(pod))
             return await super()._make_create_pod_request(pod, request_timeout)
 
-    user = OfflineUser("rra", {"identity": identity_for("rra").to_dict()})
-    spawner = Watching(config=spawner_config(kube_api.namespace), user=user, hub=OfflineHub())
-    spawner.server = OfflineServer(user)
-    spawner.api_token = TOKEN
-    spawner.user_options = {"image": "w_2026_46"}
-    spawner.lab_options_fresh = True
+    spawner = make_spawner(kube_api, "rra", Watching, image="w_2026_46")
     await asyncio.wait_for(spawner.start(), 60)
     assert seen["spec"] is None, "the spec (with the secret values) is released before the wait"
     assert seen["objects"] is None
@@ -365,12 +362,7 @@ async def test_a_pod_whose_create_is_retried_is_sent_whole_each_time(
                 return False
             return await super()._make_create_pod_request(pod, request_timeout)
 
-    user = OfflineUser("rra", {"identity": identity_for("rra").to_dict()})
-    spawner = Flaky(config=spawner_config(kube_api.namespace), user=user, hub=OfflineHub())
-    spawner.server = OfflineServer(user)
-    spawner.api_token = TOKEN
-    spawner.user_options = {"image": "w_2026_46"}
-    spawner.lab_options_fresh = True
+    spawner = make_spawner(kube_api, "rra", Flaky, image="w_2026_46")
     await asyncio.wait_for(spawner.start(), 60)
     assert len(sent) == 2
     assert sent[0] == sent[1]
