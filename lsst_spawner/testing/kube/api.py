@@ -7,24 +7,36 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+import yaml
 from aiohttp import web
 
-from .resources import RESOURCES
+from . import table
+from .openapi import OPENAPI_V2_PROTOBUF, openapi_v2, openapi_v3
+from .patch import check_patch_type
+from .protobuf import KUBE_PROTOBUF, decode_object
+from .resources import RESOURCES, ResourceType
 from .status import ApiError, status_body
 
 if TYPE_CHECKING:
     from .server import KubeEmulator
 
-__all__ = ["build_app"]
+__all__ = ["build_app", "server_version"]
 
 _JSON = "application/json"
+_YAML = "application/yaml"
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
-VERSION = {
-    "major": "1",
-    "minor": "30",
-    "gitVersion": "v1.30.0-lsst-spawner-emulator",
-    "platform": "linux/amd64",
-}
+_OPTIONS_KIND = {"create": "CreateOptions", "update": "UpdateOptions", "patch": "PatchOptions"}
+
+
+def server_version(kubernetes_version: str) -> dict[str, str]:
+    """``/version`` for an emulator of ``kubernetes_version`` (``1.37``)."""
+    major, minor = kubernetes_version.split(".")[:2]
+    return {
+        "major": major,
+        "minor": minor,
+        "gitVersion": f"v{major}.{minor}.0-lsst-spawner-emulator",
+        "platform": "linux/amd64",
+    }
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -81,14 +93,115 @@ def _int(query: Any, key: str) -> int | None:
         raise ApiError.bad_request(f"invalid value for {key}: {value!r}") from None
 
 
-async def _body(request: web.Request) -> Any:
+async def _body(request: web.Request, *, patch: bool = False) -> Any:
+    """The request body, decoded by its Content-Type as the API server's serializers do.
+
+    JSON (also when no type is given), YAML and Kubernetes protobuf are accepted;
+    anything else is a 415, as from an API server. A patch body is JSON whatever
+    its patch type (checked beforehand by :func:`check_patch_type`).
+    """
     raw = await request.read()
     if not raw:
         return None
+    media = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if patch:
+        media = _JSON
+    if media == KUBE_PROTOBUF:
+        return decode_object(raw)
+    if media not in ("", _JSON, _YAML):
+        raise ApiError(
+            415,
+            "the body of the request was in an unknown format - accepted media types "
+            f"include: {_JSON}, {_YAML}, {KUBE_PROTOBUF}",
+        )
     try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise ApiError.bad_request(f"the request body is not valid JSON: {exc}") from None
+        return yaml.safe_load(raw) if media == _YAML else json.loads(raw)
+    except (ValueError, yaml.YAMLError) as exc:
+        what = "YAML" if media == _YAML else "JSON"
+        raise ApiError.bad_request(f"the request body is not valid {what}: {exc}") from None
+
+
+def _dry_run(values: list[str], verb: str) -> bool:
+    """``dryRun=All`` (the only value an API server takes); 422 for any other value."""
+    if not values:
+        return False
+    if all(v == "All" for v in values):
+        return True
+    kind = _OPTIONS_KIND.get(verb, "DeleteOptions")
+    shown = ", ".join(f'"{v}"' for v in values)
+    raise ApiError.invalid(
+        f"{kind}.meta.k8s.io",
+        "",
+        [
+            (
+                "FieldValueNotSupported",
+                "dryRun",
+                f'Unsupported value: []string{{{shown}}}: supported values: "All"',
+            )
+        ],
+    )
+
+
+def _api_resource(rtype: ResourceType) -> list[dict[str, Any]]:
+    """A resource's entries in ``/api/v1`` discovery: itself, then its subresources."""
+    entry: dict[str, Any] = {
+        "name": rtype.plural,
+        "singularName": rtype.singular,
+        "namespaced": rtype.namespaced,
+        "kind": rtype.kind,
+        "verbs": list(rtype.verbs),
+    }
+    if rtype.short_names:
+        entry["shortNames"] = list(rtype.short_names)
+    if rtype.categories:
+        entry["categories"] = list(rtype.categories)
+    subs = [
+        {
+            "name": f"{rtype.plural}/{sub}",
+            "singularName": "",
+            "namespaced": rtype.namespaced,
+            "kind": rtype.kind,
+            "verbs": list(verbs),
+        }
+        for sub, verbs in rtype.subresources
+    ]
+    return [entry, *subs]
+
+
+def _openapi(request: web.Request, kubernetes_version: str) -> web.Response | None:
+    """``/openapi/v2`` (protobuf or JSON by Accept) and ``/openapi/v3[/api/v1]``."""
+    path = request.path.rstrip("/")
+    if path == "/openapi/v2":
+        as_json, as_protobuf = openapi_v2(kubernetes_version)
+        if OPENAPI_V2_PROTOBUF in request.headers.get("Accept", ""):
+            # Asked for with "@v1.0", served as ".v1.0": Go's mime parser rejects the "@".
+            served_as = OPENAPI_V2_PROTOBUF.replace("@", ".")
+            return web.Response(body=as_protobuf, content_type=served_as)
+        return web.Response(body=as_json, content_type=_JSON)
+    if path in ("/openapi/v3", "/openapi/v3/api/v1"):
+        index, document = openapi_v3(kubernetes_version)
+        body = index if path == "/openapi/v3" else document
+        return web.Response(body=body, content_type=_JSON)
+    return None
+
+
+def _objects_response(
+    request: web.Request, rtype: ResourceType, obj: dict[str, Any], status: int = 200
+) -> web.Response:
+    """A get/list/write answer, as a Table when the client's Accept asks for one."""
+    version = table.negotiate(request.headers.get("Accept", ""))
+    if version is None or rtype.plural not in table.PRINTED:
+        return _json(obj, status)
+    items = obj["items"] if obj.get("kind", "").endswith("List") else [obj]
+    rv = obj["metadata"].get("resourceVersion")
+    body = table.to_table(
+        rtype.plural,
+        items,
+        rv,
+        version=version,
+        include_object=request.query.get("includeObject"),
+    )
+    return _json(body, status)
 
 
 def build_app(emulator: KubeEmulator) -> web.Application:
@@ -111,41 +224,36 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                 {
                     "kind": "APIResourceList",
                     "groupVersion": "v1",
-                    "resources": [
-                        {
-                            "name": r.plural,
-                            "namespaced": r.namespaced,
-                            "kind": r.kind,
-                            "verbs": [
-                                "create",
-                                "delete",
-                                "deletecollection",
-                                "get",
-                                "list",
-                                "patch",
-                                "update",
-                                "watch",
-                            ],
-                        }
-                        for r in RESOURCES.values()
-                    ],
+                    "resources": [e for r in RESOURCES.values() for e in _api_resource(r)],
                 }
             )
         if path == "/apis":
             return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
         if path == "/version":
-            return _json(VERSION)
+            return _json(server_version(emulator.kubernetes_version))
         if path in ("/healthz", "/livez", "/readyz"):
             return web.Response(text="ok")
+        if (served := _openapi(request, emulator.kubernetes_version)) is not None:
+            return served
         return _json(status_body(404, "the server could not find the requested resource"), 404)
-
-    async def write_event(resp: web.StreamResponse, kind: str, obj: dict[str, Any]) -> None:
-        await resp.write(_dumps({"type": kind, "object": obj}).encode() + b"\n")
 
     async def watch(
         request: web.Request, resource: str, namespace: str | None, started: float
     ) -> web.StreamResponse:
         query = request.query
+        as_table = table.negotiate(request.headers.get("Accept", ""))
+
+        async def write_event(resp: web.StreamResponse, kind: str, obj: dict[str, Any]) -> None:
+            if as_table is not None and kind != "ERROR":  # each object as a one-row Table
+                obj = table.to_table(
+                    resource,
+                    [obj],
+                    obj["metadata"].get("resourceVersion"),
+                    version=as_table,
+                    include_object=query.get("includeObject"),
+                )
+            await resp.write(_dumps({"type": kind, "object": obj}).encode() + b"\n")
+
         timeout = _int(query, "timeoutSeconds") or emulator.watch_timeout
         resp = web.StreamResponse(headers={"Content-Type": _JSON})
         try:
@@ -208,6 +316,11 @@ def build_app(emulator: KubeEmulator) -> web.Application:
             raise ApiError(404, "the server could not find the requested resource")
         if rtype.namespaced and namespace is None and verb not in ("list", "watch"):
             raise ApiError(404, "the server could not find the requested resource")
+        if sub is None and verb not in rtype.verbs:
+            raise ApiError(405, "the server does not allow this method on the requested resource")
+        if verb == "patch":  # the patch type is checked before the object is looked up
+            check_patch_type(request.headers.get("Content-Type", "").split(";")[0].strip())
+        dry_run = _dry_run(query.getall("dryRun", []), verb)
         field_validation = query.get("fieldValidation")
         headers: dict[str, str] = {}
 
@@ -221,16 +334,15 @@ def build_app(emulator: KubeEmulator) -> web.Application:
             items, rv = store.list(
                 resource, namespace, query.get("labelSelector"), query.get("fieldSelector")
             )
-            return _json(
-                {
-                    "kind": f"{rtype.kind}List",
-                    "apiVersion": "v1",
-                    "metadata": {"resourceVersion": str(rv)},
-                    "items": items,
-                }
-            )
+            listed = {
+                "kind": f"{rtype.kind}List",
+                "apiVersion": "v1",
+                "metadata": {"resourceVersion": str(rv)},
+                "items": items,
+            }
+            return _objects_response(request, rtype, listed)
         if verb == "get":
-            return _json(store.get(resource, namespace, name or ""))
+            return _objects_response(request, rtype, store.get(resource, namespace, name or ""))
         if verb == "create":
             if name:
                 raise ApiError(
@@ -241,7 +353,7 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                 namespace,
                 await _body(request),
                 field_validation=field_validation,
-                dry_run=bool(query.get("dryRun")),
+                dry_run=dry_run,
             )
             warn(warnings)
             return _json(obj, 201, headers)
@@ -253,6 +365,7 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                 await _body(request),
                 subresource=sub,
                 field_validation=field_validation,
+                dry_run=dry_run,
             )
             warn(warnings)
             return _json(obj, 200, headers)
@@ -262,10 +375,11 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                 resource,
                 namespace,
                 name or "",
-                await _body(request),
+                await _body(request, patch=True),
                 content_type,
                 subresource=sub,
                 field_validation=field_validation,
+                dry_run=dry_run,
             )
             warn(warnings)
             return _json(obj, 200, headers)
@@ -276,7 +390,12 @@ def build_app(emulator: KubeEmulator) -> web.Application:
         propagation = query.get("propagationPolicy") or options.get("propagationPolicy")
         if verb == "deletecollection":
             deleted = store.delete_collection(
-                resource, namespace, query.get("labelSelector"), query.get("fieldSelector"), grace
+                resource,
+                namespace,
+                query.get("labelSelector"),
+                query.get("fieldSelector"),
+                grace,
+                dry_run=dry_run or _dry_run(options.get("dryRun") or [], verb),
             )
             return _json(
                 {
@@ -293,6 +412,7 @@ def build_app(emulator: KubeEmulator) -> web.Application:
             grace_period=grace,
             propagation=propagation,
             preconditions=options.get("preconditions"),
+            dry_run=dry_run or _dry_run(options.get("dryRun") or [], verb),
         )
         if rtype.returns_object_on_delete:
             return _json(obj)
