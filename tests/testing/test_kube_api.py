@@ -510,6 +510,7 @@ async def test_discovery_lists_short_names_categories_verbs_and_subresources(kub
         "ns",
         "pvc",
         "ev",
+        "no",
     }
     assert "deletecollection" not in resources["namespaces"]["verbs"]
     assert resources["pods/log"]["verbs"] == ["get"]

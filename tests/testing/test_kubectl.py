@@ -199,6 +199,34 @@ def test_every_kind_prints_the_columns_of_an_api_server(kubectl: Kubectl, kube_a
         "source": {"component": "test"},
     }
     kubectl.apply(events_body)
+    kubectl.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": "node-9", "labels": {"node-role.kubernetes.io/worker": ""}},
+            "status": {
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "addresses": [{"type": "InternalIP", "address": "127.0.9.1"}],
+                "nodeInfo": {
+                    "kubeletVersion": "v1.37.0",
+                    "osImage": "Debian",
+                    "kernelVersion": "6.1.0",
+                    "containerRuntimeVersion": "",
+                    **dict.fromkeys(
+                        (
+                            "machineID",
+                            "systemUUID",
+                            "bootID",
+                            "kubeProxyVersion",
+                            "operatingSystem",
+                            "architecture",
+                        ),
+                        "x",
+                    ),
+                },
+            },
+        }
+    )
 
     expected = {
         "configmaps": (["NAME", "DATA", "AGE"], "settings", ["2"]),
@@ -224,6 +252,7 @@ def test_every_kind_prints_the_columns_of_an_api_server(kubectl: Kubectl, kube_a
         ),
         "events": (["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], None, None),
         "namespaces": (["NAME", "STATUS", "AGE"], f"{kube_api.namespace}-extra", ["Active"]),
+        "nodes": (["NAME", "STATUS", "ROLES", "AGE", "VERSION"], "node-9", ["Ready", "worker"]),
     }
     for resource, (header, name, cells) in expected.items():
         output = kubectl.run("get", resource).stdout
@@ -240,6 +269,17 @@ def test_every_kind_prints_the_columns_of_an_api_server(kubectl: Kubectl, kube_a
         "Checked",
         "service/hub",
         "checked by the test",
+    ]
+    node = row(kubectl.run("get", "no", "-o", "wide").stdout, "node-9")
+    assert [node[1], node[2], *node[4:]] == [
+        "Ready",
+        "worker",
+        "v1.37.0",
+        "127.0.9.1",
+        "<none>",
+        "Debian",
+        "6.1.0",
+        "<unknown>",
     ]
     service = kube_api.emulator.get_object("services", "hub", kube_api.namespace)
     assert row(kubectl.run("get", "svc", "-o", "wide").stdout, "hub")[2:] == [
@@ -268,6 +308,7 @@ def test_short_names_and_get_all(kubectl: Kubectl, kube_api: Any) -> None:
     output = kubectl.run("get", "po,svc,cm,pvc,ev,secrets", "-o", "name").stdout.split()
     assert sorted(output) == ["configmap/settings", "pod/lab", "service/hub"]
     assert "namespace/default" in kubectl.run("get", "ns", "-o", "name").stdout.split()
+    assert "No resources found" in kubectl.run("get", "no").stderr  # resolved, none registered
     everything = kubectl.run("get", "all", "-o", "name").stdout.split()
     assert sorted(everything) == ["pod/lab", "service/hub"]  # configmaps are not in "all"
     unknown = kubectl.run("get", "bogus", check=False)

@@ -59,6 +59,14 @@ RESOURCES: dict[str, ResourceType] = {
             categories=("all",),
             subresources=(("log", ("get",)), _STATUS),
         ),
+        ResourceType(
+            "nodes",
+            "Node",
+            namespaced=False,
+            status_subresource=True,
+            short_names=("no",),
+            subresources=(_STATUS,),
+        ),
         ResourceType("configmaps", "ConfigMap", short_names=("cm",)),
         ResourceType("secrets", "Secret"),
         ResourceType(

@@ -321,6 +321,40 @@ def _namespace_row(ns: dict[str, Any], now: float) -> Row:
     return [meta["name"], phase, _since(meta.get("creationTimestamp"), now)]
 
 
+def _node_row(node: dict[str, Any], now: float) -> Row:
+    meta, spec, status = node["metadata"], node.get("spec") or {}, node.get("status") or {}
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    state = (
+        ["Unknown"] if ready is None else ["Ready" if ready.get("status") == "True" else "NotReady"]
+    )
+    if spec.get("unschedulable"):
+        state.append("SchedulingDisabled")
+    roles = set()
+    for key, value in (meta.get("labels") or {}).items():
+        if key.startswith("node-role.kubernetes.io/"):
+            roles.add(key.split("/", 1)[1])
+        elif key == "kubernetes.io/role":
+            roles.add(value)
+    info = status.get("nodeInfo") or {}
+
+    def address(kind: str) -> str:
+        found = [a.get("address") for a in status.get("addresses") or [] if a.get("type") == kind]
+        return str(found[0]) if found else "<none>"
+
+    return [
+        meta["name"],
+        ",".join(state),
+        ",".join(sorted(r for r in roles if r)) or "<none>",
+        _since(meta.get("creationTimestamp"), now),
+        info.get("kubeletVersion", ""),
+        address("InternalIP"),
+        address("ExternalIP"),
+        info.get("osImage") or "<unknown>",
+        info.get("kernelVersion") or "<unknown>",
+        info.get("containerRuntimeVersion") or "<unknown>",
+    ]
+
+
 _PRINTERS: dict[str, tuple[list[dict[str, Any]], Callable[[dict[str, Any], float], Row]]] = {
     "pods": (
         [
@@ -368,6 +402,21 @@ _PRINTERS: dict[str, tuple[list[dict[str, Any]], Callable[[dict[str, Any], float
     "namespaces": (
         [_NAME, _column("Status", "The status of the namespace."), _AGE],
         _namespace_row,
+    ),
+    "nodes": (
+        [
+            _NAME,
+            _column("Status", "The status of the node."),
+            _column("Roles", "The roles of the node."),
+            _AGE,
+            _column("Version", "Kubelet Version reported by the node."),
+            _column("Internal-IP", "List of addresses reachable to the node.", priority=1),
+            _column("External-IP", "List of addresses reachable to the node.", priority=1),
+            _column("OS-Image", "OS Image reported by the node.", priority=1),
+            _column("Kernel-Version", "Kernel Version reported by the node.", priority=1),
+            _column("Container-Runtime", "Container runtime version.", priority=1),
+        ],
+        _node_row,
     ),
     "persistentvolumeclaims": (
         [
