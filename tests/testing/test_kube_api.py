@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import aiohttp
 import pytest
@@ -556,3 +557,70 @@ def test_human_duration_matches_apimachinery() -> None:
         9 * 365 * 86400: "9y",
     }
     assert {s: human_duration(s) for s in cases} == cases
+
+
+def test_pod_status_cells_follow_the_api_servers_printer() -> None:
+    from lsst_spawner.testing.kube.table import to_table
+
+    now = 1_800_000_000.0
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 3 * 86400))
+    restarted = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 125))
+
+    def cells(spec: dict, status: dict, **meta) -> list:
+        pod = {
+            "metadata": {"name": "p", "creationTimestamp": created, **meta},
+            "spec": {"containers": [{"name": "nb"}], **spec},
+            "status": status,
+        }
+        return to_table("pods", [pod], "1", now=now)["rows"][0]["cells"]
+
+    waiting_init = {
+        "initContainerStatuses": [{"state": {"waiting": {"reason": "PodInitializing"}}}]
+    }
+    assert cells({"initContainers": [{"name": "i"}]}, {"phase": "Pending", **waiting_init})[2] == (
+        "Init:0/1"
+    )
+    pull = {"initContainerStatuses": [{"state": {"waiting": {"reason": "ErrImagePull"}}}]}
+    assert cells({"initContainers": [{"name": "i"}]}, {"phase": "Pending", **pull})[2] == (
+        "Init:ErrImagePull"
+    )
+    crashing = {
+        "phase": "Running",
+        "containerStatuses": [
+            {
+                "ready": False,
+                "restartCount": 4,
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"finishedAt": restarted, "exitCode": 1}},
+            }
+        ],
+    }
+    row = cells({}, crashing)
+    assert row[1:3] == ["0/1", "CrashLoopBackOff"]
+    assert row[3] == "4 (2m5s ago)"
+    done = {
+        "phase": "Succeeded",
+        "containerStatuses": [{"state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}],
+    }
+    assert cells({}, done)[2] == "Completed"
+    killed = {
+        "phase": "Failed",
+        "containerStatuses": [{"state": {"terminated": {"exitCode": 137, "signal": 9}}}],
+    }
+    assert cells({}, killed)[2] == "Signal:9"
+    running = {
+        "phase": "Running",
+        "podIP": "127.0.0.9",
+        "containerStatuses": [{"ready": True, "restartCount": 0, "state": {"running": {}}}],
+    }
+    assert cells({"nodeName": "n1"}, running)[1:] == [
+        "1/1",
+        "Running",
+        "0",
+        "3d",
+        "127.0.0.9",
+        "n1",
+        "<none>",
+        "<none>",
+    ]
+    assert cells({}, running, deletionTimestamp=created)[2] == "Terminating"
