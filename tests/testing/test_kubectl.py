@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -286,6 +287,33 @@ def test_every_kind_prints_the_columns_of_an_api_server(kubectl: Kubectl, kube_a
     assert wide[2:5] == [service["spec"]["clusterIP"], "<none>", "8081/TCP"]
     assert re.fullmatch(r"\d+s", wide[5])  # AGE
     assert wide[6] == "app=hub"
+
+
+def test_get_watch_prints_rows_as_objects_change(kubectl: Kubectl, kube_api: Any) -> None:
+    kubectl.apply(configmap("first", a="1"))
+    command = [
+        str(kubectl.binary),
+        f"--kubeconfig={kube_api.kubeconfig}",
+        f"--cache-dir={kubectl.cache}",
+        f"--namespace={kube_api.namespace}",
+        "get",
+        "configmaps",
+        "--watch",
+    ]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as watching:
+        guard = threading.Timer(60, watching.kill)  # a hung kubectl ends the reads below
+        guard.start()
+        try:
+            assert watching.stdout is not None
+            assert columns(watching.stdout.readline()) == ["NAME", "DATA", "AGE"]
+            assert watching.stdout.readline().split()[:2] == ["first", "1"]
+            kube_api.emulator.create_object(
+                "configmaps", configmap("second", a="1", b="2"), kube_api.namespace
+            )
+            assert watching.stdout.readline().split()[:2] == ["second", "2"]
+        finally:
+            guard.cancel()
+            watching.kill()
 
 
 # -- discovery ------------------------------------------------------------------------------
