@@ -31,6 +31,7 @@ __all__ = ["OPENAPI_V2_PROTOBUF", "newest_kubernetes_version", "openapi_v2", "op
 OPENAPI_V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
 _CORE = "io.k8s.api.core.v1."
 _META = "io.k8s.apimachinery.pkg.apis.meta.v1."
+_V3_REFS = "#/components/schemas/"
 _SCHEMA_DIR = re.compile(r"^v(\d+)\.(\d+)\.\d+-local$")
 
 
@@ -93,6 +94,10 @@ def _convert(node: Any, ref_prefix: str, key: str = "") -> Any:
             out["properties"] = {k: _convert(v, ref_prefix, k) for k, v in value.items()}
         else:
             out[name] = _convert(value, ref_prefix)
+    if ref_prefix == _V3_REFS and "$ref" in out and len(out) > 1:
+        # v3 documents wrap a reference with siblings (a description) in allOf, and
+        # kubectl explain names the field's type from it ("<IntOrString>")
+        out["allOf"] = [{"$ref": out.pop("$ref")}]
     return out
 
 
@@ -255,7 +260,7 @@ def _v3_parameter(param: dict[str, Any]) -> dict[str, Any]:
 def openapi_v3(version: str) -> tuple[bytes, bytes]:
     """(the ``/openapi/v3`` index, the ``api/v1`` document), both JSON."""
     defs = _definitions(version)
-    prefix = "#/components/schemas/"
+    prefix = _V3_REFS
     paths = {}
     for path, item in _paths(prefix).items():
         converted: dict[str, Any] = {}
