@@ -7,15 +7,21 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-import yaml
 from aiohttp import web
 
 from . import table
-from .openapi import OPENAPI_V2_PROTOBUF, openapi_v2, openapi_v3
 from .patch import check_patch_type
-from .protobuf import KUBE_PROTOBUF, decode_object
-from .resources import RESOURCES, ResourceType
+from .resources import RESOURCES
 from .status import ApiError, status_body
+from .wire import (
+    api_resource,
+    dry_run_requested,
+    json_response,
+    objects_response,
+    openapi_response,
+    read_body,
+    server_version,
+)
 
 if TYPE_CHECKING:
     from .server import KubeEmulator
@@ -23,26 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["build_app", "server_version"]
 
 _JSON = "application/json"
-_YAML = "application/yaml"
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
-_OPTIONS_KIND = {"create": "CreateOptions", "update": "UpdateOptions", "patch": "PatchOptions"}
-
-
-def server_version(kubernetes_version: str) -> dict[str, str]:
-    """``/version`` for an emulator of ``kubernetes_version`` (``1.37``)."""
-    major, minor = kubernetes_version.split(".")[:2]
-    return {
-        "major": major,
-        "minor": minor,
-        "gitVersion": f"v{major}.{minor}.0-lsst-spawner-emulator",
-        "platform": "linux/amd64",
-    }
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=_dumps(body).encode(), status=status, content_type=_JSON, headers=headers
-    )
 
 
 def _route(path: str) -> tuple[str | None, str | None, str | None, str | None]:
@@ -93,124 +80,13 @@ def _int(query: Any, key: str) -> int | None:
         raise ApiError.bad_request(f"invalid value for {key}: {value!r}") from None
 
 
-async def _body(request: web.Request, *, patch: bool = False) -> Any:
-    """The request body, decoded by its Content-Type as the API server's serializers do.
-
-    JSON (also when no type is given), YAML and Kubernetes protobuf are accepted;
-    anything else is a 415, as from an API server. A patch body is JSON whatever
-    its patch type (checked beforehand by :func:`check_patch_type`).
-    """
-    raw = await request.read()
-    if not raw:
-        return None
-    media = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if patch:
-        media = _JSON
-    if media == KUBE_PROTOBUF:
-        return decode_object(raw)
-    if media not in ("", _JSON, _YAML):
-        raise ApiError(
-            415,
-            "the body of the request was in an unknown format - accepted media types "
-            f"include: {_JSON}, {_YAML}, {KUBE_PROTOBUF}",
-        )
-    try:
-        return yaml.safe_load(raw) if media == _YAML else json.loads(raw)
-    except (ValueError, yaml.YAMLError) as exc:
-        what = "YAML" if media == _YAML else "JSON"
-        raise ApiError.bad_request(f"the request body is not valid {what}: {exc}") from None
-
-
-def _dry_run(values: list[str], verb: str) -> bool:
-    """``dryRun=All`` (the only value an API server takes); 422 for any other value."""
-    if not values:
-        return False
-    if all(v == "All" for v in values):
-        return True
-    kind = _OPTIONS_KIND.get(verb, "DeleteOptions")
-    shown = ", ".join(f'"{v}"' for v in values)
-    raise ApiError.invalid(
-        f"{kind}.meta.k8s.io",
-        "",
-        [
-            (
-                "FieldValueNotSupported",
-                "dryRun",
-                f'Unsupported value: []string{{{shown}}}: supported values: "All"',
-            )
-        ],
-    )
-
-
-def _api_resource(rtype: ResourceType) -> list[dict[str, Any]]:
-    """A resource's entries in ``/api/v1`` discovery: itself, then its subresources."""
-    entry: dict[str, Any] = {
-        "name": rtype.plural,
-        "singularName": rtype.singular,
-        "namespaced": rtype.namespaced,
-        "kind": rtype.kind,
-        "verbs": list(rtype.verbs),
-    }
-    if rtype.short_names:
-        entry["shortNames"] = list(rtype.short_names)
-    if rtype.categories:
-        entry["categories"] = list(rtype.categories)
-    subs = [
-        {
-            "name": f"{rtype.plural}/{sub}",
-            "singularName": "",
-            "namespaced": rtype.namespaced,
-            "kind": rtype.kind,
-            "verbs": list(verbs),
-        }
-        for sub, verbs in rtype.subresources
-    ]
-    return [entry, *subs]
-
-
-def _openapi(request: web.Request, kubernetes_version: str) -> web.Response | None:
-    """``/openapi/v2`` (protobuf or JSON by Accept) and ``/openapi/v3[/api/v1]``."""
-    path = request.path.rstrip("/")
-    if path == "/openapi/v2":
-        as_json, as_protobuf = openapi_v2(kubernetes_version)
-        if OPENAPI_V2_PROTOBUF in request.headers.get("Accept", ""):
-            # Asked for with "@v1.0", served as ".v1.0": Go's mime parser rejects the "@".
-            served_as = OPENAPI_V2_PROTOBUF.replace("@", ".")
-            return web.Response(body=as_protobuf, content_type=served_as)
-        return web.Response(body=as_json, content_type=_JSON)
-    if path in ("/openapi/v3", "/openapi/v3/api/v1"):
-        index, document = openapi_v3(kubernetes_version)
-        body = index if path == "/openapi/v3" else document
-        return web.Response(body=body, content_type=_JSON)
-    return None
-
-
-def _objects_response(
-    request: web.Request, rtype: ResourceType, obj: dict[str, Any], status: int = 200
-) -> web.Response:
-    """A get/list/write answer, as a Table when the client's Accept asks for one."""
-    version = table.negotiate(request.headers.get("Accept", ""))
-    if version is None or rtype.plural not in table.PRINTED:
-        return _json(obj, status)
-    items = obj["items"] if obj.get("kind", "").endswith("List") else [obj]
-    rv = obj["metadata"].get("resourceVersion")
-    body = table.to_table(
-        rtype.plural,
-        items,
-        rv,
-        version=version,
-        include_object=request.query.get("includeObject"),
-    )
-    return _json(body, status)
-
-
 def build_app(emulator: KubeEmulator) -> web.Application:
     store, faults, counters = emulator.store, emulator.faults, emulator.counters
 
     async def discovery(request: web.Request) -> web.Response:
         path = request.path.rstrip("/")
         if path == "/api":
-            return _json(
+            return json_response(
                 {
                     "kind": "APIVersions",
                     "versions": ["v1"],
@@ -220,22 +96,24 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                 }
             )
         if path == "/api/v1":
-            return _json(
+            return json_response(
                 {
                     "kind": "APIResourceList",
                     "groupVersion": "v1",
-                    "resources": [e for r in RESOURCES.values() for e in _api_resource(r)],
+                    "resources": [e for r in RESOURCES.values() for e in api_resource(r)],
                 }
             )
         if path == "/apis":
-            return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+            return json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
         if path == "/version":
-            return _json(server_version(emulator.kubernetes_version))
+            return json_response(server_version(emulator.kubernetes_version))
         if path in ("/healthz", "/livez", "/readyz"):
             return web.Response(text="ok")
-        if (served := _openapi(request, emulator.kubernetes_version)) is not None:
+        if (served := openapi_response(request, emulator.kubernetes_version)) is not None:
             return served
-        return _json(status_body(404, "the server could not find the requested resource"), 404)
+        return json_response(
+            status_body(404, "the server could not find the requested resource"), 404
+        )
 
     async def watch(
         request: web.Request, resource: str, namespace: str | None, started: float
@@ -320,7 +198,7 @@ def build_app(emulator: KubeEmulator) -> web.Application:
             raise ApiError(405, "the server does not allow this method on the requested resource")
         if verb == "patch":  # the patch type is checked before the object is looked up
             check_patch_type(request.headers.get("Content-Type", "").split(";")[0].strip())
-        dry_run = _dry_run(query.getall("dryRun", []), verb)
+        dry_run = dry_run_requested(query.getall("dryRun", []), verb)
         field_validation = query.get("fieldValidation")
         headers: dict[str, str] = {}
 
@@ -340,9 +218,9 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                 "metadata": {"resourceVersion": str(rv)},
                 "items": items,
             }
-            return _objects_response(request, rtype, listed)
+            return objects_response(request, rtype, listed)
         if verb == "get":
-            return _objects_response(request, rtype, store.get(resource, namespace, name or ""))
+            return objects_response(request, rtype, store.get(resource, namespace, name or ""))
         if verb == "create":
             if name:
                 raise ApiError(
@@ -351,39 +229,39 @@ def build_app(emulator: KubeEmulator) -> web.Application:
             obj, warnings = store.create(
                 resource,
                 namespace,
-                await _body(request),
+                await read_body(request),
                 field_validation=field_validation,
                 dry_run=dry_run,
             )
             warn(warnings)
-            return _json(obj, 201, headers)
+            return json_response(obj, 201, headers)
         if verb == "update":
             obj, warnings = store.replace(
                 resource,
                 namespace,
                 name or "",
-                await _body(request),
+                await read_body(request),
                 subresource=sub,
                 field_validation=field_validation,
                 dry_run=dry_run,
             )
             warn(warnings)
-            return _json(obj, 200, headers)
+            return json_response(obj, 200, headers)
         if verb == "patch":
             content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
             obj, warnings = store.patch(
                 resource,
                 namespace,
                 name or "",
-                await _body(request, patch=True),
+                await read_body(request, patch=True),
                 content_type,
                 subresource=sub,
                 field_validation=field_validation,
                 dry_run=dry_run,
             )
             warn(warnings)
-            return _json(obj, 200, headers)
-        options = await _body(request) or {}
+            return json_response(obj, 200, headers)
+        options = await read_body(request) or {}
         grace = _int(query, "gracePeriodSeconds")
         if grace is None:
             grace = options.get("gracePeriodSeconds")
@@ -395,9 +273,9 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                 query.get("labelSelector"),
                 query.get("fieldSelector"),
                 grace,
-                dry_run=dry_run or _dry_run(options.get("dryRun") or [], verb),
+                dry_run=dry_run or dry_run_requested(options.get("dryRun") or [], verb),
             )
-            return _json(
+            return json_response(
                 {
                     "kind": f"{rtype.kind}List",
                     "apiVersion": "v1",
@@ -412,11 +290,11 @@ def build_app(emulator: KubeEmulator) -> web.Application:
             grace_period=grace,
             propagation=propagation,
             preconditions=options.get("preconditions"),
-            dry_run=dry_run or _dry_run(options.get("dryRun") or [], verb),
+            dry_run=dry_run or dry_run_requested(options.get("dryRun") or [], verb),
         )
         if rtype.returns_object_on_delete:
-            return _json(obj)
-        return _json(
+            return json_response(obj)
+        return json_response(
             {
                 "kind": "Status",
                 "apiVersion": "v1",
@@ -476,7 +354,7 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                 )
             response = await dispatch(request, verb, resource_, namespace, name, sub, started)
         except ApiError as exc:
-            response = _json(exc.body, exc.code, exc.headers)
+            response = json_response(exc.body, exc.code, exc.headers)
         if verb != "watch":
             counters.timed(verb, time.perf_counter() - started)
         return response
