@@ -362,6 +362,9 @@ def test_apply_create_and_explain_with_validation_on(kubectl: Kubectl, kube_api:
     explained = kubectl.run("explain", "pod.spec.containers.ports").stdout
     assert re.search(r"containerPort\s+<integer>\s+-required-", explained), explained
     assert "FIELD: ports <[]ContainerPort>" in explained
+    # The same from the protobuf /openapi/v2 (the only document 1.27 and 1.28 must have).
+    from_v2 = kubectl.run("explain", "pod.spec.containers.ports", "--output=plaintext-openapiv2")
+    assert re.search(r"containerPort\s+<integer>\s+-required-", from_v2.stdout), from_v2.stdout
     missing = kubectl.run("explain", "pod.spec.nosuchfield", check=False)
     assert missing.returncode != 0
     assert "nosuchfield" in missing.stderr
