@@ -16,7 +16,7 @@ from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
 
 from ._version import __version__
 from .checks import check_config
-from .config import ConfigError, problems_as_lines, validation_on_load
+from .config import ConfigError, problems_as_lines, syntax_error_line, validation_on_load
 
 __all__ = ["build_parser", "load_hub_config", "main"]
 
@@ -43,6 +43,8 @@ def load_hub_config(path: str | Path) -> Config:
             raise CommandError(f"config file {str(path)!r} not found") from None
         except SystemExit as stop:  # a snippet stopped start-up with a one-line message
             raise CommandError(str(stop.code)) from None
+        except SyntaxError as error:  # one line, not a traceback
+            raise CommandError(syntax_error_line(error)) from None
         except ConfigError as error:
             raise CommandError(f"{path}: {error}") from None
 
