@@ -108,6 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--options", metavar="FILE.json", help="user_options as JSON (default: the form defaults)"
     )
     render.add_argument("--format", choices=("yaml", "json"), default="yaml", help="output format")
+
+    manifests = commands.add_parser(
+        "manifests",
+        help="print Kubernetes objects to apply next to the hub (the labs' NetworkPolicy)",
+        description=(
+            "Print, as YAML, the labs' NetworkPolicy for sites not using Zero to JupyterHub's: "
+            "ingress from the hub and the proxy only, on the lab's port; egress by intent."
+        ),
+    )
+    _add_config_option(manifests)
+    from .manifests import add_manifests_arguments
+
+    add_manifests_arguments(manifests)
     return parser
 
 
@@ -146,6 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(config, config_file)
         if args.command == "menu":
             return _menu(config, args.format)
+        if args.command == "manifests":
+            from .manifests import print_manifests
+
+            return print_manifests(config, args)
         return _render_pod(config, args)
     except (CommandError, ConfigError) as error:
         print(f"lsst-spawner: {error}", file=sys.stderr)
