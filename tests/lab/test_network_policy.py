@@ -205,3 +205,100 @@ def test_manifests_rejects_bad_intents(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.strip() == f"lsst-spawner: {message}"
+
+
+def _pod(name: str, labels: dict[str, str], ip: str = "10.3.0.1", ns: str = "a") -> Any:
+    ports = [{"name": "web", "containerPort": 8080}]
+    return {
+        "metadata": {"name": name, "namespace": ns, "labels": labels},
+        "spec": {"containers": [{"name": "c", "image": "x", "ports": ports}]},
+        "status": {"podIP": ip},
+    }
+
+
+def _netpol(spec: dict[str, Any], ns: str = "a") -> dict[str, Any]:
+    return {"metadata": {"name": "p", "namespace": ns}, "spec": spec}
+
+
+def test_selector_expressions() -> None:
+    labels = {"tier": "web", "env": "prod"}
+    assert selector_matches({}, labels)
+    assert not selector_matches(None, labels)
+    assert selector_matches(
+        {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web", "db"]}]}, labels
+    )
+    assert not selector_matches(
+        {"matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["prod"]}]}, labels
+    )
+    assert selector_matches(
+        {"matchExpressions": [{"key": "x", "operator": "DoesNotExist"}]}, labels
+    )
+    assert not selector_matches({"matchExpressions": [{"key": "x", "operator": "Exists"}]}, labels)
+    with pytest.raises(ValueError, match="unknown label selector operator 'Gt'"):
+        selector_matches({"matchExpressions": [{"key": "x", "operator": "Gt"}]}, labels)
+
+
+def test_policy_types_default_and_egress_isolation() -> None:
+    a, b = _pod("a", {"role": "a"}), _pod("b", {"role": "b"}, ip="10.3.0.2")
+    # No policyTypes and no egress rules: Ingress only, so b's egress stays open.
+    ingress_only = _netpol({"podSelector": {"matchLabels": {"role": "b"}}, "ingress": []})
+    assert not may_connect(a, b, 8080, policies=[ingress_only])
+    assert may_connect(b, a, 8080, policies=[ingress_only])
+    # Egress rules given without policyTypes: Egress is implied too.
+    egress = _netpol(
+        {"podSelector": {"matchLabels": {"role": "a"}}, "egress": [{"ports": [{"port": 53}]}]}
+    )
+    assert not may_connect(a, b, 8080, policies=[egress])
+    assert may_connect(a, b, 53, policies=[egress])
+
+
+def test_ports_named_ranges_and_protocols() -> None:
+    a, b = _pod("a", {"role": "a"}), _pod("b", {"role": "b"}, ip="10.3.0.2")
+    policy = _netpol(
+        {
+            "podSelector": {"matchLabels": {"role": "b"}},
+            "ingress": [
+                {"ports": [{"port": "web"}]},
+                {"ports": [{"port": 9000, "endPort": 9010}]},
+                {"ports": [{"port": 53, "protocol": "UDP"}]},
+            ],
+        }
+    )
+    assert may_connect(a, b, 8080, policies=[policy])  # the named port, resolved on b
+    assert may_connect(a, b, 9005, policies=[policy])
+    assert not may_connect(a, b, 9011, policies=[policy])
+    assert may_connect(a, b, 53, policies=[policy], protocol="UDP")
+    assert not may_connect(a, b, 53, policies=[policy])
+
+
+def test_peers_namespaces_and_ip_blocks() -> None:
+    b = _pod("b", {"role": "b"}, ip="10.3.0.2")
+    same_ns = _pod("a", {"role": "a"})
+    other_ns = _pod("c", {"role": "a"}, ns="other", ip="10.4.0.1")
+    namespaces = [{"metadata": {"name": "other", "labels": {"team": "x"}}}]
+    pods_here = _netpol(
+        {
+            "podSelector": {},
+            "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "a"}}}]}],
+        }
+    )
+    assert may_connect(same_ns, b, 1, policies=[pods_here])
+    assert not may_connect(other_ns, b, 1, policies=[pods_here])  # podSelector alone: same ns
+    by_namespace = _netpol(
+        {
+            "podSelector": {},
+            "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"team": "x"}}}]}],
+        }
+    )
+    assert may_connect(other_ns, b, 1, policies=[by_namespace], namespaces=namespaces)
+    assert not may_connect(same_ns, b, 1, policies=[by_namespace], namespaces=namespaces)
+    by_ip = _netpol(
+        {
+            "podSelector": {},
+            "ingress": [
+                {"from": [{"ipBlock": {"cidr": "10.4.0.0/16", "except": ["10.4.0.0/24"]}}]}
+            ],
+        }
+    )
+    assert not may_connect(other_ns, b, 1, policies=[by_ip])
+    assert may_connect(_pod("d", {}, ip="10.4.1.1", ns="o"), b, 1, policies=[by_ip])
