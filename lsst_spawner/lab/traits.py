@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Collection, Hashable, Mapping
 
 from traitlets import Bool, Dict, Float, Int, List, Unicode
 
@@ -20,6 +20,7 @@ from .secrets import SecretSettings
 from .security import MAX_GROUPS_LIMIT
 from .sizes import parse_sizes
 from .spec import LabSettings
+from .volumes import check_mount_groups, parse_mounts
 
 __all__ = ["LabTraits"]
 
@@ -154,7 +155,8 @@ class LabTraits(CheckedConfigurable):
         Dict(),
         config=True,
         help="Mounts of site volumes in the lab: dicts with mount_path, volume and optional "
-        "sub_path (placeholders as lab_home_directory) and read_only.",
+        "sub_path (placeholders as lab_home_directory) and read_only. read_write_groups and "
+        "read_only_groups (group names) scope a mount: other users do not get it.",
     )
     lab_init_volume_mounts = List(
         Dict(),
@@ -244,6 +246,14 @@ class LabTraits(CheckedConfigurable):
         problems += checks.check_secrets(self)[1]
         problems += checks.check_env(self)
         return problems
+
+    def lab_mount_group_problems(self, known: Collection[str]) -> list[ConfigProblem]:
+        """Group-scoped mounts naming a group outside ``known``, the groups known at config time."""
+        mounts = {
+            checks.trait_name(self, trait): parse_mounts(getattr(self, trait), trait)[0]
+            for trait in ("lab_volume_mounts", "lab_init_volume_mounts")
+        }
+        return check_mount_groups(mounts, known)
 
     # --- frozen settings for the builders --------------------------------------
 
