@@ -16,6 +16,7 @@ from ..config import (
 from . import checks
 from .init import DEFAULT_INIT_IMAGE, InitSettings
 from .nss import DEFAULT_BASE_GROUP, DEFAULT_BASE_PASSWD
+from .quota import SizeQuotaTraits
 from .secrets import SecretSettings
 from .security import MAX_GROUPS_LIMIT
 from .sizes import parse_sizes
@@ -28,7 +29,7 @@ __all__ = ["LabTraits"]
 _SHARED_SETTINGS: dict[Hashable, LabSettings] = {}
 
 
-class LabTraits(CheckedConfigurable):
+class LabTraits(SizeQuotaTraits, CheckedConfigurable):
     """The lab's traits: identity, NSS files, secrets, volumes, sizes, init container, timeouts."""
 
     #: Class name used in problem messages, as operators write the traits.
