@@ -173,9 +173,9 @@ def check_config(config: Config) -> tuple[list[ConfigProblem], list[str]]:
 
 
 def _group_reference_problems(found: dict[str, CheckedConfigurable]) -> list[ConfigProblem]:
-    """Lab mounts naming a group no user can have, when the authenticator closes the set."""
+    """Lab mounts and quotas naming a group nobody can be in, when the authenticator knows all."""
     known = getattr(found.get("authenticator_class"), "config_time_groups", lambda: None)()
-    check = getattr(found.get("spawner_class"), "lab_mount_group_problems", None)
+    check = getattr(found.get("spawner_class"), "lab_group_problems", None)
     if known is None or check is None:
         return []
     problems: list[ConfigProblem] = check(known)

@@ -90,6 +90,18 @@ class SizeQuotaTraits(CheckedConfigurable):
         problems += quota_table_problems(self.lab_size_quota, sizes, f"{owner}.lab_size_quota")
         return problems
 
+    def quota_group_problems(self, known: Collection[str]) -> list[ConfigProblem]:
+        """Quota table keys naming a group outside ``known``, the groups known at config time."""
+        owner = getattr(self, "trait_owner", type(self).__name__)
+        return [
+            ConfigProblem(
+                f"{owner}.lab_size_quota[{key!r}]",
+                f"{key!r} is not among the authenticator's known_groups: no user can be in it",
+            )
+            for key in sorted(self.lab_size_quota)
+            if key != EVERYONE and key not in known
+        ]
+
     async def quota_sizes(self, identity: Identity, sizes: Sequence[str]) -> tuple[str, ...]:
         """The size names ``identity`` may pick, by the table and then the hook."""
         allowed = allowed_sizes(self.lab_size_quota, {g.name for g in identity.groups}, sizes)

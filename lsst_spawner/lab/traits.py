@@ -248,13 +248,13 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
         problems += checks.check_env(self)
         return problems
 
-    def lab_mount_group_problems(self, known: Collection[str]) -> list[ConfigProblem]:
-        """Group-scoped mounts naming a group outside ``known``, the groups known at config time."""
+    def lab_group_problems(self, known: Collection[str]) -> list[ConfigProblem]:
+        """Mounts and quota entries naming a group outside ``known`` (known at config time)."""
         mounts = {
             checks.trait_name(self, trait): parse_mounts(getattr(self, trait), trait)[0]
             for trait in ("lab_volume_mounts", "lab_init_volume_mounts")
         }
-        return check_mount_groups(mounts, known)
+        return check_mount_groups(mounts, known) + self.quota_group_problems(known)
 
     # --- frozen settings for the builders --------------------------------------
 

@@ -192,6 +192,20 @@ def test_check_config_flags_unknown_group_only_with_known_groups(
         "authenticator's known_groups: no user can be in it"
     ) in out
     assert "read_write_groups" not in out
+    # The same rule for the size quota's groups ('*' is everyone, not a group).
+    quota = 'c.LSSTSpawner.lab_size_quota = {"*": ["small"], "staff": ["large"]}\n'
+    path.write_text(
+        HUB_CONFIG
+        + quota
+        + 'c.LSSTGitHubOAuthenticator.known_groups = {"instructors", "students"}\n'
+    )
+    assert main(["check-config", "-f", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "LSSTSpawner.lab_size_quota['staff']: 'staff' is not among the authenticator's "
+        "known_groups: no user can be in it"
+    ) in out
+    assert "'*'" not in out
     path.write_text(
         HUB_CONFIG + 'c.LSSTGitHubOAuthenticator.known_groups = {"instructors", "students"}\n'
     )
