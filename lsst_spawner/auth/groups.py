@@ -89,6 +89,14 @@ class GroupSyncMixin(CheckedConfigurable):
         ),
     )
 
+    def _requires_manage_groups(self, change: Any = None) -> None:
+        """Replaces OAuthenticator's observer of the same name, which is not registered.
+
+        Upstream raises as soon as ``admin_groups`` is set before ``manage_groups``,
+        so the outcome depended on the order ``check-config`` sets values in.
+        :meth:`config_problems` reports the same rule, order-free, with the trait named.
+        """
+
     def config_time_groups(self) -> frozenset[str] | None:
         """The groups known at configuration time (:attr:`known_groups`), or None if open."""
         return frozenset(self.known_groups) if self.known_groups else None
@@ -100,6 +108,15 @@ class GroupSyncMixin(CheckedConfigurable):
             for name in sorted(getattr(self, trait, ()) or ()):
                 if why := group_name_problem(name):
                     problems.append(ConfigProblem(f"{cls}.{trait}", why))
+        if not getattr(self, "manage_groups", False):
+            for trait in (*_GROUP_TRAITS, "auth_state_groups_key"):
+                if getattr(self, trait, None):
+                    problems.append(
+                        ConfigProblem(
+                            f"{cls}.{trait}",
+                            "needs manage_groups = True (c.Authenticator.manage_groups)",
+                        )
+                    )
         known = self.config_time_groups()
         if known is not None:
             for trait in _GROUP_TRAITS:

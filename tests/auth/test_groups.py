@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ import pytest
 from lsst_spawner.auth.cilogon import LSSTCILogonOAuthenticator
 from lsst_spawner.auth.github import LSSTGitHubOAuthenticator
 from lsst_spawner.auth.groups import group_name_problem, jupyterhub_groups
+from lsst_spawner.cli import main
+from lsst_spawner.config import ConfigError
 from lsst_spawner.identity import Identity
 from lsst_spawner.testing.auth_fixtures import StubUser, oauth_login
 from lsst_spawner.testing.fake_cilogon import CILogonUser, FakeCILogon
@@ -219,3 +222,47 @@ def test_group_name_problem() -> None:
     assert group_name_problem("_18f") is None
     assert group_name_problem("x" * 33) is not None
     assert group_name_problem(None) is not None
+
+
+@pytest.mark.parametrize("cls", [LSSTGitHubOAuthenticator, LSSTCILogonOAuthenticator])
+def test_group_traits_without_manage_groups_are_a_problem(cls: type) -> None:
+    # Upstream raised at assignment, so the result depended on the order of the config.
+    auth = cls(enable_auth_state=True, admin_groups={"hub-admins"}, allowed_groups={"x"})
+    problems = sorted(str(p) for p in auth.config_problems())
+    assert problems == [
+        f"{cls.__name__}.admin_groups: needs manage_groups = True (c.Authenticator.manage_groups)",
+        f"{cls.__name__}.allowed_groups: needs manage_groups = True "
+        "(c.Authenticator.manage_groups)",
+    ]
+    with pytest.raises(ConfigError, match="admin_groups: needs manage_groups"):
+        auth.check_allow_config()
+
+
+@pytest.mark.parametrize("manage_first", [True, False])
+def test_check_config_is_order_free(
+    manage_first: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [
+        'c.JupyterHub.authenticator_class = "lsst-github"',
+        'c.LSSTGitHubOAuthenticator.client_id = "id"',
+        'c.LSSTGitHubOAuthenticator.client_secret = "secret"',
+        "c.Authenticator.enable_auth_state = True",
+    ]
+    group_lines = [
+        "c.LSSTGitHubOAuthenticator.manage_groups = True",
+        'c.LSSTGitHubOAuthenticator.admin_groups = {"hub-admins"}',
+    ]
+    path = tmp_path / "config.py"
+    path.write_text("\n".join(lines + (group_lines if manage_first else group_lines[::-1])))
+    assert main(["check-config", "-f", str(path)]) == 0, capsys.readouterr().out
+
+
+def test_shadowed_upstream_observer_still_exists() -> None:
+    """The one private OAuthenticator name GroupSyncMixin overrides (contract with upstream)."""
+    from oauthenticator.oauth2 import OAuthenticator
+    from traitlets.traitlets import ObserveHandler
+
+    assert isinstance(OAuthenticator.__dict__["_requires_manage_groups"], ObserveHandler)
+    assert not isinstance(
+        LSSTGitHubOAuthenticator._requires_manage_groups, ObserveHandler
+    )  # ours is a plain method, so upstream's is not registered
