@@ -81,7 +81,7 @@ def _int(query: Any, key: str) -> int | None:
         raise ApiError.bad_request(f"invalid value for {key}: {value!r}") from None
 
 
-async def _body(request: web.Request) -> Any:
+async def read_json_body(request: web.Request) -> Any:
     raw = await request.read()
     if not raw:
         return None
@@ -132,7 +132,8 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                 }
             )
         if path == "/apis":
-            return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+            groups = emulator.access.api_groups()
+            return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
         if path == "/version":
             return _json(VERSION)
         if path in ("/healthz", "/livez", "/readyz"):
@@ -239,7 +240,7 @@ def build_app(emulator: KubeEmulator) -> web.Application:
             obj, warnings = store.create(
                 resource,
                 namespace,
-                await _body(request),
+                await read_json_body(request),
                 field_validation=field_validation,
                 dry_run=bool(query.get("dryRun")),
             )
@@ -250,7 +251,7 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                 resource,
                 namespace,
                 name or "",
-                await _body(request),
+                await read_json_body(request),
                 subresource=sub,
                 field_validation=field_validation,
             )
@@ -262,14 +263,14 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                 resource,
                 namespace,
                 name or "",
-                await _body(request),
+                await read_json_body(request),
                 content_type,
                 subresource=sub,
                 field_validation=field_validation,
             )
             warn(warnings)
             return _json(obj, 200, headers)
-        options = await _body(request) or {}
+        options = await read_json_body(request) or {}
         grace = _int(query, "gracePeriodSeconds")
         if grace is None:
             grace = options.get("gracePeriodSeconds")
@@ -309,6 +310,9 @@ def build_app(emulator: KubeEmulator) -> web.Application:
     async def handle(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         path = request.path
+        # Authentication, RBAC, and the rbac/authorization API groups (rbac_api.py).
+        if (answered := await emulator.access.handle(request)) is not None:
+            return answered
         if not path.startswith("/api/v1/") and path.rstrip("/") != "/api/v1/":
             return await discovery(request)
         verb, resource = "unknown", "unknown"
