@@ -10,6 +10,11 @@ import pytest
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from lsst_spawner.testing.kube.authn import ADMIN_TOKEN
+
+#: Raw requests authenticate as the emulator's administrator.
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
 
 def pod(name: str, labels: dict | None = None, image: str = "lab:w_2026_01", **spec) -> dict:
     return {
@@ -101,7 +106,7 @@ async def test_schema_rejects_malformed_pods(kube_api) -> None:
 
         unknown = pod("unknown")
         unknown["spec"]["contaners"] = []
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=ADMIN) as http:
             url = f"{kube_api.emulator.url}/api/v1/namespaces/{ns}/pods?fieldValidation=Strict"
             async with http.post(url, json=unknown) as response:
                 assert response.status == 400
