@@ -26,15 +26,11 @@ from typing import Any
 
 import pytest
 
-from ..rbac import Z2JH_HUB_ROLE_RULES
 from .kube import KubeEmulator
+from .kube.hub_role import HUB_ROLE_NAME, Z2JH_HUB_ROLE_RULES, hub_user_name, write_hub_kubeconfig
 from .kube.kubelet import ProcessKubelet
 
-__all__ = ["HUB_ROLE_NAME", "HUB_SERVICE_ACCOUNT", "KubeHandle", "kube_api", "kube_role", "kubelet"]
-
-#: The hub's service account and Role in the test's namespace (the names z2jh gives them).
-HUB_SERVICE_ACCOUNT = "hub"
-HUB_ROLE_NAME = "hub"
+__all__ = ["KubeHandle", "kube_api", "kube_role", "kubelet"]
 
 REAL_CLUSTER_ENV = "LSST_SPAWNER_TEST_KUBECONFIG"
 
@@ -172,16 +168,8 @@ def kube_api(
     admin = emulator.write_kubeconfig(tmp_path / "kubeconfig-admin", namespace)
     kubeconfig, hub_user = admin, None
     if kube_role is not None:
-        token = emulator.call(
-            lambda: emulator.access.grant_role(
-                namespace,
-                HUB_ROLE_NAME,
-                kube_role,
-                service_account=(namespace, HUB_SERVICE_ACCOUNT),
-            )
-        )
-        kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig", namespace, token=token)
-        hub_user = f"system:serviceaccount:{namespace}:{HUB_SERVICE_ACCOUNT}"
+        kubeconfig = write_hub_kubeconfig(emulator, tmp_path / "kubeconfig", namespace, kube_role)
+        hub_user = hub_user_name(namespace)
     _use_kubeconfig(kubeconfig, monkeypatch)
     try:
         yield KubeHandle(kubeconfig, namespace, emulator, admin_kubeconfig=admin, hub_user=hub_user)

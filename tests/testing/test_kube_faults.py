@@ -132,6 +132,8 @@ async def test_standalone_cli_serves_and_stops(tmp_path) -> None:
         str(kubeconfig),
         "--kubelet",
         "stub",
+        "--hub-role",
+        "admin",
         "--counters",
         str(tmp_path / "counts.json"),
         stdout=asyncio.subprocess.PIPE,

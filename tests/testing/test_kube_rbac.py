@@ -282,7 +282,7 @@ async def test_resource_names(emulator: KubeEmulator, session: aiohttp.ClientSes
     assert (
         await hub("POST", f"/api/v1/namespaces/{NS}/configmaps", {"metadata": {"name": "allowed"}})
     )[0] == 403
-    # ... except a list or watch narrowed to that name by a field selector, as the apiserver reads it.
+    # ... except a list or watch narrowed to that name by a field selector (the apiserver reads it).
     selected = f"/api/v1/namespaces/{NS}/configmaps?fieldSelector=metadata.name%3Dallowed"
     assert (await hub("GET", selected))[0] == 200
     assert (await hub("DELETE", f"/api/v1/namespaces/{NS}/configmaps/allowed"))[0] == 200
