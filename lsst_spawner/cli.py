@@ -1,4 +1,4 @@
-"""``lsst-spawner``: the operators' command line (check-config, menu, render-pod).
+"""``lsst-spawner``: the operators' command line (check-config, menu, render-pod, rbac).
 
 Every command works offline against a JupyterHub config file loaded the way
 JupyterHub loads it; none contacts Kubernetes.
@@ -7,6 +7,7 @@ JupyterHub loads it; none contacts Kubernetes.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -106,6 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--options", metavar="FILE.json", help="user_options as JSON (default: the form defaults)"
     )
     render.add_argument("--format", choices=("yaml", "json"), default="yaml", help="output format")
+
+    rbac = commands.add_parser(
+        "rbac",
+        help="print the minimal Kubernetes Role the hub needs for this configuration",
+        description=(
+            "Print, as YAML, the Role with the least the hub's service account needs for the "
+            "configured features (pods, the lab's Secrets, events, PVCs, services). Zero to "
+            "JupyterHub's hub Role grants all of it."
+        ),
+    )
+    _add_config_option(rbac)
     return parser
 
 
@@ -133,6 +145,26 @@ def _render_pod(config: Config, args: argparse.Namespace) -> int:
     return render_pod(config, args)
 
 
+def _rbac(config: Config) -> int:
+    import yaml
+
+    from .rbac import Z2JH_HUB_ROLE_RULES, hub_role_for_config, missing_rules
+
+    role = hub_role_for_config(config)
+    beyond = missing_rules(role["rules"], Z2JH_HUB_ROLE_RULES)
+    print("# The minimal Role for this configuration (lsst-spawner rbac).")
+    print(
+        "# "
+        + (
+            "Zero to JupyterHub's hub Role grants all of it."
+            if not beyond
+            else "Beyond Zero to JupyterHub's hub Role: " + json.dumps(beyond)
+        )
+    )
+    print(yaml.safe_dump(role, sort_keys=False), end="")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``lsst-spawner``; returns the exit code."""
     parser = build_parser()
@@ -144,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(config, config_file)
         if args.command == "menu":
             return _menu(config, args.format)
+        if args.command == "rbac":
+            return _rbac(config)
         return _render_pod(config, args)
     except (CommandError, ConfigError) as error:
         print(f"lsst-spawner: {error}", file=sys.stderr)

@@ -16,6 +16,7 @@ __all__ = [
     "Z2JH_HUB_ROLE_RULES",
     "Z2JH_HUB_ROLE_SOURCE",
     "HubFeatures",
+    "hub_role_for_config",
     "missing_rules",
     "required_rules",
     "role_manifest",
@@ -45,7 +46,7 @@ class HubFeatures:
 
     #: ``KubeSpawner.events_enabled``: the event reflector lists and watches Events.
     events: bool = True
-    #: ``KubeSpawner.storage_pvc_ensure``: a PVC is created per user (and read when it exists).
+    #: ``KubeSpawner.storage_pvc_ensure``: a PVC is created per user (never deleted by the hub).
     pvcs: bool = False
     #: ``KubeSpawner.services_enabled`` or ``internal_ssl``: a Service per lab.
     services: bool = False
@@ -83,7 +84,8 @@ def required_rules(features: HubFeatures = HubFeatures()) -> list[dict[str, list
     if features.events:
         rules.append(_rule(["events"], ["list", "watch"]))
     if features.pvcs:
-        rules.append(_rule(["persistentvolumeclaims"], ["create", "get"]))
+        # KubeSpawner takes a 409 as "exists"; it reads the PVC only after a 403 (quota).
+        rules.append(_rule(["persistentvolumeclaims"], ["create"]))
     if features.services:
         rules.append(_rule(["services"], ["create", "delete"]))
     return rules
@@ -126,3 +128,21 @@ def role_manifest(
         "metadata": metadata,
         "rules": [dict(rule) for rule in rules],
     }
+
+
+def _section(config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    has = getattr(config, "_has_section", None)
+    if has is not None and not has(name):  # a traitlets Config makes missing sections on read
+        return {}
+    section = config.get(name) or {}
+    return section if isinstance(section, Mapping) else {}
+
+
+def hub_role_for_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The minimal Role for a JupyterHub config (``KubeSpawner``/``LSSTSpawner`` settings)."""
+    spawner: dict[str, Any] = {}
+    for name in ("KubeSpawner", "LSSTSpawner"):  # LSSTSpawner's settings win, as in traitlets
+        spawner.update(_section(config, name))
+    features = HubFeatures.from_spawner_config(spawner, _section(config, "JupyterHub"))
+    namespace = spawner.get("namespace")
+    return role_manifest(required_rules(features), namespace=str(namespace) if namespace else None)

@@ -15,6 +15,7 @@ from kubespawner import clients
 from traitlets.config import Config
 
 from lsst_spawner.offline import OfflineHub, OfflineServer, OfflineUser
+from lsst_spawner.rbac import Z2JH_HUB_ROLE_RULES, HubFeatures, required_rules
 from lsst_spawner.spawner import LSSTSpawner
 from lsst_spawner.testing.identity_auth import identity_for
 from lsst_spawner.testing.kube.podenv import resolve_lab_env
@@ -47,6 +48,14 @@ def make_spawner(
     spawner.user_options = options
     spawner.lab_options_fresh = True
     return spawner
+
+
+@pytest.fixture(params=["z2jh", "lsst-spawner rbac"])
+def kube_role(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    """Every test here runs with the hub bound to z2jh's hub Role, then to the printed one."""
+    if request.param == "z2jh":
+        return [dict(rule) for rule in Z2JH_HUB_ROLE_RULES]
+    return required_rules(HubFeatures())
 
 
 @pytest.fixture
@@ -388,9 +397,11 @@ async def test_a_pod_whose_create_is_retried_is_sent_whole_each_time(
 
 
 async def test_services_and_after_pod_created_hook_read_the_created_pod(
-    kube_api: KubeHandle, stub_kubelet: Any
+    kube_api: KubeHandle, stub_kubelet: Any, kube_role: list[dict[str, Any]]
 ) -> None:
     """KubeSpawner's steps after the create read the reflector's pod, not the emptied manifest."""
+    if kube_role == required_rules(HubFeatures()):  # the printed Role, for services this time
+        kube_api.set_hub_role(required_rules(HubFeatures(services=True)))
     hooked: list[Any] = []
     spawner = make_spawner(kube_api, "rra", image="w_2026_46")
     spawner.services_enabled = True

@@ -198,6 +198,8 @@ class RbacAuthorizer:
     superuser_group: str = SUPERUSER_GROUP
     #: Requests decided so far, by outcome (``allowed``/``denied``), for tests and reports.
     decisions: dict[str, int] = field(default_factory=lambda: {"allowed": 0, "denied": 0})
+    #: The requests denied so far (the last 1,000), for tests that ask what was refused.
+    denied: list[Attributes] = field(default_factory=list)
 
     def _role_rules(
         self, ref: Mapping[str, Any], namespace: str, errors: list[str]
@@ -247,7 +249,9 @@ class RbacAuthorizer:
         ok, reason = self.allowed(attrs)
         self.decisions["allowed" if ok else "denied"] += 1
         if not ok:
-            raise forbidden(attrs, "" if reason == "" else reason)
+            self.denied.append(attrs)
+            del self.denied[:-1000]
+            raise forbidden(attrs, reason)
 
 
 def _cluster_role(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
