@@ -1,7 +1,7 @@
 """``lsst-spawner``: the operators' command line (check-config, menu, render-pod, rbac).
 
-Every command works offline against a JupyterHub config file loaded the way
-JupyterHub loads it; none contacts Kubernetes.
+Every command works against a JupyterHub config file loaded the way JupyterHub
+loads it; only ``doctor`` contacts Kubernetes.
 """
 
 from __future__ import annotations
@@ -118,6 +118,25 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _add_config_option(rbac)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the configuration against the live cluster and registry",
+        description=(
+            "Check the configuration, every Kubernetes permission the hub needs (by "
+            "SelfSubjectAccessReview, as the kubeconfig's user), that the lab namespace exists, "
+            "that the registry answers with the configured credentials and that the recommended "
+            "image resolves to a digest. Prints every problem and exits 1 if there is any. The "
+            "only command that contacts Kubernetes; it writes nothing."
+        ),
+    )
+    _add_config_option(doctor)
+    doctor.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        default=None,
+        help="kubeconfig of the hub's identity (default: $KUBECONFIG or ~/.kube/config)",
+    )
     return parser
 
 
@@ -165,6 +184,23 @@ def _rbac(config: Config) -> int:
     return 0
 
 
+def _doctor(config: Config, kubeconfig: str | None) -> int:
+    import asyncio
+
+    from .doctor import run_doctor
+
+    report = asyncio.run(run_doctor(config, kubeconfig))
+    for line in report.passed:
+        print(f"ok: {line}")
+    for line in report.problems:
+        print(f"PROBLEM: {line}")
+    if report.problems:
+        print(f"{len(report.problems)} problem(s)", file=sys.stderr)
+        return 1
+    print("OK: no problems")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``lsst-spawner``; returns the exit code."""
     parser = build_parser()
@@ -178,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _menu(config, args.format)
         if args.command == "rbac":
             return _rbac(config)
+        if args.command == "doctor":
+            return _doctor(config, args.kubeconfig)
         return _render_pod(config, args)
     except (CommandError, ConfigError) as error:
         print(f"lsst-spawner: {error}", file=sys.stderr)
