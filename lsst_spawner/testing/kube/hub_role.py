@@ -28,7 +28,7 @@ __all__ = [
     "write_hub_kubeconfig",
 ]
 
-#: The names z2jh gives them (``hub`` for a release called ``jupyterhub``... and here).
+#: The names z2jh gives them by default.
 HUB_SERVICE_ACCOUNT = "hub"
 HUB_ROLE_NAME = "hub"
 
