@@ -591,3 +591,67 @@ def test_kubectl_auth_can_i(tmp_path: Path) -> None:
         ) in refused.stderr
     finally:
         emu.stop_thread()
+
+
+async def test_rbac_objects_are_validated_as_the_apiserver_does(
+    emulator: KubeEmulator, session: aiohttp.ClientSession
+) -> None:
+    root = admin(emulator, session)
+
+    async def refused(path: str, body: Any, method: str = "POST") -> str:
+        content = "application/merge-patch+json" if method == "PATCH" else "application/json"
+        status, reply = await root(method, path, body, content)
+        assert status == 422, reply
+        assert reply["reason"] == "Invalid"
+        return str(reply["message"])
+
+    roles = f"{RBAC}/namespaces/{NS}/roles"
+    message = await refused(roles, {"metadata": {"name": "r"}, "rules": [{"verbs": ["get"]}]})
+    assert message == (
+        'Role.rbac.authorization.k8s.io "r" is invalid: [rules[0].apiGroups: Required value: '
+        "resource rules must supply at least one api group, rules[0].resources: Required value: "
+        "resource rules must supply at least one resource]"
+    )
+    urls = {"metadata": {"name": "r"}, "rules": [{"nonResourceURLs": ["/x"], "verbs": ["get"]}]}
+    assert "namespaced rules cannot apply to non-resource URLs" in await refused(roles, urls)
+    both = {
+        "metadata": {"name": "c"},
+        "rules": [{"nonResourceURLs": ["/x"], "resources": ["pods"], "verbs": ["get"]}],
+    }
+    assert "both regular resources and non-resource URLs" in await refused(
+        f"{RBAC}/clusterroles", both
+    )
+    ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"}
+    cluster_binding = {
+        "metadata": {"name": "b"},
+        "roleRef": ref,
+        "subjects": [{"kind": "ServiceAccount", "name": "hub"}],
+    }
+    message = await refused(f"{RBAC}/clusterrolebindings", cluster_binding)
+    assert 'roleRef.kind: Unsupported value: "Role": supported values: "ClusterRole"' in message
+    assert "subjects[0].namespace: Required value" in message
+    bad_subject = {
+        "metadata": {"name": "b"},
+        "roleRef": ref,
+        "subjects": [{"kind": "Robot", "name": "x"}],
+    }
+    assert 'subjects[0].kind: Unsupported value: "Robot"' in await refused(
+        f"{RBAC}/namespaces/{NS}/rolebindings", bad_subject
+    )
+    good = {"metadata": {"name": "b"}, "roleRef": ref, "subjects": [{"kind": "User", "name": "x"}]}
+    assert (await root("POST", f"{RBAC}/namespaces/{NS}/rolebindings", good))[0] == 201
+    message = await refused(
+        f"{RBAC}/namespaces/{NS}/rolebindings/b", {"roleRef": {**ref, "name": "other"}}, "PATCH"
+    )
+    assert message == (
+        'RoleBinding.rbac.authorization.k8s.io "b" is invalid: roleRef: Invalid value: '
+        "cannot change roleRef"
+    )
+    # Subjects may change.
+    status, _ = await root(
+        "PATCH",
+        f"{RBAC}/namespaces/{NS}/rolebindings/b",
+        {"subjects": [{"kind": "Group", "name": "g"}]},
+        "application/merge-patch+json",
+    )
+    assert status == 200

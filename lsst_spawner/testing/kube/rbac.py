@@ -34,6 +34,7 @@ __all__ = [
     "bootstrap_rbac_objects",
     "forbidden",
     "forbidden_message",
+    "rbac_object_causes",
     "rule_allows",
 ]
 
@@ -346,3 +347,114 @@ def bootstrap_rbac_objects() -> list[tuple[str, dict[str, Any]]]:
         0, {"apiGroup": RBAC_GROUP, "kind": "Group", "name": "system:authenticated"}
     )
     return objects
+
+
+# -- validation the schema cannot express (pkg/apis/rbac/validation) ----------------------
+
+Cause = tuple[str, str, str]
+
+
+def _rule_causes(rule: Mapping[str, Any], path: str, namespaced: bool) -> list[Cause]:
+    causes: list[Cause] = []
+    if not rule.get("verbs"):
+        causes.append(
+            (
+                "FieldValueRequired",
+                f"{path}.verbs",
+                "Required value: verbs must contain at least one value",
+            )
+        )
+    urls = rule.get("nonResourceURLs") or []
+    if urls:
+        shown = json.dumps(list(urls))
+        if namespaced:
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"{path}.nonResourceURLs",
+                    f"Invalid value: {shown}: namespaced rules cannot apply to non-resource URLs",
+                )
+            )
+        if rule.get("apiGroups") or rule.get("resources") or rule.get("resourceNames"):
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"{path}.nonResourceURLs",
+                    f"Invalid value: {shown}: rules cannot apply to both regular resources and "
+                    "non-resource URLs",
+                )
+            )
+        return causes
+    if not rule.get("apiGroups"):
+        causes.append(
+            (
+                "FieldValueRequired",
+                f"{path}.apiGroups",
+                "Required value: resource rules must supply at least one api group",
+            )
+        )
+    if not rule.get("resources"):
+        causes.append(
+            (
+                "FieldValueRequired",
+                f"{path}.resources",
+                "Required value: resource rules must supply at least one resource",
+            )
+        )
+    return causes
+
+
+def _binding_causes(obj: Mapping[str, Any], cluster: bool) -> list[Cause]:
+    causes: list[Cause] = []
+    ref = obj.get("roleRef") or {}
+    kinds = ("ClusterRole",) if cluster else ("Role", "ClusterRole")
+    if ref.get("apiGroup") != RBAC_GROUP:
+        causes.append(
+            (
+                "FieldValueNotSupported",
+                "roleRef.apiGroup",
+                f'Unsupported value: "{ref.get("apiGroup", "")}": supported values: "{RBAC_GROUP}"',
+            )
+        )
+    if ref.get("kind") not in kinds:
+        supported = ", ".join(f'"{k}"' for k in kinds)
+        causes.append(
+            (
+                "FieldValueNotSupported",
+                "roleRef.kind",
+                f'Unsupported value: "{ref.get("kind", "")}": supported values: {supported}',
+            )
+        )
+    if not ref.get("name"):
+        causes.append(("FieldValueRequired", "roleRef.name", "Required value"))
+    for index, subject in enumerate(obj.get("subjects") or []):
+        path = f"subjects[{index}]"
+        kind = subject.get("kind")
+        if kind not in ("ServiceAccount", "User", "Group"):
+            causes.append(
+                (
+                    "FieldValueNotSupported",
+                    f"{path}.kind",
+                    f'Unsupported value: "{kind or ""}": supported values: "ServiceAccount", '
+                    '"User", "Group"',
+                )
+            )
+        if not subject.get("name"):
+            causes.append(("FieldValueRequired", f"{path}.name", "Required value"))
+        if kind == "ServiceAccount" and cluster and not subject.get("namespace"):
+            causes.append(("FieldValueRequired", f"{path}.namespace", "Required value"))
+    return causes
+
+
+def rbac_object_causes(obj: Mapping[str, Any]) -> list[Cause]:
+    """What the API server's RBAC validation refuses in ``obj`` (any kind; [] for others)."""
+    kind = obj.get("kind")
+    if kind in ("Role", "ClusterRole"):
+        return [
+            cause
+            for index, rule in enumerate(obj.get("rules") or [])
+            for cause in _rule_causes(rule, f"rules[{index}]", kind == "Role")
+        ]
+    if kind in ("RoleBinding", "ClusterRoleBinding"):
+        return _binding_causes(obj, kind == "ClusterRoleBinding")
+    return []

@@ -431,6 +431,12 @@ class ObjectStore:
         field_validation: str | None,
     ) -> tuple[dict[str, Any], builtins.list[str]]:
         resource, name = rtype.plural, current["metadata"]["name"]
+        if rtype.kind.endswith("RoleBinding") and new.get("roleRef") != current.get("roleRef"):
+            raise ApiError.invalid(
+                f"{rtype.kind}.{rtype.api_version.split('/')[0]}",
+                name,
+                [("FieldValueInvalid", "roleRef", "Invalid value: cannot change roleRef")],
+            )
         if subresource == "status":
             status = new.get("status")
             new = copy.deepcopy(current)

@@ -23,6 +23,7 @@ from typing import Any
 import jsonschema
 from referencing import Registry, Resource
 
+from .rbac import rbac_object_causes
 from .status import ApiError
 
 __all__ = ["Validator", "check_name", "check_path_segment_name"]
@@ -134,8 +135,11 @@ class Validator:
                 )
                 causes.append((reason, where or "<root>", error.message))
         causes.extend(self._semantic(kind, obj))
+        causes.extend(rbac_object_causes(obj))
         if causes:
-            raise ApiError.invalid(kind, name, causes)
+            # Kinds outside the core group are named with it ("Role.rbac.authorization.k8s.io").
+            group = api_version.split("/")[0] if "/" in api_version else ""
+            raise ApiError.invalid(f"{kind}.{group}" if group else kind, name, causes)
         if unknown and field_validation == "Strict":
             fields = ", ".join(f'unknown field "{path}"' for _, _, path in unknown)
             raise ApiError.bad_request(
