@@ -81,7 +81,7 @@ def _int(query: Any, key: str) -> int | None:
         raise ApiError.bad_request(f"invalid value for {key}: {value!r}") from None
 
 
-async def read_json_body(request: web.Request) -> Any:
+async def _body(request: web.Request) -> Any:
     raw = await request.read()
     if not raw:
         return None
@@ -89,6 +89,9 @@ async def read_json_body(request: web.Request) -> Any:
         return json.loads(raw)
     except ValueError as exc:
         raise ApiError.bad_request(f"the request body is not valid JSON: {exc}") from None
+
+
+read_json_body = _body  # also rbac_api's
 
 
 def build_app(emulator: KubeEmulator) -> web.Application:
@@ -240,7 +243,7 @@ def build_app(emulator: KubeEmulator) -> web.Application:
             obj, warnings = store.create(
                 resource,
                 namespace,
-                await read_json_body(request),
+                await _body(request),
                 field_validation=field_validation,
                 dry_run=bool(query.get("dryRun")),
             )
@@ -251,7 +254,7 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                 resource,
                 namespace,
                 name or "",
-                await read_json_body(request),
+                await _body(request),
                 subresource=sub,
                 field_validation=field_validation,
             )
@@ -263,14 +266,14 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                 resource,
                 namespace,
                 name or "",
-                await read_json_body(request),
+                await _body(request),
                 content_type,
                 subresource=sub,
                 field_validation=field_validation,
             )
             warn(warnings)
             return _json(obj, 200, headers)
-        options = await read_json_body(request) or {}
+        options = await _body(request) or {}
         grace = _int(query, "gracePeriodSeconds")
         if grace is None:
             grace = options.get("gracePeriodSeconds")

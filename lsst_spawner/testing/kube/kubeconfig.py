@@ -12,6 +12,8 @@ import base64
 import datetime
 import ipaddress
 import os
+import ssl
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import yaml
 
 from .authn import ADMIN_TOKEN
 
-__all__ = ["kubeconfig_dict", "self_signed_certificate", "write_kubeconfig"]
+__all__ = ["kubeconfig_dict", "self_signed_certificate", "server_ssl_context", "write_kubeconfig"]
 
 
 def kubeconfig_dict(
@@ -95,3 +97,15 @@ def self_signed_certificate(host: str) -> tuple[bytes, bytes]:
         serialization.NoEncryption(),
     )
     return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def server_ssl_context(host: str) -> tuple[ssl.SSLContext, bytes]:
+    """A server TLS context with a new self-signed certificate for ``host``, and the certificate."""
+    certificate, key = self_signed_certificate(host)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory() as tmp:  # load_cert_chain reads files only
+        cert_file, key_file = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
+        cert_file.write_bytes(certificate)
+        key_file.write_bytes(key)
+        context.load_cert_chain(cert_file, key_file)
+    return context, certificate

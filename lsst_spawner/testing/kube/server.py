@@ -17,7 +17,7 @@ from .api import build_app
 from .authn import ADMIN_TOKEN
 from .counters import RequestCounters
 from .faults import FaultInjector
-from .kubeconfig import self_signed_certificate, write_kubeconfig
+from .kubeconfig import server_ssl_context, write_kubeconfig
 from .rbac_api import AccessControl
 from .store import ObjectStore
 from .validation import Validator
@@ -77,16 +77,7 @@ class KubeEmulator:
         self.certificate_pem: bytes | None = None
         self._ssl: Any = None
         if tls:
-            import ssl
-            import tempfile
-
-            self.certificate_pem, key_pem = self_signed_certificate(host)
-            self._ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            with tempfile.TemporaryDirectory() as tmp:
-                cert_file, key_file = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
-                cert_file.write_bytes(self.certificate_pem)
-                key_file.write_bytes(key_pem)
-                self._ssl.load_cert_chain(cert_file, key_file)
+            self._ssl, self.certificate_pem = server_ssl_context(host)
 
     # -- lifecycle ----------------------------------------------------------------------
 
