@@ -276,11 +276,12 @@ async def delete_lab_objects(
     pod: str | None,
     config_map: str | None,
     secret: str | None,
+    env_secret: str | None = None,
     budget: float,
     request_timeout: float,
     log: Log | None = None,
 ) -> list[str]:
-    """Delete a lab's pod, ConfigMap and Secret; objects already gone (404) are fine.
+    """Delete a lab's pod, env Secret, ConfigMap and Secret; objects already gone (404) are fine.
 
     Every deletion is attempted even when an earlier one fails, so one stuck
     object does not orphan the others; then the failures, if any, are raised
@@ -290,7 +291,8 @@ async def delete_lab_objects(
     """
     deleted: list[str] = []
     failures: list[str] = []
-    for kind, name in (("pod", pod), ("config_map", config_map), ("secret", secret)):
+    objects = (("pod", pod), ("secret", env_secret), ("config_map", config_map), ("secret", secret))
+    for kind, name in objects:
         if not name:
             continue
         try:

@@ -366,7 +366,7 @@ class LSSTSpawner(
             objects = await self.prepare_lab_objects()
             spec = self.lab_spec
             assert spec is not None
-            created = (spec.config_map_name, spec.secret_name)
+            created = (spec.env_secret_name, spec.secret_name)
             self._lsst_options_loaded = True
             await self._create_lab_config(objects)
             if self._lsst_progress is not None:
@@ -423,7 +423,7 @@ class LSSTSpawner(
         return created
 
     async def _create_lab_config(self, objects: LabObjects) -> None:
-        for kind, body in (("config_map", objects.config_map), ("secret", objects.secret)):
+        for kind, body in (("secret", objects.env_secret), ("secret", objects.secret)):
             await create_replacing(
                 self.api,
                 kind,
@@ -435,15 +435,16 @@ class LSSTSpawner(
             )
 
     async def _delete_lab_config(
-        self, config_map: str | None, secret: str | None, *, quiet: bool = False
+        self, env_secret: str | None, secret: str | None, *, quiet: bool = False
     ) -> None:
         try:
             await delete_lab_objects(
                 self.api,
                 self.namespace,
                 pod=None,
-                config_map=config_map,
+                config_map=None,
                 secret=secret,
+                env_secret=env_secret,
                 budget=self.lab_delete_timeout,
                 request_timeout=self.kubernetes_request_timeout,
                 log=self.log,
@@ -459,7 +460,7 @@ class LSSTSpawner(
         try:
             await super().stop(now=now)
         finally:
-            await self._delete_lab_config(names["config_map"], names["secret"])
+            await self._delete_lab_config(names["env_secret"], names["secret"])
 
     async def progress(self) -> Any:
         """Our steps and the pod's events, with rising percentages, ending at 100 when ready."""

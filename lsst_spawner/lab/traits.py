@@ -38,8 +38,8 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
     lab_pod_name_template = Unicode(
         "nb-{username}",
         config=True,
-        help="Name of the lab pod. {username} is the escaped, DNS-safe username; the ConfigMap "
-        "(environment) and Secret are named after the pod with -env and -secret.",
+        help="Name of the lab pod. {username} is the escaped, DNS-safe username; the two "
+        "Secrets (environment; secrets and NSS files) are named after it with -env and -secret.",
     )
     lab_sizes = List(
         Dict(),
@@ -183,7 +183,7 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
     lab_env = Dict(
         value_trait=Unicode(),
         config=True,
-        help="Plain environment variables for every lab, in its -env ConfigMap. Never put "
+        help="Plain environment variables for every lab, in its -env Secret. Never put "
         "secrets here: use lab_extra_secrets.",
     )
     lab_spawn_timeout = Duration(

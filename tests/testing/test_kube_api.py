@@ -11,6 +11,11 @@ import pytest
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from lsst_spawner.testing.kube.authn import ADMIN_TOKEN
+
+#: Raw requests authenticate as the emulator's administrator.
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
 
 def pod(name: str, labels: dict | None = None, image: str = "lab:w_2026_01", **spec) -> dict:
     return {
@@ -102,7 +107,7 @@ async def test_schema_rejects_malformed_pods(kube_api) -> None:
 
         unknown = pod("unknown")
         unknown["spec"]["contaners"] = []
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=ADMIN) as http:
             url = f"{kube_api.emulator.url}/api/v1/namespaces/{ns}/pods?fieldValidation=Strict"
             async with http.post(url, json=unknown) as response:
                 assert response.status == 400
@@ -376,7 +381,7 @@ async def test_tables_answer_the_accept_header_and_refuse_what_they_cannot_produ
         "configmaps", {"metadata": {"name": "cm"}, "data": {"a": "1"}}, ns
     )
     base = f"{url}/api/v1/namespaces/{ns}/configmaps"
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=ADMIN) as http:
         async with http.get(base, headers={"Accept": TABLE}) as response:
             table = await response.json()
         assert table["kind"] == "Table"
@@ -405,7 +410,7 @@ async def test_watch_with_table_accept_sends_one_row_tables(kube_api) -> None:
     kube_api.emulator.create_object("configmaps", {"metadata": {"name": "cm"}}, ns)
     watch_url = f"{url}/api/v1/namespaces/{ns}/configmaps?watch=true&timeoutSeconds=1"
     async with (
-        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession(headers=ADMIN) as http,
         http.get(watch_url, headers={"Accept": TABLE}) as response,
     ):
         first = json.loads(await response.content.readline())
@@ -420,7 +425,7 @@ async def test_dry_run_takes_only_all(kube_api) -> None:
     base = f"{url}/api/v1/namespaces/{ns}/configmaps"
     body = {"metadata": {"name": "cm"}, "data": {"a": "2"}}
     merge = {"Content-Type": "application/merge-patch+json"}
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=ADMIN) as http:
         for method, target, kind, extra in (
             ("POST", base, "CreateOptions", {}),
             ("PUT", f"{base}/cm", "UpdateOptions", {}),
@@ -446,7 +451,7 @@ async def test_dry_run_takes_only_all(kube_api) -> None:
 async def test_bodies_are_decoded_by_content_type(kube_api) -> None:
     ns, url = kube_api.namespace, kube_api.emulator.url
     base = f"{url}/api/v1/namespaces/{ns}/configmaps"
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=ADMIN) as http:
         yaml_body = "metadata:\n  name: from-yaml\ndata:\n  a: '1'\n"
         async with http.post(
             base, data=yaml_body, headers={"Content-Type": "application/yaml"}
@@ -481,7 +486,7 @@ async def test_server_side_apply_is_a_415_before_the_object_is_looked_up(kube_ap
     apply = {"Content-Type": "application/apply-patch+yaml"}
     target = f"{url}/api/v1/namespaces/{ns}/configmaps/nope?fieldManager=kubectl"
     async with (
-        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession(headers=ADMIN) as http,
         http.patch(target, data="metadata: {name: nope}\n", headers=apply) as r,
     ):
         assert r.status == 415
@@ -495,7 +500,7 @@ async def test_server_side_apply_is_a_415_before_the_object_is_looked_up(kube_ap
 
 async def test_discovery_lists_short_names_categories_verbs_and_subresources(kube_api) -> None:
     url = kube_api.emulator.url
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=ADMIN) as http:
         async with http.get(f"{url}/api/v1") as response:
             resources = {r["name"]: r for r in (await response.json())["resources"]}
         async with http.delete(f"{url}/api/v1/namespaces") as response:
@@ -520,7 +525,7 @@ async def test_discovery_lists_short_names_categories_verbs_and_subresources(kub
 
 async def test_openapi_documents(kube_api) -> None:
     url = kube_api.emulator.url
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=ADMIN) as http:
         async with http.get(f"{url}/openapi/v2", headers={"Accept": "application/json"}) as r:
             v2 = await r.json()
         async with http.get(f"{url}/openapi/v3") as r:

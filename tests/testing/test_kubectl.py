@@ -44,6 +44,12 @@ KUBECTLS = _versioned_kubectls()
 EDGES = [KUBECTLS[0], KUBECTLS[-1]] if KUBECTLS else [((0, 0), Path("kubectl.not-installed"))]
 
 
+@pytest.fixture
+def kube_tls() -> bool:
+    """kubectl sends its bearer token only over https."""
+    return True
+
+
 class Kubectl:
     """One kubectl binary pointed at the test's kubeconfig and namespace."""
 

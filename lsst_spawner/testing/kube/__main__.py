@@ -12,6 +12,7 @@ import json
 import signal
 import sys
 
+from .hub_role import write_hub_kubeconfig
 from .kubelet import FakeNode, ProcessKubelet
 from .server import KubeEmulator
 
@@ -55,6 +56,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--counters", help="write request counters as JSON here on exit")
+    parser.add_argument(
+        "--hub-role",
+        choices=["z2jh", "admin"],
+        default="z2jh",
+        help="the kubeconfig's user: the hub's service account bound to z2jh's hub Role in the "
+        "first namespace (default), or the emulator's administrator",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a self-signed certificate (kubectl sends tokens only over TLS)",
+    )
+    parser.add_argument("--no-rbac", action="store_true", help="authorize every request")
     return parser.parse_args(argv)
 
 
@@ -65,6 +79,8 @@ async def serve(args: argparse.Namespace) -> KubeEmulator:
         namespaces=namespaces,
         seed=args.seed,
         kubernetes_version=args.kubernetes_version,
+        rbac=not args.no_rbac,
+        tls=args.tls,
     )
     await emulator.start()
     kubelet = None
@@ -82,7 +98,10 @@ async def serve(args: argparse.Namespace) -> KubeEmulator:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    emulator.write_kubeconfig(args.kubeconfig, namespaces[0])
+    if args.hub_role == "z2jh":
+        write_hub_kubeconfig(emulator, args.kubeconfig, namespaces[0])
+    else:
+        emulator.write_kubeconfig(args.kubeconfig, namespaces[0])
     print(f"Kubernetes emulator at {emulator.url}; kubeconfig {args.kubeconfig}", flush=True)
     await stop.wait()
     if kubelet is not None:

@@ -104,7 +104,8 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                 }
             )
         if path == "/apis":
-            return json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+            groups = emulator.access.api_groups()
+            return json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
         if path == "/version":
             return json_response(server_version(emulator.kubernetes_version))
         if path in ("/healthz", "/livez", "/readyz"):
@@ -307,6 +308,9 @@ def build_app(emulator: KubeEmulator) -> web.Application:
     async def handle(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         path = request.path
+        # Authentication, RBAC, and the rbac/authorization API groups (rbac_api.py).
+        if (answered := await emulator.access.handle(request)) is not None:
+            return answered
         if not path.startswith("/api/v1/") and path.rstrip("/") != "/api/v1/":
             return await discovery(request)
         verb, resource = "unknown", "unknown"

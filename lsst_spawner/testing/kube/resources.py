@@ -21,6 +21,10 @@ class ResourceType:
     label_name: bool = False
     # Deleting returns the object (graceful kinds) rather than a Status.
     returns_object_on_delete: bool = False
+    # "v1" for the core group, "<group>/v1" for the others (served under /apis/<group>/v1).
+    api_version: str = "v1"
+    # RBAC objects take path segment names ("system:discovery"), not DNS names.
+    path_segment_name: bool = False
     # Discovery, as a 1.3x API server lists these kinds.
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
