@@ -24,12 +24,13 @@ from traitlets import Bool, Enum, Int
 from ..config import CheckedConfigurable, ConfigProblem, Duration
 from ..identity import (
     AUTH_STATE_KEY,
-    EMAIL_PATTERN,
     MAX_ID,
     USERNAME_PATTERN,
     Identity,
     IdentityError,
     IdentityPolicy,
+    clean_display_name,
+    is_valid_email,
 )
 from .names import GroupCandidate, UnsafeNameError, posix_group_name, resolve_groups
 
@@ -103,17 +104,18 @@ class LSSTIdentityMixin(CheckedConfigurable):
 
     def config_problems(self) -> list[ConfigProblem]:
         problems = super().config_problems()
-        cls = type(self).__name__
         for trait in ("min_uid", "min_gid"):
             value = getattr(self, trait)
             if not 1 <= value <= MAX_ID:
                 problems.append(
-                    ConfigProblem(f"{cls}.{trait}", f"must be between 1 and {MAX_ID}, not {value}")
+                    ConfigProblem(
+                        self.trait_where(trait), f"must be between 1 and {MAX_ID}, not {value}"
+                    )
                 )
         if not getattr(self, "enable_auth_state", True):
             problems.append(
                 ConfigProblem(
-                    f"{cls}.enable_auth_state",
+                    self.trait_where("enable_auth_state"),
                     "must be True: the identity is stored in auth_state "
                     "(and JUPYTERHUB_CRYPT_KEY must be set)",
                 )
@@ -236,11 +238,11 @@ class LSSTIdentityMixin(CheckedConfigurable):
                 for c in candidates
             ]
         resolved = resolve_groups(candidates, self.log)
-        if email is not None and not (isinstance(email, str) and EMAIL_PATTERN.fullmatch(email)):
-            self.log.warning("Ignoring invalid email address %r of %r", email, username)
+        if email is not None and not is_valid_email(email):
+            shown = email[:80] if isinstance(email, str) else email
+            self.log.warning("Ignoring invalid email address %r of %r", shown, username)
             email = None
-        if name is not None and not isinstance(name, str):
-            name = None
+        name = clean_display_name(name)
         try:
             identity = Identity(
                 username=username,
