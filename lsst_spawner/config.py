@@ -126,8 +126,12 @@ def _checked_trait_names(cls: type) -> tuple[str, ...]:
         sorted(
             name
             for name, trait in traits.items()
-            if isinstance(trait.this_class, type)
-            and issubclass(trait.this_class, CheckedConfigurable)
+            if (
+                isinstance(trait.this_class, type)
+                and issubclass(trait.this_class, CheckedConfigurable)
+            )
+            # KubeSpawner's traits the checks read too (LabTraits' volumes and mounts).
+            or name in getattr(cls, "foreign_checked_traits", ())
         )
     )
 

@@ -124,6 +124,21 @@ async def test_hub_start_refuses_the_same_collision(offline_kubernetes: None) ->
         start_spawner(c)
 
 
+async def test_a_clean_configuration_does_not_hide_a_colliding_one(
+    offline_kubernetes: None,
+) -> None:
+    """The once-per-configuration check tells configurations apart by KubeSpawner's mounts too."""
+    clean = base_config()
+    clean.KubeSpawner.volume_mounts = [{"name": "extra", "mountPath": "/srv/extra"}]
+    clean.KubeSpawner.volumes = [{"name": "extra", "emptyDir": {}}]
+    start_spawner(clean)
+    colliding = base_config()
+    colliding.KubeSpawner.volume_mounts = [{"name": "extra", "mountPath": "/etc/group"}]
+    colliding.KubeSpawner.volumes = [{"name": "extra", "emptyDir": {}}]
+    with pytest.raises(ConfigError, match=r"KubeSpawner\.volume_mounts\[0\]\.mountPath"):
+        start_spawner(colliding)
+
+
 async def test_what_check_config_passes_the_spawn_builds(offline_kubernetes: None) -> None:
     """A KubeSpawner mount and volume beside the lab's: check-config, hub start and spawn agree."""
     c = base_config()
