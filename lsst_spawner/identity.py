@@ -274,6 +274,8 @@ class IdentityPolicy:
     min_uid: int = 1000
     min_gid: int = 1000
     require_gid: bool = True
+    #: Supplementary gids below ``min_gid`` that are allowed (a site's ``users`` group, 100).
+    allowed_gids: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         for key in ("min_uid", "min_gid"):
@@ -294,15 +296,15 @@ class IdentityPolicy:
     def check(self, identity: Identity) -> None:
         """Raise :class:`IdentityError` if ``identity`` breaks this policy.
 
-        Supplementary groups below ``min_gid`` are an error here; authenticators
-        drop them (and log it) before building the identity.
+        Supplementary groups below ``min_gid`` and not in ``allowed_gids`` are an
+        error here; authenticators drop them (and log it) before building the identity.
         """
         if identity.uid < self.min_uid:
             raise IdentityError(f"uid {identity.uid} is below the minimum uid {self.min_uid}")
         if identity.gid < self.min_gid:
             raise IdentityError(f"gid {identity.gid} is below the minimum gid {self.min_gid}")
         for group in identity.groups:
-            if group.gid < self.min_gid:
+            if group.gid < self.min_gid and group.gid not in self.allowed_gids:
                 raise IdentityError(
                     f"group {group.name!r} has gid {group.gid}, "
                     f"below the minimum gid {self.min_gid}"

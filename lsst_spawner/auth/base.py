@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from tornado import web
 from tornado.httpclient import HTTPClientError
-from traitlets import Bool, Enum, Int
+from traitlets import Bool, Enum, Int, List
 
 from ..config import CheckedConfigurable, ConfigProblem, Duration
 from ..identity import (
@@ -71,6 +71,15 @@ class LSSTIdentityMixin(CheckedConfigurable):
         ),
     )
 
+    allowed_system_gids = List(
+        Int(),
+        config=True,
+        help=(
+            "Supplementary gids below min_gid that are kept (for example a site's 'users' "
+            "group, 100); other low gids (tty, disk, docker, ...) are dropped and logged."
+        ),
+    )
+
     require_gid = Bool(
         True,
         config=True,
@@ -112,6 +121,14 @@ class LSSTIdentityMixin(CheckedConfigurable):
                         self.trait_where(trait), f"must be between 1 and {MAX_ID}, not {value}"
                     )
                 )
+        for index, gid in enumerate(self.allowed_system_gids):
+            if not 1 <= gid <= MAX_ID:
+                problems.append(
+                    ConfigProblem(
+                        self.trait_where(f"allowed_system_gids[{index}]"),
+                        f"{gid} must be a gid in 1..{MAX_ID} (never root's group)",
+                    )
+                )
         if not getattr(self, "enable_auth_state", True):
             problems.append(
                 ConfigProblem(
@@ -130,7 +147,10 @@ class LSSTIdentityMixin(CheckedConfigurable):
     @property
     def identity_policy(self) -> IdentityPolicy:
         return IdentityPolicy(
-            min_uid=self.min_uid, min_gid=self.min_gid, require_gid=self.require_gid
+            min_uid=self.min_uid,
+            min_gid=self.min_gid,
+            require_gid=self.require_gid,
+            allowed_gids=frozenset(self.allowed_system_gids),
         )
 
     # --- rejection -----------------------------------------------------------
@@ -158,7 +178,7 @@ class LSSTIdentityMixin(CheckedConfigurable):
                     "Dropping %s group %r of %r: invalid gid %r", source, raw_name, username, gid
                 )
                 continue
-            if gid < self.min_gid:
+            if gid < self.min_gid and gid not in self.allowed_system_gids:
                 self.log.warning(
                     "Dropping %s group %r of %r: gid %d is below min_gid %d",
                     source,

@@ -114,6 +114,15 @@ def test_clean_display_name_keeps_a_login_with_an_invisible_character() -> None:
     assert clean_display_name("x" * 1000) == "x" * 256
 
 
+def login(authenticator: Any, **fields: Any) -> Identity:
+    """``build_identity`` for rra (uid and gid 4137) with ``fields`` from the provider."""
+    built: Identity = authenticator.build_identity(
+        **{"username": "rra", "uid": 4137, "gid": 4137, "primary_group_name": None, "groups": []}
+        | fields
+    )
+    return built
+
+
 def test_the_authenticator_cleans_names_and_drops_hostile_emails(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -121,12 +130,8 @@ def test_the_authenticator_cleans_names_and_drops_hostile_emails(
 
     authenticator = LSSTGitHubOAuthenticator()
     with caplog.at_level(logging.WARNING):
-        built = authenticator.build_identity(
-            username="rra",
-            uid=4137,
-            gid=4137,
-            primary_group_name=None,
-            groups=[],
+        built = login(
+            authenticator,
             name="Russ\u202e Allbery",
             email="rra\x1b[31m@example.org",
             git_token="gho_token",
@@ -141,11 +146,23 @@ def test_the_authenticator_refuses_an_oversized_git_token() -> None:
     from lsst_spawner.auth.github import LSSTGitHubOAuthenticator
 
     with pytest.raises(IdentityRejected, match="git_token is 2000000 characters"):
-        LSSTGitHubOAuthenticator().build_identity(
-            username="rra",
-            uid=4137,
-            gid=4137,
-            primary_group_name=None,
-            groups=[],
-            git_token="g" * 2_000_000,
+        login(LSSTGitHubOAuthenticator(), git_token="g" * 2_000_000)
+
+
+def test_the_authenticator_keeps_only_allowed_system_gids(caplog: pytest.LogCaptureFixture) -> None:
+    from lsst_spawner.auth.github import LSSTGitHubOAuthenticator
+
+    authenticator = LSSTGitHubOAuthenticator(allowed_system_gids=[100])
+    with caplog.at_level(logging.WARNING):
+        built = login(
+            authenticator,
+            groups=[("users", 100, "org"), ("sudo", 27, "org"), ("lsst", 3010, "org")],
         )
+    assert sorted(g.gid for g in built.groups) == [100, 3010, 4137]
+    assert "Dropping org group 'sudo' of 'rra': gid 27 is below min_gid 1000" in caplog.text
+    assert "'users'" not in caplog.text
+    problems = LSSTGitHubOAuthenticator(allowed_system_gids=[0]).config_problems()
+    assert [str(p) for p in problems if "allowed_system_gids" in p.where] == [
+        "LSSTGitHubOAuthenticator.allowed_system_gids[0]: 0 must be a gid in 1..4294967294 "
+        "(never root's group)"
+    ]
