@@ -41,6 +41,7 @@ __all__ = [
     "MAX_GIT_TOKEN_LENGTH",
     "MAX_ID",
     "MAX_NAME_LENGTH",
+    "UNSAFE_CATEGORIES",
     "USERNAME_PATTERN",
     "Group",
     "Identity",
@@ -79,16 +80,16 @@ MAX_GIT_TOKEN_LENGTH = 4096
 #: Git tokens: visible ASCII only (OAuth's token characters and more), one line.
 GIT_TOKEN_PATTERN = re.compile(r"[\x21-\x7e]+")
 
-# Unicode categories no identity field may hold: control (Cc: NUL, ESC, DEL, newlines),
-# format (Cf: bidi controls such as U+202E, zero-width characters, BOM), surrogates, and
-# line and paragraph separators.
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+#: Unicode categories no identity field may hold: control (Cc: NUL, ESC, DEL, newlines),
+#: format (Cf: bidi controls such as U+202E, zero-width characters, BOM), surrogates, and
+#: line and paragraph separators.
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 def unsafe_character(value: str) -> str | None:
     """The first control, bidi or invisible character of ``value``, or None."""
     for character in value:
-        if unicodedata.category(character) in _UNSAFE_CATEGORIES:
+        if unicodedata.category(character) in UNSAFE_CATEGORIES:
             return character
     return None
 
@@ -111,7 +112,7 @@ def clean_display_name(value: object) -> str | None:
     """
     if not isinstance(value, str):
         return None
-    cleaned = "".join(" " if unicodedata.category(c) in _UNSAFE_CATEGORIES else c for c in value)
+    cleaned = "".join(" " if unicodedata.category(c) in UNSAFE_CATEGORIES else c for c in value)
     return " ".join(cleaned.split())[:MAX_NAME_LENGTH] or None
 
 
