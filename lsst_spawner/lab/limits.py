@@ -14,8 +14,6 @@ the variable or object named; ``check-config`` applies the environment limit to
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -46,50 +44,63 @@ def _kib(amount: int) -> str:
     return f"{amount / 1024:.1f} KiB"
 
 
-def _check_env(entries: Any, where: str) -> None:
-    for entry in entries or ():
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("value"), str):
-            continue
-        size = env_string_bytes(str(entry.get("name")), entry["value"])
-        if size > MAX_ENV_STRING_BYTES:
-            raise LabSpecError(
-                f"{where} variable {entry.get('name')} is {_kib(size)}, over the kernel's "
-                f"{_kib(MAX_ENV_STRING_BYTES)} limit on one environment string: the lab "
-                "could not start"
-            )
+def _check_env_string(name: str, value: str, where: str) -> None:
+    # A UTF-8 character is at most 4 bytes: most strings need no encoding to pass.
+    if 4 * (len(name) + len(value)) + 2 <= MAX_ENV_STRING_BYTES:
+        return
+    size = env_string_bytes(name, value)
+    if size > MAX_ENV_STRING_BYTES:
+        raise LabSpecError(
+            f"{where} variable {name} is {_kib(size)}, over the kernel's "
+            f"{_kib(MAX_ENV_STRING_BYTES)} limit on one environment string: the lab "
+            "could not start"
+        )
 
 
-def _data_bytes(obj: Mapping[str, Any]) -> int:
-    total = 0
-    for key, value in (obj.get("data") or {}).items():
-        raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else b""
-        if obj.get("kind") == "Secret":  # data values are base64; the limit counts the bytes
-            with contextlib.suppress(ValueError):
-                raw = base64.b64decode(raw)
-        total += len(key) + len(raw)
-    for key, value in (obj.get("binaryData") or {}).items():
-        total += len(key) + len(str(value)) * 3 // 4
-    return total
+def _check_data_size(obj: Mapping[str, Any], size: int) -> None:
+    if size > MAX_OBJECT_DATA_BYTES:
+        raise LabSpecError(
+            f"the lab's {obj.get('kind')} {obj.get('metadata', {}).get('name')} would hold "
+            f"{_kib(size)}, over Kubernetes' {_kib(MAX_OBJECT_DATA_BYTES)} limit"
+        )
 
 
 def check_lab_object_limits(
-    config_map: Mapping[str, Any], secret: Mapping[str, Any], pod: Mapping[str, Any]
+    config_map: Mapping[str, Any],
+    secret: Mapping[str, Any],
+    pod: Mapping[str, Any],
+    *,
+    json_size: int | None = None,
 ) -> None:
-    """Raise :class:`LabSpecError` if a lab object is over a Kubernetes or kernel limit."""
-    _check_env(
-        [{"name": key, "value": value} for key, value in (config_map.get("data") or {}).items()],
-        f"the lab's environment (ConfigMap {config_map.get('metadata', {}).get('name')})",
-    )
+    """Raise :class:`LabSpecError` if a lab object is over a Kubernetes or kernel limit.
+
+    ``json_size``, when given, is the length of a JSON text that holds the pod
+    (with other objects): when it is within the limit the pod is not serialized
+    again to be measured.
+    """
+    where = f"the lab's environment (ConfigMap {config_map.get('metadata', {}).get('name')})"
+    data: Mapping[str, str] = config_map.get("data") or {}
+    characters = 0
+    for key, value in data.items():
+        _check_env_string(key, value, where)
+        characters += len(key) + len(value)
+    if 4 * characters > MAX_OBJECT_DATA_BYTES:  # else it fits, however it encodes
+        _check_data_size(
+            config_map,
+            sum(len(k) + len(v.encode("utf-8", "surrogatepass")) for k, v in data.items()),
+        )
     body = pod.get("spec") or {}
     for container in [*(body.get("initContainers") or []), *(body.get("containers") or [])]:
-        _check_env(container.get("env"), f"container {container.get('name')}'s env")
-    for obj in (config_map, secret):
-        size = _data_bytes(obj)
-        if size > MAX_OBJECT_DATA_BYTES:
-            raise LabSpecError(
-                f"the lab's {obj.get('kind')} {obj.get('metadata', {}).get('name')} would hold "
-                f"{_kib(size)}, over Kubernetes' {_kib(MAX_OBJECT_DATA_BYTES)} limit"
-            )
+        for entry in container.get("env") or ():
+            if isinstance(entry.get("value"), str):
+                where = f"container {container.get('name')}'s env"
+                _check_env_string(str(entry.get("name")), entry["value"], where)
+    # Secret data is base64: 3 bytes in 4 characters.
+    _check_data_size(
+        secret, sum(len(k) + len(v) * 3 // 4 for k, v in (secret.get("data") or {}).items())
+    )
+    if json_size is not None and json_size <= MAX_OBJECT_DATA_BYTES:
+        return
     size = len(json.dumps(pod, separators=(",", ":")))
     if size > MAX_OBJECT_DATA_BYTES:
         raise LabSpecError(

@@ -378,7 +378,7 @@ def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> LabObjects:
         )
     copied: dict[str, Any] = json.loads(as_json)
     secret: dict[str, Any] = json.loads(json.dumps(spec.secret, default=_plain_mapping))
-    check_lab_object_limits(copied["configMap"], secret, copied["pod"])
+    check_lab_object_limits(copied["configMap"], secret, copied["pod"], json_size=len(as_json))
     return LabObjects(config_map=copied["configMap"], secret=secret, pod=copied["pod"])
 
 

@@ -468,3 +468,24 @@ def test_a_secret_over_1_mib_is_refused() -> None:
     message = r"the lab's Secret nb-rra-secret would hold 1953\.5 KiB, over Kubernetes' 1024\.0 KiB"
     with pytest.raises(LabSpecError, match=message):
         build_with_extra_secret({"SITE_BUTLER": "s" * 2_000_000})
+
+
+def test_the_environment_limit_counts_utf8_bytes() -> None:
+    # 43,700 characters, 131,100 bytes: over the limit only when counted as the kernel does.
+    with pytest.raises(LabSpecError, match=r"variable SITE_EURO is 128\.0 KiB"):
+        build_with_kubespawner_env({"SITE_EURO": "€" * 43_700})
+
+
+def test_an_env_entry_kept_in_the_pod_is_checked_too() -> None:
+    # "$(" keeps the entry in the container's env (Kubernetes expands it only there).
+    with pytest.raises(LabSpecError, match="container notebook's env variable SITE_EXPANDED is"):
+        build_with_kubespawner_env({"SITE_EXPANDED": "$(HOME)" + "x" * (128 * 1024)})
+
+
+def test_a_pod_over_1_mib_is_refused() -> None:
+    base = kubespawner_pod()
+    base["metadata"]["annotations"] = {f"site/{i}": "a" * 200_000 for i in range(6)}
+    with pytest.raises(LabSpecError, match=r"the lab's Pod would be 117\d\.\d KiB, over the 1024"):
+        build_lab_objects(
+            LabTraits().lab_settings(), make_identity(), OPTIONS, base_pod=base, api_token=API_TOKEN
+        )
