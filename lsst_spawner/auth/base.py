@@ -21,7 +21,7 @@ from tornado import web
 from tornado.httpclient import HTTPClientError
 from traitlets import Bool, Enum, Int, List
 
-from ..config import CheckedConfigurable, ConfigProblem, Duration
+from ..config import ConfigProblem, Duration
 from ..identity import (
     AUTH_STATE_KEY,
     MAX_ID,
@@ -32,6 +32,7 @@ from ..identity import (
     clean_display_name,
     is_valid_email,
 )
+from .groups import GroupSyncMixin, keep_known_groups
 from .names import GroupCandidate, UnsafeNameError, posix_group_name, resolve_groups
 
 __all__ = ["CHECKED_AT_KEY", "IdentityRejected", "LSSTIdentityMixin", "RawGroup"]
@@ -53,7 +54,7 @@ RawGroup = tuple[object, object, str]
 """A group as the provider gave it: (name, gid or None, source label)."""
 
 
-class LSSTIdentityMixin(CheckedConfigurable):
+class LSSTIdentityMixin(GroupSyncMixin):
     """Identity traits and logic common to the lsst_spawner authenticators."""
 
     min_uid = Int(
@@ -258,6 +259,10 @@ class LSSTIdentityMixin(CheckedConfigurable):
                 for c in candidates
             ]
         resolved = resolve_groups(candidates, self.log)
+        if self.known_groups:
+            resolved = keep_known_groups(
+                resolved, self.known_groups, primary_gid, username, self.log
+            )
         if email is not None and not is_valid_email(email):
             shown = email[:80] if isinstance(email, str) else email
             self.log.warning("Ignoring invalid email address %r of %r", shown, username)

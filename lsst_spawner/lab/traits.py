@@ -6,7 +6,7 @@ checks them and builds the frozen settings (:meth:`LabTraits.to_settings`).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Collection, Hashable, Mapping
 from typing import ClassVar
 
 from traitlets import Bool, Dict, Float, Int, List, Unicode
@@ -21,9 +21,11 @@ from ..config import (
 from . import checks
 from .init import DEFAULT_INIT_IMAGE
 from .nss import DEFAULT_BASE_GROUP, DEFAULT_BASE_PASSWD
+from .quota import SizeQuotaTraits
 from .security import MAX_GROUPS_LIMIT
 from .sizes import SIZE_NAME_RULE
 from .spec import LabSettings
+from .volumes import check_mount_groups, parse_mounts
 
 __all__ = ["LabTraits", "to_settings"]
 
@@ -31,7 +33,7 @@ __all__ = ["LabTraits", "to_settings"]
 _SHARED_SETTINGS: dict[Hashable, LabSettings] = {}
 
 
-class LabTraits(CheckedConfigurable):
+class LabTraits(SizeQuotaTraits, CheckedConfigurable):
     """The lab's traits: identity, NSS files, secrets, volumes, sizes, init container, timeouts."""
 
     #: Class name used in problem messages, as operators write the traits.
@@ -173,7 +175,8 @@ class LabTraits(CheckedConfigurable):
         Dict(),
         config=True,
         help="Mounts of site volumes in the lab: dicts with mount_path, volume and optional "
-        "sub_path (placeholders as lab_home_directory) and read_only.",
+        "sub_path (placeholders as lab_home_directory) and read_only. read_write_groups and "
+        "read_only_groups (group names) scope a mount: other users do not get it.",
     )
     lab_init_volume_mounts = List(
         Dict(),
@@ -252,6 +255,14 @@ class LabTraits(CheckedConfigurable):
     def lab_config_problems(self) -> list[ConfigProblem]:
         """Return every problem in the lab traits alone."""
         return to_settings(self)[1]
+
+    def lab_group_problems(self, known: Collection[str]) -> list[ConfigProblem]:
+        """Mounts and quota entries naming a group outside ``known`` (known at config time)."""
+        mounts = {
+            checks.trait_name(self, trait): parse_mounts(getattr(self, trait), trait)[0]
+            for trait in ("lab_volume_mounts", "lab_init_volume_mounts")
+        }
+        return check_mount_groups(mounts, known) + self.quota_group_problems(known)
 
     # --- frozen settings for the builders --------------------------------------
 
