@@ -198,6 +198,19 @@ def test_a_size_with_cpu_1e306_is_a_problem() -> None:
     assert problems_of(c) == ["LSSTSpawner.lab_sizes[0].cpu: 1e+306 is more than 1,000,000 cores"]
 
 
+def test_render_pod_refuses_cpu_1e306_with_a_message_not_an_overflow(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "jupyterhub_config.py"
+    path.write_text(
+        CONFIG + "c.LSSTSpawner.lab_sizes = [{'name': 'medium', 'cpu': 1e306, 'memory': '4Gi'}]\n"
+    )
+    assert main(["render-pod", "-f", str(path), "--user", "rra"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "the configuration has 1 problem(s); run `lsst-spawner check-config`" in captured.err
+
+
 def duration_traits(cls: type[Any]) -> list[str]:
     return sorted(name for name, t in cls.class_traits().items() if isinstance(t, Duration))
 
