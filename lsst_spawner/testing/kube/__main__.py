@@ -47,7 +47,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="image the kubelet can pull (repeatable; default: any image)",
     )
-    parser.add_argument("--kubernetes-version", default="1.30")
+    parser.add_argument(
+        "--kubernetes-version",
+        default=None,
+        help="the version /version reports and whose schemas validate (default: the newest "
+        "kubernetes-validate ships)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--counters", help="write request counters as JSON here on exit")
     return parser.parse_args(argv)
