@@ -13,30 +13,13 @@ from typing import Any
 from jupyterhub.auth import DummyAuthenticator
 from traitlets import Dict, Int
 
-from ..auth.gids import synthetic_gid
-from ..identity import Group, Identity
+from ..auth.example import example_identity
 
 __all__ = ["StaticIdentityAuthenticator", "identity_for"]
 
 
-def identity_for(
-    username: str,
-    *,
-    uid_min: int = 100_000,
-    uid_max: int = 199_999,
-    groups: dict[str, int] | None = None,
-) -> Identity:
-    """The identity :class:`StaticIdentityAuthenticator` gives ``username``."""
-    uid = synthetic_gid(f"user:{username}", uid_min, uid_max)
-    extra = tuple(Group(name=name, gid=gid) for name, gid in sorted((groups or {}).items()))
-    return Identity(
-        username=username,
-        uid=uid,
-        gid=uid,
-        groups=(Group(name=username.replace(".", "_")[:32], gid=uid), *extra),
-        name=f"Test User {username}",
-        email=f"{username}@example.org",
-    )
+#: The identity :class:`StaticIdentityAuthenticator` gives a username.
+identity_for = example_identity
 
 
 class StaticIdentityAuthenticator(DummyAuthenticator):
