@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from ..grammar import MAX_REFERENCE_LENGTH, ReferenceSyntaxError, parse_image_reference
 from ..images.model import ImageMenu, MenuImage
 
 __all__ = [
@@ -51,15 +52,9 @@ _HUB_FORM_FIELDS = frozenset({"_xsrf"})
 #: Radio value meaning "use the image chosen in the dropdown". It contains ``:``,
 #: which no Docker tag can, so it never collides with a real tag.
 DROPDOWN_CHOICE = "::dropdown"
-#: No option value may be longer than this (a full reference with digest fits easily).
-MAX_VALUE_LENGTH = 512
+#: No option value may be longer than this (a full reference with a sha512 digest fits).
+MAX_VALUE_LENGTH = MAX_REFERENCE_LENGTH
 
-# Docker distribution grammar: a tag is [\w][\w.-]{0,127}; a digest here is sha256 only.
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_TAG_CHARS = re.compile(r"[A-Za-z0-9_.-]+")
-_REFERENCE_CHARS = re.compile(r"[A-Za-z0-9_.:/@-]+")
-_MAX_TAG_LENGTH = 128
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _SIZE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _CHECKBOXES = ("enable_debug", "reset_user_env")
 
@@ -210,20 +205,6 @@ def _check_string(key: str, value: object) -> str:
     return value
 
 
-def _check_tag(tag: str, original: str) -> str:
-    if _TAG.fullmatch(tag):
-        return tag
-    if _TAG_CHARS.fullmatch(tag) and len(tag) > _MAX_TAG_LENGTH:
-        raise OptionsError(
-            f"image tag is {len(tag)} characters long; "
-            f"a tag has at most {_MAX_TAG_LENGTH} characters",
-            field="image",
-        )
-    raise OptionsError(
-        f"image {_shown(original)} is not a valid tag or image reference", field="image"
-    )
-
-
 def _find_by_digest(menu: ImageMenu, digest: str) -> MenuImage | None:
     candidates: list[MenuImage] = list(menu.images)
     if menu.recommended is not None:
@@ -239,41 +220,26 @@ def resolve_image(menu: ImageMenu, value: object) -> MenuImage:
 
     ``value`` may be a tag (``w_2024_10``), a reference to the menu's
     repository (``{image_base}:w_2024_10``), or either of these or the bare
-    repository followed by ``@sha256:<digest>``; the digest must be the known
-    digest of an offered tag.
+    repository followed by ``@sha256:<digest>`` or ``@sha512:<digest>``
+    (:func:`lsst_spawner.grammar.parse_image_reference`); the digest must be
+    the known digest of an offered tag.
     """
     text = _check_string("image", value)
-    if not _REFERENCE_CHARS.fullmatch(text):
+    try:
+        reference = parse_image_reference(text)
+    except ReferenceSyntaxError as error:
         raise OptionsError(
-            f"image {_shown(text)} is not a valid tag or image reference", field="image"
-        )
-    name, at, digest = text.partition("@")
-    if at and ("@" in digest or not _DIGEST.fullmatch(digest)):
+            f"image {_shown(text)} is not a valid tag or image reference: {error}",
+            field="image",
+        ) from None
+    if reference.name and reference.name != menu.image_base:
         raise OptionsError(
-            f"image {_shown(text)}: the digest must be sha256: and 64 lowercase hex digits",
+            f"image {_shown(text)} is not from this hub's image repository {menu.image_base}",
             field="image",
         )
-    tag: str | None
-    if "/" in name or ":" in name:
-        base, colon, maybe_tag = name.rpartition(":")
-        if colon and "/" not in maybe_tag:
-            tag = maybe_tag
-        else:
-            base, tag = name, None
-        if base != menu.image_base:
-            raise OptionsError(
-                f"image {_shown(text)} is not from this hub's image repository {menu.image_base}",
-                field="image",
-            )
-        if tag is not None:
-            tag = _check_tag(tag, text)
-    elif name:
-        tag = _check_tag(name, text)
-    else:
-        tag = None
-
+    tag, digest = reference.tag, reference.digest
     if tag is None:
-        if not at:
+        if digest is None:
             raise OptionsError(f"image {_shown(text)} names no tag and no digest", field="image")
         found = _find_by_digest(menu, digest)
         if found is None:
@@ -285,7 +251,7 @@ def resolve_image(menu: ImageMenu, value: object) -> MenuImage:
     image = menu.find(tag)
     if image is None:
         raise OptionsError(f"image tag {tag} is not offered", field="image")
-    if at and image.digest != digest:
+    if digest is not None and image.digest != digest:
         if image.digest is None:
             raise OptionsError(
                 f"the digest of image tag {tag} is not known, so {digest} cannot be checked; "
