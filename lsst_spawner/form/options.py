@@ -13,7 +13,10 @@ into before JupyterHub saves it)::
     {"image": "w_2024_10", "size": "medium", "enable_debug": false, "reset_user_env": false}
 
 Every key is optional: an empty object means the recommended image, the
-default size and both checkboxes off.
+default size and both checkboxes off. Instead of ``image`` a client (a bot,
+say) may give ``image_class``: ``recommended``, ``latest-release``,
+``latest-weekly`` or ``latest-daily``, resolved at each spawn to the newest
+offered image of that kind (Nublado's image classes).
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ from enum import StrEnum
 from typing import Any
 
 from ..grammar import MAX_REFERENCE_LENGTH, ReferenceSyntaxError, parse_image_reference
-from ..images.model import ImageMenu, MenuImage
+from ..images.model import ImageMenu, MenuImage, TagKind
 
 __all__ = [
     "DROPDOWN_CHOICE",
     "FORM_FIELDS",
+    "IMAGE_CLASSES",
     "MAX_VALUE_LENGTH",
     "OPTION_KEYS",
     "LabOptions",
@@ -44,7 +48,15 @@ __all__ = [
 ]
 
 #: Keys of the canonical JSON ``user_options``.
-OPTION_KEYS = ("image", "size", "enable_debug", "reset_user_env")
+OPTION_KEYS = ("image", "image_class", "size", "enable_debug", "reset_user_env")
+#: The image classes of ``image_class`` and the kind each picks the newest of
+#: (``None``: the recommended image).
+IMAGE_CLASSES: dict[str, TagKind | None] = {
+    "recommended": None,
+    "latest-release": TagKind.RELEASE,
+    "latest-weekly": TagKind.WEEKLY,
+    "latest-daily": TagKind.DAILY,
+}
 #: Field names of the HTML form (``image_list`` is the radio, ``image_dropdown`` the select).
 FORM_FIELDS = ("image_list", "image_dropdown", "size", "enable_debug", "reset_user_env")
 #: Fields JupyterHub itself may add to a form submission; ignored, never passed on.
@@ -125,11 +137,17 @@ class LabOptions:
     size: str
     enable_debug: bool = False
     reset_user_env: bool = False
+    #: The image class asked for, if any: saved as such, so the next spawn picks
+    #: the newest image of the class again.
+    image_class: str | None = None
 
     def to_user_options(self) -> dict[str, Any]:
         """The canonical JSON form, as JupyterHub saves it for the next spawn."""
+        chosen = (
+            {"image_class": self.image_class} if self.image_class else {"image": self.image.tag}
+        )
         return {
-            "image": self.image.tag,
+            **chosen,
             "size": self.size,
             "enable_debug": self.enable_debug,
             "reset_user_env": self.reset_user_env,
@@ -206,7 +224,7 @@ def _check_string(key: str, value: object) -> str:
 
 
 def _find_by_digest(menu: ImageMenu, digest: str) -> MenuImage | None:
-    candidates: list[MenuImage] = list(menu.images)
+    candidates: list[MenuImage] = list(menu.offered)
     if menu.recommended is not None:
         candidates.append(menu.recommended)
     for image in candidates:
@@ -250,7 +268,8 @@ def resolve_image(menu: ImageMenu, value: object) -> MenuImage:
 
     image = menu.find(tag)
     if image is None:
-        raise OptionsError(f"image tag {tag} is not offered", field="image")
+        cycle = f" (this hub offers only images of SAL cycle {menu.cycle})" if menu.cycle else ""
+        raise OptionsError(f"image tag {tag} is not offered{cycle}", field="image")
     if digest is not None and image.digest != digest:
         if image.digest is None:
             raise OptionsError(
@@ -270,6 +289,22 @@ def _recommended(menu: ImageMenu) -> MenuImage:
     raise OptionsError(
         "no image is available yet; try again in a minute", field="image", status=503
     )
+
+
+def resolve_image_class(menu: ImageMenu, value: object) -> MenuImage:
+    """The image an ``image_class`` names now: the recommended or newest offered one."""
+    if not isinstance(value, str) or value not in IMAGE_CLASSES:
+        raise OptionsError(
+            f"image_class {_shown(value)} is not one of {', '.join(IMAGE_CLASSES)}",
+            field="image_class",
+        )
+    kind = IMAGE_CLASSES[value]
+    if kind is None:
+        return _recommended(menu)
+    image = menu.latest.get(kind)
+    if image is None:
+        raise OptionsError(f"no {value} image is offered", field="image_class")
+    return image
 
 
 def _resolve_size(catalog: OptionsCatalog, value: object) -> str:
@@ -341,9 +376,23 @@ def parse_user_options(
             )
             return fallback
 
-    image: MenuImage = field(
-        "image", lambda v: resolve_image(catalog.menu, v), lambda: _recommended(catalog.menu)
-    )
+    if "image" in options and "image_class" in options and not reused:
+        raise OptionsError("give either image or image_class, not both", field="image")
+    image_class: str | None = None
+    image: MenuImage
+    if "image_class" in options and "image" not in options:
+        image = field(
+            "image_class",
+            lambda v: resolve_image_class(catalog.menu, v),
+            lambda: _recommended(catalog.menu),
+        )
+        raw_class = options["image_class"]
+        if isinstance(raw_class, str) and raw_class in IMAGE_CLASSES:
+            image_class = raw_class
+    else:
+        image = field(
+            "image", lambda v: resolve_image(catalog.menu, v), lambda: _recommended(catalog.menu)
+        )
     size: str = field("size", lambda v: _resolve_size(catalog, v), catalog.default_size)
     enable_debug: bool = field(
         "enable_debug", lambda v: _resolve_checkbox("enable_debug", v), False
@@ -355,7 +404,11 @@ def parse_user_options(
         logger.info("Not resetting the user environment again for re-used saved options")
         reset_user_env = False
     return LabOptions(
-        image=image, size=size, enable_debug=enable_debug, reset_user_env=reset_user_env
+        image=image,
+        size=size,
+        enable_debug=enable_debug,
+        reset_user_env=reset_user_env,
+        image_class=image_class,
     )
 
 
@@ -382,9 +435,15 @@ def preselection(saved: object, catalog: OptionsCatalog) -> Preselection:
     enable_debug = False
     if isinstance(saved, Mapping):
         try:
-            image = resolve_image(menu, saved.get("image"))
+            if "image_class" in saved and "image" not in saved:
+                image = resolve_image_class(menu, saved.get("image_class"))
+            else:
+                image = resolve_image(menu, saved.get("image"))
         except OptionsError:
             image = None
+        if image is not None and image.shown_as is not None:
+            # Listed as its alias: preselect the alias.
+            image = menu.find(image.shown_as)
         try:
             size = _resolve_size(catalog, saved.get("size"))
         except OptionsError:
