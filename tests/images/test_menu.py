@@ -367,6 +367,12 @@ def test_menu_records_for_the_cli() -> None:
         "choice": "radio",
         "recommended": True,
     }
-    assert [r["tag"] for r in records] == [*radio_tags(build()), *dropdown_tags(build())]
-    assert records[-1]["choice"] == "dropdown"
+    assert [r["tag"] for r in records] == [
+        *radio_tags(build()),
+        *dropdown_tags(build()),
+        "w_2024_10",
+    ]
+    assert records[-1]["choice"] == "aliased"
+    assert records[-1]["shown_as"] == "recommended"
+    assert records[-2]["choice"] == "dropdown"
     assert records[-1]["recommended"] is False
