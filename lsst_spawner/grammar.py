@@ -31,6 +31,7 @@ __all__ = [
     "is_digest_tag",
     "is_valid_digest",
     "is_valid_host",
+    "is_valid_host_pattern",
     "is_valid_image_name",
     "is_valid_repository",
     "is_valid_tag",
@@ -56,7 +57,9 @@ _DIGEST_TAG = re.compile(r"sha(?:256|512)-[0-9a-f]{32,128}(?:\.[A-Za-z0-9]+)?")
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_HOST = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}(?::\d{{1,5}})?|\[[0-9a-f:.]+\](?::\d{{1,5}})?")
+_DNS_NAME = rf"(?:{_LABEL}\.)*{_LABEL}"
+_HOST = re.compile(rf"{_DNS_NAME}(?::\d{{1,5}})?|\[[0-9a-f:.]+\](?::\d{{1,5}})?")
+_HOST_PATTERN = re.compile(rf"(?:\*\.)?{_DNS_NAME}(?::\d{{1,5}})?")
 _REFERENCE_CHARS = re.compile(r"[A-Za-z0-9_.:/@\[\]-]+")
 
 
@@ -101,6 +104,11 @@ def is_valid_image_name(name: object) -> bool:
     if slash and ("." in head or ":" in head or head == "localhost"):
         return is_valid_host(head) and is_valid_repository(rest)
     return is_valid_repository(name)
+
+
+def is_valid_host_pattern(pattern: object) -> bool:
+    """Whether ``pattern`` is a lower-case DNS ``host[:port]`` or ``*.domain`` (allow-lists)."""
+    return isinstance(pattern, str) and _HOST_PATTERN.fullmatch(pattern) is not None
 
 
 class ReferenceSyntaxError(ValueError):
