@@ -17,6 +17,7 @@ from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
 from ._version import __version__
 from .checks import check_config
 from .config import ConfigError, problems_as_lines, validation_on_load
+from .images.prune_command import add_prune_parser, prune_images
 
 __all__ = ["build_parser", "load_hub_config", "main"]
 
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--options", metavar="FILE.json", help="user_options as JSON (default: the form defaults)"
     )
     render.add_argument("--format", choices=("yaml", "json"), default="yaml", help="output format")
+    add_prune_parser(commands, _add_config_option)
     return parser
 
 
@@ -144,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(config, config_file)
         if args.command == "menu":
             return _menu(config, args.format)
+        if args.command == "prune-images":
+            return prune_images(config, args)
         return _render_pod(config, args)
     except (CommandError, ConfigError) as error:
         print(f"lsst-spawner: {error}", file=sys.stderr)

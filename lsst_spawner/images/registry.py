@@ -22,7 +22,7 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
-from ..grammar import is_digest_tag, is_valid_digest, is_valid_repository, is_valid_tag
+from ..grammar import is_valid_digest, is_valid_repository, is_valid_tag
 from .registry_auth import (
     DOCKER_HUB_API_HOST,
     BearerToken,
@@ -37,9 +37,9 @@ from .registry_auth import (
     normalize_registry_host,
     parse_www_authenticate,
 )
-from .registry_json import DEFAULT_MAX_DEPTH, ReplyError, decode_json
-from .registry_links import UnsafeURLError, checked_url, next_link, safe_url, same_origin
-from .sources import ImageSourceError
+from .registry_json import DEFAULT_MAX_DEPTH
+from .registry_links import safe_url
+from .registry_replies import RegistryError, TagPageReader, decode_reply
 
 __all__ = [
     "MANIFEST_ACCEPT",
@@ -62,10 +62,6 @@ MANIFEST_ACCEPT = ", ".join(
 )
 
 log = logging.getLogger(__name__)
-
-
-class RegistryError(ImageSourceError):
-    """The registry could not be asked or gave an unusable answer."""
 
 
 @dataclass
@@ -150,6 +146,7 @@ class RegistryClient:
         self.max_response_bytes = max_response_bytes
         self.max_json_depth = max_json_depth
         self.parse_time_limit = request_timeout
+        self._pages = TagPageReader(self.host, self.base_url, max_json_depth, request_timeout)
         self.digest_concurrency = max(1, digest_concurrency)
         self.tokens = TokenCache(clock)
         self.stats = RegistryStats()
@@ -214,7 +211,7 @@ class RegistryClient:
                 # Decoding, filtering and the Link scan are CPU work on what the
                 # registry sent: done in a worker thread, never on the hub's loop.
                 page, page_dropped, next_url = await asyncio.to_thread(
-                    self._parse_tag_page, body, links, url, repository, where
+                    self._pages.parse, body, links, url, repository, where
                 )
                 dropped += page_dropped
                 tags.update(dict.fromkeys(page))
@@ -243,6 +240,25 @@ class RegistryClient:
             await one(wanted[0])
             await asyncio.gather(*(one(tag) for tag in wanted[1:]))
         return {tag: results[tag] for tag in wanted if tag in results}
+
+    async def delete_manifest(self, repository: str, digest: str) -> bool:
+        """Delete the manifest ``digest`` (every tag pointing at it goes too).
+
+        Returns ``False`` when the registry no longer has it. Needs a registry
+        with deletion enabled and credentials allowed to delete.
+        """
+        self.check_repository(repository)
+        if not is_valid_digest(digest):
+            raise RegistryError(f"{digest[:80]!r} is not a manifest digest")
+        url = f"{self.base_url}/v2/{repository}/manifests/{digest}"
+        async with self._session() as session:
+            headers = {"Accept": MANIFEST_ACCEPT}
+            async with await self._request(session, "DELETE", url, repository, headers) as response:
+                if response.status == 404:
+                    return False
+                if response.status not in (200, 202):
+                    self._raise_for_status(response, f"deleting {repository}@{digest}")
+        return True
 
     # --- HTTP ----------------------------------------------------------------
 
@@ -397,32 +413,12 @@ class RegistryClient:
             )
         raise RegistryError(f"registry {self.host} answered HTTP {response.status} while {what}")
 
-    def _decode(self, body: bytes, where: str) -> Any:
-        try:
-            return decode_json(
-                body, max_depth=self.max_json_depth, time_limit=self.parse_time_limit
-            )
-        except ReplyError as error:
-            raise RegistryError(f"reply from {where}: {error}") from None
-
-    def _parse_tag_page(
-        self, body: bytes, links: list[str], url: str, repository: str, where: str
-    ) -> tuple[list[str], int, str | None]:
-        """One tag-list page: its image tags, how many were dropped, the next page's URL."""
-        payload = self._decode(body, where)
-        page: list[str] = []
-        dropped = 0
-        for tag in self._page_tags(payload, repository):
-            if not valid_tag(tag) or is_digest_tag(tag):
-                dropped += 1
-            else:
-                page.append(tag)
-        return page, dropped, self._next_link(links, url)
-
     async def _read_json(self, response: aiohttp.ClientResponse) -> Any:
         body = await self._read_body(response)
         where = safe_url(str(response.url))
-        return await asyncio.to_thread(self._decode, body, where)
+        return await asyncio.to_thread(
+            decode_reply, body, where, self.max_json_depth, self.parse_time_limit
+        )
 
     async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
         chunks: list[bytes] = []
@@ -444,34 +440,6 @@ class RegistryClient:
                 f"reading {safe_url(str(response.url))} failed: {type(error).__name__}"
             ) from None
         return b"".join(chunks)
-
-    def _page_tags(self, payload: Any, repository: str) -> list[str]:
-        if not isinstance(payload, dict):
-            raise RegistryError(f"tag list of {repository} from {self.host} is not a JSON object")
-        tags = payload.get("tags")
-        if tags is None:  # distribution answers "tags": null for a repository with none
-            return []
-        if not isinstance(tags, list):
-            raise RegistryError(f"'tags' of {repository} from {self.host} is not a list")
-        return [t for t in tags if isinstance(t, str)]
-
-    def _next_link(self, links: list[str], current: str) -> str | None:
-        try:
-            url = next_link(links, current)
-        except UnsafeURLError as error:
-            raise RegistryError(f"registry {self.host}: {error}; refusing to follow it") from None
-        return None if url is None else self._check_next_url(url)
-
-    def _check_next_url(self, url: str) -> str:
-        parts = checked_url(url)
-        if not same_origin(url, self.base_url):
-            raise RegistryError(
-                f"registry {self.host} sent a pagination link to another scheme or host "
-                f"({parts.scheme}://{parts.hostname}); refusing to follow it"
-            )
-        if not parts.path.startswith("/v2/"):
-            raise RegistryError(f"registry {self.host} sent a pagination link outside /v2/")
-        return url
 
 
 class RegistryImageSource:
