@@ -28,7 +28,7 @@ import pytest
 from jupyterhub.proxy import Proxy
 from traitlets.config import Config
 
-from ..config import load_config_dir, validation_on_load
+from ..config import load_config_dir
 from ..identity import Identity
 from .hub import ADMIN_SCOPES, spawn_body
 from .identity_auth import StaticIdentityAuthenticator, identity_for
@@ -67,26 +67,31 @@ def site_config(
     *,
     config_dir: str | os.PathLike[str] | None = None,
     config_file: str | os.PathLike[str] | None = None,
+    over: Config | None = None,
 ) -> Config:
-    """The site's configuration, loaded as the hub loads it (snippets in order, then checked).
+    """The site's configuration as the hub loads it, with ``over`` applied, then checked.
 
-    A configuration the hub would refuse to start with fails the test with the
-    hub's own message.
+    Snippets run in order (:func:`~lsst_spawner.config.load_config_dir`); the
+    spawner is ``lsst`` unless the configuration names another. A configuration
+    the hub would refuse to start with fails the test with the hub's own message.
     """
+    from ..checks import validate_config_or_exit
+    from ..cli import CommandError, load_hub_config
+
     config = Config()
     try:
         if config_file is not None:
-            from ..cli import load_hub_config
-
-            with validation_on_load(True):
-                config.merge(load_hub_config(Path(config_file)))
+            config.merge(load_hub_config(Path(config_file)))
         if config_dir is not None:
-            load_config_dir(config, Path(config_dir))
+            load_config_dir(config, Path(config_dir), validate=False)
+        if over is not None:
+            config.merge(over)
+        if "spawner_class" not in config.JupyterHub:
+            config.JupyterHub.spawner_class = "lsst"
+        validate_config_or_exit(config)
     except SystemExit as stop:
         pytest.fail(f"the hub would not start: {stop.code}", pytrace=False)
-    except Exception as error:  # a CommandError from load_hub_config
-        if type(error).__name__ != "CommandError":
-            raise
+    except CommandError as error:
         pytest.fail(f"the hub would not start: {error}", pytrace=False)
     return config
 
@@ -161,9 +166,10 @@ class InProcessHub:
         return self.app.users[name].spawner
 
     async def start(self, name: str, options: Mapping[str, Any] | None = None) -> tuple[int, Any]:
-        """Ask for ``name``'s server (options as the REST API takes them); the hub's reply."""
-        if name not in self.identities:
-            await self.add_user(name)
+        """Ask for ``name``'s server (options as the REST API takes them); the hub's reply.
+
+        The user must exist (:meth:`add_user`, or the REST API for a raw auth_state).
+        """
         body = None if options is None else self.spawn_body(options)
         return await self.request("POST", f"/users/{name}/server", body)
 
@@ -320,15 +326,11 @@ async def lsst_hub(
             raise RuntimeError("lsst_hub starts one hub per test (JupyterHub is a singleton)")
         if kubelet is not None:
             kubelet.mode = kubelet_mode  # type: ignore[assignment]
-        merged = site_config(config_dir=config_dir, config_file=config_file)
-        if images is not None:
-            merged.merge(_menu_config(images))
-        if config is not None:
-            merged.merge(Config(config))
+        over = _menu_config(images) if images is not None else Config()
+        over.merge(Config(config or {}))
         if authenticator is not None:
-            merged.JupyterHub.authenticator_class = authenticator
-        if "spawner_class" not in merged.JupyterHub:
-            merged.JupyterHub.spawner_class = "lsst"
+            over.JupyterHub.authenticator_class = authenticator
+        merged = site_config(config_dir=config_dir, config_file=config_file, over=over)
         site_bind = merged.JupyterHub.get("bind_url", "")
         base_url = urlsplit(site_bind).path or "/"
         token = secrets.token_hex(24)
