@@ -260,7 +260,6 @@ def _kit_config(kube_api: KubeHandle, base_url: str, token: str, site: Config) -
     c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{free_port()}"
     c.JupyterHub.proxy_class = InMemoryProxy
     c.LSSTSpawner.namespace = kube_api.namespace
-    c.Authenticator.enable_auth_state = True
     hub = site.JupyterHub if site._has_section("JupyterHub") else Config()
     services = list(hub.get("services", []))
     roles = list(hub.get("load_roles", []))
@@ -330,6 +329,7 @@ async def lsst_hub(
         over.merge(Config(config or {}))
         if authenticator is not None:
             over.JupyterHub.authenticator_class = authenticator
+        over.Authenticator.enable_auth_state = True  # the identity lives in auth_state
         merged = site_config(config_dir=config_dir, config_file=config_file, over=over)
         site_bind = merged.JupyterHub.get("bind_url", "")
         base_url = urlsplit(site_bind).path or "/"

@@ -192,3 +192,13 @@ async def test_one_hub_per_test(lsst_hub: Any) -> None:
     await lsst_hub(images=TAGS)
     with pytest.raises(RuntimeError, match="one hub per test"):
         await lsst_hub(images=TAGS)
+
+
+async def test_a_site_jupyterhub_config_py(lsst_hub: Any) -> None:
+    sample = Path(__file__).parents[2] / "sample_configs" / "static-menu" / "jupyterhub_config.py"
+    hub = await lsst_hub(config_file=sample)
+    pod = await hub.spawn("vera")  # no options: the recommended image, pinned by digest
+    image = pod["spec"]["containers"][0]["image"]
+    assert image == "registry.example.org/science-platform/sciplat-lab:recommended@sha256:" + (
+        "5" * 64
+    )
