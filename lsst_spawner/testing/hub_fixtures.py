@@ -323,6 +323,8 @@ async def lsst_hub(
     ) -> InProcessHub:
         if started:
             raise RuntimeError("lsst_hub starts one hub per test (JupyterHub is a singleton)")
+        if kubelet_mode not in ("stub", "process"):
+            raise ValueError(f"kubelet_mode must be 'stub' or 'process', not {kubelet_mode!r}")
         if kubelet is not None:
             kubelet.mode = kubelet_mode  # type: ignore[assignment]
         over = _menu_config(images) if images is not None else Config()

@@ -202,3 +202,17 @@ async def test_a_site_jupyterhub_config_py(lsst_hub: Any) -> None:
     assert image == "registry.example.org/science-platform/sciplat-lab:recommended@sha256:" + (
         "5" * 64
     )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"images": "recommended"}, "images must be a list of tags or a registry fixture"),
+        ({"kubelet_mode": "docker"}, "kubelet_mode must be 'stub' or 'process', not 'docker'"),
+    ],
+)
+async def test_bad_arguments_are_refused_by_name(
+    lsst_hub: Any, arguments: dict[str, Any], message: str
+) -> None:
+    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+        await lsst_hub(**arguments)
