@@ -107,7 +107,13 @@ def offline_settings(cls: type, config: Config) -> tuple[CheckedConfigurable, li
     of the wrong type and unknown option names in lsst_spawner's own sections.
     """
     if _needs_shadow(cls):
-        shadow_type = type(cls.__name__, _checked_bases(cls), {"__module__": cls.__module__})
+        from jupyterhub.spawner import Spawner
+
+        # A site's subclass of LSSTSpawner: its mixins, not LSSTSpawner (KubeSpawner's constructor).
+        mixins = tuple(b for b in _checked_bases(cls) if not issubclass(b, Spawner))
+        shadow_type = type(
+            cls.__name__, mixins or (CheckedConfigurable,), {"__module__": cls.__module__}
+        )
         settings = shadow_type()
     else:
         settings = cls()
