@@ -22,7 +22,7 @@ import pytest
 from .kube import KubeEmulator
 from .kube.kubelet import ProcessKubelet
 
-__all__ = ["KubeHandle", "kube_api", "kubelet"]
+__all__ = ["KubeHandle", "kube_api", "kubelet", "oci_kubelet"]
 
 REAL_CLUSTER_ENV = "LSST_SPAWNER_TEST_KUBECONFIG"
 
@@ -172,6 +172,31 @@ def kubelet(kube_api: KubeHandle, tmp_path: Path) -> Iterator[ProcessKubelet | N
         return
     emulator = kube_api.emulator
     node = ProcessKubelet(emulator, workdir=tmp_path / "kubelet")
+    emulator.run(node.start())
+    try:
+        yield node
+    finally:
+        emulator.run(node.stop())
+
+
+@pytest.fixture
+def oci_kubelet(kube_api: KubeHandle, tmp_path: Path) -> Iterator[ProcessKubelet]:
+    """A kubelet in ``oci`` mode: every container runs in runc as its security context.
+
+    Fails (never skips) when runc is missing or the tests do not run as root: an OCI
+    test that silently skipped would hide that no container ran. Images come from the
+    registry their reference names: publish them with
+    :func:`~lsst_spawner.testing.kube.images.publish_image`.
+    """
+    from .kube.oci import OciUnavailableError
+
+    if kube_api.emulator is None:
+        pytest.fail("the oci kubelet needs the emulator, not a real cluster", pytrace=False)
+    emulator = kube_api.emulator
+    try:
+        node = ProcessKubelet(emulator, mode="oci", workdir=tmp_path / "kubelet")
+    except (OciUnavailableError, PermissionError) as error:
+        pytest.fail(f"the OCI kubelet cannot run here: {error}", pytrace=False)
     emulator.run(node.start())
     try:
         yield node

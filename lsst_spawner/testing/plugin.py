@@ -5,7 +5,7 @@ with its ``test`` extra makes these fixtures available to any test suite.
 """
 
 from .auth_fixtures import fake_cilogon, fake_github
-from .kube_fixtures import kube_api, kubelet
+from .kube_fixtures import kube_api, kubelet, oci_kubelet
 from .registry_fixtures import local_registry, registry, token_registry
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "kube_api",
     "kubelet",
     "local_registry",
+    "oci_kubelet",
     "registry",
     "token_registry",
 ]
