@@ -28,11 +28,13 @@ from ..registry import DOCKER_MANIFEST, _digest, _put_blob
 
 __all__ = [
     "HOST_PATH",
+    "LAB_STAND_IN",
     "ImageConfig",
     "ImagePullError",
     "fetch_image_config",
     "parse_reference",
     "publish_image",
+    "publish_lab_stand_in",
 ]
 
 #: A PATH for test images: this interpreter's bin directory (the virtualenv's console
@@ -230,3 +232,32 @@ async def publish_image(
                 raise RuntimeError(f"pushing {repository}:{tag}: HTTP {response.status}")
     host = registry_url.split("://", 1)[-1].rstrip("/")
     return f"{host}/{repository}:{tag}@{_digest(manifest)}"
+
+
+#: The entrypoint of :func:`publish_lab_stand_in`: a command other than
+#: ``jupyterhub-singleuser`` runs as given; otherwise a plain HTTP server on the pod's
+#: address (``hostname -i`` reads the ``/etc/hosts`` the kubelet writes) and port 8888
+#: stands in for the lab, which would need a hub to talk to.
+LAB_STAND_IN = [
+    "/bin/sh",
+    "-c",
+    'if [ "$#" -gt 0 ] && [ "$1" != jupyterhub-singleuser ]; then exec "$@"; fi; '
+    f'exec {sys.executable} -m http.server --bind "$(hostname -i)" 8888 --directory /tmp',
+    "lab",
+]
+
+
+async def publish_lab_stand_in(
+    registry_url: str, repository: str, tags: list[str], authorization: str | None = None
+) -> dict[str, str]:
+    """Publish one stand-in lab image under each of ``tags``; return ``{tag: digest}``.
+
+    All tags share one manifest (so one digest), as a site's aliases do.
+    """
+    digests: dict[str, str] = {}
+    for tag in tags:
+        reference = await publish_image(
+            registry_url, repository, tag, entrypoint=LAB_STAND_IN, authorization=authorization
+        )
+        digests[tag] = reference.rsplit("@", 1)[1]
+    return digests

@@ -518,10 +518,6 @@ class ProcessKubelet:
                     )
                     return
                 restarts += 1
-                previous = runtime.scratch / f"{name}.previous.log" if runtime.scratch else None
-                if previous is not None:
-                    os.replace(running.log, previous)
-                    runtime.previous_logs[name] = previous
                 backoff = min(0.1 * 2 ** (restarts - 1), self.max_backoff)
                 message = (
                     f"back-off {backoff:g}s restarting failed container={name} pod={runtime.name}"
@@ -601,6 +597,10 @@ class ProcessKubelet:
                 await self.stubs.listen(runtime.ip, port)
             return None
         log = runtime.scratch / f"{name}.current.log"
+        if log.exists() and name in runtime.containers:  # a restart: keep the last run's log
+            previous = runtime.scratch / f"{name}.previous.log"
+            os.replace(log, previous)
+            runtime.previous_logs[name] = previous
         log.write_bytes(b"")
         started = now_rfc3339()
         if self.mode != "oci":

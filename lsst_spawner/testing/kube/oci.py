@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -378,6 +379,26 @@ async def _run(*argv: str, check: bool = True) -> str:
     return text
 
 
+def _open_interpreter_path(upper: Path) -> None:
+    """Make the directories above this Python searchable by anyone, in the container's layer.
+
+    On these machines the interpreter lives under ``/root`` (mode 0700): a container
+    running as a user could not start it. An image would install it world-readable;
+    here the container's own layer gets copies of those directories (same owner, plus
+    ``o+x``), which overlayfs shows in place of the host's, contents unchanged.
+    """
+    wanted = {Path(p).resolve() for p in (sys.executable, sys.prefix, sys.base_prefix)}
+    for target in wanted:
+        for directory in reversed(target.parents):
+            info = directory.stat()
+            if directory == Path("/") or info.st_mode & 0o001:
+                continue
+            copy = upper / directory.relative_to("/")
+            copy.mkdir(parents=True, exist_ok=True)
+            os.chown(copy, info.st_uid, info.st_gid)
+            os.chmod(copy, (info.st_mode & 0o7777) | 0o005)
+
+
 class Bundle:
     """One container's bundle directory, its overlay root and its runc container id."""
 
@@ -392,6 +413,7 @@ class Bundle:
             shutil.rmtree(self.directory)
         for part in ("rootfs", "upper", "work"):
             (self.directory / part).mkdir(parents=True)
+        _open_interpreter_path(self.directory / "upper")
         options = (
             f"lowerdir=/,upperdir={self.directory / 'upper'},workdir={self.directory / 'work'}"
         )

@@ -200,6 +200,10 @@ async def serve_exec(
             f"is supported (the server speaks {', '.join(PROTOCOLS)})"
         )
     runtime, running = _running(kubelet, pod, namespace, name, container)
+    if running.exited.is_set():
+        raise ApiError.bad_request(
+            f'unable to upgrade connection: container not found ("{container}")'
+        )
     want_stdin = _flag(query, "stdin")
     if attach and want_stdin and not running.stdin:
         raise ApiError.bad_request(
