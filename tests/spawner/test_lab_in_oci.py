@@ -18,23 +18,11 @@ from kubernetes_asyncio.stream import WsApiClient
 from lsst_spawner.offline import OfflineHub, OfflineServer, OfflineUser
 from lsst_spawner.spawner import LSSTSpawner
 from lsst_spawner.testing.identity_auth import identity_for
-from lsst_spawner.testing.kube.images import publish_lab_stand_in
 from lsst_spawner.testing.kube_fixtures import KubeHandle
 
 from .test_lifecycle import TOKEN, spawner_config
 
 pytestmark = pytest.mark.integration
-
-TAGS = ["recommended", "w_2026_46", "w_2026_45"]
-
-
-@pytest.fixture(scope="module")
-def lab_image(local_registry: Any) -> tuple[str, dict[str, str]]:
-    """The stand-in lab published in the real registry: (image base, digests)."""
-    digests = asyncio.run(
-        publish_lab_stand_in(local_registry.registry.url, "oci/sciplat-lab", TAGS)
-    )
-    return f"{local_registry.host_port}/oci/sciplat-lab", digests
 
 
 async def exec_in(kube_api: KubeHandle, pod: str, argv: list[str]) -> str:
@@ -51,9 +39,9 @@ async def exec_in(kube_api: KubeHandle, pod: str, argv: list[str]) -> str:
 
 
 async def test_inside_a_running_lab_the_user_is_the_users_own(
-    kube_api: KubeHandle, oci_kubelet: Any, lab_image: tuple[str, dict[str, str]]
+    kube_api: KubeHandle, oci_kubelet: Any, lab_stand_in: tuple[str, dict[str, str]]
 ) -> None:
-    base, digests = lab_image
+    base, digests = lab_stand_in
     identity = identity_for("rra", groups={"lsst-sqre": 3010, "g-physics": 200_123})
     configured = spawner_config(kube_api.namespace)
     configured.LSSTSpawner.static_image_base = base

@@ -348,3 +348,98 @@ async def test_volumes_are_mounted_as_a_kubelet_mounts_them(
     # The claim's directory outlives the pod; the next pod finds what the first wrote.
     _, log = await run_to_end(kube_api, body("vol2"))
     assert fields(log)["claim"].isdigit()
+
+
+async def test_a_subpath_through_a_symlink_out_of_the_volume_is_refused(
+    kube_api: Any, oci_kubelet: Any, images: dict[str, str]
+) -> None:
+    # The classic subPath escape: one pod plants a symlink to / in a claim, the next
+    # mounts that subPath. It must not get the host's root.
+    async with kube_api.api_client() as api:
+        await client.CoreV1Api(api).create_namespaced_persistent_volume_claim(
+            kube_api.namespace,
+            {
+                "metadata": {"name": "shared"},
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            },
+        )
+    volumes = [{"name": "v", "persistentVolumeClaim": {"claimName": "shared"}}]
+    planter = pod("planter", images["shell"], "ln -s / /v/escape", volumes=volumes)
+    planter["spec"]["containers"][0]["volumeMounts"] = [{"name": "v", "mountPath": "/v"}]
+    done, log = await run_to_end(kube_api, planter)
+    assert done["status"]["phase"] == "Succeeded", log
+    victim = pod("victim", images["shell"], "ls /host-root", volumes=volumes)
+    victim["spec"]["containers"][0]["volumeMounts"] = [
+        {"name": "v", "mountPath": "/host-root", "subPath": "escape"}
+    ]
+    async with kube_api.api_client() as api:
+        await client.CoreV1Api(api).create_namespaced_pod(kube_api.namespace, victim)
+
+    async def refused() -> Any:
+        found = await kube_api.get("pods", "victim")
+        statuses = found["status"].get("containerStatuses") or [{}]
+        return statuses[0].get("state", {}).get("waiting", {}).get("message")
+
+    assert "resolves outside the volume" in await wait_for(refused)
+
+
+async def test_services_resolve_inside_pods_through_etc_hosts(
+    kube_api: Any, oci_kubelet: Any, images: dict[str, str]
+) -> None:
+    ns = kube_api.namespace
+    server = pod(
+        "hub",
+        images["shell"],
+        f'exec {sys.executable} -m http.server --bind "$(hostname -i)" 8443 -d /tmp',
+    )
+    server["metadata"]["labels"] = {"component": "hub"}
+    server["spec"]["restartPolicy"] = "Always"
+    async with kube_api.api_client() as api:
+        v1 = client.CoreV1Api(api)
+        await v1.create_namespaced_service(
+            ns,
+            {
+                "metadata": {"name": "hub-ssl"},
+                "spec": {
+                    "clusterIP": "None",
+                    "selector": {"component": "hub"},
+                    "ports": [{"port": 8443, "name": "https"}],
+                },
+            },
+        )
+        await v1.create_namespaced_pod(ns, server)
+
+        async def hub_ip() -> Any:
+            found = await kube_api.get("pods", "hub")
+            return (found or {}).get("status", {}).get("podIP")
+
+        ip = await wait_for(hub_ip)
+    fetch = (
+        "import socket, sys, urllib.request\n"
+        "for name in sys.argv[1:]:\n"
+        "    print(name + '=' + socket.gethostbyname(name))\n"
+        "print('status=' + str(urllib.request.urlopen('http://' + sys.argv[2] + ':8443/').status))\n"
+    )
+    client_pod = pod(
+        "client",
+        images["plain"],
+        container={
+            "command": [
+                sys.executable,
+                "-c",
+                fetch,
+                "hub-ssl",
+                f"hub-ssl.{ns}",
+                f"hub-ssl.{ns}.svc",
+            ],
+        },
+    )
+    client_pod["spec"]["restartPolicy"] = "OnFailure"  # until the hub listens
+    done, log = await run_to_end(kube_api, client_pod)
+    seen = fields(log)
+    assert done["status"]["phase"] == "Succeeded", log
+    assert seen["hub-ssl"] == seen[f"hub-ssl.{ns}"] == seen[f"hub-ssl.{ns}.svc"] == ip
+    assert seen["status"] == "200"

@@ -252,12 +252,18 @@ async def publish_lab_stand_in(
 ) -> dict[str, str]:
     """Publish one stand-in lab image under each of ``tags``; return ``{tag: digest}``.
 
-    All tags share one manifest (so one digest), as a site's aliases do.
+    All tags share one manifest (so one digest), as a site's aliases do. The working
+    directory is ``/tmp`` (the container's own tmpfs), where a non-root user can write.
     """
     digests: dict[str, str] = {}
     for tag in tags:
         reference = await publish_image(
-            registry_url, repository, tag, entrypoint=LAB_STAND_IN, authorization=authorization
+            registry_url,
+            repository,
+            tag,
+            entrypoint=LAB_STAND_IN,
+            working_dir="/tmp",
+            authorization=authorization,
         )
         digests[tag] = reference.rsplit("@", 1)[1]
     return digests

@@ -487,6 +487,7 @@ class ProcessKubelet:
                     return  # the runtime refused it (reported already)
                 self._event(runtime, "Started", f"Started container {name}", container=name)
                 probes = self._start_probes(runtime, container, running)
+                runtime.loops.extend(probes)  # cancelled with the pod, too
                 ready = not container.get("readinessProbe")
                 started = running.started_at if running else now_rfc3339()
                 self._mutate(
@@ -760,8 +761,7 @@ class ProcessKubelet:
             self.store.finish_pod_termination(runtime.namespace, runtime.name, runtime.uid)
 
     async def _kill(self, runtime: _Runtime, grace: float) -> None:
-        for loop in runtime.loops:
-            loop.cancel()
+        await stop_all(runtime.loops)
         await asyncio.gather(
             *(c.stop(grace) for c in runtime.containers.values()), return_exceptions=True
         )
