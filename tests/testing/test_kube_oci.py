@@ -12,35 +12,9 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 
-from lsst_spawner.testing.kube.images import publish_image
-
 pytestmark = pytest.mark.integration
 
 RUNNING_OR_DONE = ("Running", "Succeeded", "Failed")
-
-
-@pytest.fixture(scope="module")
-def images(local_registry: Any) -> dict[str, str]:
-    """Test images in the real local registry: their references, by role."""
-    url = local_registry.registry.url
-
-    async def publish() -> dict[str, str]:
-        return {
-            "shell": await publish_image(url, "oci/shell", "1", entrypoint=["/bin/sh", "-c"]),
-            "plain": await publish_image(url, "oci/plain", "1"),
-            "configured": await publish_image(
-                url,
-                "oci/configured",
-                "1",
-                entrypoint=["/bin/sh", "-c"],
-                cmd=['echo "cmd ran as $(id -u) in $(pwd) with $IMAGE_VAR"'],
-                env={"IMAGE_VAR": "from-image", "SHARED": "image"},
-                user="4321:4322",
-                working_dir="/tmp",
-            ),
-        }
-
-    return asyncio.run(publish())
 
 
 def pod(name: str, image: str, script: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -421,7 +395,8 @@ async def test_services_resolve_inside_pods_through_etc_hosts(
         "import socket, sys, urllib.request\n"
         "for name in sys.argv[1:]:\n"
         "    print(name + '=' + socket.gethostbyname(name))\n"
-        "print('status=' + str(urllib.request.urlopen('http://' + sys.argv[2] + ':8443/').status))\n"
+        "reply = urllib.request.urlopen('http://' + sys.argv[2] + ':8443/')\n"
+        "print('status=' + str(reply.status))\n"
     )
     client_pod = pod(
         "client",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 
-from .test_kube_oci import finished, images, pod, wait_for  # noqa: F401 - fixtures too
+from .test_kube_oci import finished, pod, wait_for
 
 pytestmark = pytest.mark.integration
 
