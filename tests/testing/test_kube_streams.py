@@ -203,3 +203,57 @@ async def test_a_failing_liveness_probe_restarts_the_container(
     messages = [e["message"] for e in events if e["involvedObject"]["name"] == "sick"]
     assert any(m.startswith("Liveness probe failed") for m in messages), messages
     assert "Container main failed liveness probe, will be restarted" in messages
+
+
+async def test_kubectl_attach_feeds_stdin_and_streams_output(
+    kube_api: Any, oci_kubelet: Any, images: dict[str, str]
+) -> None:
+    body = pod("attached", images["shell"], "echo started; exec tr a-z A-Z")
+    body["spec"]["containers"][0]["stdin"] = True
+    await create(kube_api, body)
+    await running(kube_api, "attached")
+    code, out, err = await kubectl(kube_api, "attach", "-i", "attached", stdin=b"shout\n")
+    assert code == 0, err
+    assert "SHOUT" in out
+    done = await finished(kube_api, "attached")
+    assert done["status"]["phase"] == "Succeeded"
+
+
+async def test_hostile_stream_requests_get_the_api_servers_errors(
+    kube_api: Any, oci_kubelet: Any, images: dict[str, str]
+) -> None:
+    import aiohttp
+
+    two = pod("two", images["shell"], "trap 'exit 0' TERM; while :; do sleep 0.2; done")
+    two["spec"]["containers"].append({**two["spec"]["containers"][0], "name": "side"})
+    await create(kube_api, two)
+    await running(kube_api, "two")
+    base = f"{kube_api.emulator.url}/api/v1/namespaces/{kube_api.namespace}/pods"
+
+    async def get(path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+        async with aiohttp.ClientSession() as http, http.get(base + path, headers=headers) as r:
+            return r.status, (await r.json()).get("message", "")
+
+    status, message = await get("/two/log")
+    assert status == 400
+    assert message == "a container name must be specified for pod two, choose one of: [main side]"
+    assert (await get("/two/log?container=main&tailLines=-3"))[0] == 400
+    assert (await get("/two/log?container=main&timestamps=true"))[0] == 400
+    assert await get("/two/log?container=ghost") == (
+        400,
+        "container ghost is not valid for pod two",
+    )
+    # SPDY (what kubectl before 1.29 speaks) and plain requests are not upgraded.
+    spdy = {"Connection": "Upgrade", "Upgrade": "SPDY/3.1"}
+    status, message = await get("/two/exec?container=main&command=id&stdout=true", spdy)
+    assert (status, message) == (400, "Upgrade request required")
+    status, message = await get("/two/exec?container=main&stdout=true")
+    assert (status, message) == (400, "you must specify at least 1 command")
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(
+                base + "/two/exec?container=main&command=id&stdout=true",
+                protocols=("channel.k8s.io",),
+            )
+    assert refused.value.status == 400
+    assert (await get("/ghost/log"))[0] == 404
