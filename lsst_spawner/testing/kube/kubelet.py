@@ -142,6 +142,8 @@ class ProcessKubelet:
         self.store.listeners.append(self._on_change)
         self.emulator.log_providers.append(self.pod_log)
         register(self.emulator, self)
+        if self.mode == "oci" and not self.runc:  # switched to oci after construction
+            self.runc = find_runc()
         self._started = True
         for pod in list(self.store.objects["pods"].values()):
             if not (pod.get("spec") or {}).get("nodeName"):
