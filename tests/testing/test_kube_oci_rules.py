@@ -204,3 +204,16 @@ def test_volume_mounts_that_are_refused(
     (volumes["v"].path / "link").symlink_to("/etc")
     with pytest.raises(VolumeError, match=fragment):
         container_mounts({"volumeMounts": [mount]}, volumes)
+
+
+def test_references_go_through_the_configured_mirrors() -> None:
+    from lsst_spawner.testing.kube.images import mirrored
+
+    mirrors = {"docker.io": "127.0.0.1:5000", "quay.io": "127.0.0.1:5001"}
+    assert mirrored("python:3.12-slim", mirrors) == "127.0.0.1:5000/library/python:3.12-slim"
+    assert mirrored("jupyter/base:1", mirrors) == "127.0.0.1:5000/jupyter/base:1"
+    assert mirrored("quay.io/jupyterhub/singleuser:latest", mirrors) == (
+        "127.0.0.1:5001/jupyterhub/singleuser:latest"
+    )
+    assert mirrored("ghcr.io/x/y:1", mirrors) == "ghcr.io/x/y:1"
+    assert mirrored("python:3", {}) == "docker.io/library/python:3"

@@ -32,6 +32,7 @@ __all__ = [
     "ImageConfig",
     "ImagePullError",
     "fetch_image_config",
+    "mirrored",
     "parse_reference",
     "publish_image",
     "publish_lab_stand_in",
@@ -106,6 +107,20 @@ def parse_reference(image: str) -> Reference:
     if not repository or (not tag and not digest):
         tag = tag or "latest"
     return Reference(first, repository, tag, digest or None)
+
+
+def mirrored(image: str, mirrors: dict[str, str]) -> str:
+    """``image`` pulled through a registry mirror, as containerd's ``registry.mirrors`` do.
+
+    A reference without a registry host is Docker Hub's (``python:3`` is
+    ``docker.io/library/python:3``); a host found in ``mirrors`` is replaced by its mirror.
+    """
+    first, slash, rest = image.partition("/")
+    if not slash or not ("." in first or ":" in first or first == "localhost"):
+        first, rest = "docker.io", (image if slash else f"library/{image}")
+    if first in mirrors:
+        return f"{mirrors[first]}/{rest}"
+    return image if first != "docker.io" or image.startswith("docker.io/") else f"{first}/{rest}"
 
 
 def _loopback(host: str) -> bool:

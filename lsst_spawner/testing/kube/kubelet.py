@@ -46,7 +46,7 @@ from typing import Any, Literal
 
 from .containers import RunningContainer, host_environment, start_oci, start_process
 from .dns import hosts_file, service_env
-from .images import ImageConfig, ImagePullError, fetch_image_config
+from .images import ImageConfig, ImagePullError, fetch_image_config, mirrored
 from .network import AddressPool, StubResponder
 from .oci import Bundle, build_process, build_spec, find_runc
 from .podenv import ContainerConfigError, resolve_env
@@ -107,6 +107,7 @@ class ProcessKubelet:
         inherit_env: bool = False,
         extra_env: dict[str, str] | None = None,
         addresses: AddressPool | None = None,
+        mirrors: dict[str, str] | None = None,
     ) -> None:
         if mode not in ("process", "stub", "oci"):
             raise ValueError("mode must be 'process', 'stub' or 'oci'")
@@ -129,6 +130,8 @@ class ProcessKubelet:
         self._started = False
         self._unschedulable: list[_Runtime] = []
         self._image_cache: dict[str, ImageConfig] = {}
+        #: Registry host -> loopback mirror (``docker.io`` for references without a host).
+        self.mirrors = dict(mirrors or {})
         self._hosts_pending = False
         #: How long a restart backs off, at most (a real kubelet goes to 5 minutes).
         self.max_backoff = 2.0
@@ -708,7 +711,7 @@ class ProcessKubelet:
                 config = cached
             else:
                 try:
-                    config = await fetch_image_config(image)
+                    config = await fetch_image_config(mirrored(image, self.mirrors))
                     self._image_cache[image] = config
                 except ImagePullError as exc:
                     failure = str(exc)
