@@ -83,6 +83,11 @@ def _waiting_reason(pod: dict[str, Any], container: str) -> str:
     return "ContainerCreating"
 
 
+def _is_running(pod: dict[str, Any], container: str) -> bool:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return any(s["name"] == container and "running" in s["state"] for s in statuses)
+
+
 def _running(
     kubelet: ProcessKubelet, pod: dict[str, Any], namespace: str, name: str, container: str
 ) -> tuple[_Runtime, RunningContainer]:
@@ -127,6 +132,8 @@ async def serve_log(
                 f'previous terminated container "{container}" in pod "{name}" not found'
             )
         return web.Response(text=_select(path.read_bytes(), tail, limit).decode(errors="replace"))
+    if runtime is not None and container not in runtime.containers and _is_running(pod, container):
+        return web.Response(body=b"", content_type="text/plain")  # a stub: no process, no log
     runtime, running = _running(kubelet, pod, namespace, name, container)
     path = running.log
     data = _select(path.read_bytes(), tail, limit)
