@@ -16,7 +16,7 @@ from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
 
 from ._version import __version__
 from .checks import check_config
-from .config import ConfigError, problems_as_lines, validation_on_load
+from .config import ConfigError, problems_as_lines, syntax_error_line, validation_on_load
 
 __all__ = ["build_parser", "load_hub_config", "main"]
 
@@ -43,6 +43,8 @@ def load_hub_config(path: str | Path) -> Config:
             raise CommandError(f"config file {str(path)!r} not found") from None
         except SystemExit as stop:  # a snippet stopped start-up with a one-line message
             raise CommandError(str(stop.code)) from None
+        except SyntaxError as error:  # one line, not a traceback
+            raise CommandError(syntax_error_line(error)) from None
         except ConfigError as error:
             raise CommandError(f"{path}: {error}") from None
 
@@ -106,6 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--options", metavar="FILE.json", help="user_options as JSON (default: the form defaults)"
     )
     render.add_argument("--format", choices=("yaml", "json"), default="yaml", help="output format")
+
+    manifests = commands.add_parser(
+        "manifests",
+        help="print Kubernetes objects to apply next to the hub (the labs' NetworkPolicy)",
+        description=(
+            "Print, as YAML, the labs' NetworkPolicy for sites not using Zero to JupyterHub's: "
+            "ingress from the hub and the proxy only, on the lab's port; egress by intent."
+        ),
+    )
+    _add_config_option(manifests)
+    from .manifests import add_manifests_arguments
+
+    add_manifests_arguments(manifests)
     return parser
 
 
@@ -144,6 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(config, config_file)
         if args.command == "menu":
             return _menu(config, args.format)
+        if args.command == "manifests":
+            from .manifests import print_manifests
+
+            return print_manifests(config, args)
         return _render_pod(config, args)
     except (CommandError, ConfigError) as error:
         print(f"lsst-spawner: {error}", file=sys.stderr)

@@ -87,7 +87,7 @@ class LSSTSpawner(
         """The menu (from the cache, never the registry) and the sizes to validate against."""
         menu = await self.get_menu()
         sizes, default_size = self.form_sizes()
-        return OptionsCatalog(menu=menu, sizes=sizes, default_size=default_size)
+        return await self.apply_size_quota(OptionsCatalog(menu, sizes, default_size))
 
     @default("options_form")
     def _lsst_options_form_default(self) -> Any:

@@ -12,6 +12,7 @@ from .errors import LabSpecError
 
 __all__ = [
     "DNS_LABEL_PATTERN",
+    "LAB_PART_OF",
     "build_lab_labels",
     "build_object_names",
     "expand_template",
@@ -109,6 +110,10 @@ def _image_label(image: str) -> str:
     return label_value(tag)
 
 
+#: ``app.kubernetes.io/part-of`` of every lab object (the labs' NetworkPolicy selects on it).
+LAB_PART_OF = "lsst-spawner"
+
+
 def build_lab_labels(username: str, image: str, pod_name: str) -> dict[str, str]:
     """Return the labels every lab object gets.
 
@@ -118,7 +123,7 @@ def build_lab_labels(username: str, image: str, pod_name: str) -> dict[str, str]
     """
     return {
         "app.kubernetes.io/instance": pod_name,
-        "app.kubernetes.io/part-of": "lsst-spawner",
+        "app.kubernetes.io/part-of": LAB_PART_OF,
         "lsst-spawner/user": label_value(username),
         "lsst-spawner/image": _image_label(image),
     }

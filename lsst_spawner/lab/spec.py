@@ -43,7 +43,7 @@ from .security import (
     check_lab_identity,
 )
 from .sizes import LabSize, build_resources, build_size_env
-from .volumes import SiteMount, SiteVolume, build_mounts, build_volumes
+from .volumes import SiteMount, SiteVolume, build_mounts, build_volumes, select_site_storage
 
 __all__ = [
     "OWNED_ENV",
@@ -194,6 +194,9 @@ def build_lab_spec(
         settings.nss.home_template, fields, where="LSSTSpawner.lab_home_directory"
     )
     extra_values = dict(secret_values or {})
+    site_volumes, site_mounts, init_mounts = select_site_storage(
+        settings.volumes, settings.mounts, settings.init_mounts, {g.name for g in identity.groups}
+    )
 
     secret = build_lab_secret(
         name=names["secret"],
@@ -230,7 +233,7 @@ def build_lab_spec(
         build_nss_volume(names["secret"]),
         build_secret_volume(names["secret"], secret["data"]),
         {"name": "lab-runtime", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
-        *build_volumes(settings.volumes, fields),
+        *build_volumes(site_volumes, fields),
     ]
     mounts: list[dict[str, Any]] = [
         {
@@ -242,10 +245,10 @@ def build_lab_spec(
         {"name": "lab-nss", "mountPath": settings.group_path, "subPath": "group", "readOnly": True},
         {"name": "lab-secrets", "mountPath": settings.secrets.directory, "readOnly": True},
         {"name": "lab-runtime", "mountPath": settings.runtime_directory},
-        *build_mounts(settings.mounts, fields),
+        *build_mounts(site_mounts, fields),
     ]
     init = build_init_container(
-        settings.init, identity, home=home, mounts=build_mounts(settings.init_mounts, fields)
+        settings.init, identity, home=home, mounts=build_mounts(init_mounts, fields)
     )
     values = {"api_token": api_token, **{f"extra secret {k}": v for k, v in extra_values.items()}}
     if identity.git_token:

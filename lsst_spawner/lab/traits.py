@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Collection, Hashable, Mapping
 
 from traitlets import Bool, Dict, Float, Int, List, Unicode
 
@@ -16,10 +16,12 @@ from ..config import (
 from . import checks
 from .init import DEFAULT_INIT_IMAGE, InitSettings
 from .nss import DEFAULT_BASE_GROUP, DEFAULT_BASE_PASSWD
+from .quota import SizeQuotaTraits
 from .secrets import SecretSettings
 from .security import MAX_GROUPS_LIMIT
 from .sizes import parse_sizes
 from .spec import LabSettings
+from .volumes import check_mount_groups, parse_mounts
 
 __all__ = ["LabTraits"]
 
@@ -27,7 +29,7 @@ __all__ = ["LabTraits"]
 _SHARED_SETTINGS: dict[Hashable, LabSettings] = {}
 
 
-class LabTraits(CheckedConfigurable):
+class LabTraits(SizeQuotaTraits, CheckedConfigurable):
     """The lab's traits: identity, NSS files, secrets, volumes, sizes, init container, timeouts."""
 
     #: Class name used in problem messages, as operators write the traits.
@@ -154,7 +156,8 @@ class LabTraits(CheckedConfigurable):
         Dict(),
         config=True,
         help="Mounts of site volumes in the lab: dicts with mount_path, volume and optional "
-        "sub_path (placeholders as lab_home_directory) and read_only.",
+        "sub_path (placeholders as lab_home_directory) and read_only. read_write_groups and "
+        "read_only_groups (group names) scope a mount: other users do not get it.",
     )
     lab_init_volume_mounts = List(
         Dict(),
@@ -244,6 +247,14 @@ class LabTraits(CheckedConfigurable):
         problems += checks.check_secrets(self)[1]
         problems += checks.check_env(self)
         return problems
+
+    def lab_group_problems(self, known: Collection[str]) -> list[ConfigProblem]:
+        """Mounts and quota entries naming a group outside ``known`` (known at config time)."""
+        mounts = {
+            checks.trait_name(self, trait): parse_mounts(getattr(self, trait), trait)[0]
+            for trait in ("lab_volume_mounts", "lab_init_volume_mounts")
+        }
+        return check_mount_groups(mounts, known) + self.quota_group_problems(known)
 
     # --- frozen settings for the builders --------------------------------------
 

@@ -12,6 +12,7 @@ from lsst_spawner.lab.traits import LabTraits
 from lsst_spawner.testing.kube.podenv import resolve_lab_env
 
 from .conftest import API_TOKEN, GIT_TOKEN, kubespawner_pod, make_identity, validate
+from .test_group_mounts import GROUP_CONFIG, INSTRUCTOR, STUDENT
 
 SITE_CONFIG: dict[str, Any] = {
     "lab_fs_group": 2000,
@@ -68,6 +69,14 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], LabRequest]] = {
         {"username": "first.last", "groups": [{"name": "first_last", "gid": 4137}]},
         LabRequest(image="sciplat-lab:w_2026_41", reset_user_env=True),
     ),
+    # One site, two users: datasets read-write for the instructor, read-only for the
+    # student, who gets neither the grading mount nor its volume.
+    "group-mounts-instructor": (
+        GROUP_CONFIG,
+        INSTRUCTOR,
+        LabRequest(image="sciplat-lab:w_2026_40"),
+    ),
+    "group-mounts-student": (GROUP_CONFIG, STUDENT, LabRequest(image="sciplat-lab:w_2026_40")),
 }
 
 

@@ -47,7 +47,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="image the kubelet can pull (repeatable; default: any image)",
     )
-    parser.add_argument("--kubernetes-version", default="1.30")
+    parser.add_argument(
+        "--kubernetes-version",
+        default=None,
+        help="the version /version reports and whose schemas validate (default: the newest "
+        "kubernetes-validate ships)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--counters", help="write request counters as JSON here on exit")
     return parser.parse_args(argv)
@@ -71,12 +76,14 @@ async def serve(args: argparse.Namespace) -> KubeEmulator:
             images=set(args.image) if args.image else None,
         )
         await kubelet.start()
-    emulator.write_kubeconfig(args.kubeconfig, namespaces[0])
-    print(f"Kubernetes emulator at {emulator.url}; kubeconfig {args.kubeconfig}", flush=True)
+    # The handlers go in before the kubeconfig and the "serving" line: whoever reads that
+    # line may stop this process at once, and a signal before them would kill it uncleanly.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    emulator.write_kubeconfig(args.kubeconfig, namespaces[0])
+    print(f"Kubernetes emulator at {emulator.url}; kubeconfig {args.kubeconfig}", flush=True)
     await stop.wait()
     if kubelet is not None:
         await kubelet.stop()

@@ -59,6 +59,7 @@ from .podstatus import (
     waiting_status,
 )
 from .probes import ProbeLoop, stop_all
+from .resources import event_name
 from .server import KubeEmulator
 from .status import ApiError
 from .store import Change, now_rfc3339
@@ -243,7 +244,7 @@ class ProcessKubelet:
         if container:
             involved["fieldPath"] = f"spec.containers{{{container}}}"
         body = {
-            "metadata": {"name": f"{runtime.name}.{uuid.uuid4().hex[:16]}"},
+            "metadata": {"name": event_name(runtime.name)},
             "involvedObject": involved,
             "reason": reason,
             "message": message,

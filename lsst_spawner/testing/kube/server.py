@@ -17,6 +17,7 @@ from .api import build_app
 from .counters import RequestCounters
 from .faults import FaultInjector
 from .kubeconfig import write_kubeconfig
+from .openapi import newest_kubernetes_version
 from .store import ObjectStore
 from .validation import Validator
 
@@ -41,7 +42,7 @@ class KubeEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         namespaces: Iterable[str] = ("default",),
-        kubernetes_version: str = "1.30",
+        kubernetes_version: str | None = None,
         validate: bool = True,
         seed: int = 0,
         history_limit: int = 100_000,
@@ -50,8 +51,10 @@ class KubeEmulator:
     ) -> None:
         self.host = host
         self.port = port
+        # /version reports it; validation and /openapi use its schemas.
+        self.kubernetes_version = kubernetes_version or newest_kubernetes_version()
         self.store = ObjectStore(
-            Validator(kubernetes_version, schema=validate),
+            Validator(self.kubernetes_version, schema=validate),
             history_limit=history_limit,
             gc_delay=gc_delay,
             seed=seed,

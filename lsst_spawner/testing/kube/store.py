@@ -162,8 +162,13 @@ class ObjectStore:
         grace_period: int | None = None,
         propagation: str | None = None,
         preconditions: dict[str, Any] | None = None,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         """Start deleting an object; return the object as last seen (or as marked)."""
+        if dry_run:
+            return deletion.preview_delete(
+                self, resource, namespace, name, grace_period, preconditions
+            )
         return deletion.delete(
             self,
             resource,
@@ -191,9 +196,10 @@ class ObjectStore:
         label_selector: str | None = None,
         field_selector: str | None = None,
         grace_period: int | None = None,
+        dry_run: bool = False,
     ) -> builtins.list[dict[str, Any]]:
         return deletion.delete_collection(
-            self, resource, namespace, label_selector, field_selector, grace_period
+            self, resource, namespace, label_selector, field_selector, grace_period, dry_run
         )
 
     def _pod_terminated(self, pod: dict[str, Any]) -> bool:
@@ -369,6 +375,7 @@ class ObjectStore:
         *,
         subresource: str | None = None,
         field_validation: str | None = None,
+        dry_run: bool = False,
     ) -> tuple[dict[str, Any], builtins.list[str]]:
         rtype = self.resource_type(resource)
         current = self.get(resource, namespace, name)
@@ -382,7 +389,7 @@ class ObjectStore:
         wanted = meta.get("resourceVersion")
         if wanted and wanted != current["metadata"]["resourceVersion"]:
             raise ApiError.conflict(resource, name)
-        return self._commit_update(rtype, current, new, subresource, field_validation)
+        return self._commit_update(rtype, current, new, subresource, field_validation, dry_run)
 
     def patch(
         self,
@@ -394,6 +401,7 @@ class ObjectStore:
         *,
         subresource: str | None = None,
         field_validation: str | None = None,
+        dry_run: bool = False,
     ) -> tuple[dict[str, Any], builtins.list[str]]:
         rtype = self.resource_type(resource)
         current = self.get(resource, namespace, name)
@@ -401,7 +409,7 @@ class ObjectStore:
         wanted = (new.get("metadata") or {}).get("resourceVersion")
         if wanted and wanted != current["metadata"]["resourceVersion"]:
             raise ApiError.conflict(resource, name)
-        return self._commit_update(rtype, current, new, subresource, field_validation)
+        return self._commit_update(rtype, current, new, subresource, field_validation, dry_run)
 
     def mutate(
         self, resource: str, namespace: str | None, name: str, fn: Callable[[dict[str, Any]], None]
@@ -422,6 +430,7 @@ class ObjectStore:
         new: dict[str, Any],
         subresource: str | None,
         field_validation: str | None,
+        dry_run: bool = False,
     ) -> tuple[dict[str, Any], builtins.list[str]]:
         resource, name = rtype.plural, current["metadata"]["name"]
         if subresource == "status":
@@ -455,6 +464,9 @@ class ObjectStore:
         if "spec" in new and new.get("spec") != current.get("spec"):
             meta["generation"] = old_meta.get("generation", 0) + 1
         warnings = self.validator.check(new, field_validation)
+        if dry_run:  # everything checked, nothing stored: the object as it would be
+            meta["resourceVersion"] = old_meta["resourceVersion"]
+            return new, warnings
         self._bump(new)
         self._store(resource, new, current)
         self._record("MODIFIED", resource, new, current)

@@ -23,6 +23,7 @@ from typing import Any
 import jsonschema
 from referencing import Registry, Resource
 
+from .openapi import newest_kubernetes_version
 from .status import ApiError
 
 __all__ = ["Validator", "check_name"]
@@ -87,11 +88,11 @@ def _field_path(path: Any) -> str:
 class Validator:
     """Checks an object of a core v1 kind before it is stored."""
 
-    def __init__(self, kubernetes_version: str = "1.30", *, schema: bool = True) -> None:
-        self.kubernetes_version = kubernetes_version
+    def __init__(self, kubernetes_version: str | None = None, *, schema: bool = True) -> None:
+        self.kubernetes_version = kubernetes_version or newest_kubernetes_version()
         self.schema = schema
         if schema:
-            _compiled("Pod", kubernetes_version)  # fail early on an unsupported version
+            _compiled("Pod", self.kubernetes_version)  # fail early on an unsupported version
 
     def check(self, obj: dict[str, Any], field_validation: str | None) -> list[str]:
         """Raise ApiError for an invalid object; return warnings; drop unknown fields."""
