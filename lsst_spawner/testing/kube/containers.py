@@ -78,11 +78,11 @@ class RunningContainer:
         process = await self.exec(argv)
         try:
             await asyncio.wait_for(process.communicate(), limit)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-            raise
+        finally:  # a timeout, or the probe cancelled because the container exited
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await asyncio.shield(process.wait())
         return process.returncode if process.returncode is not None else -1
 
     async def signal(self, sig: signal.Signals) -> None:

@@ -39,7 +39,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -134,6 +134,7 @@ class ProcessKubelet:
         #: Registry host -> loopback mirror (``docker.io`` for references without a host).
         self.mirrors = dict(mirrors or {})
         self._hosts_pending = False
+        self._terminations: set[asyncio.Task[None]] = set()
         #: How long a restart backs off, at most (a real kubelet goes to 5 minutes).
         self.max_backoff = 2.0
 
@@ -170,10 +171,18 @@ class ProcessKubelet:
             if runtime.task is not None:
                 runtime.task.cancel()
             await self._kill(runtime, grace=0)
+        # Terminations under way finish here, not after the loop is gone (their runc
+        # and umount subprocesses would be left to a closed loop).
+        await asyncio.gather(*self._terminations, return_exceptions=True)
         self.pods.clear()
         self.stubs.close_all()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._terminations.add(task)
+        task.add_done_callback(self._terminations.discard)
 
     def runtime_of(self, namespace: str, name: str) -> _Runtime | None:
         for runtime in self.pods.values():
@@ -203,10 +212,10 @@ class ProcessKubelet:
             if not runtime.terminating:
                 runtime.terminating = True
                 grace = meta.get("deletionGracePeriodSeconds") or 0
-                asyncio.get_running_loop().create_task(self._terminate(runtime, grace))
+                self._background(self._terminate(runtime, grace))
         elif change.type == "DELETED" and runtime:
             runtime.terminating = True
-            asyncio.get_running_loop().create_task(self._terminate(runtime, 0, removed=True))
+            self._background(self._terminate(runtime, 0, removed=True))
 
     def _launch(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
