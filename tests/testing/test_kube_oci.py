@@ -418,3 +418,49 @@ async def test_services_resolve_inside_pods_through_etc_hosts(
     assert done["status"]["phase"] == "Succeeded", log
     assert seen["hub-ssl"] == seen[f"hub-ssl.{ns}"] == seen[f"hub-ssl.{ns}.svc"] == ip
     assert seen["status"] == "200"
+
+
+async def test_a_missing_config_map_or_secret_is_retried_until_it_exists(
+    kube_api: Any, oci_kubelet: Any, images: dict[str, str]
+) -> None:
+    ns = kube_api.namespace
+    body = pod(
+        "late",
+        images["shell"],
+        'echo "$(cat /cfg/k) $TOKEN"',
+        volumes=[{"name": "cfg", "configMap": {"name": "later"}}],
+    )
+    container = body["spec"]["containers"][0]
+    container["volumeMounts"] = [{"name": "cfg", "mountPath": "/cfg"}]
+    container["env"] = [
+        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "later", "key": "t"}}}
+    ]
+    async with kube_api.api_client() as api:
+        v1 = client.CoreV1Api(api)
+        await v1.create_namespaced_pod(ns, body)
+
+        async def reported(reason: str) -> Any:
+            events = await kube_api.list("events")
+            return any(
+                e["involvedObject"]["name"] == "late" and e["reason"] == reason for e in events
+            )
+
+        await wait_for(lambda: reported("FailedMount"))
+        await v1.create_namespaced_config_map(
+            ns, {"metadata": {"name": "later"}, "data": {"k": "mounted"}}
+        )
+
+        async def config_error() -> Any:
+            found = await kube_api.get("pods", "late")
+            statuses = found["status"].get("containerStatuses") or [{}]
+            waiting = statuses[0].get("state", {}).get("waiting", {})
+            return waiting.get("reason") == "CreateContainerConfigError"
+
+        await wait_for(config_error)
+        await v1.create_namespaced_secret(
+            ns, {"metadata": {"name": "later"}, "stringData": {"t": "arrived"}}
+        )
+        done = await finished(kube_api, "late")
+        log = await v1.read_namespaced_pod_log("late", ns)
+    assert done["status"]["phase"] == "Succeeded", log
+    assert log.strip() == "mounted arrived"

@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import itertools
 import os
 import shutil
 import tempfile
@@ -135,6 +136,8 @@ class ProcessKubelet:
         self.mirrors = dict(mirrors or {})
         self._hosts_pending = False
         self._terminations: set[asyncio.Task[None]] = set()
+        #: Seconds between retries of a volume or container config that failed.
+        self.retry_period = 0.5
         #: How long a restart backs off, at most (a real kubelet goes to 5 minutes).
         self.max_backoff = 2.0
 
@@ -380,18 +383,24 @@ class ProcessKubelet:
 
             pod = self._mutate(runtime, network)
             if self.mode == "oci":
-                try:
-                    runtime.volumes = prepare_volumes(
-                        self.store, pod, runtime.scratch / "volumes", self.workdir / "claims"
-                    )
-                except (VolumeError, OSError) as exc:
-                    self._event(
-                        runtime,
-                        "FailedMount",
-                        f"MountVolume.SetUp failed: {exc}",
-                        warning=True,
-                    )
-                    return
+                # As a kubelet does, a volume that cannot be set up (a ConfigMap not there
+                # yet) is retried, with a FailedMount event now and then.
+                for attempt in itertools.count():
+                    shutil.rmtree(runtime.scratch / "volumes", ignore_errors=True)
+                    try:
+                        runtime.volumes = prepare_volumes(
+                            self.store, pod, runtime.scratch / "volumes", self.workdir / "claims"
+                        )
+                        break
+                    except (VolumeError, OSError) as exc:
+                        if attempt % 20 == 0:
+                            self._event(
+                                runtime,
+                                "FailedMount",
+                                f"MountVolume.SetUp failed: {exc}",
+                                warning=True,
+                            )
+                    await asyncio.sleep(self.retry_period)
                 (runtime.scratch / "hosts").write_text(
                     hosts_file(self.store, runtime.namespace, runtime.name, ip)
                 )
@@ -402,21 +411,7 @@ class ProcessKubelet:
                     return
                 images[container["name"]] = image
             for container in containers:
-                try:
-                    pod = self.store.get("pods", runtime.namespace, runtime.name)
-                    env = resolve_env(self.store, pod, container)
-                    spec = self._container_spec(runtime, pod, container, images, env, ports)
-                except (ContainerConfigError, VolumeError) as exc:
-                    self._event(
-                        runtime,
-                        "Failed",
-                        f"Error: {exc}",
-                        warning=True,
-                        container=container["name"],
-                    )
-                    waiting = waiting_status(container, "CreateContainerConfigError", str(exc))
-                    self._set_waiting(runtime, waiting)
-                    return
+                spec = await self._config_or_retry(runtime, container, images, ports)
                 loop = asyncio.get_running_loop().create_task(
                     self._container_loop(runtime, container, spec, ports)
                 )
@@ -426,6 +421,33 @@ class ProcessKubelet:
             pass
         except ApiError:
             pass  # the pod vanished under us
+
+    async def _config_or_retry(
+        self,
+        runtime: _Runtime,
+        container: dict[str, Any],
+        images: dict[str, ImageConfig],
+        ports: list[int],
+    ) -> Any:
+        """The container's spec; a CreateContainerConfigError is reported and retried."""
+        for attempt in itertools.count():
+            try:
+                pod = self.store.get("pods", runtime.namespace, runtime.name)
+                env = resolve_env(self.store, pod, container)
+                return self._container_spec(runtime, pod, container, images, env, ports)
+            except (ContainerConfigError, VolumeError) as exc:
+                if attempt % 20 == 0:
+                    self._event(
+                        runtime,
+                        "Failed",
+                        f"Error: {exc}",
+                        warning=True,
+                        container=container["name"],
+                    )
+                    waiting = waiting_status(container, "CreateContainerConfigError", str(exc))
+                    self._set_waiting(runtime, waiting)
+            await asyncio.sleep(self.retry_period)
+        raise AssertionError("unreachable")
 
     def _container_spec(
         self,
