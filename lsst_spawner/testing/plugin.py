@@ -8,7 +8,7 @@ that package's own plugin registers.
 
 from .auth_fixtures import fake_cilogon, fake_github
 from .hub_fixtures import lsst_hub
-from .kube_fixtures import kube_api, kube_role, kube_tls, kubelet
+from .kube_fixtures import kube_api, kube_role, kube_tls, kubelet, oci_kubelet
 from .registry_fixtures import local_registry, registry, token_registry
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "kubelet",
     "local_registry",
     "lsst_hub",
+    "oci_kubelet",
     "registry",
     "token_registry",
 ]
