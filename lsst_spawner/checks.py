@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import logging
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -20,6 +21,8 @@ from traitlets.config import Config, Configurable
 from traitlets.config.loader import LazyConfigValue
 
 from .problems import ConfigChecks, ConfigError, ConfigProblem
+
+_LOG = logging.getLogger("lsst_spawner")
 
 __all__ = [
     "check_config",
@@ -92,7 +95,12 @@ def _foreign_traits(cls: type, bases: tuple[type, ...]) -> dict[str, TraitType[A
     ``volumes`` against its own). Copies, so that declaring them on the stand-in
     class changes nothing on the real one.
     """
-    names = {name for base in bases for name in getattr(base, "foreign_checked_traits", ())}
+    names = {
+        name
+        for base in bases
+        for kind in ("foreign_checked_traits", "foreign_warned_traits")
+        for name in getattr(base, kind, ())
+    }
     traits: dict[str, TraitType[Any, Any]] = (
         cls.class_traits() if issubclass(cls, HasTraits) else {}
     )
@@ -176,7 +184,16 @@ def check_config(config: Config) -> tuple[list[ConfigProblem], list[str]]:
     Returns ``(problems, checked)``: every problem found, and the names of the
     classes that were checked.
     """
+    problems, _, checked = check_config_with_warnings(config)
+    return problems, checked
+
+
+def check_config_with_warnings(
+    config: Config,
+) -> tuple[list[ConfigProblem], list[ConfigProblem], list[str]]:
+    """:func:`check_config`, with the warnings (settings that do not do what they seem to)."""
     problems: list[ConfigProblem] = []
+    warnings: list[ConfigProblem] = []
     checked: list[str] = []
     found: dict[str, ConfigChecks] = {}
     hub = config.JupyterHub if config._has_section("JupyterHub") else Config()
@@ -191,10 +208,11 @@ def check_config(config: Config) -> tuple[list[ConfigProblem], list[str]]:
         settings, set_problems = offline_settings(cls, config)
         problems.extend(set_problems)
         problems.extend(_safe_config_problems(settings))
+        warnings.extend(settings.config_warnings())
         checked.append(cls.__name__)
         found[trait] = settings
     problems.extend(_group_reference_problems(found))
-    return problems, checked
+    return problems, warnings, checked
 
 
 def _group_reference_problems(found: dict[str, ConfigChecks]) -> list[ConfigProblem]:
@@ -235,8 +253,13 @@ def _safe_config_problems(settings: ConfigChecks) -> Iterable[ConfigProblem]:
 
 
 def validate_config_or_exit(config: Config) -> None:
-    """Stop hub start-up with every problem listed when the configuration is wrong."""
-    problems, _ = check_config(config)
+    """Stop hub start-up with every problem listed when the configuration is wrong.
+
+    Warnings (settings lsst_spawner ignores) are logged, one line each, and do not stop it.
+    """
+    problems, warnings, _ = check_config_with_warnings(config)
+    for warning in warnings:
+        _LOG.warning("lsst_spawner: configuration warning: %s", warning)
     if problems:
         lines = "\n".join(f"  {problem}" for problem in problems)
         raise SystemExit(f"lsst_spawner: {len(problems)} configuration problem(s):\n{lines}")

@@ -16,7 +16,7 @@ from traitlets.config import Config
 from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
 
 from ._version import __version__
-from .checks import check_config
+from .checks import check_config_with_warnings
 from .config import ConfigError, problems_as_lines, syntax_error_line, validation_on_load
 from .images.prune_command import add_prune_parser, prune_images
 
@@ -158,14 +158,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_config(config: Config, config_file: str) -> int:
-    problems, checked = check_config(config)
+    problems, warnings, checked = check_config_with_warnings(config)
+    for warning in problems_as_lines(warnings):
+        print(f"warning: {warning}", file=sys.stderr)
     if problems:
         for line in problems_as_lines(problems):
             print(line)
         print(f"{len(problems)} problem(s) in {config_file}", file=sys.stderr)
         return 1
     classes = ", ".join(checked) if checked else "no lsst_spawner class is configured"
-    print(f"OK: {config_file}: no problems ({classes})")
+    noted = f"; {len(warnings)} warning(s) above" if warnings else ""
+    print(f"OK: {config_file}: no problems ({classes}){noted}")
     return 0
 
 

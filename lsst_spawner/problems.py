@@ -60,6 +60,9 @@ class ConfigChecks(LoggingConfigurable):
     #: Traits of the class this mixin is part of (KubeSpawner's) that :meth:`config_problems`
     #: reads; ``check-config``, which never builds a KubeSpawner, gives its stand-in copies.
     foreign_checked_traits: ClassVar[tuple[str, ...]] = ()
+    #: Foreign traits :meth:`config_warnings` reads: copied onto ``check-config``'s
+    #: stand-in too, but not part of the configuration's fingerprint (a spawn sets ``image``).
+    foreign_warned_traits: ClassVar[tuple[str, ...]] = ()
 
     def trait_where(self, trait: str) -> str:
         """The trait as operators write it in problem messages: ``<Class>.<trait>``."""
@@ -67,6 +70,13 @@ class ConfigChecks(LoggingConfigurable):
 
     def config_problems(self) -> list[ConfigProblem]:
         """Return every problem in this object's configuration (empty if none)."""
+        return []
+
+    def config_warnings(self) -> list[ConfigProblem]:
+        """Settings that are not wrong but do not do what they seem to (empty if none).
+
+        ``check-config`` prints them without failing; hub start logs them.
+        """
         return []
 
     def raise_for_config_problems(self) -> None:

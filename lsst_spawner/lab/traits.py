@@ -20,6 +20,7 @@ from ..config import (
 )
 from . import checks
 from .init import DEFAULT_INIT_IMAGE
+from .kubespawner_fit import REPLACED_KUBESPAWNER_TRAITS, kubespawner_warnings
 from .nss import DEFAULT_BASE_GROUP, DEFAULT_BASE_PASSWD
 from .quota import SizeQuotaTraits
 from .security import MAX_GROUPS_LIMIT
@@ -40,6 +41,7 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
     trait_owner: ClassVar[str] = "LSSTSpawner"
     #: KubeSpawner's traits checked against the lab's own volumes, mounts and init container.
     foreign_checked_traits: ClassVar[tuple[str, ...]] = checks.KUBESPAWNER_CHECKED_TRAITS
+    foreign_warned_traits: ClassVar[tuple[str, ...]] = tuple(REPLACED_KUBESPAWNER_TRAITS)
 
     lab_pod_name_template = Unicode(
         "nb-{username}",
@@ -251,6 +253,17 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
         problems = super().config_problems()
         problems.extend(self.lab_config_problems())
         return problems
+
+    def config_warnings(self) -> list[ConfigProblem]:
+        warnings = super().config_warnings()
+        names = [*REPLACED_KUBESPAWNER_TRAITS, "volume_mounts"]
+        present = [name for name in names if self.has_trait(name)]
+        values = {name: getattr(self, name) for name in present}
+        defaults = {name: self.trait_defaults(name) for name in present}
+        warnings.extend(
+            kubespawner_warnings(values, defaults, home_directory=self.lab_home_directory)
+        )
+        return warnings
 
     def lab_config_problems(self) -> list[ConfigProblem]:
         """Return every problem in the lab traits alone."""
