@@ -143,10 +143,13 @@ async def client_writes(spawner: Any, tmp: Path, calls: int) -> dict[str, float]
     from kubernetes_asyncio.config import load_kube_config
 
     from lsst_spawner.kube import (
+        RetryPolicy,
         create_replacing,
         delete_lab_objects,
         skip_unused_environment_lookups,
     )
+
+    policy = RetryPolicy(budget=30, request_timeout=30)
 
     objects = spawner.lab_objects or await spawner.prepare_lab_objects()
     kubeconfig = tmp / "emulator-kubeconfig"
@@ -171,9 +174,7 @@ async def client_writes(spawner: Any, tmp: Path, calls: int) -> dict[str, float]
                         bodies.append(body)
                     start = time.process_time()
                     for kind, body in zip(("config_map", "secret"), bodies, strict=True):
-                        await create_replacing(
-                            api, kind, "labs", body, budget=30, request_timeout=30
-                        )
+                        await create_replacing(api, kind, "labs", body, policy)
                     middle = time.process_time()
                     await delete_lab_objects(
                         api,
@@ -181,8 +182,7 @@ async def client_writes(spawner: Any, tmp: Path, calls: int) -> dict[str, float]
                         pod=None,
                         config_map=bodies[0]["metadata"]["name"],
                         secret=bodies[1]["metadata"]["name"],
-                        budget=30,
-                        request_timeout=30,
+                        policy=policy,
                     )
                     if i >= 20:
                         create_cpu += middle - start

@@ -13,8 +13,8 @@ from typing import Any
 from jupyterhub.auth import DummyAuthenticator
 from traitlets import Dict, Int
 
-from ..auth.gids import synthetic_gid
-from ..identity import Group, Identity
+from ..identity import Identity
+from ..offline import example_identity
 
 __all__ = ["StaticIdentityAuthenticator", "identity_for"]
 
@@ -27,16 +27,7 @@ def identity_for(
     groups: dict[str, int] | None = None,
 ) -> Identity:
     """The identity :class:`StaticIdentityAuthenticator` gives ``username``."""
-    uid = synthetic_gid(f"user:{username}", uid_min, uid_max)
-    extra = tuple(Group(name=name, gid=gid) for name, gid in sorted((groups or {}).items()))
-    return Identity(
-        username=username,
-        uid=uid,
-        gid=uid,
-        groups=(Group(name=username.replace(".", "_")[:32], gid=uid), *extra),
-        name=f"Test User {username}",
-        email=f"{username}@example.org",
-    )
+    return example_identity(username, uid_min=uid_min, uid_max=uid_max, groups=groups)
 
 
 class StaticIdentityAuthenticator(DummyAuthenticator):
