@@ -182,3 +182,67 @@ def test_rest_api_reused_saved_options_fall_back(hub: Hub) -> None:
     assert container["image"] == f"{IMAGE_BASE}:recommended@{DIGEST_W10}"
     assert "Saved user option image is no longer valid" in hub.log_path.read_text()
     stop_server(hub, name)
+
+
+def raw_request(hub: Hub, method: str, path: str, body: bytes) -> tuple[int, Any]:
+    """Send ``body`` as it is (not JSON-encoded): bytes a client may send by mistake."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(  # noqa: S310 - loopback URL of the test hub
+        f"{hub.url}/hub/api{path}",
+        data=body,
+        method=method,
+        headers={"Authorization": f"token {hub.token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            text = response.read().decode(errors="replace")
+            return response.status, text
+    except urllib.error.HTTPError as error:
+        text = error.read().decode(errors="replace")
+        try:
+            return error.code, json.loads(text)
+        except ValueError:
+            return error.code, text
+
+
+def hub_major(hub: Hub) -> int:
+    status, info = hub.request("GET", "/")
+    assert status == 200, info
+    return int(str(info["version"]).split(".")[0])
+
+
+MALFORMED_BODIES = [
+    pytest.param(
+        b'{"image": "\xff\xfe"}', "not a valid tag or image reference", id="invalid-utf8-image"
+    ),
+    pytest.param(
+        b'{"image": "w_2024_10", "shell": "/bin/sh\xff"}',
+        "unknown option 'shell'",
+        id="unknown-key-next-to-a-stray-byte",
+    ),
+]
+
+
+@pytest.mark.parametrize(("options", "message"), MALFORMED_BODIES)
+def test_rest_api_rejects_malformed_bodies_before_any_kubernetes_write(
+    hub: Hub, options: bytes, message: str
+) -> None:
+    """Regression: the spawner read a body JupyterHub 6 decodes (invalid UTF-8 becomes
+    U+FFFD) as "no options", so the lab started with the saved options or the defaults
+    (201) instead of refusing the request. JupyterHub 5 refuses such a body itself."""
+    name = "malformed-user"
+    create_user(hub, name)
+    before = hub.recorder.snapshot()
+    body = b'{"user_options": ' + options + b"}" if hub_major(hub) >= 6 else options
+    status, reply = raw_request(hub, "POST", f"/users/{name}/server", body)
+    if hub_major(hub) >= 6:
+        assert status == 400, reply
+        assert message in reply["message"]
+    else:  # JupyterHub 5 decodes the body strictly and fails the request itself
+        assert status >= 400, reply
+    assert hub.recorder.snapshot() == before == [], "a Kubernetes object was written"
+    status, model = hub.request("GET", f"/users/{name}")
+    assert model["servers"] == {}
