@@ -142,10 +142,10 @@ class SiteContext:
         return self._sizes
 
     def options_catalog(self, obj: Any, menu: ImageMenu) -> OptionsCatalog:
-        """What options are validated against: ``menu`` and the sizes (one per menu)."""
+        """What options are validated against: ``menu`` and ``obj.form_sizes()`` (one per menu)."""
         catalog = self._catalog
         if catalog is None or catalog.menu is not menu:
-            sizes, default_size = self.form_sizes(obj)
+            sizes, default_size = obj.form_sizes()
             catalog = OptionsCatalog(menu=menu, sizes=sizes, default_size=default_size)
             self._catalog = catalog
         return catalog

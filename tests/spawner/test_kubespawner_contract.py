@@ -180,8 +180,9 @@ def test_every_private_name_used_on_a_spawner_is_in_this_contract() -> None:
             n for n in here if n.startswith("_") and not n.startswith("__")
         }
     theirs = {name for name in used if hasattr(KubeSpawner, name) or name not in defined}
-    assert theirs - listed == set(), "private KubeSpawner names used but not in the contract"
-    assert listed - theirs == set(), "names in the contract that lsst_spawner no longer uses"
+    unlisted, unused = sorted(theirs - listed), sorted(listed - theirs)
+    assert unlisted == [], f"private KubeSpawner names used but not in the contract: {unlisted}"
+    assert unused == [], f"names in the contract that lsst_spawner no longer uses: {unused}"
 
 
 def test_a_changed_or_missing_name_fails_with_its_name(monkeypatch: pytest.MonkeyPatch) -> None:
