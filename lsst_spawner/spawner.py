@@ -136,10 +136,11 @@ class LSSTSpawner(
 
     async def render_options_form(self, spawner: Any = None) -> str:
         """The options form's HTML (JupyterHub calls ``options_form(spawner)``)."""
-        catalog = await self.options_catalog()
-        template = {"template_path": self.options_template_path}
         return render_options_form(
-            catalog, self.user_options, template_name=self.options_template_name, **template
+            await self.options_catalog(),
+            self.user_options,
+            template_path=self.options_template_path,
+            template_name=self.options_template_name,
         )
 
     @answers_http
