@@ -98,7 +98,7 @@ async def measure(calls: int) -> dict[str, float]:
                 dict_spawners = [make_spawner(kind, config, f"d{i:05d}") for i in range(calls + 20)]
 
                 async def as_dict(i: int, s: list[Any] = dict_spawners) -> Any:
-                    return await s[i].lab_pod_manifest()
+                    return (await s[i].prepare_lab_objects()).pod
 
                 out["lsst lab_pod_manifest (a spawn's)"] = await timed(calls, as_dict)
             pod = await spawners[0].get_pod_manifest()
