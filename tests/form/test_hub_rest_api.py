@@ -184,30 +184,6 @@ def test_rest_api_reused_saved_options_fall_back(hub: Hub) -> None:
     stop_server(hub, name)
 
 
-def raw_request(hub: Hub, method: str, path: str, body: bytes) -> tuple[int, Any]:
-    """Send ``body`` as it is (not JSON-encoded): bytes a client may send by mistake."""
-    import json
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(  # noqa: S310 - loopback URL of the test hub
-        f"{hub.url}/hub/api{path}",
-        data=body,
-        method=method,
-        headers={"Authorization": f"token {hub.token}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            text = response.read().decode(errors="replace")
-            return response.status, text
-    except urllib.error.HTTPError as error:
-        text = error.read().decode(errors="replace")
-        try:
-            return error.code, json.loads(text)
-        except ValueError:
-            return error.code, text
-
-
 def hub_major(hub: Hub) -> int:
     status, info = hub.request("GET", "/")
     assert status == 200, info
@@ -237,7 +213,7 @@ def test_rest_api_rejects_malformed_bodies_before_any_kubernetes_write(
     create_user(hub, name)
     before = hub.recorder.snapshot()
     body = b'{"user_options": ' + options + b"}" if hub_major(hub) >= 6 else options
-    status, reply = raw_request(hub, "POST", f"/users/{name}/server", body)
+    status, reply = hub.request("POST", f"/users/{name}/server", body)
     if hub_major(hub) >= 6:
         assert status == 400, reply
         assert message in reply["message"]

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from tornado.web import HTTPError
-from traitlets.config import Config
 
 from lsst_spawner.commands import _offline_kubernetes_client
 from lsst_spawner.errors import (
@@ -25,6 +24,7 @@ from lsst_spawner.offline import OfflineHub, OfflineServer, OfflineUser
 from lsst_spawner.site import forget_sites
 from lsst_spawner.spawner import LSSTSpawner
 from lsst_spawner.testing.identity_auth import identity_for
+from tests.spawner.test_config_sharing import config as static_config
 
 TOKEN = "errors-test-api-token-value"
 
@@ -69,12 +69,7 @@ def offline(tmp_path: Path) -> Iterator[None]:
 
 
 def make_spawner(auth_state: Any = "default", **lab: Any) -> LSSTSpawner:
-    c = Config()
-    c.LSSTSpawner.image_source = "static"
-    c.LSSTSpawner.static_image_base = "registry.example.org/sciplat-lab"
-    c.LSSTSpawner.static_image_tags = ["recommended", "w_2026_46"]
-    for name, value in lab.items():
-        setattr(c.LSSTSpawner, name, value)
+    c = static_config(**lab)
     if auth_state == "default":
         auth_state = {"identity": identity_for("rra").to_dict()}
     user = OfflineUser("rra", auth_state)
