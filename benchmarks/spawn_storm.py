@@ -52,6 +52,7 @@ import aiohttp
 from lsst_spawner.testing.hub import HubProcess
 from lsst_spawner.testing.identity_auth import identity_for
 from lsst_spawner.testing.kube import KubeEmulator
+from lsst_spawner.testing.kube.hub_role import write_hub_kubeconfig
 from lsst_spawner.testing.kube.kubelet import FakeNode, ProcessKubelet
 
 NAMESPACE = "labs"
@@ -440,7 +441,7 @@ def host_emulator(
         workdir=workdir,
     )
     emulator.run(kubelet.start())
-    emulator.write_kubeconfig(kubeconfig, NAMESPACE)
+    write_hub_kubeconfig(emulator, kubeconfig, NAMESPACE)  # the hub as z2jh binds it
     conn.send(("ready", None))
     try:
         while True:

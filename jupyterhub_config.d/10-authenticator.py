@@ -6,10 +6,13 @@
 #   GITHUB_CLIENT_ID         (required for github) OAuth app client id
 #   GITHUB_CLIENT_SECRET     (required for github) OAuth app client secret
 #   GITHUB_URL               GitHub Enterprise base URL (default https://github.com)
-#   LSST_GITHUB_ALLOWED_ORGS comma-separated organizations allowed to log in (default: any user)
+#   LSST_GITHUB_ALLOWED_ORGS comma-separated organizations allowed to log in
+#   LSST_GITHUB_ALLOW_ALL    true to let every GitHub user log in (and get a lab); without it
+#                            and without LSST_GITHUB_ALLOWED_ORGS, start-up stops: as in
+#                            OAuthenticator, nobody is allowed by default
 #   CILOGON_CLIENT_ID        (required for cilogon)
 #   CILOGON_CLIENT_SECRET    (required for cilogon)
-from lsst_spawner.config import ConfigError, env_str, require_env
+from lsst_spawner.config import ConfigError, env_bool, env_str, require_env
 
 provider = env_str("LSST_AUTH_PROVIDER", "github").lower()
 callback_url = require_env("OAUTH_CALLBACK_URL", "the hub's OAuth callback URL")
@@ -25,10 +28,16 @@ if provider == "github":
     allowed_orgs = [
         o.strip() for o in env_str("LSST_GITHUB_ALLOWED_ORGS", "").split(",") if o.strip()
     ]
+    allow_all = env_bool("LSST_GITHUB_ALLOW_ALL", False)
     if allowed_orgs:
         c.LSSTGitHubOAuthenticator.allowed_organizations = set(allowed_orgs)
-    else:
+    if allow_all:
         c.LSSTGitHubOAuthenticator.allow_all = True
+    elif not allowed_orgs:
+        raise ConfigError(
+            "no GitHub user may log in: set LSST_GITHUB_ALLOWED_ORGS (comma-separated"
+            " organizations) or LSST_GITHUB_ALLOW_ALL=true (every GitHub user gets a lab)"
+        )
 elif provider == "cilogon":
     c.JupyterHub.authenticator_class = "lsst-cilogon"
     c.LSSTCILogonOAuthenticator.oauth_callback_url = callback_url

@@ -7,8 +7,8 @@ An attempt is made by the first hook JupyterHub calls for a spawn (the form's
 options (validated once, strictly when the request supplied them) →
 identity (from the auth_state JupyterHub decrypted for the spawn) →
 spec (:func:`~lsst_spawner.lab.spec.build_lab_spec`) →
-objects (ConfigMap, Secret, Pod from KubeSpawner's pod) →
-created (ConfigMap and Secret, then the pod through KubeSpawner's ``_start``).
+objects (env Secret, Secret, Pod from KubeSpawner's pod) →
+created (the two Secrets, then the pod through KubeSpawner's ``_start``).
 
 The spawner keeps one reference to its current attempt and drops it when the
 start ends, so nothing of one attempt (the Secret's values, the auth_state)
@@ -96,7 +96,7 @@ class LabSpawn:
         self.pod_as_dict = False
         #: True once the pod was requested (its Kubernetes events are then shown).
         self.pod_requested = False
-        #: The pod whose ConfigMap and Secret this attempt created (deleted if it fails).
+        #: The pod whose Secrets this attempt created (deleted if it fails).
         self.created_for: str | None = None
         #: The last transient failure of a KubeSpawner request, named in timeout messages.
         self.last_transient: str | None = None
@@ -207,10 +207,10 @@ class LabSpawn:
         return spec
 
     async def prepare_objects(self) -> LabObjects:
-        """The ConfigMap, Secret and Pod from the spec and KubeSpawner's pod; creates nothing.
+        """The env Secret, Secret and Pod from the spec and KubeSpawner's pod; creates nothing.
 
         KubeSpawner's pod is built once, here, before KubeSpawner's ``_start``: the
-        ConfigMap (created first) holds its env, and the pod manifest KubeSpawner
+        env Secret (created first) holds its env, and the pod manifest KubeSpawner
         asks for is the pod built with it. So a setting KubeSpawner's ``_start``
         changes before it asks for the manifest (only the legacy PVC name of
         ``storage_pvc_ensure`` with ``handle_legacy_names``) is not seen.
@@ -251,7 +251,7 @@ class LabSpawn:
     # --- the start ------------------------------------------------------------------
 
     async def run(self, start_pod: Callable[[], Awaitable[Any]]) -> Any:
-        """Build everything, create the ConfigMap and Secret, then the pod (``start_pod``)."""
+        """Build everything, create the two Secrets, then the pod (``start_pod``)."""
         spawner = self.spawner
         try:
             # Options, identity, KubeSpawner's pod: all of the lab's objects before any write.
@@ -263,7 +263,7 @@ class LabSpawn:
             self.progress.step("Created your environment, /etc/passwd, /etc/group and secrets", 15)
             self.progress.step(f"Creating your lab pod {self.created_for}", 25)
             self.pod_requested = True
-            # From here on only the pod is needed: the spec and the ConfigMap and Secret
+            # From here on only the pod is needed: the spec and the two Secrets'
             # bodies (with the secret values) are released, not kept while the spawn waits.
             self.pending_pod = objects.pod
             self.spec = self.objects = None

@@ -153,6 +153,7 @@ def check_config(config: Config) -> tuple[list[ConfigProblem], list[str]]:
     """
     problems: list[ConfigProblem] = []
     checked: list[str] = []
+    found: dict[str, CheckedConfigurable] = {}
     hub = config.JupyterHub if config._has_section("JupyterHub") else Config()
     for trait in ("spawner_class", "authenticator_class"):
         try:
@@ -166,7 +167,19 @@ def check_config(config: Config) -> tuple[list[ConfigProblem], list[str]]:
         problems.extend(set_problems)
         problems.extend(_safe_config_problems(settings))
         checked.append(cls.__name__)
+        found[trait] = settings
+    problems.extend(_group_reference_problems(found))
     return problems, checked
+
+
+def _group_reference_problems(found: dict[str, CheckedConfigurable]) -> list[ConfigProblem]:
+    """Lab mounts and quotas naming a group nobody can be in, when the authenticator knows all."""
+    known = getattr(found.get("authenticator_class"), "config_time_groups", lambda: None)()
+    check = getattr(found.get("spawner_class"), "lab_group_problems", None)
+    if known is None or check is None:
+        return []
+    problems: list[ConfigProblem] = check(known)
+    return problems
 
 
 def spawner_settings(config: Config) -> CheckedConfigurable:

@@ -1,12 +1,13 @@
-"""``lsst-spawner``: the operators' command line (check-config, menu, render-pod).
+"""``lsst-spawner``: the operators' command line (check-config, menu, render-pod, rbac).
 
-Every command works offline against a JupyterHub config file loaded the way
-JupyterHub loads it; none contacts Kubernetes.
+Every command works against a JupyterHub config file loaded the way JupyterHub
+loads it; only ``doctor`` contacts Kubernetes.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
 
 from ._version import __version__
 from .checks import check_config
-from .config import ConfigError, problems_as_lines, validation_on_load
+from .config import ConfigError, problems_as_lines, syntax_error_line, validation_on_load
 
 __all__ = ["build_parser", "load_hub_config", "main"]
 
@@ -43,6 +44,8 @@ def load_hub_config(path: str | Path) -> Config:
             raise CommandError(f"config file {str(path)!r} not found") from None
         except SystemExit as stop:  # a snippet stopped start-up with a one-line message
             raise CommandError(str(stop.code)) from None
+        except SyntaxError as error:  # one line, not a traceback
+            raise CommandError(syntax_error_line(error)) from None
         except ConfigError as error:
             raise CommandError(f"{path}: {error}") from None
 
@@ -106,6 +109,49 @@ def build_parser() -> argparse.ArgumentParser:
         "--options", metavar="FILE.json", help="user_options as JSON (default: the form defaults)"
     )
     render.add_argument("--format", choices=("yaml", "json"), default="yaml", help="output format")
+
+    rbac = commands.add_parser(
+        "rbac",
+        help="print the minimal Kubernetes Role the hub needs for this configuration",
+        description=(
+            "Print, as YAML, the Role with the least the hub's service account needs for the "
+            "configured features (pods, the lab's Secrets, events, PVCs, services). Zero to "
+            "JupyterHub's hub Role grants all of it."
+        ),
+    )
+    _add_config_option(rbac)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the configuration against the live cluster and registry",
+        description=(
+            "Check the configuration, every Kubernetes permission the hub needs (by "
+            "SelfSubjectAccessReview, as the kubeconfig's user), that the lab namespace exists, "
+            "that the registry answers with the configured credentials and that the recommended "
+            "image resolves to a digest. Prints every problem and exits 1 if there is any. The "
+            "only command that contacts Kubernetes; it writes nothing."
+        ),
+    )
+    _add_config_option(doctor)
+    doctor.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        default=None,
+        help="kubeconfig of the hub's identity (default: $KUBECONFIG or ~/.kube/config)",
+    )
+
+    manifests = commands.add_parser(
+        "manifests",
+        help="print Kubernetes objects to apply next to the hub (the labs' NetworkPolicy)",
+        description=(
+            "Print, as YAML, the labs' NetworkPolicy for sites not using Zero to JupyterHub's: "
+            "ingress from the hub and the proxy only, on the lab's port; egress by intent."
+        ),
+    )
+    _add_config_option(manifests)
+    from .manifests import add_manifests_arguments
+
+    add_manifests_arguments(manifests)
     return parser
 
 
@@ -133,6 +179,43 @@ def _render_pod(config: Config, args: argparse.Namespace) -> int:
     return render_pod(config, args)
 
 
+def _rbac(config: Config) -> int:
+    import yaml
+
+    from .rbac import Z2JH_HUB_ROLE_RULES, hub_role_for_config, missing_rules
+
+    role = hub_role_for_config(config)
+    beyond = missing_rules(role["rules"], Z2JH_HUB_ROLE_RULES)
+    print("# The minimal Role for this configuration (lsst-spawner rbac).")
+    print(
+        "# "
+        + (
+            "Zero to JupyterHub's hub Role grants all of it."
+            if not beyond
+            else "Beyond Zero to JupyterHub's hub Role: " + json.dumps(beyond)
+        )
+    )
+    print(yaml.safe_dump(role, sort_keys=False), end="")
+    return 0
+
+
+def _doctor(config: Config, kubeconfig: str | None) -> int:
+    import asyncio
+
+    from .doctor import run_doctor
+
+    report = asyncio.run(run_doctor(config, kubeconfig))
+    for line in report.passed:
+        print(f"ok: {line}")
+    for line in report.problems:
+        print(f"PROBLEM: {line}")
+    if report.problems:
+        print(f"{len(report.problems)} problem(s)", file=sys.stderr)
+        return 1
+    print("OK: no problems")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``lsst-spawner``; returns the exit code."""
     parser = build_parser()
@@ -144,6 +227,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(config, config_file)
         if args.command == "menu":
             return _menu(config, args.format)
+        if args.command == "rbac":
+            return _rbac(config)
+        if args.command == "doctor":
+            return _doctor(config, args.kubeconfig)
+        if args.command == "manifests":
+            from .manifests import print_manifests
+
+            return print_manifests(config, args)
         return _render_pod(config, args)
     except (CommandError, ConfigError) as error:
         print(f"lsst-spawner: {error}", file=sys.stderr)

@@ -209,7 +209,11 @@ def require_env(name: str, purpose: str = "") -> str:
     """
     value = os.environ.get(name, "").strip()
     if not value:
-        raise MissingEnvironmentVariable(name, purpose)
+        missing = _MISSING_ENV.get()
+        if missing is None:
+            raise MissingEnvironmentVariable(name, purpose)
+        # Inside load_config_dir: note it and go on, so one run names every missing variable.
+        missing.append(MissingEnvironmentVariable(name, purpose))
     return value
 
 
@@ -249,6 +253,10 @@ def config_snippets(path: str | os.PathLike[str]) -> list[Path]:
 
 
 _VALIDATE_ON_LOAD: ContextVar[bool] = ContextVar("lsst_spawner_validate_on_load", default=True)
+#: While load_config_dir runs: the missing variables require_env found (it then returns "").
+_MISSING_ENV: ContextVar[list[MissingEnvironmentVariable] | None] = ContextVar(
+    "lsst_spawner_missing_env", default=None
+)
 
 
 @contextmanager
@@ -277,9 +285,13 @@ def load_config_dir(
     relative ``path`` is taken from the current working directory.
 
     A snippet that needs a missing environment variable, or raises
-    :class:`ConfigError`, stops start-up with one line (``SystemExit``) that
-    names the snippet and the problem; any other exception propagates with its
-    traceback, pointing at the snippet's own file and line.
+    :class:`ConfigError`, stops start-up (``SystemExit``) with one line per
+    problem naming the snippet: every snippet runs first, so one start names
+    every missing variable (:func:`require_env` returns ``""`` for a missing one
+    meanwhile, and whatever else that snippet then raises is not reported). A
+    snippet with a syntax error stops start-up with one line giving its file and
+    line. Any other exception propagates with its traceback, pointing at the
+    snippet's own file and line.
 
     After the last snippet, the lsst_spawner classes the configuration selects
     are checked (the rules of ``lsst-spawner check-config``) and start-up stops
@@ -294,20 +306,38 @@ def load_config_dir(
     get_config: Callable[[], Config] = lambda: c  # noqa: E731 - mirrors traitlets
     shared.setdefault("get_config", get_config)
     shared.setdefault("__name__", "lsst_spawner_config_d")
+    errors: list[str] = []
     for snippet in snippets:
-        code = compile(snippet.read_bytes(), str(snippet), "exec")
+        try:
+            code = compile(snippet.read_bytes(), str(snippet), "exec")
+        except SyntaxError as error:
+            raise SystemExit(f"lsst_spawner: {syntax_error_line(error)}") from None
         shared["__file__"] = str(snippet)
+        missing: list[MissingEnvironmentVariable] = []
+        token = _MISSING_ENV.set(missing)
         try:
             exec(code, shared)  # noqa: S102 - executing site config is the point
         except ConfigError as error:
-            raise SystemExit(
-                f"lsst_spawner: configuration error in {snippet.name}: {error}"
-            ) from None
+            if not missing:  # else it may follow from a missing variable's "" stand-in
+                errors.append(f"lsst_spawner: configuration error in {snippet.name}: {error}")
+        except Exception:
+            if not missing:
+                raise
+        finally:
+            _MISSING_ENV.reset(token)
+        errors += [f"lsst_spawner: configuration error in {snippet.name}: {m}" for m in missing]
+    if errors:
+        raise SystemExit("\n".join(errors))
     if _VALIDATE_ON_LOAD.get() if validate is None else validate:
         from .checks import validate_config_or_exit
 
         validate_config_or_exit(c)
     return snippets
+
+
+def syntax_error_line(error: SyntaxError) -> str:
+    """``file:line: syntax error: message`` for a config file that does not parse."""
+    return f"{error.filename}:{error.lineno}: syntax error: {error.msg}"
 
 
 def problems_as_lines(problems: Iterable[ConfigProblem]) -> list[str]:

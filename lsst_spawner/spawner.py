@@ -117,8 +117,8 @@ class LSSTSpawner(
         return self.site.form_sizes(self)
 
     async def options_catalog(self) -> OptionsCatalog:
-        """The menu (from the cache, never the registry) and the sizes to validate against."""
-        return self.site.options_catalog(self, await self.get_menu())
+        """The menu (from the cache, never the registry) and the sizes this user may pick."""
+        return await self.apply_size_quota(self.site.options_catalog(self, await self.get_menu()))
 
     def kube_retry_policy(self) -> RetryPolicy:
         """How this spawner's Kubernetes requests are retried (``kubernetes_*`` traits)."""
@@ -129,7 +129,7 @@ class LSSTSpawner(
         return self.site.delete_policy(self)
 
     def lab_object_names(self) -> dict[str, str]:
-        """Names of this user's pod, ConfigMap and Secret (from ``lab_pod_name_template``)."""
+        """Names of this user's pod and Secrets (from ``lab_pod_name_template``)."""
         return build_object_names(self.lab_settings_cached().pod_name_template, self.user.name)
 
     # --- the options form and user options --------------------------------------------
@@ -197,7 +197,7 @@ class LSSTSpawner(
 
     @answers_http
     async def prepare_lab_objects(self) -> LabObjects:
-        """The lab's ConfigMap, Secret and Pod from its spec and KubeSpawner's pod."""
+        """The lab's Secrets and Pod from its spec and KubeSpawner's pod."""
         return await self._attempt().prepare_objects()
 
     @property
@@ -207,12 +207,12 @@ class LSSTSpawner(
 
     @property
     def lab_objects(self) -> LabObjects | None:
-        """The current attempt's ConfigMap, Secret and Pod, until the pod is handed over."""
+        """The current attempt's Secrets and Pod, until the pod is handed over."""
         return self.lab_spawn.objects if self.lab_spawn is not None else None
 
     @answers_http
     async def render_lab_objects(self) -> list[dict[str, Any]]:
-        """The ConfigMap, Secret and Pod a spawn would create now, without creating them."""
+        """The Secrets and Pod a spawn would create now, without creating them."""
         objects = (await LabSpawn(self).prepare_objects()).as_list()
         for obj in objects:
             obj["metadata"]["namespace"] = self.namespace
@@ -257,7 +257,7 @@ class LSSTSpawner(
             self.lab_spawn.last_transient = detail
 
     async def stop(self, now: bool = False) -> None:
-        """Delete the pod (KubeSpawner), then the lab's ConfigMap and Secret."""
+        """Delete the pod (KubeSpawner), then the lab's two Secrets."""
         pod_name = self.pod_name  # from saved state: survives a template change
         try:
             await super().stop(now=now)

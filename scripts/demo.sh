@@ -3,7 +3,8 @@
 # the process kubelet and a fake GitHub, on http://127.0.0.1:8000 (see docs/demo.md).
 #
 # Needs Python >= 3.11 and npm. Installs, only when missing or out of date:
-#   - .venv with this package (pip install -e .) and jupyter_server (for jupyterhub-singleuser);
+#   - .venv with this package and its `demo` extra (pip install -e ".[demo]": the emulator's
+#     Kubernetes schemas and jupyter_server, which jupyterhub-singleuser needs);
 #   - configurable-http-proxy (npm install -g, as root or through sudo).
 # Then runs `python -m lsst_spawner.testing.demo`; arguments are passed on (--port, --workdir,
 # --step-delay, --log-level). Ctrl-C stops everything. Safe to run again.
@@ -23,8 +24,8 @@ command -v "$PYTHON" >/dev/null || die "$PYTHON not found; install Python 3.11 o
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
     die "$("$PYTHON" --version 2>&1) is too old; Python 3.11 or newer is needed (set PYTHON)"
 
-# The Python side: a venv with the package and jupyter_server, reinstalled when the package
-# metadata changes (the stamp holds a checksum of it).
+# The Python side: a venv with the package and its demo extra, reinstalled when the package
+# metadata changes (the stamp holds a checksum of it) or the demo's own modules do not import.
 if [ ! -x "$VENV/bin/python" ]; then
     echo "Creating $VENV ..."
     "$PYTHON" -m venv "$VENV" ||
@@ -33,10 +34,13 @@ fi
 wanted=$(cat setup.cfg pyproject.toml | "$VENV/bin/python" -c \
     'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$wanted" ] ||
-    ! "$VENV/bin/python" -c 'import lsst_spawner, jupyter_server' 2>/dev/null; then
-    echo "Installing lsst-spawner and jupyter_server into $VENV ..."
+    ! "$VENV/bin/python" -c 'import lsst_spawner.testing.demo, jupyter_server' 2>/dev/null; then
+    echo "Installing lsst-spawner[demo] into $VENV ..."
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e . 'jupyter_server>=2'
+    "$VENV/bin/python" -m pip install -q -e ".[demo]"
+    # The check that failed above must pass now: a missing demo dependency is a bug here.
+    "$VENV/bin/python" -c 'import lsst_spawner.testing.demo, jupyter_server' ||
+        die "the demo's modules do not import after installing .[demo] (see the error above)"
     echo "$wanted" >"$STAMP"
 fi
 

@@ -21,7 +21,7 @@ from tornado import web
 from tornado.httpclient import HTTPClientError
 from traitlets import Bool, Enum, Int
 
-from ..config import CheckedConfigurable, ConfigProblem, Duration
+from ..config import ConfigProblem, Duration
 from ..identity import (
     AUTH_STATE_KEY,
     EMAIL_PATTERN,
@@ -31,6 +31,7 @@ from ..identity import (
     IdentityError,
     IdentityPolicy,
 )
+from .groups import GroupSyncMixin, keep_known_groups
 from .names import GroupCandidate, UnsafeNameError, posix_group_name, resolve_groups
 
 __all__ = ["CHECKED_AT_KEY", "IdentityRejected", "LSSTIdentityMixin", "RawGroup"]
@@ -52,7 +53,7 @@ RawGroup = tuple[object, object, str]
 """A group as the provider gave it: (name, gid or None, source label)."""
 
 
-class LSSTIdentityMixin(CheckedConfigurable):
+class LSSTIdentityMixin(GroupSyncMixin):
     """Identity traits and logic common to the lsst_spawner authenticators."""
 
     min_uid = Int(
@@ -236,6 +237,10 @@ class LSSTIdentityMixin(CheckedConfigurable):
                 for c in candidates
             ]
         resolved = resolve_groups(candidates, self.log)
+        if self.known_groups:
+            resolved = keep_known_groups(
+                resolved, self.known_groups, primary_gid, username, self.log
+            )
         if email is not None and not (isinstance(email, str) and EMAIL_PATTERN.fullmatch(email)):
             self.log.warning("Ignoring invalid email address %r of %r", email, username)
             email = None

@@ -108,6 +108,8 @@ class OptionsCatalog:
     menu: ImageMenu
     sizes: tuple[SizeChoice, ...]
     default_size: str
+    #: Configured sizes this user's quota does not allow (refused with that reason).
+    over_quota: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         names = [size.name for size in self.sizes]
@@ -308,6 +310,12 @@ def _recommended(menu: ImageMenu) -> MenuImage:
 
 def _resolve_size(catalog: OptionsCatalog, value: object) -> str:
     text = _check_string("size", value)
+    if text in catalog.over_quota:
+        raise OptionsError(
+            f"size {_shown(text)} is beyond your quota; choose one of "
+            f"{', '.join(catalog.size_names())}",
+            field="size",
+        )
     if not _SIZE_NAME.fullmatch(text) or text not in catalog.size_names():
         raise OptionsError(
             f"size {_shown(text)} is not one of {', '.join(catalog.size_names())}", field="size"

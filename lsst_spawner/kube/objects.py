@@ -1,8 +1,9 @@
 """A lab's own objects on the Kubernetes API: created replacing leftovers, deleted together.
 
 :func:`create_lab_config` and :func:`delete_lab_config` are the one place the
-lab's ConfigMap and Secret are written and removed; the spawn attempt, ``stop``
-and the cleanup of a failed start all call them.
+lab's two Secrets (its environment, ``-env``, and its secrets and NSS files,
+``-secret``) are written and removed; the spawn attempt, ``stop`` and the
+cleanup of a failed start all call them.
 """
 
 from __future__ import annotations
@@ -80,9 +81,10 @@ async def delete_lab_objects(
     pod: str | None,
     config_map: str | None,
     secret: str | None,
+    env_secret: str | None = None,
     policy: RetryPolicy,
 ) -> list[str]:
-    """Delete a lab's pod, ConfigMap and Secret; objects already gone (404) are fine.
+    """Delete a lab's pod, env Secret, ConfigMap and Secret; objects already gone (404) are fine.
 
     Every deletion is attempted even when an earlier one fails, so one stuck
     object does not orphan the others; then the failures, if any, are raised
@@ -92,7 +94,8 @@ async def delete_lab_objects(
     """
     deleted: list[str] = []
     failures: list[str] = []
-    for kind, name in (("pod", pod), ("config_map", config_map), ("secret", secret)):
+    objects = (("pod", pod), ("secret", env_secret), ("config_map", config_map), ("secret", secret))
+    for kind, name in objects:
         if not name:
             continue
         try:
@@ -108,15 +111,15 @@ async def delete_lab_objects(
 async def create_lab_config(
     api: Any, namespace: str, objects: LabObjects, policy: RetryPolicy
 ) -> None:
-    """Create the lab's ConfigMap (its environment), then its Secret, replacing leftovers."""
-    for kind, body in (("config_map", objects.config_map), ("secret", objects.secret)):
-        await create_replacing(api, kind, namespace, body, policy)
+    """Create the lab's env Secret (its environment), then its Secret, replacing leftovers."""
+    for body in (objects.env_secret, objects.secret):
+        await create_replacing(api, "secret", namespace, body, policy)
 
 
 async def delete_lab_config(
     api: Any, namespace: str, pod_name: str, policy: RetryPolicy
 ) -> list[str]:
-    """Delete the ConfigMap and Secret of the lab whose pod is ``pod_name`` (not the pod).
+    """Delete the env Secret and Secret of the lab whose pod is ``pod_name`` (not the pod).
 
     The names come from the pod's name (:func:`~lsst_spawner.lab.names.names_for_pod`),
     which the spawner's saved state keeps, so a lab started before the name
@@ -127,7 +130,8 @@ async def delete_lab_config(
         api,
         namespace,
         pod=None,
-        config_map=names["config_map"],
+        config_map=None,
         secret=names["secret"],
+        env_secret=names["env_secret"],
         policy=policy,
     )

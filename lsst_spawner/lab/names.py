@@ -12,6 +12,7 @@ from .errors import LabSpecError
 
 __all__ = [
     "DNS_LABEL_PATTERN",
+    "LAB_PART_OF",
     "build_lab_labels",
     "build_object_names",
     "expand_template",
@@ -66,7 +67,7 @@ def expand_template(template: str, fields: Mapping[str, str], *, where: str) -> 
 
 
 def build_object_names(pod_name_template: str, username: str) -> dict[str, str]:
-    """Return the names of the pod, its ConfigMap and its Secret for ``username``.
+    """Return the names of the pod, its env Secret and its Secret for ``username``.
 
     The template must contain ``{username}`` (otherwise every user would get the
     same pod) and expand to a DNS label of at most 63 characters.
@@ -75,7 +76,7 @@ def build_object_names(pod_name_template: str, username: str) -> dict[str, str]:
     if "{username}" not in pod_name_template:
         raise LabSpecError(f"{where}: {pod_name_template!r} must contain {{username}}")
     pod = expand_template(pod_name_template, template_fields(username), where=where)
-    # 63 minus the longest suffix below, so the ConfigMap and Secret names are labels too.
+    # 63 minus the longest suffix below, so the Secrets' names are labels too.
     if not DNS_LABEL_PATTERN.fullmatch(pod) or len(pod) > 63 - len("-secret"):
         raise LabSpecError(
             f"{where}: {pod_name_template!r} gives {pod!r} for user {username!r}, which is not a "
@@ -88,10 +89,11 @@ def names_for_pod(pod: str) -> dict[str, str]:
     """The names of a lab's objects, derived from its pod's name.
 
     The spawner's saved state keeps the pod name, so a lab started before the
-    name template changed is still cleaned up completely. The ConfigMap holds the
-    lab's environment (``-env``), the Secret its secrets and NSS files.
+    name template changed is still cleaned up completely. The ``-env`` Secret holds
+    the lab's plain environment, the ``-secret`` Secret its secrets and NSS files.
+    (Before 0.1.0 the environment was a ``-env`` ConfigMap.)
     """
-    return {"pod": pod, "config_map": f"{pod}-env", "secret": f"{pod}-secret"}
+    return {"pod": pod, "env_secret": f"{pod}-env", "secret": f"{pod}-secret"}
 
 
 def label_value(value: str) -> str:
@@ -109,6 +111,10 @@ def _image_label(image: str) -> str:
     return label_value(tag)
 
 
+#: ``app.kubernetes.io/part-of`` of every lab object (the labs' NetworkPolicy selects on it).
+LAB_PART_OF = "lsst-spawner"
+
+
 def build_lab_labels(username: str, image: str, pod_name: str) -> dict[str, str]:
     """Return the labels every lab object gets.
 
@@ -118,7 +124,7 @@ def build_lab_labels(username: str, image: str, pod_name: str) -> dict[str, str]
     """
     return {
         "app.kubernetes.io/instance": pod_name,
-        "app.kubernetes.io/part-of": "lsst-spawner",
+        "app.kubernetes.io/part-of": LAB_PART_OF,
         "lsst-spawner/user": label_value(username),
         "lsst-spawner/image": _image_label(image),
     }

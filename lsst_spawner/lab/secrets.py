@@ -1,8 +1,9 @@
 """The per-lab Secret and the env and mounts that reach it, so the Pod holds no secret value.
 
 The Secret also carries the lab's ``passwd`` and ``group`` files (not secret, but
-a lab may create only two objects, and the ConfigMap holds the environment); they
+they need an object, and the hub's Role may create Secrets, not ConfigMaps); they
 are mounted at ``/etc/passwd`` and ``/etc/group`` only, never in the secret directory.
+The plain environment is in a second Secret (:mod:`lsst_spawner.lab.env` says why).
 """
 
 from __future__ import annotations

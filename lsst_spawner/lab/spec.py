@@ -2,8 +2,8 @@
 
 :func:`build_lab_spec` computes what lsst_spawner adds; :func:`apply_lab_spec`
 applies it to KubeSpawner's pod and returns the lab's three objects: the pod,
-the Secret, and the ConfigMap holding the lab container's plain env (ours and
-KubeSpawner's; see :mod:`lsst_spawner.lab.env`), which is why the ConfigMap too
+the Secret, and the env Secret holding the lab container's plain env (ours and
+KubeSpawner's; see :mod:`lsst_spawner.lab.env`), which is why the env Secret too
 is built from KubeSpawner's pod.
 
 The builders return plain JSON-ready dicts in the Kubernetes wire format
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..identity import Identity
-from .env import build_env_config_map, split_env
+from .env import build_env_secret, split_env
 from .errors import LabSpecError
 from .init import InitSettings, build_init_container
 from .names import build_lab_labels, build_object_names, expand_template, template_fields
@@ -43,7 +43,7 @@ from .security import (
     check_lab_identity,
 )
 from .sizes import LabSize, build_resources, build_size_env
-from .volumes import SiteMount, SiteVolume, build_mounts, build_volumes
+from .volumes import SiteMount, SiteVolume, build_mounts, build_volumes, select_site_storage
 
 __all__ = [
     "OWNED_ENV",
@@ -134,11 +134,11 @@ class LabSpec:
     """Everything lsst_spawner adds to a lab, computed from settings, identity and options.
 
     ``env`` is our env, plain and ``valueFrom``; :func:`apply_lab_spec` moves the
-    plain entries, with KubeSpawner's, into the ConfigMap named ``config_map_name``.
+    plain entries, with KubeSpawner's, into the Secret named ``env_secret_name``.
     """
 
     pod_name: str
-    config_map_name: str
+    env_secret_name: str
     secret_name: str
     image: str
     labels: Mapping[str, str]
@@ -156,14 +156,14 @@ class LabSpec:
 
 @dataclass(frozen=True)
 class LabObjects:
-    """The objects of one lab, in creation order: ConfigMap, Secret, then Pod."""
+    """The objects of one lab, in creation order: env Secret, Secret, then Pod."""
 
-    config_map: dict[str, Any]
+    env_secret: dict[str, Any]
     secret: dict[str, Any]
     pod: dict[str, Any]
 
     def as_list(self) -> list[dict[str, Any]]:
-        return [self.config_map, self.secret, self.pod]
+        return [self.env_secret, self.secret, self.pod]
 
 
 def _choose_size(settings: LabSettings, name: str | None) -> LabSize:
@@ -194,6 +194,9 @@ def build_lab_spec(
         settings.nss.home_template, fields, where="LSSTSpawner.lab_home_directory"
     )
     extra_values = dict(secret_values or {})
+    site_volumes, site_mounts, init_mounts = select_site_storage(
+        settings.volumes, settings.mounts, settings.init_mounts, {g.name for g in identity.groups}
+    )
 
     secret = build_lab_secret(
         name=names["secret"],
@@ -230,7 +233,7 @@ def build_lab_spec(
         build_nss_volume(names["secret"]),
         build_secret_volume(names["secret"], secret["data"]),
         {"name": "lab-runtime", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
-        *build_volumes(settings.volumes, fields),
+        *build_volumes(site_volumes, fields),
     ]
     mounts: list[dict[str, Any]] = [
         {
@@ -242,17 +245,17 @@ def build_lab_spec(
         {"name": "lab-nss", "mountPath": settings.group_path, "subPath": "group", "readOnly": True},
         {"name": "lab-secrets", "mountPath": settings.secrets.directory, "readOnly": True},
         {"name": "lab-runtime", "mountPath": settings.runtime_directory},
-        *build_mounts(settings.mounts, fields),
+        *build_mounts(site_mounts, fields),
     ]
     init = build_init_container(
-        settings.init, identity, home=home, mounts=build_mounts(settings.init_mounts, fields)
+        settings.init, identity, home=home, mounts=build_mounts(init_mounts, fields)
     )
     values = {"api_token": api_token, **{f"extra secret {k}": v for k, v in extra_values.items()}}
     if identity.git_token:
         values["git_token"] = identity.git_token
     return LabSpec(
         pod_name=names["pod"],
-        config_map_name=names["config_map"],
+        env_secret_name=names["env_secret"],
         secret_name=names["secret"],
         image=options.image,
         labels=labels,
@@ -291,15 +294,16 @@ def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> LabObjects:
     the lab container's image, security context, resources and the env
     variables we own are replaced; the literal API token KubeSpawner puts in
     env is replaced by a ``secretKeyRef``. The lab container's plain env, ours
-    and KubeSpawner's, moves to the ConfigMap, read by a last ``envFrom``
+    and KubeSpawner's, moves to the env Secret, read by a last ``envFrom``
     entry; ``env`` keeps only what ``envFrom`` cannot carry
     (:func:`lsst_spawner.lab.env.split_env`). Raises :class:`LabSpecError` if a
     KubeSpawner volume, mount or init container clashes with ours, or if any
-    secret value is present anywhere in the pod or the ConfigMap.
+    secret value is present anywhere in the pod or the env Secret (which is
+    plain env kept out of the pod, not a place for secrets).
 
     Neither ``pod`` nor ``spec`` is changed, and the result shares nothing with
     them: the parts that change are new dicts and lists, and the pod and the
-    ConfigMap are copied at the end through their JSON text, which the secret
+    env Secret are copied at the end through their JSON text, which the secret
     check reads too (both are JSON data; a JSON round trip is several times
     cheaper than ``copy.deepcopy``, and this runs on every spawn).
     """
@@ -324,13 +328,13 @@ def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> LabObjects:
     lab["resources"] = spec.resources
 
     # KubeSpawner's entries for names we set are dropped, even valueFrom ones: in
-    # Kubernetes env overrides envFrom, so one left in env would beat our ConfigMap.
+    # Kubernetes env overrides envFrom, so one left in env would beat our env Secret.
     owned = {e["name"] for e in spec.env} | set(API_TOKEN_ENV)
     theirs = [e for e in lab.get("env") or [] if e.get("name") not in owned]
     data, lab["env"] = split_env([*theirs, *spec.env])
     # Last: a later envFrom source wins over earlier ones, so ours beat a site's.
-    lab["envFrom"] = [*(lab.get("envFrom") or []), {"configMapRef": {"name": spec.config_map_name}}]
-    config_map = build_env_config_map(spec.config_map_name, spec.labels, data)
+    lab["envFrom"] = [*(lab.get("envFrom") or []), {"secretRef": {"name": spec.env_secret_name}}]
+    env_secret = build_env_secret(spec.env_secret_name, spec.labels, data)
 
     their_mounts = lab.get("volumeMounts") or []
     ours = _check_clashes(
@@ -350,17 +354,18 @@ def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> LabObjects:
         # Ours first: the home directory must exist before anything else runs.
         body["initContainers"] = our_init + their_init
 
-    public = {"configMap": config_map, "pod": result}
+    # The env Secret is checked on its plain values (its data is base64).
+    public = {"env": data, "pod": result}
     as_json = json.dumps(public, default=_plain_mapping)
     leaks = find_literal_secrets(public, spec.secret_values, as_json=as_json)
     if leaks:
         raise LabSpecError(
-            "refusing to create a lab pod or ConfigMap holding secret values literally (check "
+            "refusing to create a lab pod or environment holding secret values literally (check "
             f"KubeSpawner.environment and similar settings): {', '.join(leaks)}"
         )
     copied: dict[str, Any] = json.loads(as_json)
     secret: dict[str, Any] = json.loads(json.dumps(spec.secret, default=_plain_mapping))
-    return LabObjects(config_map=copied["configMap"], secret=secret, pod=copied["pod"])
+    return LabObjects(env_secret=env_secret, secret=secret, pod=copied["pod"])
 
 
 def _plain_mapping(obj: Any) -> Any:
@@ -380,7 +385,7 @@ def build_lab_objects(
     secret_values: Mapping[str, str] | None = None,
     namespace: str | None = None,
 ) -> LabObjects:
-    """Build the ConfigMap, Secret and Pod of one lab from KubeSpawner's pod (a dict)."""
+    """Build the env Secret, Secret and Pod of one lab from KubeSpawner's pod (a dict)."""
     spec = build_lab_spec(
         settings, identity, options, api_token=api_token, secret_values=secret_values
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from traitlets import Bool, Dict, Float, Int, List, Unicode
 
@@ -10,15 +10,17 @@ from ..config import CheckedConfigurable, ConfigError, ConfigProblem, Duration
 from . import checks
 from .init import DEFAULT_INIT_IMAGE, InitSettings
 from .nss import DEFAULT_BASE_GROUP, DEFAULT_BASE_PASSWD
+from .quota import SizeQuotaTraits
 from .secrets import SecretSettings
 from .security import MAX_GROUPS_LIMIT
 from .sizes import parse_sizes
 from .spec import LabSettings
+from .volumes import check_mount_groups, parse_mounts
 
 __all__ = ["LabTraits"]
 
 
-class LabTraits(CheckedConfigurable):
+class LabTraits(SizeQuotaTraits, CheckedConfigurable):
     """The lab's traits: identity, NSS files, secrets, volumes, sizes, init container, timeouts."""
 
     #: Class name used in problem messages, as operators write the traits.
@@ -27,8 +29,8 @@ class LabTraits(CheckedConfigurable):
     lab_pod_name_template = Unicode(
         "nb-{username}",
         config=True,
-        help="Name of the lab pod. {username} is the escaped, DNS-safe username; the ConfigMap "
-        "(environment) and Secret are named after the pod with -env and -secret.",
+        help="Name of the lab pod. {username} is the escaped, DNS-safe username; the two "
+        "Secrets (environment; secrets and NSS files) are named after it with -env and -secret.",
     )
     lab_sizes = List(
         Dict(),
@@ -145,7 +147,8 @@ class LabTraits(CheckedConfigurable):
         Dict(),
         config=True,
         help="Mounts of site volumes in the lab: dicts with mount_path, volume and optional "
-        "sub_path (placeholders as lab_home_directory) and read_only.",
+        "sub_path (placeholders as lab_home_directory) and read_only. read_write_groups and "
+        "read_only_groups (group names) scope a mount: other users do not get it.",
     )
     lab_init_volume_mounts = List(
         Dict(),
@@ -171,7 +174,7 @@ class LabTraits(CheckedConfigurable):
     lab_env = Dict(
         value_trait=Unicode(),
         config=True,
-        help="Plain environment variables for every lab, in its -env ConfigMap. Never put "
+        help="Plain environment variables for every lab, in its -env Secret. Never put "
         "secrets here: use lab_extra_secrets.",
     )
     lab_spawn_timeout = Duration(
@@ -216,6 +219,14 @@ class LabTraits(CheckedConfigurable):
         problems += checks.check_secrets(self)[1]
         problems += checks.check_env(self)
         return problems
+
+    def lab_group_problems(self, known: Collection[str]) -> list[ConfigProblem]:
+        """Mounts and quota entries naming a group outside ``known`` (known at config time)."""
+        mounts = {
+            checks.trait_name(self, trait): parse_mounts(getattr(self, trait), trait)[0]
+            for trait in ("lab_volume_mounts", "lab_init_volume_mounts")
+        }
+        return check_mount_groups(mounts, known) + self.quota_group_problems(known)
 
     # --- frozen settings for the builders --------------------------------------
 

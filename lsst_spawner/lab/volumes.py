@@ -1,12 +1,21 @@
-"""Site volumes and their mounts: parsing, layout checks and template expansion."""
+"""Site volumes and their mounts: parsing, layout checks, group scoping and template expansion.
+
+A mount may be scoped to groups (the identity's POSIX-safe group names, the same
+names JupyterHub syncs): ``read_write_groups`` and ``read_only_groups``. A user in
+a read-write group gets it read-write, else a user in a read-only group gets it
+read-only, else the user gets no mount; a volume that none of the user's mounts
+names is left out of the pod too. :func:`select_site_storage` makes that decision
+from the identity's groups alone.
+"""
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
+from ..auth.groups import group_name_problem
 from ..config import ConfigProblem
 from .errors import LabSpecError
 from .names import DNS_LABEL_PATTERN, expand_template, template_fields
@@ -20,10 +29,15 @@ __all__ = [
     "build_mounts",
     "build_volumes",
     "check_absolute_path",
+    "check_mount_groups",
     "check_volume_layout",
     "parse_mounts",
     "parse_volumes",
+    "select_site_storage",
 ]
+
+#: Keys of a mount dict that scope it to groups.
+GROUP_KEYS = ("read_write_groups", "read_only_groups")
 
 #: Allowed volume sources and the keys each requires.
 VOLUME_SOURCES: dict[str, tuple[str, ...]] = {
@@ -53,12 +67,32 @@ class SiteVolume:
 
 @dataclass(frozen=True)
 class SiteMount:
-    """A mount of a site volume into the lab or init container."""
+    """A mount of a site volume into the lab or init container.
+
+    With :attr:`read_write_groups` or :attr:`read_only_groups` it is group-scoped:
+    :meth:`for_groups` decides whether a user gets it, and read-only or not.
+    """
 
     mount_path: str
     volume: str
     sub_path: str | None = None
     read_only: bool = False
+    read_write_groups: frozenset[str] = frozenset()
+    read_only_groups: frozenset[str] = frozenset()
+
+    @property
+    def group_scoped(self) -> bool:
+        return bool(self.read_write_groups or self.read_only_groups)
+
+    def for_groups(self, groups: Collection[str]) -> SiteMount | None:
+        """This mount as a user in ``groups`` gets it, or None; read-write wins over read-only."""
+        if not self.group_scoped:
+            return self
+        if self.read_write_groups.intersection(groups):
+            return replace(self, read_only=False)
+        if self.read_only_groups.intersection(groups):
+            return replace(self, read_only=True)
+        return None
 
 
 @dataclass(frozen=True)
@@ -162,7 +196,7 @@ def parse_mounts(raw: Sequence[Any], where: str) -> tuple[list[SiteMount], list[
         if not isinstance(item, Mapping):
             problems.append(ConfigProblem(here, "must be a dict with mount_path and volume"))
             continue
-        unknown = set(item) - {"mount_path", "volume", "sub_path", "read_only"}
+        unknown = set(item) - {"mount_path", "volume", "sub_path", "read_only", *GROUP_KEYS}
         if unknown:
             problems.append(ConfigProblem(here, f"unknown keys {sorted(unknown)}"))
         path_problem = check_absolute_path(item.get("mount_path"))
@@ -183,9 +217,91 @@ def parse_mounts(raw: Sequence[Any], where: str) -> tuple[list[SiteMount], list[
         read_only = item.get("read_only", False)
         if not isinstance(read_only, bool):
             problems.append(ConfigProblem(f"{here}.read_only", "must be true or false"))
+        # Kept with a bad group so that the layout check reports no follow-on problem.
+        groups = _parse_mount_groups(item, here, problems)
         if path_problem is None and isinstance(volume, str) and isinstance(read_only, bool):
-            mounts.append(SiteMount(item["mount_path"], volume, sub_path, read_only))
+            mounts.append(SiteMount(item["mount_path"], volume, sub_path, read_only, *groups))
     return mounts, problems
+
+
+def _parse_mount_groups(
+    item: Mapping[str, Any], here: str, problems: list[ConfigProblem]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """Parse ``read_write_groups`` and ``read_only_groups`` of one mount dict."""
+    parsed: dict[str, frozenset[str]] = {}
+    for key in GROUP_KEYS:
+        raw = item.get(key)
+        if raw is None:
+            parsed[key] = frozenset()
+            continue
+        if not isinstance(raw, list | tuple) or not raw:
+            problems.append(
+                ConfigProblem(f"{here}.{key}", "must be a non-empty list of group names")
+            )
+            parsed[key] = frozenset()
+            continue
+        for index, name in enumerate(raw):
+            if why := group_name_problem(name):
+                problems.append(ConfigProblem(f"{here}.{key}[{index}]", why))
+        parsed[key] = frozenset(name for name in raw if isinstance(name, str))
+    read_write, read_only = parsed["read_write_groups"], parsed["read_only_groups"]
+    for name in sorted(read_write & read_only):
+        problems.append(
+            ConfigProblem(
+                f"{here}.read_only_groups",
+                f"{name!r} is also in read_write_groups: a group gets a mount read-write or "
+                "read-only, not both",
+            )
+        )
+    if (read_write or read_only) and "read_only" in item:
+        problems.append(
+            ConfigProblem(
+                f"{here}.read_only",
+                "cannot be combined with read_write_groups or read_only_groups: with groups, "
+                "the groups decide",
+            )
+        )
+    return read_write, read_only
+
+
+def check_mount_groups(
+    mounts: Mapping[str, Sequence[SiteMount]], known: Collection[str]
+) -> list[ConfigProblem]:
+    """Flag group-scoped mounts naming a group outside ``known`` (groups known at config time).
+
+    ``mounts`` maps a trait name to its mounts, as in :func:`check_volume_layout`.
+    """
+    problems = []
+    for trait, trait_mounts in mounts.items():
+        for index, mount in enumerate(trait_mounts):
+            for key in GROUP_KEYS:
+                for name in sorted(getattr(mount, key) - set(known)):
+                    problems.append(
+                        ConfigProblem(
+                            f"{trait}[{index}].{key}",
+                            f"{name!r} is not among the authenticator's known_groups: "
+                            "no user can be in it",
+                        )
+                    )
+    return problems
+
+
+def select_site_storage(
+    volumes: Sequence[SiteVolume],
+    mounts: Sequence[SiteMount],
+    init_mounts: Sequence[SiteMount],
+    groups: Collection[str],
+) -> tuple[list[SiteVolume], list[SiteMount], list[SiteMount]]:
+    """The site volumes, lab mounts and init mounts of a user in ``groups`` (group names).
+
+    Group-scoped mounts the user is in no group of are left out, the others get
+    their read-only flag for the user, and volumes no remaining mount names are
+    left out too.
+    """
+    chosen = [m for m in (mount.for_groups(groups) for mount in mounts) if m is not None]
+    chosen_init = [m for m in (mount.for_groups(groups) for mount in init_mounts) if m is not None]
+    used = {mount.volume for mount in (*chosen, *chosen_init)}
+    return [v for v in volumes if v.name in used], chosen, chosen_init
 
 
 def _inside(path: str, directory: str) -> bool:

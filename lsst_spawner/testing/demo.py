@@ -35,6 +35,7 @@ from .fake_github import FakeGitHub, GitHubEmail, GitHubOrg, GitHubTeam, GitHubU
 from .fake_github import _Handler as _GitHubHandler
 from .hub import HubError, HubProcess
 from .kube import KubeEmulator
+from .kube.hub_role import write_hub_kubeconfig
 from .kube.kubelet import ProcessKubelet
 
 __all__ = [
@@ -246,7 +247,10 @@ c.LSSTSpawner.http_timeout = 60
         try:
             self.github.start()
             self.emulator = KubeEmulator(namespaces=("default", self.namespace)).start_in_thread()
-            kubeconfig = self.emulator.write_kubeconfig(self.workdir / "kubeconfig", self.namespace)
+            # The hub is bound to z2jh's hub Role, as on a stock deployment.
+            kubeconfig = write_hub_kubeconfig(
+                self.emulator, self.workdir / "kubeconfig", self.namespace
+            )
             self.kubelet = ProcessKubelet(
                 self.emulator,
                 nodes=("demo-node-1", "demo-node-2"),

@@ -1,8 +1,15 @@
-"""Pytest fixtures ``kube_api`` and ``kubelet``: the emulator, or a real cluster.
+"""Pytest fixtures ``kube_api``, ``kube_role`` and ``kubelet``: the emulator, or a real cluster.
 
 ``kube_api`` starts a :class:`~lsst_spawner.testing.kube.KubeEmulator` in its own
 thread, writes a kubeconfig into the test's temporary directory, sets
-``KUBECONFIG`` for the test and yields a :class:`KubeHandle`. When the
+``KUBECONFIG`` for the test and yields a :class:`KubeHandle`. The kubeconfig's
+user is the hub's service account, ``system:serviceaccount:<namespace>:hub``,
+bound to a Role in the test's namespace whose rules are the ``kube_role``
+fixture's: by default the Zero to JupyterHub hub Role
+(:data:`~lsst_spawner.rbac.Z2JH_HUB_ROLE_RULES`). A test about another Role
+overrides ``kube_role`` (``@pytest.mark.parametrize("kube_role", [rules])`` or
+a fixture of that name); ``None`` makes the kubeconfig the administrator's.
+:attr:`KubeHandle.admin_kubeconfig` is the administrator's either way. When the
 environment variable ``LSST_SPAWNER_TEST_KUBECONFIG`` names a kubeconfig, the
 handle points at that cluster instead: the test gets a fresh namespace, which
 is deleted afterwards, and the inspection helpers go through the API.
@@ -20,9 +27,10 @@ from typing import Any
 import pytest
 
 from .kube import KubeEmulator
+from .kube.hub_role import HUB_ROLE_NAME, Z2JH_HUB_ROLE_RULES, hub_user_name, write_hub_kubeconfig
 from .kube.kubelet import ProcessKubelet
 
-__all__ = ["KubeHandle", "kube_api", "kubelet"]
+__all__ = ["KubeHandle", "kube_api", "kube_role", "kubelet"]
 
 REAL_CLUSTER_ENV = "LSST_SPAWNER_TEST_KUBECONFIG"
 
@@ -39,10 +47,33 @@ _LIST_METHODS = {
 class KubeHandle:
     """What a test needs from the cluster: kubeconfig, namespace and inspection."""
 
-    def __init__(self, kubeconfig: Path, namespace: str, emulator: KubeEmulator | None) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        namespace: str,
+        emulator: KubeEmulator | None,
+        *,
+        admin_kubeconfig: Path | None = None,
+        hub_user: str | None = None,
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.emulator = emulator
+        #: A kubeconfig of the cluster's administrator (the same file when the hub is admin).
+        self.admin_kubeconfig = admin_kubeconfig or kubeconfig
+        #: The user the hub's kubeconfig authenticates as; None when it is the administrator.
+        self.hub_user = hub_user
+
+    def set_hub_role(self, rules: Any) -> None:
+        """Replace the rules of the hub's Role; RBAC decides the next request by them."""
+        emulator = self._emu
+        body = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": HUB_ROLE_NAME, "namespace": self.namespace},
+            "rules": [dict(rule) for rule in rules],
+        }
+        emulator.call(lambda: emulator.access.set_object("roles", self.namespace, body))
 
     @property
     def real(self) -> bool:
@@ -63,13 +94,14 @@ class KubeHandle:
         return self._emu.faults
 
     @asynccontextmanager
-    async def api_client(self) -> AsyncIterator[Any]:
-        """A ``kubernetes_asyncio`` ApiClient configured from this kubeconfig."""
+    async def api_client(self, *, admin: bool = False) -> AsyncIterator[Any]:
+        """A ``kubernetes_asyncio`` ApiClient as the hub (or, ``admin=True``, the administrator)."""
         from kubernetes_asyncio import client, config
 
         configuration = client.Configuration()
+        kubeconfig = self.admin_kubeconfig if admin else self.kubeconfig
         await config.load_kube_config(
-            config_file=str(self.kubeconfig), client_configuration=configuration
+            config_file=str(kubeconfig), client_configuration=configuration
         )
         async with client.ApiClient(configuration) as api:
             yield api
@@ -117,18 +149,39 @@ def _use_kubeconfig(kubeconfig: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def kube_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KubeHandle]:
+def kube_role() -> list[dict[str, Any]] | None:
+    """The rules of the hub's Role in ``kube_api``: z2jh's; ``None`` for the administrator."""
+    return [dict(rule) for rule in Z2JH_HUB_ROLE_RULES]
+
+
+@pytest.fixture
+def kube_tls() -> bool:
+    """Serve ``kube_api``'s emulator over https: kubectl sends a bearer token only over TLS."""
+    return False
+
+
+@pytest.fixture
+def kube_api(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kube_role: list[dict[str, Any]] | None,
+    kube_tls: bool,
+) -> Iterator[KubeHandle]:
     """The emulator (or the real cluster of ``LSST_SPAWNER_TEST_KUBECONFIG``)."""
     namespace = f"lsst-test-{uuid.uuid4().hex[:8]}"
     real = os.environ.get(REAL_CLUSTER_ENV)
     if real:
         yield from _real_cluster(Path(real), namespace, monkeypatch)
         return
-    emulator = KubeEmulator(namespaces=("default", namespace)).start_in_thread()
-    kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig", namespace)
+    emulator = KubeEmulator(namespaces=("default", namespace), tls=kube_tls).start_in_thread()
+    admin = emulator.write_kubeconfig(tmp_path / "kubeconfig-admin", namespace)
+    kubeconfig, hub_user = admin, None
+    if kube_role is not None:
+        kubeconfig = write_hub_kubeconfig(emulator, tmp_path / "kubeconfig", namespace, kube_role)
+        hub_user = hub_user_name(namespace)
     _use_kubeconfig(kubeconfig, monkeypatch)
     try:
-        yield KubeHandle(kubeconfig, namespace, emulator)
+        yield KubeHandle(kubeconfig, namespace, emulator, admin_kubeconfig=admin, hub_user=hub_user)
     finally:
         emulator.stop_thread()
 
@@ -143,7 +196,7 @@ def _real_cluster(
     handle = KubeHandle(kubeconfig, namespace, None)
 
     async def namespace_call(create: bool) -> None:
-        async with handle.api_client() as api:
+        async with handle.api_client(admin=True) as api:
             v1 = client.CoreV1Api(api)
             if create:
                 await v1.create_namespace(

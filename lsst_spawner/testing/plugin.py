@@ -5,13 +5,15 @@ with its ``test`` extra makes these fixtures available to any test suite.
 """
 
 from .auth_fixtures import fake_cilogon, fake_github
-from .kube_fixtures import kube_api, kubelet
+from .kube_fixtures import kube_api, kube_role, kube_tls, kubelet
 from .registry_fixtures import local_registry, registry, token_registry
 
 __all__ = [
     "fake_cilogon",
     "fake_github",
     "kube_api",
+    "kube_role",
+    "kube_tls",
     "kubelet",
     "local_registry",
     "registry",

@@ -10,14 +10,18 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from kube_recorder import KubeRecorder
 from menu_fixture import DIGEST_W10, HOSTILE_TAG, IMAGE_BASE, UNLISTED_DIGEST
 
+from lsst_spawner.rbac import Z2JH_HUB_ROLE_RULES
 from lsst_spawner.testing.hub import HubProcess
 from lsst_spawner.testing.identity_auth import identity_for
 from lsst_spawner.testing.kube.podenv import resolve_lab_env
+from lsst_spawner.testing.kube.rbac import UserInfo, rule_allows
+from lsst_spawner.testing.kube.rbac_api import request_attributes
 
 pytestmark = pytest.mark.integration
 
@@ -147,7 +151,7 @@ def test_rest_api_valid_options_reach_the_pod(hub: Hub) -> None:
     container = pod["spec"]["containers"][0]
     assert container["image"] == f"{IMAGE_BASE}:w_2024_10@{DIGEST_W10}"
     assert [e for e in container["env"] if "valueFrom" not in e] == [], "plain env in the pod"
-    # The lab's ConfigMap (its env) and Secret, written before the pod.
+    # The lab's env Secret and Secret, written before the pod.
     names = {pod["metadata"]["name"] + suffix for suffix in ("-env", "-secret")}
     written = [w[2] for w in hub.recorder.snapshot() if w[0] == "POST" and isinstance(w[2], dict)]
     env = resolve_lab_env([pod, *(b for b in written if b["metadata"]["name"] in names)])
@@ -157,6 +161,18 @@ def test_rest_api_valid_options_reach_the_pod(hub: Hub) -> None:
     assert env["IMAGE_DIGEST"] == DIGEST_W10
     assert env["DEBUG"] == "TRUE"
     stop_server(hub, name)
+    # Every request of that spawn and stop is one z2jh's hub Role allows.
+    requests = [("GET", path) for path in hub.recorder.gets]
+    requests += [(method, path) for method, path, _ in hub.recorder.snapshot()]
+    assert any(method == "DELETE" for method, _ in requests), "the stop was recorded"
+    assert [r for r in requests if not z2jh_hub_role_allows(*r)] == []
+
+
+def z2jh_hub_role_allows(method: str, path: str) -> bool:
+    """Whether z2jh's hub Role grants a request (discovery is every authenticated user's)."""
+    url = urlsplit(path)
+    attrs = request_attributes(UserInfo("hub"), method, url.path, dict(parse_qsl(url.query)))
+    return not attrs.resource_request or any(rule_allows(r, attrs) for r in Z2JH_HUB_ROLE_RULES)
 
 
 def test_rest_api_reused_saved_options_fall_back(hub: Hub) -> None:

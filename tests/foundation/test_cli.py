@@ -142,3 +142,16 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out.startswith("lsst-spawner ")
+
+
+def test_config_file_syntax_error_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_file = tmp_path / "jupyterhub_config.py"
+    config_file.write_text("c.JupyterHub.spawner_class = 'lsst'\nc.LSSTSpawner.cmd = [\n")
+    assert main(["check-config", "-f", str(config_file)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"lsst-spawner: {config_file}:")
+    assert ": syntax error: " in err
+    assert "Traceback" not in err
+    assert "\n" not in err

@@ -48,17 +48,18 @@ def render(files: dict[str, str], *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-def test_render_pod_prints_config_map_secret_and_pod(
+def test_render_pod_prints_env_secret_secret_and_pod(
     files: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main([*render(files), "--options", files["options.json"], "--format", "yaml"]) == 0
     objects = list(yaml.safe_load_all(capsys.readouterr().out))
-    assert [o["kind"] for o in objects] == ["ConfigMap", "Secret", "Pod"]
+    assert [o["kind"] for o in objects] == ["Secret", "Secret", "Pod"]
     for obj in objects:
         kubernetes_validate.validate(obj, "1.30", strict=True)
         assert obj["metadata"]["namespace"] == "labs"
-    config_map, secret, pod = objects
-    assert config_map["metadata"]["name"] == "nb-rra-env"
+    env_secret, secret, pod = objects
+    assert env_secret["metadata"]["name"] == "nb-rra-env"
+    env_data = {k: base64.b64decode(v).decode() for k, v in env_secret["data"].items()}
     files = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     assert "rra:x:4137:4137:Russ Allbery:" in files["passwd"]
     assert "lsst-sqre:x:3010:rra" in files["group"]
@@ -67,17 +68,17 @@ def test_render_pod_prints_config_map_secret_and_pod(
     assert container["securityContext"]["runAsUser"] == 4137
     assert pod["spec"]["securityContext"]["supplementalGroups"] == [4137, 3010]
     assert pod["spec"]["nodeSelector"] == {"pool": "labs"}
-    assert container["envFrom"] == [{"configMapRef": {"name": "nb-rra-env"}}]
+    assert container["envFrom"] == [{"secretRef": {"name": "nb-rra-env"}}]
     in_pod = {e["name"]: e for e in container["env"]}
     assert sorted(in_pod) == ["JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN"]
     assert in_pod["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "nb-rra-secret"
-    assert config_map["data"]["CONTAINER_SIZE"].startswith("large")
-    # KubeSpawner's own variables reach the lab through the ConfigMap too.
+    assert env_data["CONTAINER_SIZE"].startswith("large")
+    # KubeSpawner's own variables reach the lab through the env Secret too.
     env = resolve_lab_env(objects)
     assert env["JUPYTERHUB_USER"] == "rra"
     assert env["JUPYTERHUB_API_TOKEN"] == RENDERED_API_TOKEN
-    assert env["CONTAINER_SIZE"] == config_map["data"]["CONTAINER_SIZE"]
-    for public in (pod, config_map):
+    assert env["CONTAINER_SIZE"] == env_data["CONTAINER_SIZE"]
+    for public in (pod, env_data):
         text = json.dumps(public)
         assert RENDERED_API_TOKEN not in text
         assert IDENTITY["git_token"] not in text

@@ -116,6 +116,7 @@ def _hub_env(**overrides: str) -> dict[str, str]:
             "OAUTH_CALLBACK_URL": "http://127.0.0.1:8000/hub/oauth_callback",
             "GITHUB_CLIENT_ID": "id",
             "GITHUB_CLIENT_SECRET": "secret",
+            "LSST_GITHUB_ALLOWED_ORGS": "lsst-sqre",
         }
     )
     for key, value in overrides.items():
@@ -173,3 +174,129 @@ def test_bad_provider_is_one_line(tmp_path: Path) -> None:
         "lsst_spawner: configuration error in 10-authenticator.py: "
         "LSST_AUTH_PROVIDER must be github or cilogon, not 'facebook'"
     )
+
+
+def test_every_missing_variable_is_named_in_one_run(tmp_path: Path) -> None:
+    """Two snippets, three missing variables: one start names all three, one line each."""
+    (tmp_path / "10-a.py").write_text(
+        "from lsst_spawner.config import require_env\n"
+        "port = int(require_env('LSST_TEST_UNSET_A'))\n"  # "" stand-in: ValueError, not shown
+        "require_env('LSST_TEST_UNSET_B')\n"
+    )
+    (tmp_path / "20-b.py").write_text(
+        "from lsst_spawner.config import require_env\nrequire_env('LSST_TEST_UNSET_C', 'why')\n"
+    )
+    with pytest.raises(SystemExit) as info:
+        load_config_dir(Config(), tmp_path)
+    assert str(info.value.code).splitlines() == [
+        "lsst_spawner: configuration error in 10-a.py: "
+        "required environment variable LSST_TEST_UNSET_A is not set",
+        "lsst_spawner: configuration error in 20-b.py: "
+        "required environment variable LSST_TEST_UNSET_C is not set (why)",
+    ]
+
+
+def test_missing_variables_and_a_config_error_are_all_reported(tmp_path: Path) -> None:
+    (tmp_path / "10-a.py").write_text(
+        "from lsst_spawner.config import ConfigError\nraise ConfigError('bad value of X')\n"
+    )
+    (tmp_path / "20-b.py").write_text(
+        "from lsst_spawner.config import require_env\nrequire_env('LSST_TEST_UNSET_D')\n"
+    )
+    with pytest.raises(SystemExit) as info:
+        load_config_dir(Config(), tmp_path)
+    assert str(info.value.code).splitlines() == [
+        "lsst_spawner: configuration error in 10-a.py: bad value of X",
+        "lsst_spawner: configuration error in 20-b.py: "
+        "required environment variable LSST_TEST_UNSET_D is not set",
+    ]
+
+
+def test_require_env_outside_load_config_dir_still_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lsst_spawner.config import MissingEnvironmentVariable, require_env
+
+    monkeypatch.delenv("LSST_TEST_UNSET_E", raising=False)
+    with pytest.raises(MissingEnvironmentVariable, match="LSST_TEST_UNSET_E"):
+        require_env("LSST_TEST_UNSET_E")
+
+
+def test_a_snippet_syntax_error_is_one_line_with_file_and_line(tmp_path: Path) -> None:
+    snippet = tmp_path / "40-typo.py"
+    snippet.write_text("c.LSSTSpawner.lab_sizes = [\n    {'name': 'small'}\nx = (\n")
+    with pytest.raises(SystemExit) as info:
+        load_config_dir(Config(), tmp_path)
+    message = str(info.value.code)
+    assert message.startswith(f"lsst_spawner: {snippet}:")
+    assert ": syntax error: " in message
+    assert "\n" not in message
+
+
+def test_real_jupyterhub_names_every_missing_variable_at_once(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "jupyterhub", "-f", str(REPO / "jupyterhub_config.py")],
+        cwd=tmp_path,
+        env=_hub_env(JUPYTERHUB_CRYPT_KEY="", GITHUB_CLIENT_ID="", GITHUB_CLIENT_SECRET=""),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert [line.split("required environment variable ")[1].split()[0] for line in lines] == [
+        "JUPYTERHUB_CRYPT_KEY",
+        "GITHUB_CLIENT_ID",
+        "GITHUB_CLIENT_SECRET",
+    ]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def _snippet_config(env: dict[str, str], before: str = "") -> Config:
+    """The repository's snippets loaded with ``env``, after ``before`` ran on the config."""
+    c = Config()
+    exec(before, {"c": c})  # noqa: S102 - what z2jh's own configuration did earlier
+    old = os.environ.copy()
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        load_config_dir(c, REPO / "jupyterhub_config.d", validate=False)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    return c
+
+
+def test_github_snippet_denies_by_default(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as info:
+        _snippet_config(_hub_env(LSST_GITHUB_ALLOWED_ORGS=""))
+    assert str(info.value.code) == (
+        "lsst_spawner: configuration error in 10-authenticator.py: no GitHub user may log in: "
+        "set LSST_GITHUB_ALLOWED_ORGS (comma-separated organizations) or "
+        "LSST_GITHUB_ALLOW_ALL=true (every GitHub user gets a lab)"
+    )
+
+
+def test_github_snippet_allows_all_only_when_asked() -> None:
+    orgs = _snippet_config(_hub_env())
+    assert orgs.LSSTGitHubOAuthenticator.allowed_organizations == {"lsst-sqre"}
+    assert "allow_all" not in orgs.LSSTGitHubOAuthenticator
+    everyone = _snippet_config(_hub_env(LSST_GITHUB_ALLOWED_ORGS="", LSST_GITHUB_ALLOW_ALL="true"))
+    assert everyone.LSSTGitHubOAuthenticator.allow_all is True
+    with pytest.raises(SystemExit, match="LSST_GITHUB_ALLOW_ALL must be true or false"):
+        _snippet_config(_hub_env(LSST_GITHUB_ALLOW_ALL="sure"))
+
+
+def test_preamble_keeps_the_hub_settings_z2jh_made() -> None:
+    z2jh = (
+        "c.JupyterHub.db_url = 'postgresql://hub@db/jupyterhub'\n"
+        "c.JupyterHub.bind_url = 'http://:8081'\n"
+    )
+    kept = _snippet_config(_hub_env(), before=z2jh)
+    assert kept.JupyterHub.db_url == "postgresql://hub@db/jupyterhub"
+    assert kept.JupyterHub.bind_url == "http://:8081"
+    given = _snippet_config(
+        _hub_env(LSST_HUB_DB_URL="sqlite:///other.sqlite", LSST_HUB_BIND_URL="http://:9000"),
+        before=z2jh,
+    )
+    assert given.JupyterHub.db_url == "sqlite:///other.sqlite"
+    assert given.JupyterHub.bind_url == "http://:9000"
+    assert "db_url" not in _snippet_config(_hub_env()).JupyterHub

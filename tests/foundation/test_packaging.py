@@ -1,9 +1,14 @@
 """The wheel operators install holds the templates, py.typed and the entry points."""
 
+import configparser
+import re
 import subprocess
 import sys
 import zipfile
+from importlib.metadata import version
 from pathlib import Path
+
+from packaging.version import Version
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -17,6 +22,8 @@ def test_wheel_contents(tmp_path: Path) -> None:
         timeout=300,
     )  # fmt: skip
     (wheel,) = tmp_path.glob("lsst_spawner-*.whl")
+    # One version string: setup.cfg's is the wheel's, the installed package's and the docs'.
+    assert wheel.name.split("-")[1] == _setup_cfg_version()
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in (
         "lsst_spawner/py.typed",
@@ -37,3 +44,33 @@ def test_wheel_contents(tmp_path: Path) -> None:
         "lsst_spawner = lsst_spawner.testing.plugin",
     ):
         assert line in text
+
+
+def _setup_cfg_version() -> str:
+    parser = configparser.ConfigParser()
+    parser.read(REPO / "setup.cfg")
+    return parser["metadata"]["version"]
+
+
+def test_one_version_string() -> None:
+    import lsst_spawner
+    from lsst_spawner import __version__
+
+    assert lsst_spawner.__version__ == __version__ == version("lsst-spawner")
+    # PEP 440 normalises 0.1.0.dev0 and 0.1.0dev0 alike.
+    assert Version(__version__) == Version(_setup_cfg_version())
+    # The docs take it from the package; none of them spells out an installable version.
+    pinned = re.compile(r"lsst[-_]spawner\s*==\s*\d")
+    for page in (REPO / "docs").glob("*.md"):
+        assert not pinned.search(page.read_text()), f"{page.name} pins a version by hand"
+    assert "release = __version__" in (REPO / "docs" / "conf.py").read_text()
+
+
+def test_z2jh_dockerfile_is_pinned_and_installs_the_wheel() -> None:
+    text = (REPO / "sample_configs" / "z2jh" / "Dockerfile").read_text()
+    (base,) = re.findall(r"^FROM\s+(\S+)", text, re.MULTILINE)
+    assert re.fullmatch(r"quay\.io/jupyterhub/k8s-hub:\d+\.\d+\.\d+", base), base
+    assert "pip install --no-cache-dir /tmp/wheels/lsst_spawner-*.whl" in text
+    assert "COPY jupyterhub_config.d /usr/local/etc/lsst-spawner/config.d" in text
+    values = (REPO / "sample_configs" / "z2jh" / "values.yaml").read_text()
+    assert "LSST_SPAWNER_CONFIG_DIR: /usr/local/etc/lsst-spawner/config.d" in values

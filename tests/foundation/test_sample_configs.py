@@ -14,6 +14,7 @@ SITE_ENV = {
     "OAUTH_CALLBACK_URL": "https://hub.example.org/hub/oauth_callback",
     "GITHUB_CLIENT_ID": "id",
     "GITHUB_CLIENT_SECRET": "secret",
+    "LSST_GITHUB_ALLOWED_ORGS": "my-observatory",
     "CILOGON_CLIENT_ID": "cilogon:/client_id/1",
     "CILOGON_CLIENT_SECRET": "secret",
 }
@@ -97,7 +98,8 @@ def test_bad_snippet_environment_is_one_line(
     _site_env(monkeypatch, **extra)
     assert main(["check-config", "-f", str(REPO / "jupyterhub_config.py")]) == 1
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err
+    # One line per problem (a static menu without base and tags has two), no traceback.
+    assert all(line.startswith(("lsst-spawner: ", "lsst_spawner: ")) for line in err.splitlines())
     assert message in err
 
 

@@ -49,6 +49,11 @@ def secret_text(secret: Mapping[str, Any], key: str) -> str:
     return base64.b64decode(secret["data"][key]).decode()
 
 
+def secret_data(secret: Mapping[str, Any]) -> dict[str, str]:
+    """Every key of a Secret, decoded (the env Secret's plain values)."""
+    return {key: secret_text(secret, key) for key in secret.get("data") or {}}
+
+
 def kubespawner_pod(*, env: dict[str, str] | None = None, **overrides: Any) -> dict[str, Any]:
     """KubeSpawner's pod, as ``get_pod_manifest`` makes it, in wire format."""
     base_env = {

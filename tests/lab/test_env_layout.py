@@ -18,7 +18,7 @@ from lsst_spawner.lab.spec import LabObjects, LabRequest, build_lab_objects
 from lsst_spawner.lab.traits import LabTraits
 from lsst_spawner.testing.kube.podenv import resolve_lab_env
 
-from .conftest import API_TOKEN, kubespawner_pod, make_identity, secret_text, validate
+from .conftest import API_TOKEN, kubespawner_pod, make_identity, secret_data, secret_text, validate
 from .test_golden import CASES, build_case
 
 OPTIONS = LabRequest(image="sciplat-lab:w_2026_40")
@@ -48,14 +48,14 @@ def test_golden_labs_have_no_plain_env_in_the_pod(case: str) -> None:
     objects = build_case(case)
     container = lab_container(objects)
     assert [e for e in container["env"] if "valueFrom" not in e] == []
-    name = objects.config_map["metadata"]["name"]
+    name = objects.env_secret["metadata"]["name"]
     assert name == objects.pod["metadata"]["name"] + "-env"
-    assert container["envFrom"] == [{"configMapRef": {"name": name}}]
-    assert objects.config_map["immutable"] is True
+    assert container["envFrom"] == [{"secretRef": {"name": name}}]
+    assert objects.env_secret["immutable"] is True
     # Every plain variable the lab sees comes from the ConfigMap.
     env = resolve_lab_env(objects.as_list())
     in_pod = {e["name"] for e in container["env"]}
-    assert {k: v for k, v in env.items() if k not in in_pod} == objects.config_map["data"]
+    assert {k: v for k, v in env.items() if k not in in_pod} == secret_data(objects.env_secret)
 
 
 def test_values_kubernetes_would_expand_stay_in_env() -> None:
@@ -65,7 +65,7 @@ def test_values_kubernetes_would_expand_stay_in_env() -> None:
     in_pod = {e["name"]: e for e in container["env"]}
     assert in_pod["SITE_PATH"] == {"name": "SITE_PATH", "value": "$(HOME)/x"}
     assert in_pod["PRICE"] == {"name": "PRICE", "value": "$$5"}
-    data = objects.config_map["data"]
+    data = secret_data(objects.env_secret)
     assert "SITE_PATH" not in data
     assert "PRICE" not in data
     assert data["PLAIN"] == "$HOME and $5"
@@ -83,8 +83,8 @@ def test_names_envfrom_cannot_carry_stay_in_env(name: str) -> None:
     objects = build({name: "value", "my.dotted-name": "fine"})
     in_pod = {e["name"]: e for e in lab_container(objects)["env"]}
     assert in_pod[name] == {"name": name, "value": "value"}
-    assert name not in objects.config_map["data"]
-    assert objects.config_map["data"]["my.dotted-name"] == "fine"
+    assert name not in secret_data(objects.env_secret)
+    assert secret_data(objects.env_secret)["my.dotted-name"] == "fine"
     assert "my.dotted-name" not in in_pod
 
 
@@ -100,7 +100,7 @@ def test_kubespawner_value_from_entries_stay_unless_we_own_the_name() -> None:
     assert "USER" not in by_name
     assert by_name["JUPYTERHUB_API_TOKEN"]["valueFrom"] == SECRET_REF
     assert sorted(by_name) == ["JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN", "NODE_NAME"]
-    assert objects.config_map["data"]["USER"] == "rra"
+    assert secret_data(objects.env_secret)["USER"] == "rra"
     assert resolve_lab_env(objects.as_list())["USER"] == "rra"
 
 
@@ -112,7 +112,7 @@ def test_our_value_from_and_expandable_entries_stay_in_env() -> None:
     by_name = {e["name"]: e for e in lab_container(objects)["env"]}
     assert by_name["TOOLS"] == {"name": "TOOLS", "value": "$(HOME)/tools"}
     assert by_name["BUTLER_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "butler"
-    assert objects.config_map["data"]["SITE"] == "x"
+    assert secret_data(objects.env_secret)["SITE"] == "x"
     env = resolve_lab_env(objects.as_list())
     assert env["TOOLS"] == "/home/rra/tools"
     assert env["BUTLER_TOKEN"] == "butler-secret-value"
@@ -126,7 +126,7 @@ def test_envfrom_is_appended_after_kubespawners_own() -> None:
         traits.lab_settings(), make_identity(), OPTIONS, base_pod=base, api_token=API_TOKEN
     )
     # A later envFrom source wins over earlier ones: ours, last, beats the site's.
-    assert lab_container(objects)["envFrom"] == [site, {"configMapRef": {"name": "nb-rra-env"}}]
+    assert lab_container(objects)["envFrom"] == [site, {"secretRef": {"name": "nb-rra-env"}}]
 
 
 # --- the NSS files in the Secret -------------------------------------------------
@@ -171,7 +171,7 @@ def test_nss_files_come_from_the_secret_and_are_mounted_alone() -> None:
     assert secret_text(objects.secret, "passwd").endswith(
         "rra:x:4137:4137:Russ Allbery:/home/rra:/bin/bash\n"
     )
-    assert "passwd" not in objects.config_map["data"]
+    assert "passwd" not in secret_data(objects.env_secret)
 
 
 def test_an_extra_secret_named_passwd_is_a_config_problem() -> None:

@@ -11,7 +11,8 @@ from lsst_spawner.lab.spec import LabObjects, LabRequest, build_lab_objects
 from lsst_spawner.lab.traits import LabTraits
 from lsst_spawner.testing.kube.podenv import resolve_lab_env
 
-from .conftest import API_TOKEN, GIT_TOKEN, kubespawner_pod, make_identity, validate
+from .conftest import API_TOKEN, GIT_TOKEN, kubespawner_pod, make_identity, secret_data, validate
+from .test_group_mounts import GROUP_CONFIG, INSTRUCTOR, STUDENT
 
 SITE_CONFIG: dict[str, Any] = {
     "lab_fs_group": 2000,
@@ -68,6 +69,14 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], LabRequest]] = {
         {"username": "first.last", "groups": [{"name": "first_last", "gid": 4137}]},
         LabRequest(image="sciplat-lab:w_2026_41", reset_user_env=True),
     ),
+    # One site, two users: datasets read-write for the instructor, read-only for the
+    # student, who gets neither the grading mount nor its volume.
+    "group-mounts-instructor": (
+        GROUP_CONFIG,
+        INSTRUCTOR,
+        LabRequest(image="sciplat-lab:w_2026_40"),
+    ),
+    "group-mounts-student": (GROUP_CONFIG, STUDENT, LabRequest(image="sciplat-lab:w_2026_40")),
 }
 
 
@@ -95,7 +104,7 @@ def test_lab_objects_match_golden(case: str, golden: Any) -> None:
     pod_text = json.dumps(objects.pod)
     for secret in (API_TOKEN, GIT_TOKEN, *SITE_ENV.values()):
         assert secret not in pod_text
-    golden(case, {"configMap": objects.config_map, "secret": objects.secret, "pod": objects.pod})
+    golden(case, {"envSecret": objects.env_secret, "secret": objects.secret, "pod": objects.pod})
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -124,7 +133,7 @@ def test_kubespawner_settings_survive() -> None:
     assert objects.pod["metadata"]["labels"]["component"] == "singleuser-server"
     assert objects.pod["metadata"]["annotations"] == {"hub.jupyter.org/username": "rra"}
     env = {e["name"]: e for e in spec["containers"][0]["env"]}
-    data = objects.config_map["data"]
+    data = secret_data(objects.env_secret)
     assert data["JUPYTERHUB_API_URL"] == "http://hub:8081/hub/api"
     assert env["JUPYTERHUB_API_TOKEN"] == {
         "name": "JUPYTERHUB_API_TOKEN",

@@ -17,7 +17,7 @@ from lsst_spawner.lab.spec import LabRequest, apply_lab_spec, build_lab_objects,
 from lsst_spawner.lab.traits import LabTraits
 from lsst_spawner.testing.kube.podenv import resolve_lab_env
 
-from .conftest import API_TOKEN, kubespawner_pod, make_identity, secret_text, validate
+from .conftest import API_TOKEN, kubespawner_pod, make_identity, secret_data, secret_text, validate
 
 OPTIONS = LabRequest(image="sciplat-lab:w_2026_40")
 
@@ -220,8 +220,8 @@ def test_bad_pod_name_templates_are_problems(template: str, message: str) -> Non
     ("value", "where"),
     [
         # A plain value moves to the ConfigMap: refused there, naming the key.
-        (API_TOKEN, r"\$\.configMap\.data\.MY_TOKEN_COPY: api_token"),
-        (f"Bearer {API_TOKEN}", r"\$\.configMap\.data\.MY_TOKEN_COPY: api_token"),
+        (API_TOKEN, r"\$\.env\.MY_TOKEN_COPY: api_token"),
+        (f"Bearer {API_TOKEN}", r"\$\.env\.MY_TOKEN_COPY: api_token"),
         # One with $( stays in the pod's env: refused there.
         (f"$(HOME)/{API_TOKEN}", r"\$\.pod\.spec\.containers\[0\]\.env\[0\]\.value: api_token"),
     ],
@@ -285,11 +285,11 @@ def test_apply_lab_spec_changes_neither_input_and_shares_nothing() -> None:
     assert objects == again
     pod = objects.pod
     pod["spec"]["containers"][0]["env"][-1]["name"] = "CHANGED"
-    pod["spec"]["containers"][0]["envFrom"][-1]["configMapRef"]["name"] = "CHANGED"
+    pod["spec"]["containers"][0]["envFrom"][-1]["secretRef"]["name"] = "CHANGED"
     pod["spec"]["volumes"][0]["secret"]["items"][0]["key"] = "CHANGED"
     pod["metadata"]["labels"]["x"] = "y"
-    objects.config_map["data"]["SITE"] = "CHANGED"
-    objects.config_map["metadata"]["labels"]["x"] = "y"
+    secret_data(objects.env_secret)["SITE"] = "CHANGED"
+    objects.env_secret["metadata"]["labels"]["x"] = "y"
     objects.secret["data"]["passwd"] = "CHANGED"
     objects.secret["metadata"]["labels"]["x"] = "y"
     assert json.dumps(base) == base_before

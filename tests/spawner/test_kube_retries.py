@@ -3,7 +3,7 @@
 KubeSpawner 7 retries only timeouts when it creates or deletes the pod, keeps a
 reflector whose first list failed in its class-wide cache, and answers a
 leftover pod (409) with ``self.stop()`` -- which in LSSTSpawner also deleted the
-ConfigMap and Secret the spawn had just created.
+env Secret and Secret the spawn had just created.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ async def test_a_leftover_pod_is_replaced_without_losing_the_new_config(
     kube_api: KubeHandle, stub_kubelet: Any
 ) -> None:
     # A hub that died left the lab behind; a new spawn for the same user
-    # replaces the ConfigMap and Secret, then finds the pod (409) and replaces
-    # it. Only the pod may be deleted for that, not the new ConfigMap and Secret.
+    # replaces the env Secret and Secret, then finds the pod (409) and replaces
+    # it. Only the pod may be deleted for that, not the new Secrets.
     first = make_spawner(kube_api, "rra", lab_spawn_timeout="20s")
     await asyncio.wait_for(first.start(), 30)
     old_uid = (await kube_api.get("pods", "nb-rra"))["metadata"]["uid"]
@@ -84,8 +84,8 @@ async def test_a_leftover_pod_is_replaced_without_losing_the_new_config(
     assert pod["status"]["phase"] == "Running"
     assert lab_census(kube_api) == {
         "pods": ["nb-rra"],
-        "configmaps": ["nb-rra-env"],
-        "secrets": ["nb-rra-secret"],
+        "configmaps": [],
+        "secrets": ["nb-rra-env", "nb-rra-secret"],
     }
     await second.stop(now=True)
     assert lab_census(kube_api) == EMPTY

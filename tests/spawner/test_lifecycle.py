@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import sys
 from typing import Any
@@ -14,6 +15,7 @@ from kubespawner import clients
 from traitlets.config import Config
 
 from lsst_spawner.offline import OfflineHub, OfflineServer, OfflineUser
+from lsst_spawner.rbac import Z2JH_HUB_ROLE_RULES, HubFeatures, required_rules
 from lsst_spawner.spawner import LSSTSpawner
 from lsst_spawner.testing.identity_auth import identity_for
 from lsst_spawner.testing.kube.podenv import resolve_lab_env
@@ -48,12 +50,24 @@ def make_spawner(
     return spawner
 
 
+@pytest.fixture(params=["z2jh", "lsst-spawner rbac"])
+def kube_role(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    """Every test here runs with the hub bound to z2jh's hub Role, then to the printed one."""
+    if request.param == "z2jh":
+        return [dict(rule) for rule in Z2JH_HUB_ROLE_RULES]
+    return required_rules(HubFeatures())
+
+
 @pytest.fixture
 def stub_kubelet(kubelet: Any) -> Any:
     kubelet.mode = "stub"
     clients.load_config.cache_clear()
     yield kubelet
     clients.load_config.cache_clear()
+
+
+def secret_values(secret: dict[str, Any]) -> dict[str, str]:
+    return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
 
 
 async def lab_objects(kube_api: KubeHandle) -> dict[str, list[str]]:
@@ -81,19 +95,20 @@ async def test_spawn_and_stop_leave_nothing_behind(kube_api: KubeHandle, stub_ku
     assert spawner.lab_objects is None
     assert await lab_objects(kube_api) == {
         "pods": ["nb-rra"],
-        "configmaps": ["nb-rra-env"],
-        "secrets": ["nb-rra-secret"],
+        "configmaps": [],
+        "secrets": ["nb-rra-env", "nb-rra-secret"],
     }
     pod = await kube_api.get("pods", "nb-rra")
     assert pod["spec"]["containers"][0]["image"].endswith(f":w_2026_46@{DIGEST}")
     assert TOKEN not in json.dumps(pod)
-    # Two writes besides the pod; the pod's env holds only references, the ConfigMap the rest.
-    assert [kube_api.counters.get("create", kind) for kind in ("configmaps", "secrets")] == [1, 1]
+    # Two writes besides the pod, both Secrets (z2jh's hub Role grants no ConfigMaps); the
+    # pod's env holds only references, the env Secret the rest.
+    assert [kube_api.counters.get("create", kind) for kind in ("configmaps", "secrets")] == [0, 2]
     assert [e for e in pod["spec"]["containers"][0]["env"] if "valueFrom" not in e] == []
-    config_map = await kube_api.get("configmaps", "nb-rra-env")
-    assert TOKEN not in json.dumps(config_map)
+    env_secret = await kube_api.get("secrets", "nb-rra-env")
+    assert TOKEN not in json.dumps(secret_values(env_secret))
     secret = await kube_api.get("secrets", "nb-rra-secret")
-    env = resolve_lab_env([config_map, secret, pod])
+    env = resolve_lab_env([env_secret, secret, pod])
     assert env["JUPYTERHUB_API_TOKEN"] == TOKEN
     assert env["JUPYTERHUB_USER"] == "rra"
     assert env["USER"] == "rra"
@@ -140,7 +155,7 @@ async def test_the_lab_process_gets_the_environment_its_objects_describe(
                     pass
                 await asyncio.sleep(0.1)
         objects = [
-            await kube_api.get("configmaps", "nb-rra-env"),
+            await kube_api.get("secrets", "nb-rra-env"),
             await kube_api.get("secrets", "nb-rra-secret"),
             await kube_api.get("pods", "nb-rra"),
         ]
@@ -185,11 +200,22 @@ async def test_a_failed_start_deletes_the_config_map_and_secret(
     assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
 
 
-@pytest.mark.parametrize("refused", ["configmaps", "secrets"])
-async def test_when_one_of_config_map_and_secret_is_refused_neither_is_left(
-    kube_api: KubeHandle, stub_kubelet: Any, refused: str
+@pytest.mark.parametrize("refused", ["nb-rra-env", "nb-rra-secret"])
+async def test_when_one_of_the_two_secrets_is_refused_neither_is_left(
+    kube_api: KubeHandle, stub_kubelet: Any, refused: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    kube_api.faults.error_rate(1.0, 403, verbs=("create",), resources=(refused,))
+    from lsst_spawner.testing.kube import ApiError
+
+    assert kube_api.emulator is not None
+    store = kube_api.emulator.store
+    create = store.create
+
+    def refuse(resource: str, namespace: Any, body: Any, **kwargs: Any) -> Any:
+        if resource == "secrets" and body["metadata"]["name"] == refused:
+            raise ApiError(403, "refused by the test", "Forbidden")
+        return create(resource, namespace, body, **kwargs)
+
+    monkeypatch.setattr(store, "create", refuse)
     spawner = make_spawner(kube_api, "rra")
     with pytest.raises(Exception, match="403"):
         await asyncio.wait_for(spawner.start(), 60)
@@ -203,11 +229,11 @@ async def test_a_token_copied_into_the_environment_fails_before_any_write(
     from tornado.web import HTTPError
 
     spawner = make_spawner(kube_api, "rra")
-    spawner.environment = {"TOKEN_COPY": TOKEN}  # a site's mistake: the ConfigMap would hold it
+    spawner.environment = {"TOKEN_COPY": TOKEN}  # a site's mistake: the env would hold it
     with pytest.raises(HTTPError) as info:
         await asyncio.wait_for(spawner.start(), 60)
     assert info.value.status_code == 500
-    assert "$.configMap.data.TOKEN_COPY: api_token" in str(info.value.log_message)
+    assert "$.env.TOKEN_COPY: api_token" in str(info.value.log_message)
     assert TOKEN not in str(info.value.log_message)
     assert [kube_api.counters.get("create", kind) for kind in ("configmaps", "secrets")] == [0, 0]
     assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
@@ -215,7 +241,7 @@ async def test_a_token_copied_into_the_environment_fails_before_any_write(
 
 
 async def test_transient_faults_are_retried(kube_api: KubeHandle, stub_kubelet: Any) -> None:
-    kube_api.faults.error_rate(1.0, 503, verbs=("create",), resources=("configmaps",), times=2)
+    kube_api.faults.error_rate(1.0, 503, verbs=("create",), resources=("secrets",), times=2)
     kube_api.faults.error_rate(1.0, 500, verbs=("create",), resources=("secrets",), times=1)
     spawner = make_spawner(kube_api, "rra")
     await asyncio.wait_for(spawner.start(), 60)
@@ -315,8 +341,8 @@ async def test_the_auth_state_jupyterhub_decrypted_for_the_spawn_is_used_once(
     await asyncio.wait_for(spawner.start(), 60)
     assert user.reads == 0, "not decrypted a second time"
     assert spawner.lab_spawn is None, "the attempt (and the auth_state) is gone once the lab runs"
-    config_map = await kube_api.get("configmaps", "nb-rra-env")
-    assert "From The Hook" in json.dumps(config_map)
+    env_secret = await kube_api.get("secrets", "nb-rra-env")
+    assert "From The Hook" in json.dumps(secret_values(env_secret))
     await spawner.stop(now=True)
     # A start without the hook (an older hub, or a direct call) reads it itself.
     await asyncio.wait_for(spawner.start(), 60)
@@ -373,9 +399,11 @@ async def test_a_pod_whose_create_is_retried_is_sent_whole_each_time(
 
 
 async def test_services_and_after_pod_created_hook_read_the_created_pod(
-    kube_api: KubeHandle, stub_kubelet: Any
+    kube_api: KubeHandle, stub_kubelet: Any, kube_role: list[dict[str, Any]]
 ) -> None:
     """KubeSpawner's steps after the create read the reflector's pod, not the emptied manifest."""
+    if kube_role == required_rules(HubFeatures()):  # the printed Role, for services this time
+        kube_api.set_hub_role(required_rules(HubFeatures(services=True)))
     hooked: list[Any] = []
     spawner = make_spawner(kube_api, "rra", image="w_2026_46")
     spawner.services_enabled = True

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import aiohttp
 import pytest
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
+
+from lsst_spawner.testing.kube.authn import ADMIN_TOKEN
+
+#: Raw requests authenticate as the emulator's administrator.
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def pod(name: str, labels: dict | None = None, image: str = "lab:w_2026_01", **spec) -> dict:
@@ -101,7 +107,7 @@ async def test_schema_rejects_malformed_pods(kube_api) -> None:
 
         unknown = pod("unknown")
         unknown["spec"]["contaners"] = []
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=ADMIN) as http:
             url = f"{kube_api.emulator.url}/api/v1/namespaces/{ns}/pods?fieldValidation=Strict"
             async with http.post(url, json=unknown) as response:
                 assert response.status == 400
@@ -360,3 +366,268 @@ async def test_a_watcher_gone_while_its_events_wait_to_be_sent_is_not_an_error(
     assert emulator.call(lambda: len(emulator.store.watchers["configmaps"])) == 0, "the watch ended"
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert errors == [], [r.getMessage() for r in errors]
+
+
+# -- kubectl-grade API (issue 14): raw HTTP, the rejection paths with the hostile input ----
+
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+
+
+async def test_tables_answer_the_accept_header_and_refuse_what_they_cannot_produce(
+    kube_api,
+) -> None:
+    ns, url = kube_api.namespace, kube_api.emulator.url
+    kube_api.emulator.create_object(
+        "configmaps", {"metadata": {"name": "cm"}, "data": {"a": "1"}}, ns
+    )
+    base = f"{url}/api/v1/namespaces/{ns}/configmaps"
+    async with aiohttp.ClientSession(headers=ADMIN) as http:
+        async with http.get(base, headers={"Accept": TABLE}) as response:
+            table = await response.json()
+        assert table["kind"] == "Table"
+        assert table["apiVersion"] == "meta.k8s.io/v1"
+        assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Data", "Age"]
+        assert table["rows"][0]["cells"][:2] == ["cm", 1]
+        assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+        async with http.get(f"{base}/cm?includeObject=Object", headers={"Accept": TABLE}) as r:
+            one = await r.json()
+        assert one["rows"][0]["object"]["data"] == {"a": "1"}
+        async with http.get(f"{base}?includeObject=None", headers={"Accept": TABLE}) as r:
+            assert "object" not in (await r.json())["rows"][0]
+        async with http.get(f"{base}?includeObject=Everything", headers={"Accept": TABLE}) as r:
+            assert r.status == 400
+            assert "includeObject" in (await r.json())["message"]
+        async with http.get(base, headers={"Accept": "application/json"}) as r:
+            assert (await r.json())["kind"] == "ConfigMapList"
+        only_protobuf = {"Accept": "application/vnd.kubernetes.protobuf"}
+        async with http.get(base, headers=only_protobuf) as r:
+            assert r.status == 406
+            assert (await r.json())["reason"] == "NotAcceptable"
+
+
+async def test_watch_with_table_accept_sends_one_row_tables(kube_api) -> None:
+    ns, url = kube_api.namespace, kube_api.emulator.url
+    kube_api.emulator.create_object("configmaps", {"metadata": {"name": "cm"}}, ns)
+    watch_url = f"{url}/api/v1/namespaces/{ns}/configmaps?watch=true&timeoutSeconds=1"
+    async with (
+        aiohttp.ClientSession(headers=ADMIN) as http,
+        http.get(watch_url, headers={"Accept": TABLE}) as response,
+    ):
+        first = json.loads(await response.content.readline())
+    assert first["type"] == "ADDED"
+    assert first["object"]["kind"] == "Table"
+    assert first["object"]["rows"][0]["cells"][0] == "cm"
+
+
+async def test_dry_run_takes_only_all(kube_api) -> None:
+    ns, url = kube_api.namespace, kube_api.emulator.url
+    before = kube_api.emulator.create_object("configmaps", {"metadata": {"name": "cm"}}, ns)
+    base = f"{url}/api/v1/namespaces/{ns}/configmaps"
+    body = {"metadata": {"name": "cm"}, "data": {"a": "2"}}
+    merge = {"Content-Type": "application/merge-patch+json"}
+    async with aiohttp.ClientSession(headers=ADMIN) as http:
+        for method, target, kind, extra in (
+            ("POST", base, "CreateOptions", {}),
+            ("PUT", f"{base}/cm", "UpdateOptions", {}),
+            ("PATCH", f"{base}/cm", "PatchOptions", merge),
+            ("DELETE", f"{base}/cm", "DeleteOptions", {}),
+            ("DELETE", base, "DeleteOptions", {}),
+        ):
+            async with http.request(
+                method, f"{target}?dryRun=Everything", json=body, headers=extra
+            ) as response:
+                assert response.status == 422, (method, target)
+                status = await response.json()
+            assert status["message"].startswith(f'{kind}.meta.k8s.io "" is invalid: dryRun')
+            assert '"Everything"' in status["message"]
+        # dryRun in a DeleteOptions body is checked too.
+        async with http.delete(f"{base}/cm", json={"dryRun": ["Sometimes"]}) as response:
+            assert response.status == 422
+        async with http.delete(f"{base}/cm", json={"dryRun": ["All"]}) as response:
+            assert response.status == 200
+    assert kube_api.emulator.get_object("configmaps", "cm", ns) == before
+
+
+async def test_bodies_are_decoded_by_content_type(kube_api) -> None:
+    ns, url = kube_api.namespace, kube_api.emulator.url
+    base = f"{url}/api/v1/namespaces/{ns}/configmaps"
+    async with aiohttp.ClientSession(headers=ADMIN) as http:
+        yaml_body = "metadata:\n  name: from-yaml\ndata:\n  a: '1'\n"
+        async with http.post(
+            base, data=yaml_body, headers={"Content-Type": "application/yaml"}
+        ) as response:
+            assert response.status == 201
+        async with http.post(
+            base, data='{"metadata":{"name":"t"}}', headers={"Content-Type": "text/plain"}
+        ) as response:
+            assert response.status == 415
+            status = await response.json()
+        assert status["reason"] == "UnsupportedMediaType"
+        assert "application/vnd.kubernetes.protobuf" in status["message"]
+        protobuf = {"Content-Type": "application/vnd.kubernetes.protobuf"}
+        async with http.post(base, data=b"\x0a\x02v1", headers=protobuf) as response:
+            assert response.status == 400  # no k8s\0 envelope
+            assert "k8s" in (await response.json())["message"]
+        type_meta = b"\x0a\x02v1\x12\x03Pod"
+        pod_body = b"k8s\x00\x0a" + bytes([len(type_meta)]) + type_meta + b"\x12\x00"
+        async with http.post(
+            f"{url}/api/v1/namespaces/{ns}/pods", data=pod_body, headers=protobuf
+        ) as response:
+            assert response.status == 415
+            assert "not Pod" in (await response.json())["message"]
+        truncated = b"k8s\x00\x0a\x50\x0a"
+        async with http.post(base, data=truncated, headers=protobuf) as response:
+            assert response.status == 400
+    assert kube_api.emulator.get_object("configmaps", "from-yaml", ns)["data"] == {"a": "1"}
+
+
+async def test_server_side_apply_is_a_415_before_the_object_is_looked_up(kube_api) -> None:
+    ns, url = kube_api.namespace, kube_api.emulator.url
+    apply = {"Content-Type": "application/apply-patch+yaml"}
+    target = f"{url}/api/v1/namespaces/{ns}/configmaps/nope?fieldManager=kubectl"
+    async with (
+        aiohttp.ClientSession(headers=ADMIN) as http,
+        http.patch(target, data="metadata: {name: nope}\n", headers=apply) as r,
+    ):
+        assert r.status == 415
+        status = await r.json()
+    assert status["message"] == (
+        "the body of the request was in an unknown format - accepted media types include: "
+        "application/json-patch+json, application/merge-patch+json, "
+        "application/strategic-merge-patch+json"
+    )
+
+
+async def test_discovery_lists_short_names_categories_verbs_and_subresources(kube_api) -> None:
+    url = kube_api.emulator.url
+    async with aiohttp.ClientSession(headers=ADMIN) as http:
+        async with http.get(f"{url}/api/v1") as response:
+            resources = {r["name"]: r for r in (await response.json())["resources"]}
+        async with http.delete(f"{url}/api/v1/namespaces") as response:
+            assert response.status == 405  # no deletecollection on namespaces
+    assert resources["pods"]["shortNames"] == ["po"]
+    assert resources["pods"]["categories"] == ["all"]
+    assert resources["services"]["categories"] == ["all"]
+    assert "categories" not in resources["configmaps"]
+    assert {r["shortNames"][0] for r in resources.values() if r.get("shortNames")} == {
+        "po",
+        "svc",
+        "cm",
+        "ns",
+        "pvc",
+        "ev",
+        "no",
+    }
+    assert "deletecollection" not in resources["namespaces"]["verbs"]
+    assert resources["pods/log"]["verbs"] == ["get"]
+    assert resources["pods/status"]["verbs"] == ["get", "patch", "update"]
+
+
+async def test_openapi_documents(kube_api) -> None:
+    url = kube_api.emulator.url
+    async with aiohttp.ClientSession(headers=ADMIN) as http:
+        async with http.get(f"{url}/openapi/v2", headers={"Accept": "application/json"}) as r:
+            v2 = await r.json()
+        async with http.get(f"{url}/openapi/v3") as r:
+            index = await r.json()
+        async with http.get(f"{url}{index['paths']['api/v1']['serverRelativeURL']}") as r:
+            v3 = await r.json()
+    pod = v2["definitions"]["io.k8s.api.core.v1.Pod"]
+    assert pod["x-kubernetes-group-version-kind"] == [{"group": "", "kind": "Pod", "version": "v1"}]
+    assert pod["properties"]["spec"]["$ref"] == "#/definitions/io.k8s.api.core.v1.PodSpec"
+    patch = v2["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"]
+    assert {"dryRun", "fieldValidation"} <= {p["name"] for p in patch["parameters"]}
+    schemas = v3["components"]["schemas"]
+    assert schemas["io.k8s.api.core.v1.ConfigMap"]["properties"]["data"]["type"] == "object"
+    port = schemas["io.k8s.api.core.v1.ServicePort"]["properties"]["targetPort"]
+    assert port["allOf"] == [  # a reference with a description, wrapped as a server does
+        {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.util.intstr.IntOrString"}
+    ]
+
+
+def test_human_duration_matches_apimachinery() -> None:
+    from lsst_spawner.testing.kube.table import human_duration
+
+    cases = {
+        -5: "<invalid>",
+        -1: "0s",
+        59: "59s",
+        119: "119s",
+        125: "2m5s",
+        600: "10m",
+        3 * 3600: "3h",
+        3 * 3600 + 60: "3h1m",
+        9 * 3600: "9h",
+        49 * 3600: "2d1h",
+        30 * 86400: "30d",
+        800 * 86400: "2y70d",
+        9 * 365 * 86400: "9y",
+    }
+    assert {s: human_duration(s) for s in cases} == cases
+
+
+def test_pod_status_cells_follow_the_api_servers_printer() -> None:
+    from lsst_spawner.testing.kube.table import to_table
+
+    now = 1_800_000_000.0
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 3 * 86400))
+    restarted = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 125))
+
+    def cells(spec: dict, status: dict, **meta) -> list:
+        pod = {
+            "metadata": {"name": "p", "creationTimestamp": created, **meta},
+            "spec": {"containers": [{"name": "nb"}], **spec},
+            "status": status,
+        }
+        return to_table("pods", [pod], "1", now=now)["rows"][0]["cells"]
+
+    waiting_init = {
+        "initContainerStatuses": [{"state": {"waiting": {"reason": "PodInitializing"}}}]
+    }
+    assert cells({"initContainers": [{"name": "i"}]}, {"phase": "Pending", **waiting_init})[2] == (
+        "Init:0/1"
+    )
+    pull = {"initContainerStatuses": [{"state": {"waiting": {"reason": "ErrImagePull"}}}]}
+    assert cells({"initContainers": [{"name": "i"}]}, {"phase": "Pending", **pull})[2] == (
+        "Init:ErrImagePull"
+    )
+    crashing = {
+        "phase": "Running",
+        "containerStatuses": [
+            {
+                "ready": False,
+                "restartCount": 4,
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"finishedAt": restarted, "exitCode": 1}},
+            }
+        ],
+    }
+    row = cells({}, crashing)
+    assert row[1:3] == ["0/1", "CrashLoopBackOff"]
+    assert row[3] == "4 (2m5s ago)"
+    done = {
+        "phase": "Succeeded",
+        "containerStatuses": [{"state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}],
+    }
+    assert cells({}, done)[2] == "Completed"
+    killed = {
+        "phase": "Failed",
+        "containerStatuses": [{"state": {"terminated": {"exitCode": 137, "signal": 9}}}],
+    }
+    assert cells({}, killed)[2] == "Signal:9"
+    running = {
+        "phase": "Running",
+        "podIP": "127.0.0.9",
+        "containerStatuses": [{"ready": True, "restartCount": 0, "state": {"running": {}}}],
+    }
+    assert cells({"nodeName": "n1"}, running)[1:] == [
+        "1/1",
+        "Running",
+        "0",
+        "3d",
+        "127.0.0.9",
+        "n1",
+        "<none>",
+        "<none>",
+    ]
+    assert cells({}, running, deletionTimestamp=created)[2] == "Terminating"

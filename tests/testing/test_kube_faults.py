@@ -12,6 +12,10 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from lsst_spawner.testing.kube import FaultInjector
+from lsst_spawner.testing.kube.authn import ADMIN_TOKEN
+
+#: Raw requests authenticate as the emulator's administrator.
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def cm(name: str) -> dict:
@@ -56,7 +60,7 @@ async def test_connection_reset_and_latency(kube_api) -> None:
     # aiohttp retries an idempotent request once after a reset, so no times=1 here
     reset = kube_api.faults.reset_rate(1.0, verbs="list")
     kube_api.faults.latency(0.3, verbs="get")
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=ADMIN) as http:
         with pytest.raises(aiohttp.ClientError):
             async with http.get(url) as response:
                 await response.read()
@@ -75,7 +79,7 @@ async def test_api_down_refuses_then_recovers(kube_api) -> None:
     emulator = kube_api.emulator
     url = f"{emulator.url}/api/v1/namespaces"
     emulator.run(emulator.down(0.5))
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=ADMIN) as http:
         with pytest.raises(aiohttp.ClientConnectorError):
             async with http.get(url):
                 pass
@@ -128,6 +132,8 @@ async def test_standalone_cli_serves_and_stops(tmp_path) -> None:
         str(kubeconfig),
         "--kubelet",
         "stub",
+        "--hub-role",
+        "admin",
         "--counters",
         str(tmp_path / "counts.json"),
         stdout=asyncio.subprocess.PIPE,

@@ -12,6 +12,7 @@ import json
 import signal
 import sys
 
+from .hub_role import write_hub_kubeconfig
 from .kubelet import FakeNode, ProcessKubelet
 from .server import KubeEmulator
 
@@ -47,9 +48,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="image the kubelet can pull (repeatable; default: any image)",
     )
-    parser.add_argument("--kubernetes-version", default="1.30")
+    parser.add_argument(
+        "--kubernetes-version",
+        default=None,
+        help="the version /version reports and whose schemas validate (default: the newest "
+        "kubernetes-validate ships)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--counters", help="write request counters as JSON here on exit")
+    parser.add_argument(
+        "--hub-role",
+        choices=["z2jh", "admin"],
+        default="z2jh",
+        help="the kubeconfig's user: the hub's service account bound to z2jh's hub Role in the "
+        "first namespace (default), or the emulator's administrator",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a self-signed certificate (kubectl sends tokens only over TLS)",
+    )
+    parser.add_argument("--no-rbac", action="store_true", help="authorize every request")
     return parser.parse_args(argv)
 
 
@@ -60,6 +79,8 @@ async def serve(args: argparse.Namespace) -> KubeEmulator:
         namespaces=namespaces,
         seed=args.seed,
         kubernetes_version=args.kubernetes_version,
+        rbac=not args.no_rbac,
+        tls=args.tls,
     )
     await emulator.start()
     kubelet = None
@@ -71,12 +92,17 @@ async def serve(args: argparse.Namespace) -> KubeEmulator:
             images=set(args.image) if args.image else None,
         )
         await kubelet.start()
-    emulator.write_kubeconfig(args.kubeconfig, namespaces[0])
-    print(f"Kubernetes emulator at {emulator.url}; kubeconfig {args.kubeconfig}", flush=True)
+    # The handlers go in before the kubeconfig and the "serving" line: whoever reads that
+    # line may stop this process at once, and a signal before them would kill it uncleanly.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if args.hub_role == "z2jh":
+        write_hub_kubeconfig(emulator, args.kubeconfig, namespaces[0])
+    else:
+        emulator.write_kubeconfig(args.kubeconfig, namespaces[0])
+    print(f"Kubernetes emulator at {emulator.url}; kubeconfig {args.kubeconfig}", flush=True)
     await stop.wait()
     if kubelet is not None:
         await kubelet.stop()

@@ -9,28 +9,27 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from . import table
+from .patch import check_patch_type
 from .resources import RESOURCES
 from .status import ApiError, status_body
+from .wire import (
+    api_resource,
+    dry_run_requested,
+    json_response,
+    objects_response,
+    openapi_response,
+    read_body,
+    server_version,
+)
 
 if TYPE_CHECKING:
     from .server import KubeEmulator
 
-__all__ = ["build_app"]
+__all__ = ["build_app", "server_version"]
 
 _JSON = "application/json"
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
-VERSION = {
-    "major": "1",
-    "minor": "30",
-    "gitVersion": "v1.30.0-lsst-spawner-emulator",
-    "platform": "linux/amd64",
-}
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=_dumps(body).encode(), status=status, content_type=_JSON, headers=headers
-    )
 
 
 def _route(path: str) -> tuple[str | None, str | None, str | None, str | None]:
@@ -81,23 +80,13 @@ def _int(query: Any, key: str) -> int | None:
         raise ApiError.bad_request(f"invalid value for {key}: {value!r}") from None
 
 
-async def _body(request: web.Request) -> Any:
-    raw = await request.read()
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise ApiError.bad_request(f"the request body is not valid JSON: {exc}") from None
-
-
 def build_app(emulator: KubeEmulator) -> web.Application:
     store, faults, counters = emulator.store, emulator.faults, emulator.counters
 
     async def discovery(request: web.Request) -> web.Response:
         path = request.path.rstrip("/")
         if path == "/api":
-            return _json(
+            return json_response(
                 {
                     "kind": "APIVersions",
                     "versions": ["v1"],
@@ -107,45 +96,43 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                 }
             )
         if path == "/api/v1":
-            return _json(
+            return json_response(
                 {
                     "kind": "APIResourceList",
                     "groupVersion": "v1",
-                    "resources": [
-                        {
-                            "name": r.plural,
-                            "namespaced": r.namespaced,
-                            "kind": r.kind,
-                            "verbs": [
-                                "create",
-                                "delete",
-                                "deletecollection",
-                                "get",
-                                "list",
-                                "patch",
-                                "update",
-                                "watch",
-                            ],
-                        }
-                        for r in RESOURCES.values()
-                    ],
+                    "resources": [e for r in RESOURCES.values() for e in api_resource(r)],
                 }
             )
         if path == "/apis":
-            return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+            groups = emulator.access.api_groups()
+            return json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
         if path == "/version":
-            return _json(VERSION)
+            return json_response(server_version(emulator.kubernetes_version))
         if path in ("/healthz", "/livez", "/readyz"):
             return web.Response(text="ok")
-        return _json(status_body(404, "the server could not find the requested resource"), 404)
-
-    async def write_event(resp: web.StreamResponse, kind: str, obj: dict[str, Any]) -> None:
-        await resp.write(_dumps({"type": kind, "object": obj}).encode() + b"\n")
+        if (served := openapi_response(request, emulator.kubernetes_version)) is not None:
+            return served
+        return json_response(
+            status_body(404, "the server could not find the requested resource"), 404
+        )
 
     async def watch(
         request: web.Request, resource: str, namespace: str | None, started: float
     ) -> web.StreamResponse:
         query = request.query
+        as_table = table.negotiate(request.headers.get("Accept", ""))
+
+        async def write_event(resp: web.StreamResponse, kind: str, obj: dict[str, Any]) -> None:
+            if as_table is not None and kind != "ERROR":  # each object as a one-row Table
+                obj = table.to_table(
+                    resource,
+                    [obj],
+                    obj["metadata"].get("resourceVersion"),
+                    version=as_table,
+                    include_object=query.get("includeObject"),
+                )
+            await resp.write(_dumps({"type": kind, "object": obj}).encode() + b"\n")
+
         timeout = _int(query, "timeoutSeconds") or emulator.watch_timeout
         resp = web.StreamResponse(headers={"Content-Type": _JSON})
         try:
@@ -208,6 +195,11 @@ def build_app(emulator: KubeEmulator) -> web.Application:
             raise ApiError(404, "the server could not find the requested resource")
         if rtype.namespaced and namespace is None and verb not in ("list", "watch"):
             raise ApiError(404, "the server could not find the requested resource")
+        if sub is None and verb not in rtype.verbs:
+            raise ApiError(405, "the server does not allow this method on the requested resource")
+        if verb == "patch":  # the patch type is checked before the object is looked up
+            check_patch_type(request.headers.get("Content-Type", "").split(";")[0].strip())
+        dry_run = dry_run_requested(query.getall("dryRun", []), verb)
         field_validation = query.get("fieldValidation")
         headers: dict[str, str] = {}
 
@@ -221,16 +213,15 @@ def build_app(emulator: KubeEmulator) -> web.Application:
             items, rv = store.list(
                 resource, namespace, query.get("labelSelector"), query.get("fieldSelector")
             )
-            return _json(
-                {
-                    "kind": f"{rtype.kind}List",
-                    "apiVersion": "v1",
-                    "metadata": {"resourceVersion": str(rv)},
-                    "items": items,
-                }
-            )
+            listed = {
+                "kind": f"{rtype.kind}List",
+                "apiVersion": "v1",
+                "metadata": {"resourceVersion": str(rv)},
+                "items": items,
+            }
+            return objects_response(request, rtype, listed)
         if verb == "get":
-            return _json(store.get(resource, namespace, name or ""))
+            return objects_response(request, rtype, store.get(resource, namespace, name or ""))
         if verb == "create":
             if name:
                 raise ApiError(
@@ -239,46 +230,53 @@ def build_app(emulator: KubeEmulator) -> web.Application:
             obj, warnings = store.create(
                 resource,
                 namespace,
-                await _body(request),
+                await read_body(request),
                 field_validation=field_validation,
-                dry_run=bool(query.get("dryRun")),
+                dry_run=dry_run,
             )
             warn(warnings)
-            return _json(obj, 201, headers)
+            return json_response(obj, 201, headers)
         if verb == "update":
             obj, warnings = store.replace(
                 resource,
                 namespace,
                 name or "",
-                await _body(request),
+                await read_body(request),
                 subresource=sub,
                 field_validation=field_validation,
+                dry_run=dry_run,
             )
             warn(warnings)
-            return _json(obj, 200, headers)
+            return json_response(obj, 200, headers)
         if verb == "patch":
             content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
             obj, warnings = store.patch(
                 resource,
                 namespace,
                 name or "",
-                await _body(request),
+                await read_body(request, patch=True),
                 content_type,
                 subresource=sub,
                 field_validation=field_validation,
+                dry_run=dry_run,
             )
             warn(warnings)
-            return _json(obj, 200, headers)
-        options = await _body(request) or {}
+            return json_response(obj, 200, headers)
+        options = await read_body(request) or {}
         grace = _int(query, "gracePeriodSeconds")
         if grace is None:
             grace = options.get("gracePeriodSeconds")
         propagation = query.get("propagationPolicy") or options.get("propagationPolicy")
         if verb == "deletecollection":
             deleted = store.delete_collection(
-                resource, namespace, query.get("labelSelector"), query.get("fieldSelector"), grace
+                resource,
+                namespace,
+                query.get("labelSelector"),
+                query.get("fieldSelector"),
+                grace,
+                dry_run=dry_run or dry_run_requested(options.get("dryRun") or [], verb),
             )
-            return _json(
+            return json_response(
                 {
                     "kind": f"{rtype.kind}List",
                     "apiVersion": "v1",
@@ -293,10 +291,11 @@ def build_app(emulator: KubeEmulator) -> web.Application:
             grace_period=grace,
             propagation=propagation,
             preconditions=options.get("preconditions"),
+            dry_run=dry_run or dry_run_requested(options.get("dryRun") or [], verb),
         )
         if rtype.returns_object_on_delete:
-            return _json(obj)
-        return _json(
+            return json_response(obj)
+        return json_response(
             {
                 "kind": "Status",
                 "apiVersion": "v1",
@@ -309,6 +308,9 @@ def build_app(emulator: KubeEmulator) -> web.Application:
     async def handle(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         path = request.path
+        # Authentication, RBAC, and the rbac/authorization API groups (rbac_api.py).
+        if (answered := await emulator.access.handle(request)) is not None:
+            return answered
         if not path.startswith("/api/v1/") and path.rstrip("/") != "/api/v1/":
             return await discovery(request)
         verb, resource = "unknown", "unknown"
@@ -356,7 +358,7 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                 )
             response = await dispatch(request, verb, resource_, namespace, name, sub, started)
         except ApiError as exc:
-            response = _json(exc.body, exc.code, exc.headers)
+            response = json_response(exc.body, exc.code, exc.headers)
         if verb != "watch":
             counters.timed(verb, time.perf_counter() - started)
         return response

@@ -27,7 +27,14 @@ from .status import ApiError
 if TYPE_CHECKING:
     from .store import ObjectStore
 
-__all__ = ["delete", "delete_collection", "finish_pod_termination", "pod_terminated", "remove"]
+__all__ = [
+    "delete",
+    "delete_collection",
+    "finish_pod_termination",
+    "pod_terminated",
+    "preview_delete",
+    "remove",
+]
 
 
 def delete(
@@ -43,16 +50,7 @@ def delete(
     """Start deleting an object; return the object as last seen (or as marked)."""
     current = store.get(resource, namespace, name)
     meta = current["metadata"]
-    preconditions = preconditions or {}
-    for field in ("uid", "resourceVersion"):
-        if preconditions.get(field) and preconditions[field] != meta.get(field):
-            raise ApiError(
-                409,
-                f"Precondition failed: {field} in precondition: "
-                f"{preconditions[field]}, {field} in object meta: "
-                f"{meta.get(field)}",
-                "Conflict",
-            )
+    _check_preconditions(meta, preconditions)
     if resource == "pods":
         default = (current.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
         grace = default if grace_period is None else max(grace_period, 0)
@@ -68,6 +66,54 @@ def delete(
     if meta.get("finalizers"):
         return _mark_deleting(store, resource, current, 0, propagation)
     return store.remove(resource, namespace, name, propagation)
+
+
+def _check_preconditions(meta: dict[str, Any], preconditions: dict[str, Any] | None) -> None:
+    preconditions = preconditions or {}
+    for field in ("uid", "resourceVersion"):
+        if preconditions.get(field) and preconditions[field] != meta.get(field):
+            raise ApiError(
+                409,
+                f"Precondition failed: {field} in precondition: "
+                f"{preconditions[field]}, {field} in object meta: "
+                f"{meta.get(field)}",
+                "Conflict",
+            )
+
+
+def preview_delete(
+    store: ObjectStore,
+    resource: str,
+    namespace: str | None,
+    name: str,
+    grace_period: int | None = None,
+    preconditions: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``dryRun=All``: what :func:`delete` would answer, with nothing changed.
+
+    An object that deleting would only mark (finalizers, a bound pod's grace period)
+    comes back marked, as the API server answers a dry-run delete.
+    """
+    current = store.get(resource, namespace, name)
+    meta = current["metadata"]
+    _check_preconditions(meta, preconditions)
+    grace = 0
+    if resource == "pods":
+        default = (current.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+        grace = default if grace_period is None else max(grace_period, 0)
+        if not (current.get("spec") or {}).get("nodeName"):
+            grace = 0
+    if not grace and not meta.get("finalizers") and resource != "namespaces":
+        return current
+    from .store import now_rfc3339
+
+    marked = copy.deepcopy(current)
+    if resource == "namespaces":
+        marked["status"] = {"phase": "Terminating"}
+    if not meta.get("deletionTimestamp"):
+        marked["metadata"]["deletionTimestamp"] = now_rfc3339(time.time() + grace)
+        marked["metadata"]["deletionGracePeriodSeconds"] = grace
+    return marked
 
 
 def _mark_deleting(
@@ -212,8 +258,14 @@ def delete_collection(
     label_selector: str | None = None,
     field_selector: str | None = None,
     grace_period: int | None = None,
+    dry_run: bool = False,
 ) -> list[dict[str, Any]]:
     items, _ = store.list(resource, namespace, label_selector, field_selector)
+    if dry_run:
+        return [
+            preview_delete(store, resource, o["metadata"].get("namespace"), o["metadata"]["name"])
+            for o in items
+        ]
     deleted = []
     for obj in items:
         meta = obj["metadata"]

@@ -26,7 +26,6 @@ import signal
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any, Literal
 from .network import AddressPool, StubResponder
 from .podenv import ContainerConfigError, resolve_env
 from .podstatus import running_status, set_condition, set_container, waiting_status
+from .resources import event_name
 from .server import KubeEmulator
 from .status import ApiError
 from .store import Change, now_rfc3339
@@ -186,7 +186,7 @@ class ProcessKubelet:
         if container:
             involved["fieldPath"] = f"spec.containers{{{container}}}"
         body = {
-            "metadata": {"name": f"{runtime.name}.{uuid.uuid4().hex[:16]}"},
+            "metadata": {"name": event_name(runtime.name)},
             "involvedObject": involved,
             "reason": reason,
             "message": message,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["RESOURCES", "ResourceType", "apply_create_defaults"]
+__all__ = ["RESOURCES", "ResourceType", "apply_create_defaults", "event_name"]
+
+_ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,23 @@ class ResourceType:
     label_name: bool = False
     # Deleting returns the object (graceful kinds) rather than a Status.
     returns_object_on_delete: bool = False
+    # "v1" for the core group, "<group>/v1" for the others (served under /apis/<group>/v1).
+    api_version: str = "v1"
+    # RBAC objects take path segment names ("system:discovery"), not DNS names.
+    path_segment_name: bool = False
+    # Discovery, as a 1.3x API server lists these kinds.
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = _ALL_VERBS
+    # Subresources served (discovery lists them as "<plural>/<sub>") with their verbs.
+    subresources: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+
+_STATUS = ("status", ("get", "patch", "update"))
 
 
 RESOURCES: dict[str, ResourceType] = {
@@ -30,15 +50,64 @@ RESOURCES: dict[str, ResourceType] = {
             status_subresource=True,
             label_name=True,
             returns_object_on_delete=True,
+            short_names=("ns",),
+            verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
+            subresources=(("finalize", ("update",)), _STATUS),
         ),
-        ResourceType("pods", "Pod", status_subresource=True, returns_object_on_delete=True),
-        ResourceType("configmaps", "ConfigMap"),
+        ResourceType(
+            "pods",
+            "Pod",
+            status_subresource=True,
+            returns_object_on_delete=True,
+            short_names=("po",),
+            categories=("all",),
+            subresources=(("log", ("get",)), _STATUS),
+        ),
+        ResourceType(
+            "nodes",
+            "Node",
+            namespaced=False,
+            status_subresource=True,
+            short_names=("no",),
+            subresources=(_STATUS,),
+        ),
+        ResourceType("configmaps", "ConfigMap", short_names=("cm",)),
         ResourceType("secrets", "Secret"),
-        ResourceType("services", "Service", status_subresource=True, label_name=True),
-        ResourceType("events", "Event"),
-        ResourceType("persistentvolumeclaims", "PersistentVolumeClaim", status_subresource=True),
+        ResourceType(
+            "services",
+            "Service",
+            status_subresource=True,
+            label_name=True,
+            short_names=("svc",),
+            categories=("all",),
+            subresources=(_STATUS,),
+        ),
+        ResourceType("events", "Event", short_names=("ev",)),
+        ResourceType(
+            "persistentvolumeclaims",
+            "PersistentVolumeClaim",
+            status_subresource=True,
+            short_names=("pvc",),
+            subresources=(_STATUS,),
+        ),
     )
 }
+
+
+def event_name(involved_name: str, when: float | None = None) -> str:
+    """An Event's name as client-go's recorder makes it: ``<object>.<hex nanoseconds>``.
+
+    Names in one namespace then sort in the order the events happened, which is the
+    order a cluster lists them in (etcd returns keys sorted).
+    """
+    global _last_event_nanos
+    nanos = time.time_ns() if when is None else int(when * 1_000_000_000)
+    if when is None:  # two events in one clock tick still get distinct, ordered names
+        nanos = _last_event_nanos = max(nanos, _last_event_nanos + 1)
+    return f"{involved_name}.{nanos:x}"
+
+
+_last_event_nanos = 0
 
 
 def _image_pull_policy(image: str) -> str:

@@ -14,9 +14,12 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from .api import build_app
+from .authn import ADMIN_TOKEN
 from .counters import RequestCounters
 from .faults import FaultInjector
-from .kubeconfig import write_kubeconfig
+from .kubeconfig import server_ssl_context, write_kubeconfig
+from .openapi import newest_kubernetes_version
+from .rbac_api import AccessControl
 from .store import ObjectStore
 from .validation import Validator
 
@@ -41,21 +44,27 @@ class KubeEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         namespaces: Iterable[str] = ("default",),
-        kubernetes_version: str = "1.30",
+        kubernetes_version: str | None = None,
         validate: bool = True,
         seed: int = 0,
         history_limit: int = 100_000,
         watch_timeout: int = 1800,
         gc_delay: float = 0.0,
+        rbac: bool = True,
+        tls: bool = False,
     ) -> None:
         self.host = host
         self.port = port
+        # /version reports it; validation and /openapi use its schemas.
+        self.kubernetes_version = kubernetes_version or newest_kubernetes_version()
         self.store = ObjectStore(
-            Validator(kubernetes_version, schema=validate),
+            Validator(self.kubernetes_version, schema=validate),
             history_limit=history_limit,
             gc_delay=gc_delay,
             seed=seed,
         )
+        # Bearer tokens and RBAC (off: every request is the administrator's).
+        self.access = AccessControl(self, enabled=rbac)
         self.faults = FaultInjector(seed)
         self.counters = RequestCounters()
         self.watch_timeout = watch_timeout
@@ -67,6 +76,11 @@ class KubeEmulator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._restore: asyncio.TimerHandle | None = None
+        #: The server's certificate (PEM) with ``tls=True``; kubeconfigs trust it as their CA.
+        self.certificate_pem: bytes | None = None
+        self._ssl: Any = None
+        if tls:
+            self._ssl, self.certificate_pem = server_ssl_context(host)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -74,7 +88,8 @@ class KubeEmulator:
     def url(self) -> str:
         if not self.port:
             raise RuntimeError("the emulator is not started")
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self._ssl is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -95,7 +110,9 @@ class KubeEmulator:
 
     async def _open(self) -> None:
         assert self._runner is not None
-        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        self._site = web.TCPSite(
+            self._runner, self.host, self.port, reuse_address=True, ssl_context=self._ssl
+        )
         await self._site.start()
         server: Any = self._site._server
         if server is not None and server.sockets:  # the port chosen for port=0
@@ -204,8 +221,14 @@ class KubeEmulator:
 
     # -- kubeconfig and inspection ------------------------------------------------------
 
-    def write_kubeconfig(self, path: str | os.PathLike[str], namespace: str = "default") -> Path:
-        return write_kubeconfig(path, self.url, namespace)
+    def write_kubeconfig(
+        self,
+        path: str | os.PathLike[str],
+        namespace: str = "default",
+        token: str = ADMIN_TOKEN,
+    ) -> Path:
+        """A kubeconfig for ``token``'s user (default: the administrator)."""
+        return write_kubeconfig(path, self.url, namespace, token=token, ca_pem=self.certificate_pem)
 
     def pod_log(self, namespace: str, name: str) -> str:
         for provider in self.log_providers:

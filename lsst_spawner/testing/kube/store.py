@@ -22,14 +22,17 @@ from typing import Any, NamedTuple
 
 from . import deletion
 from .patch import apply_patch
+from .rbac import RBAC_RESOURCES
 from .resources import RESOURCES, ResourceType, apply_create_defaults
 from .selectors import Matcher, parse_field_selector, parse_label_selector
 from .status import ApiError
-from .validation import Validator, check_name
+from .validation import Validator, check_name, check_path_segment_name
 
 __all__ = ["Change", "ObjectStore", "Watcher", "now_rfc3339"]
 
 Key = tuple[str, str]  # (namespace or "", name)
+#: Every kind the store keeps: core v1 and the RBAC group's (served under /apis/...).
+ALL_RESOURCES: dict[str, ResourceType] = {**RESOURCES, **RBAC_RESOURCES}
 
 _POD_MUTABLE_SPEC = {"activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"}
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
@@ -87,13 +90,13 @@ class ObjectStore:
         seed: int | None = None,
     ) -> None:
         self.validator = validator or Validator()
-        self.objects: dict[str, dict[Key, dict[str, Any]]] = {r: {} for r in RESOURCES}
+        self.objects: dict[str, dict[Key, dict[str, Any]]] = {r: {} for r in ALL_RESOURCES}
         self.rv = 0
         self.history: deque[Change] = deque()
         self.history_limit = history_limit
         self.compacted_rv = 0
         self.gc_delay = gc_delay
-        self.watchers: dict[str, set[Watcher]] = {r: set() for r in RESOURCES}
+        self.watchers: dict[str, set[Watcher]] = {r: set() for r in ALL_RESOURCES}
         self.listeners: list[Callable[[Change], None]] = []
         self._dependents: dict[str, set[tuple[str, str, str]]] = {}
         self._random = random.Random(seed)
@@ -108,7 +111,7 @@ class ObjectStore:
     @staticmethod
     def resource_type(resource: str) -> ResourceType:
         try:
-            return RESOURCES[resource]
+            return ALL_RESOURCES[resource]
         except KeyError:
             raise ApiError(404, "the server could not find the requested resource") from None
 
@@ -162,8 +165,13 @@ class ObjectStore:
         grace_period: int | None = None,
         propagation: str | None = None,
         preconditions: dict[str, Any] | None = None,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         """Start deleting an object; return the object as last seen (or as marked)."""
+        if dry_run:
+            return deletion.preview_delete(
+                self, resource, namespace, name, grace_period, preconditions
+            )
         return deletion.delete(
             self,
             resource,
@@ -191,9 +199,10 @@ class ObjectStore:
         label_selector: str | None = None,
         field_selector: str | None = None,
         grace_period: int | None = None,
+        dry_run: bool = False,
     ) -> builtins.list[dict[str, Any]]:
         return deletion.delete_collection(
-            self, resource, namespace, label_selector, field_selector, grace_period
+            self, resource, namespace, label_selector, field_selector, grace_period, dry_run
         )
 
     def _pod_terminated(self, pod: dict[str, Any]) -> bool:
@@ -339,7 +348,11 @@ class ObjectStore:
                 )
             suffix = "".join(self._random.choice(_NAME_CHARS) for _ in range(5))
             meta["name"] = meta["generateName"] + suffix
-        if cause := check_name(rtype.kind, meta["name"], label=rtype.label_name):
+        if rtype.path_segment_name:
+            cause = check_path_segment_name(meta["name"])
+        else:
+            cause = check_name(rtype.kind, meta["name"], label=rtype.label_name)
+        if cause:
             raise ApiError.invalid(rtype.kind, meta["name"], [cause])
         if self._key(rtype, namespace, meta["name"]) in self.objects[resource]:
             raise ApiError.already_exists(resource, meta["name"])
@@ -369,6 +382,7 @@ class ObjectStore:
         *,
         subresource: str | None = None,
         field_validation: str | None = None,
+        dry_run: bool = False,
     ) -> tuple[dict[str, Any], builtins.list[str]]:
         rtype = self.resource_type(resource)
         current = self.get(resource, namespace, name)
@@ -382,7 +396,7 @@ class ObjectStore:
         wanted = meta.get("resourceVersion")
         if wanted and wanted != current["metadata"]["resourceVersion"]:
             raise ApiError.conflict(resource, name)
-        return self._commit_update(rtype, current, new, subresource, field_validation)
+        return self._commit_update(rtype, current, new, subresource, field_validation, dry_run)
 
     def patch(
         self,
@@ -394,6 +408,7 @@ class ObjectStore:
         *,
         subresource: str | None = None,
         field_validation: str | None = None,
+        dry_run: bool = False,
     ) -> tuple[dict[str, Any], builtins.list[str]]:
         rtype = self.resource_type(resource)
         current = self.get(resource, namespace, name)
@@ -401,7 +416,7 @@ class ObjectStore:
         wanted = (new.get("metadata") or {}).get("resourceVersion")
         if wanted and wanted != current["metadata"]["resourceVersion"]:
             raise ApiError.conflict(resource, name)
-        return self._commit_update(rtype, current, new, subresource, field_validation)
+        return self._commit_update(rtype, current, new, subresource, field_validation, dry_run)
 
     def mutate(
         self, resource: str, namespace: str | None, name: str, fn: Callable[[dict[str, Any]], None]
@@ -422,8 +437,15 @@ class ObjectStore:
         new: dict[str, Any],
         subresource: str | None,
         field_validation: str | None,
+        dry_run: bool = False,
     ) -> tuple[dict[str, Any], builtins.list[str]]:
         resource, name = rtype.plural, current["metadata"]["name"]
+        if rtype.kind.endswith("RoleBinding") and new.get("roleRef") != current.get("roleRef"):
+            raise ApiError.invalid(
+                f"{rtype.kind}.{rtype.api_version.split('/')[0]}",
+                name,
+                [("FieldValueInvalid", "roleRef", "Invalid value: cannot change roleRef")],
+            )
         if subresource == "status":
             status = new.get("status")
             new = copy.deepcopy(current)
@@ -455,6 +477,9 @@ class ObjectStore:
         if "spec" in new and new.get("spec") != current.get("spec"):
             meta["generation"] = old_meta.get("generation", 0) + 1
         warnings = self.validator.check(new, field_validation)
+        if dry_run:  # everything checked, nothing stored: the object as it would be
+            meta["resourceVersion"] = old_meta["resourceVersion"]
+            return new, warnings
         self._bump(new)
         self._store(resource, new, current)
         self._record("MODIFIED", resource, new, current)
@@ -468,10 +493,10 @@ class ObjectStore:
 
     @staticmethod
     def _check_type_meta(rtype: ResourceType, obj: dict[str, Any]) -> None:
-        if obj.setdefault("apiVersion", "v1") != "v1":
+        if obj.setdefault("apiVersion", rtype.api_version) != rtype.api_version:
             raise ApiError.bad_request(
                 f"the API version in the data ({obj['apiVersion']}) does not match the expected "
-                "API version (v1)"
+                f"API version ({rtype.api_version})"
             )
         if obj.setdefault("kind", rtype.kind) != rtype.kind:
             raise ApiError.bad_request(

@@ -23,9 +23,11 @@ from typing import Any
 import jsonschema
 from referencing import Registry, Resource
 
+from .openapi import newest_kubernetes_version
+from .rbac import rbac_object_causes
 from .status import ApiError
 
-__all__ = ["Validator", "check_name"]
+__all__ = ["Validator", "check_name", "check_path_segment_name"]
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -49,6 +51,24 @@ def check_name(kind: str, name: str, *, label: bool) -> tuple[str, str, str] | N
             f"Invalid value: {name!r}: a lowercase "
             f"{what} must consist of lower case alphanumeric characters, '-' or '.'",
         )
+    return None
+
+
+def check_path_segment_name(name: str) -> tuple[str, str, str] | None:
+    """A cause triple if ``name`` cannot be a path segment (the rule for RBAC names)."""
+    if name in (".", ".."):
+        return (
+            "FieldValueInvalid",
+            "metadata.name",
+            f"Invalid value: {name!r}: may not be {name!r}",
+        )
+    for bad in ("/", "%"):
+        if bad in name:
+            return (
+                "FieldValueInvalid",
+                "metadata.name",
+                f"Invalid value: {name!r}: may not contain {bad!r}",
+            )
     return None
 
 
@@ -87,11 +107,11 @@ def _field_path(path: Any) -> str:
 class Validator:
     """Checks an object of a core v1 kind before it is stored."""
 
-    def __init__(self, kubernetes_version: str = "1.30", *, schema: bool = True) -> None:
-        self.kubernetes_version = kubernetes_version
+    def __init__(self, kubernetes_version: str | None = None, *, schema: bool = True) -> None:
+        self.kubernetes_version = kubernetes_version or newest_kubernetes_version()
         self.schema = schema
         if schema:
-            _compiled("Pod", kubernetes_version)  # fail early on an unsupported version
+            _compiled("Pod", self.kubernetes_version)  # fail early on an unsupported version
 
     def check(self, obj: dict[str, Any], field_validation: str | None) -> list[str]:
         """Raise ApiError for an invalid object; return warnings; drop unknown fields."""
@@ -99,7 +119,10 @@ class Validator:
         name = obj.get("metadata", {}).get("name", "")
         causes: list[tuple[str, str, str]] = []
         unknown: list[tuple[dict[str, Any], str, str]] = []
-        validator = _compiled(kind, self.kubernetes_version) if self.schema else None
+        # Schema files are named "<kind>-v1.json" (core) or "<kind>-<group's first label>-v1.json".
+        api_version = str(obj.get("apiVersion", "v1"))
+        schema_kind = kind if "/" not in api_version else f"{kind}-{api_version.split('.')[0]}"
+        validator = _compiled(schema_kind, self.kubernetes_version) if self.schema else None
         if validator is not None:
             for error in validator.iter_errors(obj):
                 where = _field_path(error.absolute_path)
@@ -113,8 +136,11 @@ class Validator:
                 )
                 causes.append((reason, where or "<root>", error.message))
         causes.extend(self._semantic(kind, obj))
+        causes.extend(rbac_object_causes(obj))
         if causes:
-            raise ApiError.invalid(kind, name, causes)
+            # Kinds outside the core group are named with it ("Role.rbac.authorization.k8s.io").
+            group = api_version.split("/")[0] if "/" in api_version else ""
+            raise ApiError.invalid(f"{kind}.{group}" if group else kind, name, causes)
         if unknown and field_validation == "Strict":
             fields = ", ".join(f'unknown field "{path}"' for _, _, path in unknown)
             raise ApiError.bad_request(

@@ -1,0 +1,148 @@
+"""The Kubernetes permissions the hub needs: computed from the configured features, no I/O.
+
+:func:`required_rules` gives the minimal Role for a spawner configuration;
+``lsst-spawner rbac`` prints it (:func:`role_manifest`). :data:`Z2JH_HUB_ROLE_RULES`
+is the Role the Zero to JupyterHub chart gives its hub, which a default
+configuration fits (:func:`missing_rules` says what a configuration needs beyond it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "Z2JH_HUB_ROLE_RULES",
+    "Z2JH_HUB_ROLE_SOURCE",
+    "HubFeatures",
+    "hub_role_for_config",
+    "missing_rules",
+    "required_rules",
+    "role_manifest",
+]
+
+#: Where :data:`Z2JH_HUB_ROLE_RULES` comes from (the template, verbatim).
+Z2JH_HUB_ROLE_SOURCE = (
+    "jupyterhub/zero-to-jupyterhub-k8s, jupyterhub/templates/hub/rbac.yaml at commit "
+    "02ccaf29664b3c0fe402e96c76c02d033e347c06 (chart for JupyterHub 5.4; the same at the "
+    "2026-07 head)"
+)
+
+#: The z2jh chart's hub Role: no ConfigMaps, no update or patch.
+Z2JH_HUB_ROLE_RULES: tuple[dict[str, list[str]], ...] = (
+    {
+        "apiGroups": [""],
+        "resources": ["pods", "persistentvolumeclaims", "secrets", "services"],
+        "verbs": ["get", "watch", "list", "create", "delete"],
+    },
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "watch", "list"]},
+)
+
+
+@dataclass(frozen=True)
+class HubFeatures:
+    """The spawner settings that decide which Kubernetes requests the hub makes."""
+
+    #: ``KubeSpawner.events_enabled``: the event reflector lists and watches Events.
+    events: bool = True
+    #: ``KubeSpawner.storage_pvc_ensure``: a PVC is created per user (never deleted by the hub).
+    pvcs: bool = False
+    #: ``KubeSpawner.services_enabled`` or ``internal_ssl``: a Service per lab.
+    services: bool = False
+    #: ``JupyterHub.internal_ssl``: KubeSpawner puts the lab's certificates in a Secret of its own.
+    internal_ssl: bool = False
+
+    @classmethod
+    def from_spawner_config(
+        cls, spawner: Mapping[str, Any], hub: Mapping[str, Any] | None = None
+    ) -> HubFeatures:
+        """From the ``LSSTSpawner``/``KubeSpawner`` section of a config (and the hub's)."""
+        internal_ssl = bool((hub or {}).get("internal_ssl", False))
+        return cls(
+            events=bool(spawner.get("events_enabled", True)),
+            pvcs=bool(spawner.get("storage_pvc_ensure", False)),
+            services=bool(spawner.get("services_enabled", False)) or internal_ssl,
+            internal_ssl=internal_ssl,
+        )
+
+
+def _rule(resources: Iterable[str], verbs: Iterable[str]) -> dict[str, list[str]]:
+    return {"apiGroups": [""], "resources": list(resources), "verbs": list(verbs)}
+
+
+def required_rules(features: HubFeatures = HubFeatures()) -> list[dict[str, list[str]]]:
+    """The minimal rules for ``features``; each rule and verb is used by a spawn or a stop.
+
+    Pods: created and deleted, listed and watched by KubeSpawner's pod reflector.
+    Secrets: the lab's two Secrets (environment; secrets and NSS files) are created
+    and deleted. Events: listed and watched by the event reflector. PVCs and
+    Services only when configured.
+    """
+    rules = [_rule(["pods"], ["create", "delete", "list", "watch"])]
+    rules.append(_rule(["secrets"], ["create", "delete"]))
+    if features.events:
+        rules.append(_rule(["events"], ["list", "watch"]))
+    if features.pvcs:
+        # KubeSpawner takes a 409 as "exists"; it reads the PVC only after a 403 (quota).
+        rules.append(_rule(["persistentvolumeclaims"], ["create"]))
+    if features.services:
+        rules.append(_rule(["services"], ["create", "delete"]))
+    return rules
+
+
+def _grants(rules: Iterable[Mapping[str, Any]], resource: str, verb: str) -> bool:
+    return any(
+        ("*" in r.get("apiGroups", ()) or "" in r.get("apiGroups", ()))
+        and ("*" in r.get("resources", ()) or resource in r.get("resources", ()))
+        and ("*" in r.get("verbs", ()) or verb in r.get("verbs", ()))
+        and not r.get("resourceNames")
+        for r in rules
+    )
+
+
+def missing_rules(
+    needed: Iterable[Mapping[str, Any]], granted: Iterable[Mapping[str, Any]]
+) -> list[dict[str, list[str]]]:
+    """The parts of ``needed`` that ``granted`` does not give, one rule per resource."""
+    granted = list(granted)
+    missing = []
+    for rule in needed:
+        for resource in rule["resources"]:
+            verbs = [v for v in rule["verbs"] if not _grants(granted, resource, v)]
+            if verbs:
+                missing.append(_rule([resource], verbs))
+    return missing
+
+
+def role_manifest(
+    rules: Iterable[Mapping[str, Any]], *, name: str = "lsst-spawner-hub", namespace: str | None
+) -> dict[str, Any]:
+    """A ``Role`` manifest holding ``rules``."""
+    metadata: dict[str, Any] = {"name": name}
+    if namespace:
+        metadata["namespace"] = namespace
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": metadata,
+        "rules": [dict(rule) for rule in rules],
+    }
+
+
+def _section(config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    has = getattr(config, "_has_section", None)
+    if has is not None and not has(name):  # a traitlets Config makes missing sections on read
+        return {}
+    section = config.get(name) or {}
+    return section if isinstance(section, Mapping) else {}
+
+
+def hub_role_for_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The minimal Role for a JupyterHub config (``KubeSpawner``/``LSSTSpawner`` settings)."""
+    spawner: dict[str, Any] = {}
+    for name in ("KubeSpawner", "LSSTSpawner"):  # LSSTSpawner's settings win, as in traitlets
+        spawner.update(_section(config, name))
+    features = HubFeatures.from_spawner_config(spawner, _section(config, "JupyterHub"))
+    namespace = spawner.get("namespace")
+    return role_manifest(required_rules(features), namespace=str(namespace) if namespace else None)

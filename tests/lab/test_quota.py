@@ -1,0 +1,155 @@
+"""Size quotas: the pure decision, hostile tables, and the form and the API agreeing."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tornado.web import HTTPError
+from traitlets.config import Config
+
+from lsst_spawner.commands import _offline_kubernetes_client
+from lsst_spawner.identity import Identity
+from lsst_spawner.lab.quota import allowed_sizes
+from lsst_spawner.lab.traits import LabTraits
+from lsst_spawner.offline import OfflineHub, OfflineUser
+from lsst_spawner.spawner import LSSTSpawner
+
+from .conftest import make_identity
+from .test_group_mounts import INSTRUCTOR, OUTSIDER, STUDENT
+
+SIZES = ("small", "medium", "large")
+TABLE = {"students": ["small"], "instructors": ["small", "medium", "large"]}
+
+
+def test_allowed_sizes_by_group_table() -> None:
+    assert allowed_sizes({}, {"anyone"}, SIZES) == SIZES
+    assert allowed_sizes(TABLE, {"students"}, SIZES) == ("small",)
+    assert allowed_sizes(TABLE, {"students", "instructors"}, SIZES) == SIZES
+    assert allowed_sizes(TABLE, {"visitors"}, SIZES) == ()
+    everyone = {**TABLE, "*": ["medium"]}
+    assert allowed_sizes(everyone, {"visitors"}, SIZES) == ("medium",)
+    # Configured order, whatever the table's order.
+    assert allowed_sizes({"g": ["large", "small"]}, {"g"}, SIZES) == ("small", "large")
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        (
+            {"Students": ["small"]},
+            "LSSTSpawner.lab_size_quota['Students']: 'Students' is not a POSIX group name",
+        ),
+        (
+            {"students": ["huge"]},
+            "LSSTSpawner.lab_size_quota['students']: 'huge' is not one of the lab_sizes "
+            "(small, medium, large)",
+        ),
+        (
+            {"students": []},
+            "LSSTSpawner.lab_size_quota['students']: must be a non-empty list of lab size names",
+        ),
+    ],
+)
+def test_hostile_quota_tables_name_the_trait(table: dict[str, Any], expected: str) -> None:
+    problems = [str(p) for p in LabTraits(lab_size_quota=table).config_problems()]
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(expected)
+
+
+def _config(**quota: Any) -> Config:
+    config = Config()
+    config.LSSTSpawner.namespace = "labs"
+    config.LSSTSpawner.image_source = "static"
+    config.LSSTSpawner.static_image_base = "ghcr.io/lsst-sqre/sciplat-lab"
+    config.LSSTSpawner.static_image_tags = ["recommended", "w_2024_10"]
+    config.LSSTSpawner.lab_default_size = "medium"
+    for key, value in quota.items():
+        setattr(config.LSSTSpawner, key, value)
+    return config
+
+
+@pytest.fixture
+def offline() -> Iterator[None]:
+    with tempfile.TemporaryDirectory() as tmp, _offline_kubernetes_client(tmp):
+        yield
+
+
+def _spawner(config: Config, who: dict[str, Any]) -> LSSTSpawner:
+    identity = make_identity(**who).to_dict()
+    user = OfflineUser(str(who["username"]), {"identity": identity})
+    spawner = LSSTSpawner(config=config, user=user, hub=OfflineHub())
+    spawner.lab_options_fresh = True
+    return spawner
+
+
+def _offered(html: str) -> list[str]:
+    """The size radio buttons of the rendered form."""
+    return re.findall(r'name="size" id="size-\d+" value="([^"]+)"', html)
+
+
+async def test_form_hides_what_the_api_refuses(offline: None) -> None:
+    config = _config(lab_size_quota=TABLE)
+    student = _spawner(config, STUDENT)
+    html = await student.render_options_form()
+    assert _offered(html) == ["small"]
+    # The site default (medium) is not allowed: the first allowed size is the default.
+    assert (await student.validate_user_options()).size == "small"
+    student.user_options = {"size": "large"}
+    with pytest.raises(HTTPError) as caught:
+        await student.validate_user_options()
+    assert caught.value.status_code == 400
+    assert caught.value.log_message == "size 'large' is beyond your quota; choose one of small"
+    with pytest.raises(HTTPError):
+        await student.lab_options_from_form({"size": ["medium"]})
+
+    instructor = _spawner(config, INSTRUCTOR)
+    assert _offered(await instructor.render_options_form()) == list(SIZES)
+    instructor.user_options = {"size": "large"}
+    assert (await instructor.validate_user_options()).size == "large"
+
+
+async def test_saved_size_over_quota_falls_back_to_an_allowed_one(offline: None) -> None:
+    student = _spawner(_config(lab_size_quota=TABLE), STUDENT)
+    student.lab_options_fresh = False  # the hub re-uses options saved before the quota
+    student.user_options = {"size": "large"}
+    assert (await student.validate_user_options()).size == "small"
+
+
+async def test_user_allowed_no_size_is_refused(offline: None) -> None:
+    outsider = _spawner(_config(lab_size_quota=TABLE), OUTSIDER)
+    with pytest.raises(HTTPError) as caught:
+        await outsider.render_options_form()
+    assert caught.value.status_code == 403
+    assert "your groups allow none of the lab sizes" in caught.value.log_message
+
+
+async def test_hook_narrows_the_table(offline: None) -> None:
+    seen: list[tuple[str, tuple[str, ...]]] = []
+
+    async def hook(spawner: Any, identity: Identity, sizes: tuple[str, ...]) -> list[str]:
+        seen.append((identity.username, sizes))
+        return [s for s in sizes if s != "large"]
+
+    instructor = _spawner(_config(lab_size_quota=TABLE, lab_size_quota_hook=hook), INSTRUCTOR)
+    assert _offered(await instructor.render_options_form()) == ["small", "medium"]
+    assert seen == [("ana", SIZES)]
+    instructor.user_options = {"size": "large"}
+    with pytest.raises(HTTPError) as caught:
+        await instructor.validate_user_options()
+    assert "beyond your quota" in caught.value.log_message
+
+
+async def test_hook_returning_a_string_is_an_error(offline: None) -> None:
+    spawner = _spawner(_config(lab_size_quota_hook=lambda s, i, sizes: "small"), STUDENT)
+    with pytest.raises(TypeError, match="lab_size_quota_hook must return size names, not str"):
+        await spawner.render_options_form()
+
+
+async def test_no_quota_reads_no_auth_state(offline: None) -> None:
+    spawner = _spawner(_config(), STUDENT)
+    spawner.user.auth_state = None  # would be refused if it were read
+    assert _offered(await spawner.render_options_form()) == list(SIZES)
