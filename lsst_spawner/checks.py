@@ -9,15 +9,17 @@ by one so that each bad value is reported, not only the first.
 
 from __future__ import annotations
 
+import copy
 import difflib
+import re
 from collections.abc import Iterable
 from typing import Any
 
-from traitlets import HasTraits, TraitError
+from traitlets import HasTraits, TraitError, TraitType
 from traitlets.config import Config, Configurable
 from traitlets.config.loader import LazyConfigValue
 
-from .config import CheckedConfigurable, ConfigError, ConfigProblem
+from .problems import ConfigChecks, ConfigError, ConfigProblem
 
 __all__ = [
     "check_config",
@@ -68,12 +70,12 @@ def resolve_class(value: object, trait: str) -> type | None:
 
 
 def _checked_bases(cls: type) -> tuple[type, ...]:
-    """The CheckedConfigurable classes in ``cls``'s bases, in MRO order."""
+    """The ConfigChecks classes in ``cls``'s bases, in MRO order."""
     return tuple(
         base
         for base in cls.__mro__[1:]
-        if issubclass(base, CheckedConfigurable) and base is not CheckedConfigurable
-    ) or (CheckedConfigurable,)
+        if issubclass(base, ConfigChecks) and base is not ConfigChecks
+    ) or (ConfigChecks,)
 
 
 def _needs_shadow(cls: type) -> bool:
@@ -81,6 +83,20 @@ def _needs_shadow(cls: type) -> bool:
     from jupyterhub.spawner import Spawner
 
     return issubclass(cls, Spawner)
+
+
+def _foreign_traits(cls: type, bases: tuple[type, ...]) -> dict[str, TraitType[Any, Any]]:
+    """Copies of the traits of ``cls`` that its checked mixins read but do not declare.
+
+    A mixin lists them in ``foreign_checked_traits`` (the lab checks KubeSpawner's
+    ``volumes`` against its own). Copies, so that declaring them on the stand-in
+    class changes nothing on the real one.
+    """
+    names = {name for base in bases for name in getattr(base, "foreign_checked_traits", ())}
+    traits: dict[str, TraitType[Any, Any]] = (
+        cls.class_traits() if issubclass(cls, HasTraits) else {}
+    )
+    return {name: copy.copy(traits[name]) for name in sorted(names) if name in traits}
 
 
 def _section_names(cls: type) -> list[str]:
@@ -97,7 +113,7 @@ def _resolve_value(obj: HasTraits, key: str, value: Any) -> Any:
     return value
 
 
-def offline_settings(cls: type, config: Config) -> tuple[CheckedConfigurable, list[ConfigProblem]]:
+def offline_settings(cls: type, config: Config) -> tuple[ConfigChecks, list[ConfigProblem]]:
     """Build the lsst_spawner settings of ``cls`` from ``config``, one value at a time.
 
     A spawner class is not instantiated: the settings object is an instance of
@@ -107,11 +123,14 @@ def offline_settings(cls: type, config: Config) -> tuple[CheckedConfigurable, li
     of the wrong type and unknown option names in lsst_spawner's own sections.
     """
     if _needs_shadow(cls):
-        shadow_type = type(cls.__name__, _checked_bases(cls), {"__module__": cls.__module__})
+        bases = _checked_bases(cls)
+        shadow_type = type(
+            cls.__name__, bases, {"__module__": cls.__module__, **_foreign_traits(cls, bases)}
+        )
         settings = shadow_type()
     else:
         settings = cls()
-    assert isinstance(settings, CheckedConfigurable)
+    assert isinstance(settings, ConfigChecks)
     own_traits = set(settings.trait_names(config=True))
     all_traits = (
         set(cls.class_trait_names(config=True)) if issubclass(cls, HasTraits) else own_traits
@@ -136,12 +155,14 @@ def offline_settings(cls: type, config: Config) -> tuple[CheckedConfigurable, li
             try:
                 setattr(settings, key, _resolve_value(settings, key, value))
             except TraitError as error:
-                problems.append(ConfigProblem(where, _trait_error_text(error)))
+                problems.append(ConfigProblem(where, _trait_error_text(error, key)))
     return settings, problems
 
 
-def _trait_error_text(error: TraitError) -> str:
+def _trait_error_text(error: TraitError, key: str) -> str:
     text = " ".join(str(error).split())
+    # The problem already names the trait; a message that starts with it again loses it.
+    text = re.sub(rf"^[A-Za-z_]\w*\.{re.escape(key)}: ", "", text)
     return text if len(text) <= 400 else text[:397] + "..."
 
 
@@ -153,7 +174,7 @@ def check_config(config: Config) -> tuple[list[ConfigProblem], list[str]]:
     """
     problems: list[ConfigProblem] = []
     checked: list[str] = []
-    found: dict[str, CheckedConfigurable] = {}
+    found: dict[str, ConfigChecks] = {}
     hub = config.JupyterHub if config._has_section("JupyterHub") else Config()
     for trait in ("spawner_class", "authenticator_class"):
         try:
@@ -161,7 +182,7 @@ def check_config(config: Config) -> tuple[list[ConfigProblem], list[str]]:
         except ConfigError as error:
             problems.append(ConfigProblem(f"JupyterHub.{trait}", str(error).split(": ", 1)[-1]))
             continue
-        if cls is None or not issubclass(cls, CheckedConfigurable):
+        if cls is None or not issubclass(cls, ConfigChecks):
             continue
         settings, set_problems = offline_settings(cls, config)
         problems.extend(set_problems)
@@ -172,7 +193,7 @@ def check_config(config: Config) -> tuple[list[ConfigProblem], list[str]]:
     return problems, checked
 
 
-def _group_reference_problems(found: dict[str, CheckedConfigurable]) -> list[ConfigProblem]:
+def _group_reference_problems(found: dict[str, ConfigChecks]) -> list[ConfigProblem]:
     """Lab mounts and quotas naming a group nobody can be in, when the authenticator knows all."""
     known = getattr(found.get("authenticator_class"), "config_time_groups", lambda: None)()
     check = getattr(found.get("spawner_class"), "lab_group_problems", None)
@@ -182,7 +203,7 @@ def _group_reference_problems(found: dict[str, CheckedConfigurable]) -> list[Con
     return problems
 
 
-def spawner_settings(config: Config) -> CheckedConfigurable:
+def spawner_settings(config: Config) -> ConfigChecks:
     """The offline settings of the configured lsst_spawner spawner, refusing a faulty config.
 
     Raises :class:`ConfigError` when the spawner is not an lsst_spawner class or
@@ -190,7 +211,7 @@ def spawner_settings(config: Config) -> CheckedConfigurable:
     """
     hub = config.JupyterHub if config._has_section("JupyterHub") else Config()
     cls = resolve_class(hub.get("spawner_class") or "lsst", "spawner_class")
-    if cls is None or not issubclass(cls, CheckedConfigurable):
+    if cls is None or not issubclass(cls, ConfigChecks):
         raise ConfigError(f"JupyterHub.spawner_class is {cls!r}, not an lsst_spawner spawner")
     settings, problems = offline_settings(cls, config)
     problems.extend(_safe_config_problems(settings))
@@ -202,7 +223,7 @@ def spawner_settings(config: Config) -> CheckedConfigurable:
     return settings
 
 
-def _safe_config_problems(settings: CheckedConfigurable) -> Iterable[ConfigProblem]:
+def _safe_config_problems(settings: ConfigChecks) -> Iterable[ConfigProblem]:
     try:
         return settings.config_problems()
     except Exception as error:  # a rule that crashes is itself a problem to report

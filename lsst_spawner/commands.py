@@ -14,7 +14,7 @@ from traitlets.config import Config
 
 from .checks import spawner_settings
 from .config import ConfigError
-from .offline import OfflineHub, OfflineServer, OfflineUser, example_identity
+from .offline import OfflineHub, OfflineServer, OfflineUser
 
 __all__ = ["format_menu_text", "print_menu", "render_pod"]
 
@@ -160,6 +160,8 @@ def render_pod(config: Config, args: argparse.Namespace) -> int:
     spawner_settings(config)  # refuse a faulty configuration first, with its own message
     auth_state = _read_json(args.auth_state, "auth state file")
     if auth_state is None:
+        from .auth.example import example_identity
+
         auth_state = {"identity": example_identity(args.user).to_dict()}
         print(
             f"lsst-spawner: no --auth-state given; using an example identity for {args.user}",

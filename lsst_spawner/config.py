@@ -10,19 +10,22 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from traitlets import TraitError, TraitType
-from traitlets.config import Config, LoggingConfigurable
+from traitlets.config import Config
+
+from .problems import ConfigChecks, ConfigError, ConfigProblem, problems_as_lines
 
 __all__ = [
     "CONFIG_DIR_ENV",
+    "MAX_DURATION",
     "CheckedConfigurable",
+    "ConfigChecks",
     "ConfigError",
     "ConfigProblem",
     "Duration",
@@ -31,16 +34,13 @@ __all__ = [
     "env_str",
     "load_config_dir",
     "parse_duration",
+    "problems_as_lines",
     "require_env",
     "validation_on_load",
 ]
 
 #: Environment variable naming the ``jupyterhub_config.d`` directory.
 CONFIG_DIR_ENV = "LSST_SPAWNER_CONFIG_DIR"
-
-
-class ConfigError(Exception):
-    """The site configuration is wrong; the message says what and where."""
 
 
 class MissingEnvironmentVariable(ConfigError):
@@ -53,46 +53,8 @@ class MissingEnvironmentVariable(ConfigError):
         super().__init__(f"required environment variable {name} is not set{detail}")
 
 
-@dataclass(frozen=True)
-class ConfigProblem:
-    """One problem found in the configuration, attributed to a trait.
-
-    ``where`` is the trait as an operator writes it, for example
-    ``LSSTSpawner.lab_sizes`` or ``LSSTSpawner.volume_mounts[2].mount_path``.
-    """
-
-    where: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.message}"
-
-
-class CheckedConfigurable(LoggingConfigurable):
-    """Base of every lsst_spawner class whose traits are checked as a whole.
-
-    Per-trait type checks happen when traitlets assigns a value. Rules that
-    look at several values at once (a mount names a defined volume, the
-    default size is in the list of sizes) live in :meth:`config_problems`, so
-    that ``lsst-spawner check-config`` can report *every* problem instead of
-    stopping at the first. Mixins extend it cooperatively::
-
-        def config_problems(self) -> list[ConfigProblem]:
-            problems = super().config_problems()
-            ...
-            return problems
-    """
-
-    def config_problems(self) -> list[ConfigProblem]:
-        """Return every problem in this object's configuration (empty if none)."""
-        return []
-
-    def raise_for_config_problems(self) -> None:
-        """Raise :class:`ConfigError` listing every problem, if there is any."""
-        problems = self.config_problems()
-        if problems:
-            lines = "\n".join(f"  - {problem}" for problem in problems)
-            raise ConfigError(f"{len(problems)} configuration problem(s):\n{lines}")
+class CheckedConfigurable(ConfigChecks):
+    """:class:`~lsst_spawner.problems.ConfigChecks` with the per-configuration fingerprint."""
 
     def config_fingerprint(self) -> Hashable | None:
         """What :meth:`config_problems` reads: the class and its checked traits' values.
@@ -120,8 +82,12 @@ def _checked_trait_names(cls: type) -> tuple[str, ...]:
         sorted(
             name
             for name, trait in traits.items()
-            if isinstance(trait.this_class, type)
-            and issubclass(trait.this_class, CheckedConfigurable)
+            if (
+                isinstance(trait.this_class, type)
+                and issubclass(trait.this_class, CheckedConfigurable)
+            )
+            # KubeSpawner's traits the checks read too (LabTraits' volumes and mounts).
+            or name in getattr(cls, "foreign_checked_traits", ())
         )
     )
 
@@ -131,6 +97,11 @@ def _checked_trait_names(cls: type) -> tuple[str, ...]:
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
+#: Longest duration accepted: 100 years (36500d). Every duration a site sets (timeouts,
+#: intervals, ages) is far shorter; the bound keeps ``timedelta``, ``math.ceil`` and
+#: timestamps from overflowing on values such as ``"1e300"``.
+MAX_DURATION = 36500 * 86400.0
+
 
 def parse_duration(value: object) -> float:
     """Parse a duration into seconds.
@@ -138,7 +109,8 @@ def parse_duration(value: object) -> float:
     Accepts a number of seconds (``90``, ``2.5``) or a string made of
     number-unit parts with units ``ms``, ``s``, ``m``, ``h`` and ``d``
     (``"90s"``, ``"15m"``, ``"1h30m"``). A bare number in a string is seconds.
-    Negative, empty, boolean and malformed values raise :class:`ValueError`.
+    Negative, empty, boolean and malformed values, and durations over 100 years
+    (:data:`MAX_DURATION`), raise :class:`ValueError`.
     """
     if isinstance(value, bool):
         raise ValueError(f"a duration must be seconds or a string like '90s', not {value!r}")
@@ -169,6 +141,8 @@ def parse_duration(value: object) -> float:
         raise ValueError(f"a duration must be finite, not {value!r}")
     if seconds < 0:
         raise ValueError(f"a duration must not be negative, not {value!r}")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"a duration must be at most 36500d (100 years), not {value!r}")
     return seconds
 
 
@@ -183,15 +157,17 @@ class Duration(TraitType[float, float | int | str]):
         super().__init__(default_value=parse_duration(default_value), **kwargs)
 
     def validate(self, obj: Any, value: Any) -> float:
+        where = (
+            obj.trait_where(str(self.name))
+            if isinstance(obj, ConfigChecks)
+            else f"{type(obj).__name__}.{self.name}"
+        )
         try:
             seconds = parse_duration(value)
         except ValueError as error:
-            raise TraitError(f"{type(obj).__name__}.{self.name}: {error}") from None
+            raise TraitError(f"{where}: {error}") from None
         if seconds < self.minimum:
-            raise TraitError(
-                f"{type(obj).__name__}.{self.name}: must be at least {self.minimum:g}s, "
-                f"not {value!r}"
-            )
+            raise TraitError(f"{where}: must be at least {self.minimum:g}s, not {value!r}")
         return seconds
 
     def from_string(self, s: str) -> float:
@@ -338,8 +314,3 @@ def load_config_dir(
 def syntax_error_line(error: SyntaxError) -> str:
     """``file:line: syntax error: message`` for a config file that does not parse."""
     return f"{error.filename}:{error.lineno}: syntax error: {error.msg}"
-
-
-def problems_as_lines(problems: Iterable[ConfigProblem]) -> list[str]:
-    """Format problems one per line, in a stable order."""
-    return [str(p) for p in sorted(problems, key=lambda p: (p.where, p.message))]

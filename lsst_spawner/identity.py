@@ -15,29 +15,41 @@ An authenticator stores ``auth_state["identity"]`` as a JSON object::
 The spawner reads only this, through :meth:`Identity.from_auth_state`, so any
 authenticator that fills it works with :class:`~lsst_spawner.LSSTSpawner`.
 
-Validation here is strict about the fields that become part of ``/etc/passwd``
-and ``/etc/group`` lines (username, group names, ids): a value that could
-produce an extra line or field is rejected, never passed through. Free-text
-fields (``name``) are kept as given; the NSS builders neutralize them.
+Every field is bounded (see ``docs/identity.md``): usernames and group names
+have a strict grammar, the name, email and git token a maximum length, and no
+field may hold a control character (NUL, ESC, DEL, newlines), a bidi control
+(U+202E ...) or an invisible format character (zero-width space, joiner, BOM).
+A value that could produce an extra ``/etc/passwd`` line or field, mislead a
+reader, or push the lab's environment or Secret over a Kubernetes or kernel
+limit is rejected, never passed through.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import unicodedata
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = [
     "AUTH_STATE_KEY",
     "EMAIL_PATTERN",
+    "GIT_TOKEN_PATTERN",
     "GROUP_NAME_PATTERN",
+    "MAX_EMAIL_LENGTH",
+    "MAX_GIT_TOKEN_LENGTH",
     "MAX_ID",
+    "MAX_NAME_LENGTH",
+    "UNSAFE_CATEGORIES",
     "USERNAME_PATTERN",
     "Group",
     "Identity",
     "IdentityError",
     "IdentityPolicy",
+    "clean_display_name",
+    "is_valid_email",
+    "unsafe_character",
 ]
 
 #: Key of the identity in JupyterHub's ``auth_state``.
@@ -54,9 +66,59 @@ GROUP_NAME_PATTERN = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 #: Largest valid uid or gid: 2**32 - 2 (2**32 - 1 is ``(uid_t) -1``, "no id").
 MAX_ID = 2**32 - 2
 
-#: Email addresses accepted in an identity: one ``@``, no whitespace, ``:`` or ``,``.
+#: Email addresses accepted in an identity: one ``@``, no whitespace, ``:`` or ``,``, and
+#: (checked apart) no control, bidi or invisible character; at most 254 characters.
 EMAIL_PATTERN = re.compile(r"[^@\s:,]+@[^@\s:,]+")
 _EMAIL_PATTERN = EMAIL_PATTERN
+
+#: Longest email address (RFC 5321's limit on a forward path).
+MAX_EMAIL_LENGTH = 254
+#: Longest display name (it is cut to this in ``/etc/passwd`` and git's author name anyway).
+MAX_NAME_LENGTH = 256
+#: Longest git token. Provider tokens are far shorter (GitHub's are at most 255 characters).
+MAX_GIT_TOKEN_LENGTH = 4096
+#: Git tokens: visible ASCII only (OAuth's token characters and more), one line.
+GIT_TOKEN_PATTERN = re.compile(r"[\x21-\x7e]+")
+
+#: Unicode categories no identity field may hold: control (Cc: NUL, ESC, DEL, newlines),
+#: format (Cf: bidi controls such as U+202E, zero-width characters, BOM), surrogates, and
+#: line and paragraph separators.
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def unsafe_character(value: str) -> str | None:
+    """The first control, bidi or invisible character of ``value``, or None."""
+    for character in value:
+        if unicodedata.category(character) in UNSAFE_CATEGORIES:
+            return character
+    return None
+
+
+def is_valid_email(value: object) -> bool:
+    """Whether ``value`` is an email address an identity may hold (see :data:`EMAIL_PATTERN`)."""
+    return (
+        isinstance(value, str)
+        and len(value) <= MAX_EMAIL_LENGTH
+        and unsafe_character(value) is None
+        and EMAIL_PATTERN.fullmatch(value) is not None
+    )
+
+
+def clean_display_name(value: object) -> str | None:
+    """A provider's display name made acceptable: unsafe characters become spaces, cut to 256.
+
+    Authenticators use it so that a name with, say, a zero-width joiner still
+    logs in; :class:`Identity` itself rejects such a name.
+    """
+    if not isinstance(value, str):
+        return None
+    cleaned = "".join(" " if unicodedata.category(c) in UNSAFE_CATEGORIES else c for c in value)
+    return " ".join(cleaned.split())[:MAX_NAME_LENGTH] or None
+
+
+def _describe(character: str) -> str:
+    name = unicodedata.name(character, "")
+    return f"U+{ord(character):04X}" + (f" ({name})" if name else "")
 
 
 class IdentityError(ValueError):
@@ -100,15 +162,44 @@ class Identity:
             value = getattr(self, key)
             if value is not None and not isinstance(value, str):
                 raise IdentityError(f"{key} must be a string or null, not {type(value).__name__}")
+        _check_text("name", self.name, MAX_NAME_LENGTH)
+        _check_text("email", self.email, MAX_EMAIL_LENGTH)
         if self.email is not None and not _EMAIL_PATTERN.fullmatch(self.email):
-            raise IdentityError(f"email {self.email!r} is not a valid address")
-        if self.git_token is not None and not _is_single_line_printable(self.git_token):
-            raise IdentityError("git_token must be printable text on one line")
+            raise IdentityError(f"email {_shown(self.email)} is not a valid address")
+        if self.git_token is not None:
+            # Never shown: it is a credential.
+            if len(self.git_token) > MAX_GIT_TOKEN_LENGTH:
+                raise IdentityError(
+                    f"git_token is {len(self.git_token)} characters, more than the "
+                    f"{MAX_GIT_TOKEN_LENGTH} allowed"
+                )
+            if not GIT_TOKEN_PATTERN.fullmatch(self.git_token):
+                raise IdentityError(
+                    "git_token must be visible ASCII characters on one line (no spaces)"
+                )
 
     @property
     def supplemental_gids(self) -> list[int]:
         """The gids of the user's groups, without duplicates, in the order given."""
         return list(dict.fromkeys(group.gid for group in self.groups))
+
+    def without_groups_below(
+        self, minimum_gid: int, allowed: Collection[int] = ()
+    ) -> tuple[Identity, tuple[Group, ...]]:
+        """This identity without the supplementary groups whose gid is below ``minimum_gid``.
+
+        Gids in ``allowed`` are kept, and so is the group of the primary gid
+        (the primary gid itself is checked by the caller). Returns the identity
+        (``self`` when nothing is dropped) and the groups dropped.
+        """
+        kept: list[Group] = []
+        dropped: list[Group] = []
+        for group in self.groups:
+            low = group.gid < minimum_gid and group.gid not in allowed and group.gid != self.gid
+            (dropped if low else kept).append(group)
+        if not dropped:
+            return self, ()
+        return replace(self, groups=tuple(kept)), tuple(dropped)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Identity:
@@ -142,8 +233,13 @@ class Identity:
         )
 
     @classmethod
-    def from_auth_state(cls, auth_state: Mapping[str, Any] | None) -> Identity:
+    def from_auth_state(cls, auth_state: object) -> Identity:
         """Read the identity an authenticator stored in ``auth_state``."""
+        if auth_state is not None and not isinstance(auth_state, Mapping):
+            raise IdentityError(
+                f"auth_state must be a JSON object holding {AUTH_STATE_KEY!r}, "
+                f"not {type(auth_state).__name__}"
+            )
         if not auth_state or auth_state.get(AUTH_STATE_KEY) is None:
             raise IdentityError(
                 f"the user has no identity: auth_state[{AUTH_STATE_KEY!r}] is missing; "
@@ -179,6 +275,8 @@ class IdentityPolicy:
     min_uid: int = 1000
     min_gid: int = 1000
     require_gid: bool = True
+    #: Supplementary gids below ``min_gid`` that are allowed (a site's ``users`` group, 100).
+    allowed_gids: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         for key in ("min_uid", "min_gid"):
@@ -199,15 +297,15 @@ class IdentityPolicy:
     def check(self, identity: Identity) -> None:
         """Raise :class:`IdentityError` if ``identity`` breaks this policy.
 
-        Supplementary groups below ``min_gid`` are an error here; authenticators
-        drop them (and log it) before building the identity.
+        Supplementary groups below ``min_gid`` and not in ``allowed_gids`` are an
+        error here; authenticators drop them (and log it) before building the identity.
         """
         if identity.uid < self.min_uid:
             raise IdentityError(f"uid {identity.uid} is below the minimum uid {self.min_uid}")
         if identity.gid < self.min_gid:
             raise IdentityError(f"gid {identity.gid} is below the minimum gid {self.min_gid}")
         for group in identity.groups:
-            if group.gid < self.min_gid:
+            if group.gid < self.min_gid and group.gid not in self.allowed_gids:
                 raise IdentityError(
                     f"group {group.name!r} has gid {group.gid}, "
                     f"below the minimum gid {self.min_gid}"
@@ -238,5 +336,18 @@ def _check_id(where: str, value: object) -> None:
         raise IdentityError(f"{where} {value} is out of range 0..{MAX_ID}")
 
 
-def _is_single_line_printable(value: str) -> bool:
-    return value.isprintable() and "\n" not in value and "\r" not in value
+def _shown(value: str) -> str:
+    """``value`` for an error message: at most 80 characters, escaped."""
+    return repr(value if len(value) <= 80 else value[:77] + "...")
+
+
+def _check_text(key: str, value: str | None, maximum: int) -> None:
+    if value is None:
+        return
+    if len(value) > maximum:
+        raise IdentityError(f"{key} is {len(value)} characters, more than the {maximum} allowed")
+    if (bad := unsafe_character(value)) is not None:
+        raise IdentityError(
+            f"{key} {_shown(value)} contains {_describe(bad)}: control, bidi and invisible "
+            "characters are not allowed"
+        )

@@ -9,34 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from .auth.gids import synthetic_gid
-from .identity import Group, Identity
-
-__all__ = ["OfflineHub", "OfflineServer", "OfflineUser", "example_identity"]
-
-
-def example_identity(
-    username: str,
-    *,
-    uid_min: int = 100_000,
-    uid_max: int = 199_999,
-    groups: dict[str, int] | None = None,
-) -> Identity:
-    """A made-up identity for ``username`` (``render-pod`` without ``--auth-state``, tests).
-
-    The uid (also the gid of the user's own group) is derived from the name, in
-    ``uid_min..uid_max``; ``groups`` adds more groups as ``{name: gid}``.
-    """
-    uid = synthetic_gid(f"user:{username}", uid_min, uid_max)
-    extra = tuple(Group(name=name, gid=gid) for name, gid in sorted((groups or {}).items()))
-    return Identity(
-        username=username,
-        uid=uid,
-        gid=uid,
-        groups=(Group(name=username.replace(".", "_")[:32], gid=uid), *extra),
-        name=f"Test User {username}",
-        email=f"{username}@example.org",
-    )
+__all__ = ["OfflineHub", "OfflineServer", "OfflineUser"]
 
 
 class OfflineUser:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .config import CheckedConfigurable, ConfigError
 from .form.options import OptionsCatalog, SizeChoice
@@ -34,11 +34,9 @@ from .kube.retries import RetryPolicy
 from .lab.sizes import describe_size
 from .lab.spec import LabSettings
 
-if TYPE_CHECKING:
-    from .images.traits import ImageMenuTraits
-
 __all__ = [
     "SITE_LIMIT",
+    "MenuTraits",
     "SiteContext",
     "SiteRegistry",
     "build_image_source",
@@ -49,6 +47,20 @@ __all__ = [
 ]
 
 Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
+
+
+class MenuTraits(Protocol):
+    """What the site reads of an object with the image menu traits (``ImageMenuTraits``)."""
+
+    image_source: str
+    static_image_base: str
+    static_image_tags: list[str]
+    static_image_digests: dict[str, str]
+    log: Log
+
+    def image_menu_policy(self) -> MenuPolicy: ...
+    def image_cache_settings(self) -> CacheSettings: ...
+
 
 #: At most this many configurations are remembered (tests make many; a hub has one or two).
 SITE_LIMIT = 64
@@ -61,7 +73,7 @@ def registry_source_available(obj: object) -> bool:
     return isinstance(obj, RegistrySourceTraits)
 
 
-def build_image_source(obj: ImageMenuTraits) -> ImageSource:
+def build_image_source(obj: MenuTraits) -> ImageSource:
     """The image source ``obj.image_source`` names, from ``obj``'s traits."""
     if obj.image_source == "static":
         return StaticImageSource(
@@ -76,7 +88,7 @@ def build_image_source(obj: ImageMenuTraits) -> ImageSource:
     return obj.make_registry_source()
 
 
-def image_source_key(obj: ImageMenuTraits) -> Hashable:
+def image_source_key(obj: MenuTraits) -> Hashable:
     """What identifies ``obj``'s configured source, so equal configurations share one menu."""
     if obj.image_source == "static":
         return (
@@ -152,7 +164,7 @@ class SiteContext:
 
     # --- the menu -----------------------------------------------------------------
 
-    def menu_cache(self, obj: ImageMenuTraits) -> MenuCache:
+    def menu_cache(self, obj: MenuTraits) -> MenuCache:
         """The menu cache of this configuration's source, policy and timing."""
         if self._menu_cache is None:
             self._menu_cache = self._registry.menu_cache(

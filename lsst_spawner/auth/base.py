@@ -19,17 +19,18 @@ from typing import Any, NoReturn
 
 from tornado import web
 from tornado.httpclient import HTTPClientError
-from traitlets import Bool, Enum, Int
+from traitlets import Bool, Enum, Int, List
 
 from ..config import ConfigProblem, Duration
 from ..identity import (
     AUTH_STATE_KEY,
-    EMAIL_PATTERN,
     MAX_ID,
     USERNAME_PATTERN,
     Identity,
     IdentityError,
     IdentityPolicy,
+    clean_display_name,
+    is_valid_email,
 )
 from .groups import GroupSyncMixin, keep_known_groups
 from .names import GroupCandidate, UnsafeNameError, posix_group_name, resolve_groups
@@ -71,6 +72,15 @@ class LSSTIdentityMixin(GroupSyncMixin):
         ),
     )
 
+    allowed_system_gids = List(
+        Int(),
+        config=True,
+        help=(
+            "Supplementary gids below min_gid that are kept (for example a site's 'users' "
+            "group, 100); other low gids (tty, disk, docker, ...) are dropped and logged."
+        ),
+    )
+
     require_gid = Bool(
         True,
         config=True,
@@ -104,17 +114,26 @@ class LSSTIdentityMixin(GroupSyncMixin):
 
     def config_problems(self) -> list[ConfigProblem]:
         problems = super().config_problems()
-        cls = type(self).__name__
         for trait in ("min_uid", "min_gid"):
             value = getattr(self, trait)
             if not 1 <= value <= MAX_ID:
                 problems.append(
-                    ConfigProblem(f"{cls}.{trait}", f"must be between 1 and {MAX_ID}, not {value}")
+                    ConfigProblem(
+                        self.trait_where(trait), f"must be between 1 and {MAX_ID}, not {value}"
+                    )
+                )
+        for index, gid in enumerate(self.allowed_system_gids):
+            if not 1 <= gid <= MAX_ID:
+                problems.append(
+                    ConfigProblem(
+                        self.trait_where(f"allowed_system_gids[{index}]"),
+                        f"{gid} must be a gid in 1..{MAX_ID} (never root's group)",
+                    )
                 )
         if not getattr(self, "enable_auth_state", True):
             problems.append(
                 ConfigProblem(
-                    f"{cls}.enable_auth_state",
+                    self.trait_where("enable_auth_state"),
                     "must be True: the identity is stored in auth_state "
                     "(and JUPYTERHUB_CRYPT_KEY must be set)",
                 )
@@ -129,7 +148,10 @@ class LSSTIdentityMixin(GroupSyncMixin):
     @property
     def identity_policy(self) -> IdentityPolicy:
         return IdentityPolicy(
-            min_uid=self.min_uid, min_gid=self.min_gid, require_gid=self.require_gid
+            min_uid=self.min_uid,
+            min_gid=self.min_gid,
+            require_gid=self.require_gid,
+            allowed_gids=frozenset(self.allowed_system_gids),
         )
 
     # --- rejection -----------------------------------------------------------
@@ -157,7 +179,7 @@ class LSSTIdentityMixin(GroupSyncMixin):
                     "Dropping %s group %r of %r: invalid gid %r", source, raw_name, username, gid
                 )
                 continue
-            if gid < self.min_gid:
+            if gid < self.min_gid and gid not in self.allowed_system_gids:
                 self.log.warning(
                     "Dropping %s group %r of %r: gid %d is below min_gid %d",
                     source,
@@ -241,11 +263,11 @@ class LSSTIdentityMixin(GroupSyncMixin):
             resolved = keep_known_groups(
                 resolved, self.known_groups, primary_gid, username, self.log
             )
-        if email is not None and not (isinstance(email, str) and EMAIL_PATTERN.fullmatch(email)):
-            self.log.warning("Ignoring invalid email address %r of %r", email, username)
+        if email is not None and not is_valid_email(email):
+            shown = email[:80] if isinstance(email, str) else email
+            self.log.warning("Ignoring invalid email address %r of %r", shown, username)
             email = None
-        if name is not None and not isinstance(name, str):
-            name = None
+        name = clean_display_name(name)
         try:
             identity = Identity(
                 username=username,

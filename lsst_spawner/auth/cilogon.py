@@ -108,12 +108,11 @@ class LSSTCILogonOAuthenticator(LSSTIdentityMixin, CILogonOAuthenticator):
 
     def config_problems(self) -> list[ConfigProblem]:
         problems = super().config_problems()
-        cls = type(self).__name__
         low, high = self.synthetic_gid_min, self.synthetic_gid_max
         if not 1 <= low <= high <= MAX_ID:
             problems.append(
                 ConfigProblem(
-                    f"{cls}.synthetic_gid_min",
+                    self.trait_where("synthetic_gid_min"),
                     f"the synthetic gid range {low}..{high} must be increasing "
                     f"and within 1..{MAX_ID}",
                 )
@@ -121,17 +120,18 @@ class LSSTCILogonOAuthenticator(LSSTIdentityMixin, CILogonOAuthenticator):
         elif low < self.min_gid:
             problems.append(
                 ConfigProblem(
-                    f"{cls}.synthetic_gid_min", f"{low} is below min_gid ({self.min_gid})"
+                    self.trait_where("synthetic_gid_min"),
+                    f"{low} is below min_gid ({self.min_gid})",
                 )
             )
         for trait in ("uid_claim", "gid_claim", "groups_claim"):
             if not getattr(self, trait):
-                problems.append(ConfigProblem(f"{cls}.{trait}", "must name a claim"))
+                problems.append(ConfigProblem(self.trait_where(trait), "must name a claim"))
         overlap = self.allowed_idp_groups & self.denied_idp_groups
         if overlap:
             problems.append(
                 ConfigProblem(
-                    f"{cls}.denied_idp_groups",
+                    self.trait_where("denied_idp_groups"),
                     f"also allowed by allowed_idp_groups: {sorted(overlap)}",
                 )
             )

@@ -95,32 +95,33 @@ class LSSTGitHubOAuthenticator(LSSTIdentityMixin, GitHubOAuthenticator):
 
     def config_problems(self) -> list[ConfigProblem]:
         problems = super().config_problems()
-        cls = type(self).__name__
         scopes = set(self.scope)
         for needed in _BASE_SCOPES:
             if needed not in scopes and not ({"user", "repo"} & scopes and needed == "user:email"):
                 problems.append(
                     ConfigProblem(
-                        f"{cls}.scope", f"must include {needed!r} to read groups and email"
+                        self.trait_where("scope"),
+                        f"must include {needed!r} to read groups and email",
                     )
                 )
         if self.provision_git_token and not ({_GIT_SCOPE, "repo"} & scopes):
             problems.append(
                 ConfigProblem(
-                    f"{cls}.scope", "must include 'public_repo' when provision_git_token is True"
+                    self.trait_where("scope"),
+                    "must include 'public_repo' when provision_git_token is True",
                 )
             )
         if not self.provision_git_token and ({_GIT_SCOPE, "repo"} & scopes):
             problems.append(
                 ConfigProblem(
-                    f"{cls}.scope",
+                    self.trait_where("scope"),
                     "asks for repository access although provision_git_token is False; remove it",
                 )
             )
         if self.primary_gid is not None and not self.min_gid <= self.primary_gid <= MAX_ID:
             problems.append(
                 ConfigProblem(
-                    f"{cls}.primary_gid",
+                    self.trait_where("primary_gid"),
                     f"must be between min_gid ({self.min_gid}) and {MAX_ID}, "
                     f"not {self.primary_gid}",
                 )
@@ -128,7 +129,7 @@ class LSSTGitHubOAuthenticator(LSSTIdentityMixin, GitHubOAuthenticator):
         if not GROUP_NAME_PATTERN.fullmatch(self.primary_group_name):
             problems.append(
                 ConfigProblem(
-                    f"{cls}.primary_group_name",
+                    self.trait_where("primary_group_name"),
                     f"{self.primary_group_name!r} is not a POSIX group name "
                     "([a-z_][a-z0-9_-]*, at most 32 characters)",
                 )
@@ -137,7 +138,8 @@ class LSSTGitHubOAuthenticator(LSSTIdentityMixin, GitHubOAuthenticator):
             if not entry or entry.count(":") > 1 or entry.startswith(":") or entry.endswith(":"):
                 problems.append(
                     ConfigProblem(
-                        f"{cls}.denied_organizations", f"{entry!r} is not 'org' or 'org:team'"
+                        self.trait_where("denied_organizations"),
+                        f"{entry!r} is not 'org' or 'org:team'",
                     )
                 )
         return problems

@@ -103,17 +103,16 @@ class GroupSyncMixin(CheckedConfigurable):
 
     def config_problems(self) -> list[ConfigProblem]:
         problems = super().config_problems()
-        cls = type(self).__name__
         for trait in ("known_groups", *_GROUP_TRAITS):
             for name in sorted(getattr(self, trait, ()) or ()):
                 if why := group_name_problem(name):
-                    problems.append(ConfigProblem(f"{cls}.{trait}", why))
+                    problems.append(ConfigProblem(self.trait_where(trait), why))
         if not getattr(self, "manage_groups", False):
             for trait in (*_GROUP_TRAITS, "auth_state_groups_key"):
                 if getattr(self, trait, None):
                     problems.append(
                         ConfigProblem(
-                            f"{cls}.{trait}",
+                            self.trait_where(trait),
                             "needs manage_groups = True (c.Authenticator.manage_groups)",
                         )
                     )
@@ -124,7 +123,7 @@ class GroupSyncMixin(CheckedConfigurable):
                     if group_name_problem(name) is None:
                         problems.append(
                             ConfigProblem(
-                                f"{cls}.{trait}",
+                                self.trait_where(trait),
                                 f"{name!r} is not among known_groups: no user can be in it",
                             )
                         )

@@ -40,7 +40,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..identity import GROUP_NAME_PATTERN, Group
+from ..identity import GROUP_NAME_PATTERN, UNSAFE_CATEGORIES, Group
 
 __all__ = [
     "MAX_RAW_NAME_LENGTH",
@@ -57,7 +57,8 @@ MAX_RAW_NAME_LENGTH = 256
 _MAX_NAME = 32
 _DIGEST_LENGTH = 8
 _KEEP = _MAX_NAME - _DIGEST_LENGTH - 1
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+# The identity's unsafe characters, and for group names also private-use and unassigned ones.
+_UNSAFE_CATEGORIES = UNSAFE_CATEGORIES | {"Co", "Cn"}
 _DISALLOWED_RUN = re.compile(r"[^a-z0-9_-]+")
 
 

@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import Any
 
 from ..images.model import ImageMenu, MenuImage
+from ..lab.sizes import SIZE_NAME_PATTERN
 
 __all__ = [
     "DROPDOWN_CHOICE",
@@ -60,7 +61,7 @@ _TAG_CHARS = re.compile(r"[A-Za-z0-9_.-]+")
 _REFERENCE_CHARS = re.compile(r"[A-Za-z0-9_.:/@-]+")
 _MAX_TAG_LENGTH = 128
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-_SIZE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+_SIZE_NAME = SIZE_NAME_PATTERN  # the grammar check-config applies to LSSTSpawner.lab_sizes
 _CHECKBOXES = ("enable_debug", "reset_user_env")
 
 

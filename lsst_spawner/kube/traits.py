@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from traitlets import Bool
 
 from ..config import CheckedConfigurable, Duration
@@ -12,6 +14,9 @@ __all__ = ["KubeTraits"]
 
 class KubeTraits(CheckedConfigurable):
     """The Kubernetes edge's traits: request timeout, retry budget, client lookups."""
+
+    #: Class name used in problem messages, as operators write the traits.
+    trait_owner: ClassVar[str] = "LSSTSpawner"
 
     kubernetes_request_timeout = Duration(
         "30s", minimum=1, config=True, help="Timeout of one Kubernetes API request."

@@ -1,14 +1,27 @@
-"""The cross-trait checks of ``LabTraits``: each returns problems named by trait, never raises."""
+"""The checks of the lab's traits and the frozen settings built from them.
+
+:func:`lab_settings_and_problems` is the only way from traits to
+:class:`~lsst_spawner.lab.spec.LabSettings`: ``check-config``, hub start and
+every spawn call it (through ``LabTraits.to_settings()``), so a configuration
+``check-config`` passes is never refused later for a configuration reason.
+Every check returns problems named by trait and never raises.
+
+The checks read the traits through :class:`LabTraitValues`, a protocol that
+``LabTraits`` (and so ``LSSTSpawner``) satisfies, so this module does not
+import :mod:`lsst_spawner.lab.traits`.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
-from ..config import ConfigProblem
 from ..identity import MAX_ID
+from ..problems import ConfigProblem
 from .errors import LabSpecError
+from .init import INIT_CONTAINER_NAME, InitSettings
+from .limits import MAX_ENV_STRING_BYTES, env_string_bytes
 from .names import build_object_names, expand_template, template_fields
 from .nss import (
     NssGroup,
@@ -20,31 +33,109 @@ from .nss import (
     parse_group,
     parse_passwd,
 )
-from .secrets import ENV_NAME_PATTERN, RESERVED_SECRET_KEYS, SECRET_KEY_PATTERN, ExtraSecret
+from .secrets import (
+    ENV_NAME_PATTERN,
+    RESERVED_SECRET_KEYS,
+    SECRET_KEY_PATTERN,
+    ExtraSecret,
+    SecretSettings,
+)
 from .security import MAX_GROUPS_LIMIT
-from .spec import OWNED_ENV
+from .sizes import parse_sizes
+from .spec import OWNED_ENV, LabSettings
 from .volumes import (
+    RESERVED_VOLUME_NAMES,
     BuiltinMount,
+    SiteMount,
+    SiteVolume,
     check_absolute_path,
+    check_kubespawner_layout,
     check_volume_layout,
     parse_mounts,
     parse_volumes,
 )
 
-if TYPE_CHECKING:
-    from .traits import LabTraits
+__all__ = ["KUBESPAWNER_CHECKED_TRAITS", "LabTraitValues", "lab_settings_and_problems"]
 
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?")
 # Usernames that stress the pod name template: long, dotted, upper case.
 _SAMPLE_USERNAMES = ("a", "first.last", "x" * 64, "Mixed_Case-User")
 
+#: KubeSpawner's traits whose entries must not take the lab's own names and paths.
+KUBESPAWNER_CHECKED_TRAITS = ("volumes", "volume_mounts", "init_containers")
 
-def trait_name(t: LabTraits, trait: str) -> str:
+
+class LabTraitValues(Protocol):
+    """The lab traits the checks read, as ``LabTraits`` declares them."""
+
+    def trait_where(self, trait: str) -> str: ...
+    def has_trait(self, name: str) -> bool: ...
+    def lab_timeout_env(self) -> dict[str, str]: ...
+
+    @property
+    def lab_pod_name_template(self) -> str: ...
+    @property
+    def lab_sizes(self) -> Sequence[Any]: ...
+    @property
+    def lab_default_size(self) -> str: ...
+    @property
+    def lab_size_request_ratio(self) -> float: ...
+    @property
+    def lab_fs_group(self) -> int | None: ...
+    @property
+    def lab_minimum_uid(self) -> int: ...
+    @property
+    def lab_minimum_gid(self) -> int: ...
+    @property
+    def lab_allowed_system_gids(self) -> Sequence[int]: ...
+    @property
+    def lab_max_groups(self) -> int: ...
+    @property
+    def lab_base_passwd(self) -> str: ...
+    @property
+    def lab_base_group(self) -> str: ...
+    @property
+    def lab_extra_users(self) -> Sequence[Any]: ...
+    @property
+    def lab_extra_groups(self) -> Sequence[Any]: ...
+    @property
+    def lab_home_directory(self) -> str: ...
+    @property
+    def lab_shell(self) -> str: ...
+    @property
+    def lab_passwd_path(self) -> str: ...
+    @property
+    def lab_group_path(self) -> str: ...
+    @property
+    def lab_secret_directory(self) -> str: ...
+    @property
+    def lab_runtime_directory(self) -> str: ...
+    @property
+    def lab_git_credential_hosts(self) -> Sequence[str]: ...
+    @property
+    def lab_extra_secrets(self) -> Sequence[Any]: ...
+    @property
+    def lab_volumes(self) -> Sequence[Any]: ...
+    @property
+    def lab_volume_mounts(self) -> Sequence[Any]: ...
+    @property
+    def lab_init_volume_mounts(self) -> Sequence[Any]: ...
+    @property
+    def lab_init_enabled(self) -> bool: ...
+    @property
+    def lab_init_image(self) -> str: ...
+    @property
+    def lab_init_command(self) -> Sequence[str]: ...
+    @property
+    def lab_env(self) -> Mapping[str, str]: ...
+
+
+def trait_name(t: LabTraitValues, trait: str) -> str:
     """Return the trait as operators write it: ``LSSTSpawner.<trait>``."""
-    return f"{t.trait_owner}.{trait}"
+    return t.trait_where(trait)
 
 
-def check_names(t: LabTraits) -> list[ConfigProblem]:
+def check_names(t: LabTraitValues) -> list[ConfigProblem]:
     for username in _SAMPLE_USERNAMES:
         try:
             build_object_names(t.lab_pod_name_template, username)
@@ -53,7 +144,7 @@ def check_names(t: LabTraits) -> list[ConfigProblem]:
     return []
 
 
-def check_nss(t: LabTraits) -> tuple[NssSettings | None, list[ConfigProblem]]:
+def check_nss(t: LabTraitValues) -> tuple[NssSettings | None, list[ConfigProblem]]:
     problems: list[ConfigProblem] = []
     base_users: tuple[NssUser, ...] = ()
     base_groups: tuple[NssGroup, ...] = ()
@@ -105,7 +196,7 @@ def check_nss(t: LabTraits) -> tuple[NssSettings | None, list[ConfigProblem]]:
     return (None if problems else settings), problems
 
 
-def builtin_mounts(t: LabTraits) -> list[BuiltinMount]:
+def builtin_mounts(t: LabTraitValues) -> list[BuiltinMount]:
     return [
         BuiltinMount(trait_name(t, "lab_passwd_path"), t.lab_passwd_path, is_file=True),
         BuiltinMount(trait_name(t, "lab_group_path"), t.lab_group_path, is_file=True),
@@ -114,7 +205,7 @@ def builtin_mounts(t: LabTraits) -> list[BuiltinMount]:
     ]
 
 
-def check_paths(t: LabTraits) -> list[ConfigProblem]:
+def check_paths(t: LabTraitValues) -> list[ConfigProblem]:
     problems = []
     builtins = builtin_mounts(t)
     for builtin in builtins:
@@ -130,20 +221,23 @@ def check_paths(t: LabTraits) -> list[ConfigProblem]:
     return problems
 
 
-def check_volumes(t: LabTraits) -> tuple[tuple[Any, Any, Any] | None, list[ConfigProblem]]:
+def check_volumes(
+    t: LabTraitValues,
+) -> tuple[tuple[list[SiteVolume], list[SiteMount], list[SiteMount]] | None, list[ConfigProblem]]:
     volumes, problems = parse_volumes(t.lab_volumes, trait_name(t, "lab_volumes"))
     mounts, mount_problems = parse_mounts(t.lab_volume_mounts, trait_name(t, "lab_volume_mounts"))
     init_mounts, init_problems = parse_mounts(
         t.lab_init_volume_mounts, trait_name(t, "lab_init_volume_mounts")
     )
     problems += mount_problems + init_problems
+    builtins = builtin_mounts(t)
     problems += check_volume_layout(
         volumes,
         {
             trait_name(t, "lab_volume_mounts"): mounts,
             trait_name(t, "lab_init_volume_mounts"): init_mounts,
         },
-        builtin_mounts(t),
+        builtins,
     )
     if t.lab_init_volume_mounts and not t.lab_init_enabled:
         problems.append(
@@ -152,10 +246,41 @@ def check_volumes(t: LabTraits) -> tuple[tuple[Any, Any, Any] | None, list[Confi
                 "set, but lab_init_enabled is False: the init container does not run",
             )
         )
+    problems += check_kubespawner_traits(t, volumes, mounts)
     return (None if problems else (volumes, mounts, init_mounts)), problems
 
 
-def check_numbers(t: LabTraits) -> list[ConfigProblem]:
+def check_kubespawner_traits(
+    t: LabTraitValues, volumes: Sequence[SiteVolume], mounts: Sequence[SiteMount]
+) -> list[ConfigProblem]:
+    """KubeSpawner's volumes, mounts and init containers that take the lab's names or paths."""
+    kubespawner = {
+        name: list(getattr(t, name) or ())
+        for name in KUBESPAWNER_CHECKED_TRAITS
+        if t.has_trait(name)
+    }
+    if not any(kubespawner.values()):
+        return []
+    volume_names = {name: "volume (built in)" for name in RESERVED_VOLUME_NAMES}
+    volume_names.update({v.name: f"site volume ({trait_name(t, 'lab_volumes')})" for v in volumes})
+    mount_paths = {b.path: f"mount ({b.trait})" for b in builtin_mounts(t)}
+    mount_paths.update(
+        {m.mount_path: f"site mount ({trait_name(t, 'lab_volume_mounts')})" for m in mounts}
+    )
+    init_names = (
+        {INIT_CONTAINER_NAME: f"init container ({trait_name(t, 'lab_init_enabled')})"}
+        if t.lab_init_enabled
+        else {}
+    )
+    return check_kubespawner_layout(
+        kubespawner,
+        volume_names=volume_names,
+        mount_paths=mount_paths,
+        init_container_names=init_names,
+    )
+
+
+def check_numbers(t: LabTraitValues) -> list[ConfigProblem]:
     problems = []
     if not 0 < t.lab_size_request_ratio <= 1:
         problems.append(
@@ -171,13 +296,23 @@ def check_numbers(t: LabTraits) -> list[ConfigProblem]:
                 f"{t.lab_fs_group} must be None or a gid in 1..{MAX_ID} (never root's)",
             )
         )
-    if not 1 <= t.lab_minimum_uid <= MAX_ID:
-        problems.append(
-            ConfigProblem(
-                trait_name(t, "lab_minimum_uid"),
-                f"{t.lab_minimum_uid} must be at least 1: labs never run as root",
+    for trait in ("lab_minimum_uid", "lab_minimum_gid"):
+        value = getattr(t, trait)
+        if not 1 <= value <= MAX_ID:
+            problems.append(
+                ConfigProblem(
+                    trait_name(t, trait),
+                    f"{value} must be in 1..{MAX_ID}: labs never run as root",
+                )
             )
-        )
+    for index, gid in enumerate(t.lab_allowed_system_gids):
+        if not 1 <= gid <= MAX_ID:
+            problems.append(
+                ConfigProblem(
+                    trait_name(t, f"lab_allowed_system_gids[{index}]"),
+                    f"{gid} must be a gid in 1..{MAX_ID} (never root's group)",
+                )
+            )
     if not 0 <= t.lab_max_groups <= MAX_GROUPS_LIMIT:
         problems.append(
             ConfigProblem(
@@ -198,7 +333,7 @@ def check_numbers(t: LabTraits) -> list[ConfigProblem]:
     return problems
 
 
-def check_secrets(t: LabTraits) -> tuple[tuple[ExtraSecret, ...], list[ConfigProblem]]:
+def check_secrets(t: LabTraitValues) -> tuple[tuple[ExtraSecret, ...], list[ConfigProblem]]:
     problems: list[ConfigProblem] = []
     extras: list[ExtraSecret] = []
     keys: set[str] = set()
@@ -235,7 +370,7 @@ def check_secrets(t: LabTraits) -> tuple[tuple[ExtraSecret, ...], list[ConfigPro
     return tuple(extras), problems
 
 
-def check_env(t: LabTraits) -> list[ConfigProblem]:
+def check_env(t: LabTraitValues) -> list[ConfigProblem]:
     problems = []
     for name in t.lab_env:
         where = trait_name(t, f"lab_env[{name!r}]")
@@ -243,6 +378,14 @@ def check_env(t: LabTraits) -> list[ConfigProblem]:
             problems.append(ConfigProblem(where, "not a valid environment variable name"))
         elif name in OWNED_ENV or name.startswith("CULL_") or name == "NO_ACTIVITY_TIMEOUT":
             problems.append(ConfigProblem(where, "is set by lsst_spawner itself"))
+        elif (size := env_string_bytes(name, t.lab_env[name])) > MAX_ENV_STRING_BYTES:
+            problems.append(
+                ConfigProblem(
+                    where,
+                    f"{size} bytes is over the kernel's limit of {MAX_ENV_STRING_BYTES} bytes "
+                    "on one environment string (NAME=value): the lab could not start",
+                )
+            )
     return problems
 
 
@@ -254,3 +397,58 @@ def _message(error: LabSpecError) -> str:
 def _problem(error: LabSpecError) -> ConfigProblem:
     where, _, message = str(error).partition(": ")
     return ConfigProblem(where, message)
+
+
+def lab_settings_and_problems(t: LabTraitValues) -> tuple[LabSettings | None, list[ConfigProblem]]:
+    """The frozen :class:`LabSettings` of ``t`` (``None`` with problems) and every problem."""
+    problems: list[ConfigProblem] = []
+    problems += check_names(t)
+    nss, nss_problems = check_nss(t)
+    problems += nss_problems
+    problems += check_paths(t)
+    layout, volume_problems = check_volumes(t)
+    problems += volume_problems
+    sizes, size_problems = parse_sizes(
+        t.lab_sizes,
+        t.lab_default_size,
+        trait_name(t, "lab_sizes"),
+        default_where=trait_name(t, "lab_default_size"),
+    )
+    problems += size_problems
+    problems += check_numbers(t)
+    extras, secret_problems = check_secrets(t)
+    problems += secret_problems
+    problems += check_env(t)
+    if problems or nss is None or layout is None:
+        return None, problems
+    volumes, mounts, init_mounts = layout
+    settings = LabSettings(
+        sizes=tuple(sizes),
+        default_size=t.lab_default_size,
+        pod_name_template=t.lab_pod_name_template,
+        request_ratio=t.lab_size_request_ratio,
+        fs_group=t.lab_fs_group,
+        minimum_uid=t.lab_minimum_uid,
+        minimum_gid=t.lab_minimum_gid,
+        allowed_system_gids=frozenset(t.lab_allowed_system_gids),
+        max_groups=t.lab_max_groups,
+        nss=nss,
+        passwd_path=t.lab_passwd_path,
+        group_path=t.lab_group_path,
+        runtime_directory=t.lab_runtime_directory,
+        secrets=SecretSettings(
+            directory=t.lab_secret_directory,
+            git_credential_hosts=tuple(t.lab_git_credential_hosts),
+            extra=extras,
+        ),
+        volumes=tuple(volumes),
+        mounts=tuple(mounts),
+        init_mounts=tuple(init_mounts),
+        init=InitSettings(
+            enabled=t.lab_init_enabled,
+            image=t.lab_init_image,
+            command=tuple(t.lab_init_command),
+        ),
+        env=tuple(sorted({**t.lab_env, **t.lab_timeout_env()}.items())),
+    )
+    return settings, []

@@ -9,7 +9,16 @@ from typing import Any
 from .._version import __version__
 from ..identity import Identity
 
-__all__ = ["DEFAULT_INIT_IMAGE", "InitSettings", "build_init_container", "resolve_init_image"]
+__all__ = [
+    "DEFAULT_INIT_IMAGE",
+    "INIT_CONTAINER_NAME",
+    "InitSettings",
+    "build_init_container",
+    "resolve_init_image",
+]
+
+#: Name of the init container (KubeSpawner.init_containers may not use it).
+INIT_CONTAINER_NAME = "init-home"
 
 #: Default init image; ``{version}`` becomes the installed lsst_spawner version,
 #: so upgrading the hub upgrades the init container with it.
@@ -48,7 +57,7 @@ def build_init_container(
     if not settings.enabled:
         return None
     container: dict[str, Any] = {
-        "name": "init-home",
+        "name": INIT_CONTAINER_NAME,
         "image": resolve_init_image(settings.image),
         "env": [
             {"name": "HOME_DIRECTORY", "value": home},

@@ -253,8 +253,10 @@ def build_nss_files(identity: Identity, settings: NssSettings) -> dict[str, str]
     The base entries come first, then the site's extra users and groups, then
     the user. The user is a member of each of their groups; a group of the
     identity that already exists with the same gid gains the user as a
-    member, one with a different gid is an error. If none of the user's groups
-    has their primary gid, a group named after the user is added for it.
+    member, one with a different gid is an error; a group whose gid is already
+    listed under another name adds the user to that line (one line per gid).
+    If none of the groups has the user's primary gid, a group named after the
+    user is added for it.
     """
     fields = template_fields(identity.username, identity.uid, identity.gid)
     home = _check_path(
@@ -280,17 +282,23 @@ def build_nss_files(identity: Identity, settings: NssSettings) -> dict[str, str]
     groups: dict[str, NssGroup] = {}
     for system_group in (*settings.base_group, *settings.extra_groups):
         groups[system_group.name] = system_group
+    # One line per gid: a second name for a gid already listed makes the user a member
+    # of that line, not a second line with the same gid (getgrgid would see only one).
+    by_gid = {g.gid: g.name for g in reversed(groups.values())}
     for index, group in enumerate(identity.groups):
         existing = groups.get(group.name)
+        if existing is None and group.gid in by_gid:
+            existing = groups[by_gid[group.gid]]
         if existing is None:
             groups[group.name] = NssGroup(group.name, group.gid, (identity.username,))
+            by_gid[group.gid] = group.name
         elif existing.gid != group.gid:
             raise LabSpecError(
                 f"groups[{index}] {group.name!r} (gid {group.gid}) collides with the system group "
                 f"{existing.name!r} (gid {existing.gid})"
             )
         elif identity.username not in existing.members:
-            groups[group.name] = NssGroup(
+            groups[existing.name] = NssGroup(
                 existing.name, existing.gid, (*existing.members, identity.username)
             )
     if all(g.gid != identity.gid for g in groups.values()) and identity.username not in groups:

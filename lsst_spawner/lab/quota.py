@@ -86,16 +86,16 @@ class SizeQuotaTraits(CheckedConfigurable):
         problems = super().config_problems()
         raw_sizes = getattr(self, "lab_sizes", None) or []
         sizes = [str(s.get("name")) for s in raw_sizes if isinstance(s, Mapping)]
-        owner = getattr(self, "trait_owner", type(self).__name__)
-        problems += quota_table_problems(self.lab_size_quota, sizes, f"{owner}.lab_size_quota")
+        problems += quota_table_problems(
+            self.lab_size_quota, sizes, self.trait_where("lab_size_quota")
+        )
         return problems
 
     def quota_group_problems(self, known: Collection[str]) -> list[ConfigProblem]:
         """Quota table keys naming a group outside ``known``, the groups known at config time."""
-        owner = getattr(self, "trait_owner", type(self).__name__)
         return [
             ConfigProblem(
-                f"{owner}.lab_size_quota[{key!r}]",
+                self.trait_where(f"lab_size_quota[{key!r}]"),
                 f"{key!r} is not among the authenticator's known_groups: no user can be in it",
             )
             for key in sorted(self.lab_size_quota)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from logging import Logger
+from typing import Any, Protocol
 
 from ..identity import Identity
 from .errors import LabSpecError
@@ -13,6 +14,7 @@ __all__ = [
     "build_identity_env",
     "build_pod_security_context",
     "check_lab_identity",
+    "drop_system_groups",
 ]
 
 #: Upper bound for ``LSSTSpawner.lab_max_groups``. Linux refuses to exec a
@@ -22,11 +24,14 @@ __all__ = [
 MAX_GROUPS_LIMIT = 2048
 
 
-def check_lab_identity(identity: Identity, *, minimum_uid: int, max_groups: int) -> None:
+def check_lab_identity(
+    identity: Identity, *, minimum_uid: int, max_groups: int, minimum_gid: int | None = None
+) -> None:
     """Reject identities that must not run a lab, naming the field and the rule.
 
-    uid and gid below ``minimum_uid`` (0 is root, and the floor is never below 1),
-    a supplementary group gid 0 (the root group), or more than ``max_groups``
+    uid below ``minimum_uid`` and primary gid below ``minimum_gid`` (default:
+    ``minimum_uid``; 0 is root, and the floors are never below 1), a
+    supplementary group gid 0 (the root group), or more than ``max_groups``
     groups.
     """
     if identity.uid < minimum_uid:
@@ -34,9 +39,14 @@ def check_lab_identity(identity: Identity, *, minimum_uid: int, max_groups: int)
             f"uid {identity.uid} is below LSSTSpawner.lab_minimum_uid ({minimum_uid}); "
             "labs never run as root or as a system account"
         )
-    if identity.gid < minimum_uid:
+    gid_floor, gid_trait = (
+        (minimum_uid, "lab_minimum_uid")
+        if minimum_gid is None
+        else (minimum_gid, "lab_minimum_gid")
+    )
+    if identity.gid < gid_floor:
         raise LabSpecError(
-            f"gid {identity.gid} is below LSSTSpawner.lab_minimum_uid ({minimum_uid}); "
+            f"gid {identity.gid} is below LSSTSpawner.{gid_trait} ({gid_floor}); "
             "labs never run with root's or a system account's primary group"
         )
     for index, group in enumerate(identity.groups):
@@ -50,6 +60,36 @@ def check_lab_identity(identity: Identity, *, minimum_uid: int, max_groups: int)
             f"the user is in {len(identity.groups)} groups, more than LSSTSpawner.lab_max_groups "
             f"({max_groups}); raise the limit (at most {MAX_GROUPS_LIMIT}) or reduce the groups"
         )
+
+
+class _GroupFloor(Protocol):
+    @property
+    def minimum_gid(self) -> int: ...
+    @property
+    def allowed_system_gids(self) -> frozenset[int]: ...
+
+
+def drop_system_groups(identity: Identity, settings: _GroupFloor, log: Logger) -> Identity:
+    """``identity`` without supplementary groups below ``settings.minimum_gid``, logged.
+
+    Gids in ``settings.allowed_system_gids`` are kept: system groups (``tty``,
+    ``disk``, ``docker``, ...) would give the lab's user their rights on any
+    volume or device that shares the gid.
+    """
+    # gid 0 is kept here so that check_lab_identity refuses it: root's group is never
+    # a system group to drop quietly, it is a broken or hostile identity.
+    kept, dropped = identity.without_groups_below(
+        settings.minimum_gid, settings.allowed_system_gids | {0}
+    )
+    if dropped:
+        log.warning(
+            "Dropping group(s) %s of %s from the lab: gid below LSSTSpawner.lab_minimum_gid (%d) "
+            "and not in LSSTSpawner.lab_allowed_system_gids",
+            ", ".join(f"{g.name} ({g.gid})" for g in dropped),
+            identity.username,
+            settings.minimum_gid,
+        )
+    return kept
 
 
 def build_pod_security_context(identity: Identity, fs_group: int | None) -> dict[str, Any]:

@@ -12,6 +12,10 @@ from typing import Any
 from ..config import ConfigProblem
 
 __all__ = [
+    "MAX_CPU",
+    "MAX_MEMORY",
+    "SIZE_NAME_PATTERN",
+    "SIZE_NAME_RULE",
     "LabSize",
     "build_resources",
     "build_size_env",
@@ -37,6 +41,15 @@ _MEMORY_SUFFIXES = {
 }
 _QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)")
 
+#: Size names: what users pick in the form and send as ``user_options["size"]``.
+SIZE_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+#: :data:`SIZE_NAME_PATTERN` in words, for messages and help.
+SIZE_NAME_RULE = "1 to 63 of A-Z a-z 0-9 _ . -, starting with a letter or digit"
+#: Most CPU a size may have, in cores (far beyond any node; keeps millicores exact).
+MAX_CPU = 1_000_000
+#: Most memory a size may have, in bytes: 1Ei, below Kubernetes' int64 quantities.
+MAX_MEMORY = 2**60
+
 
 @dataclass(frozen=True)
 class LabSize:
@@ -47,21 +60,32 @@ class LabSize:
     memory: int
 
 
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def parse_cpu(value: object) -> float:
     """Parse a CPU quantity (``2``, ``0.5``, ``"1500m"``) into cores; at least 1m."""
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a CPU quantity")
+    if isinstance(value, int) and value > MAX_CPU:  # float() of a huge int overflows
+        raise ValueError(f"{_shown(value)} is more than {MAX_CPU:,} cores")
     if isinstance(value, int | float):
         cores = float(value)
     elif isinstance(value, str) and (match := _QUANTITY.fullmatch(value.strip())):
         number, suffix = match.groups()
         if suffix not in ("", "m"):
             raise ValueError(f"{value!r} is not a CPU quantity: use cores (2, 0.5) or '500m'")
-        cores = float(number) / (1000 if suffix == "m" else 1)
+        cores = float(number) / (1000 if suffix == "m" else 1)  # float("9" * 400) is inf
     else:
         raise ValueError(f"{value!r} is not a CPU quantity: use cores (2, 0.5) or '500m'")
+    if math.isinf(cores) and cores > 0:
+        raise ValueError(f"{_shown(value)} is more than {MAX_CPU:,} cores")
     if not math.isfinite(cores) or cores < 0.001:
         raise ValueError(f"{value!r} must be at least 1m (0.001 cores)")
+    if cores > MAX_CPU:
+        raise ValueError(f"{value!r} is more than {MAX_CPU:,} cores")
     return cores
 
 
@@ -86,6 +110,8 @@ def parse_memory(value: object) -> int:
         raise ValueError(f"{value!r} is not a memory quantity: use bytes or a string like '4Gi'")
     if amount < 2**20:
         raise ValueError(f"{value!r} is less than 1Mi; a lab needs more memory than that")
+    if amount > MAX_MEMORY:
+        raise ValueError(f"{_shown(value)} is more than 1Ei ({MAX_MEMORY} bytes)")
     return amount
 
 
@@ -108,12 +134,20 @@ def describe_size(size: LabSize) -> str:
 
 
 def parse_sizes(
-    raw: Sequence[Any], default: str, where: str = "LSSTSpawner.lab_sizes"
+    raw: Sequence[Any],
+    default: str,
+    where: str = "LSSTSpawner.lab_sizes",
+    *,
+    default_where: str = "LSSTSpawner.lab_default_size",
 ) -> tuple[list[LabSize], list[ConfigProblem]]:
-    """Parse ``[{"name", "cpu", "memory"}, ...]`` and check the default, collecting problems."""
+    """Parse ``[{"name", "cpu", "memory"}, ...]`` and check the default, collecting problems.
+
+    Names follow :data:`SIZE_NAME_PATTERN`, the grammar the options form accepts.
+    """
     sizes: list[LabSize] = []
     problems: list[ConfigProblem] = []
     names: set[str] = set()
+    named: set[str] = set()  # every name given, also of sizes with problems
     if not raw:
         problems.append(ConfigProblem(where, "at least one size is required"))
     for index, item in enumerate(raw):
@@ -125,9 +159,14 @@ def parse_sizes(
         if unknown:
             problems.append(ConfigProblem(here, f"unknown keys {sorted(unknown)}"))
         name = item.get("name")
+        if isinstance(name, str):
+            named.add(name)
         ok = True
-        if not isinstance(name, str) or not name.strip() or not name.isprintable():
-            problems.append(ConfigProblem(f"{here}.name", f"{name!r} must be a non-empty name"))
+        if not isinstance(name, str) or not SIZE_NAME_PATTERN.fullmatch(name):
+            shown = name if not isinstance(name, str) or len(name) <= 80 else name[:77] + "..."
+            problems.append(
+                ConfigProblem(f"{here}.name", f"{shown!r} is not a size name: use {SIZE_NAME_RULE}")
+            )
             ok = False
         elif name in names:
             problems.append(ConfigProblem(f"{here}.name", f"duplicate size name {name!r}"))
@@ -146,10 +185,11 @@ def parse_sizes(
             assert isinstance(name, str)
             names.add(name)
             sizes.append(LabSize(name, cpu, memory))
-    if raw and default not in names and not any(p.where.endswith(".name") for p in problems):
+    # A default naming a size with problems is not a problem of its own.
+    if raw and default not in named and not any(p.where.endswith(".name") for p in problems):
         problems.append(
             ConfigProblem(
-                "LSSTSpawner.lab_default_size",
+                default_where,
                 f"{default!r} is not among the sizes ({', '.join(sorted(names))})",
             )
         )

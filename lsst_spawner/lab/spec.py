@@ -17,6 +17,7 @@ edge (:func:`lsst_spawner.kube.pod_to_dict`).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from ..identity import Identity
 from .env import build_env_secret, split_env
 from .errors import LabSpecError
 from .init import InitSettings, build_init_container
+from .limits import check_lab_object_limits
 from .names import build_lab_labels, build_object_names, expand_template, template_fields
 from .nss import NssSettings, build_nss_files
 from .secrets import (
@@ -41,6 +43,7 @@ from .security import (
     build_identity_env,
     build_pod_security_context,
     check_lab_identity,
+    drop_system_groups,
 )
 from .sizes import LabSize, build_resources, build_size_env
 from .volumes import SiteMount, SiteVolume, build_mounts, build_volumes, select_site_storage
@@ -87,6 +90,8 @@ OWNED_ENV = frozenset(
     }
 )
 
+_LOG = logging.getLogger(__name__)
+
 #: KubeSpawner's name for the lab container.
 NOTEBOOK_CONTAINER = "notebook"
 
@@ -100,7 +105,10 @@ class LabSettings:
     pod_name_template: str = "nb-{username}"
     request_ratio: float = 0.25
     fs_group: int | None = None
-    minimum_uid: int = 1
+    minimum_uid: int = 1000
+    minimum_gid: int = 1000
+    #: Supplementary gids below ``minimum_gid`` that are kept.
+    allowed_system_gids: frozenset[int] = frozenset()
     max_groups: int = 1024
     nss: NssSettings = field(default_factory=NssSettings)
     passwd_path: str = "/etc/passwd"  # noqa: S105 - a path
@@ -181,9 +189,19 @@ def build_lab_spec(
     *,
     api_token: str,
     secret_values: Mapping[str, str] | None = None,
+    log: logging.Logger | None = None,
 ) -> LabSpec:
-    """Build the :class:`LabSpec` of one lab; raise :class:`LabSpecError` if it would be unsafe."""
-    check_lab_identity(identity, minimum_uid=settings.minimum_uid, max_groups=settings.max_groups)
+    """Build the :class:`LabSpec` of one lab; raise :class:`LabSpecError` if it would be unsafe.
+
+    Supplementary groups below ``settings.minimum_gid`` are dropped, with a warning on ``log``.
+    """
+    identity = drop_system_groups(identity, settings, log or _LOG)
+    check_lab_identity(
+        identity,
+        minimum_uid=settings.minimum_uid,
+        minimum_gid=settings.minimum_gid,
+        max_groups=settings.max_groups,
+    )
     if not options.image:
         raise LabSpecError("no image was chosen for the lab")
     size = _choose_size(settings, options.size)
@@ -365,6 +383,9 @@ def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> LabObjects:
         )
     copied: dict[str, Any] = json.loads(as_json)
     secret: dict[str, Any] = json.loads(json.dumps(spec.secret, default=_plain_mapping))
+    check_lab_object_limits(
+        copied["env"], env_secret, secret, copied["pod"], json_size=len(as_json)
+    )
     return LabObjects(env_secret=env_secret, secret=secret, pod=copied["pod"])
 
 

@@ -1,30 +1,36 @@
-"""``LabTraits``: every lab trait of ``LSSTSpawner``, checked as a whole and frozen."""
+"""``LabTraits``: every lab trait of ``LSSTSpawner``, checked as a whole and frozen.
+
+The declarations live here; :func:`lsst_spawner.lab.checks.lab_settings_and_problems`
+checks them and builds the frozen settings (:meth:`LabTraits.to_settings`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from typing import ClassVar
 
 from traitlets import Bool, Dict, Float, Int, List, Unicode
 
 from ..config import CheckedConfigurable, ConfigError, ConfigProblem, Duration
 from . import checks
-from .init import DEFAULT_INIT_IMAGE, InitSettings
+from .init import DEFAULT_INIT_IMAGE
 from .nss import DEFAULT_BASE_GROUP, DEFAULT_BASE_PASSWD
 from .quota import SizeQuotaTraits
-from .secrets import SecretSettings
 from .security import MAX_GROUPS_LIMIT
-from .sizes import parse_sizes
+from .sizes import SIZE_NAME_RULE
 from .spec import LabSettings
 from .volumes import check_mount_groups, parse_mounts
 
-__all__ = ["LabTraits"]
+__all__ = ["LabTraits", "to_settings"]
 
 
 class LabTraits(SizeQuotaTraits, CheckedConfigurable):
     """The lab's traits: identity, NSS files, secrets, volumes, sizes, init container, timeouts."""
 
     #: Class name used in problem messages, as operators write the traits.
-    trait_owner = "LSSTSpawner"
+    trait_owner: ClassVar[str] = "LSSTSpawner"
+    #: KubeSpawner's traits checked against the lab's own volumes, mounts and init container.
+    foreign_checked_traits: ClassVar[tuple[str, ...]] = checks.KUBESPAWNER_CHECKED_TRAITS
 
     lab_pod_name_template = Unicode(
         "nb-{username}",
@@ -40,8 +46,8 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
             {"name": "large", "cpu": 4, "memory": "16Gi"},
         ],
         config=True,
-        help="Lab sizes users may choose: dicts with name, cpu (cores or '500m') and memory "
-        "('4Gi', '8G' or bytes). These are the container limits.",
+        help="Lab sizes users may choose: dicts with name (" + SIZE_NAME_RULE + "), cpu "
+        "(cores or '500m') and memory ('4Gi', '8G' or bytes). These are the container limits.",
     )
     lab_default_size = Unicode(
         "medium", config=True, help="Name of the size used when the user chooses none."
@@ -59,10 +65,23 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
         "by this group.",
     )
     lab_minimum_uid = Int(
-        1,
+        1000,
         config=True,
-        help="Smallest uid and primary gid a lab may run as (at least 1: never root). Raise it "
-        "to 1000 if your images have system accounts below that.",
+        help="Smallest uid a lab may run as (at least 1: never root). The default, 1000, "
+        "keeps the system accounts of login.defs out of labs.",
+    )
+    lab_minimum_gid = Int(
+        1000,
+        config=True,
+        help="Smallest primary gid a lab may run with (a lower one refuses the spawn); "
+        "supplementary groups below it are dropped with a warning unless in "
+        "lab_allowed_system_gids.",
+    )
+    lab_allowed_system_gids = List(
+        Int(),
+        config=True,
+        help="Supplementary gids below lab_minimum_gid that labs keep (for example a site's "
+        "'users' group, 100); other low gids (tty, disk, docker, ...) are dropped.",
     )
     lab_max_groups = Int(
         1024,
@@ -207,18 +226,7 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
 
     def lab_config_problems(self) -> list[ConfigProblem]:
         """Return every problem in the lab traits alone."""
-        problems: list[ConfigProblem] = []
-        problems += checks.check_names(self)
-        problems += checks.check_nss(self)[1]
-        problems += checks.check_paths(self)
-        problems += checks.check_volumes(self)[1]
-        problems += parse_sizes(
-            self.lab_sizes, self.lab_default_size, checks.trait_name(self, "lab_sizes")
-        )[1]
-        problems += checks.check_numbers(self)
-        problems += checks.check_secrets(self)[1]
-        problems += checks.check_env(self)
-        return problems
+        return to_settings(self)[1]
 
     def lab_group_problems(self, known: Collection[str]) -> list[ConfigProblem]:
         """Mounts and quota entries naming a group outside ``known`` (known at config time)."""
@@ -241,44 +249,11 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
 
     def lab_settings(self) -> LabSettings:
         """Return the frozen :class:`LabSettings`; raise :class:`ConfigError` listing problems."""
-        problems = self.lab_config_problems()
-        if problems:
+        settings, problems = to_settings(self)
+        if settings is None:
             lines = "\n".join(f"  - {problem}" for problem in problems)
             raise ConfigError(f"{len(problems)} lab configuration problem(s):\n{lines}")
-        nss, _ = checks.check_nss(self)
-        layout, _ = checks.check_volumes(self)
-        extras, _ = checks.check_secrets(self)
-        sizes, _ = parse_sizes(self.lab_sizes, self.lab_default_size)
-        assert nss is not None
-        assert layout is not None
-        volumes, mounts, init_mounts = layout
-        return LabSettings(
-            sizes=tuple(sizes),
-            default_size=self.lab_default_size,
-            pod_name_template=self.lab_pod_name_template,
-            request_ratio=self.lab_size_request_ratio,
-            fs_group=self.lab_fs_group,
-            minimum_uid=self.lab_minimum_uid,
-            max_groups=self.lab_max_groups,
-            nss=nss,
-            passwd_path=self.lab_passwd_path,
-            group_path=self.lab_group_path,
-            runtime_directory=self.lab_runtime_directory,
-            secrets=SecretSettings(
-                directory=self.lab_secret_directory,
-                git_credential_hosts=tuple(self.lab_git_credential_hosts),
-                extra=extras,
-            ),
-            volumes=tuple(volumes),
-            mounts=tuple(mounts),
-            init_mounts=tuple(init_mounts),
-            init=InitSettings(
-                enabled=self.lab_init_enabled,
-                image=self.lab_init_image,
-                command=tuple(self.lab_init_command),
-            ),
-            env=tuple(sorted({**self.lab_env, **self.lab_timeout_env()}.items())),
-        )
+        return settings
 
     def lab_extra_secret_values(self, environ: Mapping[str, str]) -> dict[str, str]:
         """Read the extra secrets' values from the hub's environment (pass ``os.environ``)."""
@@ -288,3 +263,12 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
             if value:
                 values[str(raw["key"])] = value
         return values
+
+
+def to_settings(traits: LabTraits) -> tuple[LabSettings | None, list[ConfigProblem]]:
+    """The frozen :class:`LabSettings` of ``traits`` (``None`` with problems) and every problem.
+
+    The only checks of the lab traits: ``check-config``, hub start and the
+    spawn all come through here.
+    """
+    return checks.lab_settings_and_problems(traits)

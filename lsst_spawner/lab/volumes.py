@@ -29,6 +29,7 @@ __all__ = [
     "build_mounts",
     "build_volumes",
     "check_absolute_path",
+    "check_kubespawner_layout",
     "check_mount_groups",
     "check_volume_layout",
     "parse_mounts",
@@ -360,6 +361,49 @@ def check_volume_layout(
                     f"volume {volume.name!r} is not mounted by the lab or the init container",
                 )
             )
+    return problems
+
+
+def _field(item: Any, *keys: str) -> Any:
+    """A field of a KubeSpawner list entry: a dict (camelCase or snake_case keys) or a model."""
+    for key in keys:
+        value = item.get(key) if isinstance(item, Mapping) else getattr(item, key, None)
+        if value is not None:
+            return value
+    return None
+
+
+def check_kubespawner_layout(
+    kubespawner: Mapping[str, Sequence[Any]],
+    *,
+    volume_names: Mapping[str, str],
+    mount_paths: Mapping[str, str],
+    init_container_names: Mapping[str, str],
+) -> list[ConfigProblem]:
+    """Check KubeSpawner's ``volumes``, ``volume_mounts`` and ``init_containers`` against ours.
+
+    ``kubespawner`` maps each of those trait names to its configured list. The
+    other arguments map each volume name, mount path and init container name
+    the lab always has to the trait that sets it. An entry of KubeSpawner's with
+    one of those names or paths is what :func:`lsst_spawner.lab.spec.apply_lab_spec`
+    refuses at every spawn; here it is a problem of the KubeSpawner trait.
+    """
+    problems: list[ConfigProblem] = []
+    rules = (
+        ("volumes", ("name",), volume_names, "volume name"),
+        ("volume_mounts", ("mountPath", "mount_path"), mount_paths, "mount path"),
+        ("init_containers", ("name",), init_container_names, "init container name"),
+    )
+    for trait, keys, ours, kind in rules:
+        for index, item in enumerate(kubespawner.get(trait) or ()):
+            value = _field(item, *keys)
+            if isinstance(value, str) and value in ours:
+                problems.append(
+                    ConfigProblem(
+                        f"KubeSpawner.{trait}[{index}].{keys[0]}",
+                        f"{value!r} is the {kind} of the lab's own {ours[value]}; choose another",
+                    )
+                )
     return problems
 
 

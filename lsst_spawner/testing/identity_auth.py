@@ -13,21 +13,13 @@ from typing import Any
 from jupyterhub.auth import DummyAuthenticator
 from traitlets import Dict, Int
 
-from ..identity import Identity
-from ..offline import example_identity
+from ..auth.example import example_identity
 
 __all__ = ["StaticIdentityAuthenticator", "identity_for"]
 
 
-def identity_for(
-    username: str,
-    *,
-    uid_min: int = 100_000,
-    uid_max: int = 199_999,
-    groups: dict[str, int] | None = None,
-) -> Identity:
-    """The identity :class:`StaticIdentityAuthenticator` gives ``username``."""
-    return example_identity(username, uid_min=uid_min, uid_max=uid_max, groups=groups)
+#: The identity :class:`StaticIdentityAuthenticator` gives a username.
+identity_for = example_identity
 
 
 class StaticIdentityAuthenticator(DummyAuthenticator):

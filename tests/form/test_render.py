@@ -101,12 +101,10 @@ def test_site_template_is_autoescaped_too(tmp_path: Path) -> None:
 def test_template_traits_are_checked(tmp_path: Path) -> None:
     assert OptionsFormTraits().config_problems() == []
     traits = OptionsFormTraits(options_template_path=["relative/dir"])
-    assert [p.where for p in traits.config_problems()] == [
-        "OptionsFormTraits.options_template_path[0]"
-    ]
+    assert [p.where for p in traits.config_problems()] == ["LSSTSpawner.options_template_path[0]"]
     traits = OptionsFormTraits(
         options_template_path=[str(tmp_path)], options_template_name="missing.html.j2"
     )
     problems = traits.config_problems()
-    assert [p.where for p in problems] == ["OptionsFormTraits.options_template_name"]
+    assert [p.where for p in problems] == ["LSSTSpawner.options_template_name"]
     assert "missing.html.j2" in problems[0].message

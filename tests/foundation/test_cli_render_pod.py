@@ -141,6 +141,37 @@ def test_render_pod_rejects_bad_identities(
     assert message in captured.err
 
 
+@pytest.mark.parametrize("auth_state", [["identity"], "identity", 42])
+def test_render_pod_rejects_a_malformed_auth_state(
+    files: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    auth_state: object,
+) -> None:
+    (tmp_path / "bad.json").write_text(json.dumps(auth_state))
+    args = render(files)
+    args[args.index(files["auth.json"])] = str(tmp_path / "bad.json")
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "Cannot start a lab for rra: auth_state must be a JSON object holding 'identity'" in (
+        captured.err
+    )
+
+
+def test_render_pod_without_auth_state_uses_the_example_identity(
+    files: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lsst_spawner.auth.example import example_identity
+
+    args = ["render-pod", "-f", files["config.py"], "--user", "vera", "--format", "json"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "using an example identity for vera" in captured.err
+    pod = json.loads(captured.out)[2]
+    assert pod["spec"]["securityContext"]["runAsUser"] == example_identity("vera").uid
+
+
 def test_render_pod_unreadable_files(
     files: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -300,7 +300,97 @@ def test_durations_accept_strings_and_become_lab_env() -> None:
     assert env["CULL_KERNEL_IDLE_TIMEOUT"] == "600"
 
 
-@pytest.mark.parametrize("value", ["soon", "-5s", "0s"])
+@pytest.mark.parametrize("value", ["soon", "-5s", "0s", "1e300", 1e300, "99999999999d"])
 def test_bad_durations_name_the_trait(value: str) -> None:
-    with pytest.raises(TraitError, match=r"KubeTraits\.kubernetes_request_timeout"):
+    with pytest.raises(TraitError, match=r"LSSTSpawner\.kubernetes_request_timeout"):
         KubeTraits(kubernetes_request_timeout=value)
+
+
+# --- bounds: sizes and quantities (issue 13) ----------------------------------------
+
+
+@pytest.mark.parametrize("name", ["big one", "a/b", "<b>small</b>", "x" * 100, "-small", "ä"])
+def test_size_names_outside_the_grammar_are_problems(name: str) -> None:
+    small = {"name": "small", "cpu": 1, "memory": "4Gi"}
+    found = problems(
+        lab_sizes=[small, {"name": name, "cpu": 1, "memory": "4Gi"}], lab_default_size="small"
+    )
+    assert len(found) == 1, found
+    assert found[0].startswith("LSSTSpawner.lab_sizes[1].name: ")
+    assert "is not a size name: use 1 to 63 of A-Z a-z 0-9 _ . -" in found[0]
+    assert len(found[0]) < 250  # a 100-character name is cut, not repeated whole
+
+
+@pytest.mark.parametrize("name", ["a", "x" * 63, "Large.2-cpu_x", "4xl"])
+def test_size_names_of_the_grammar_can_be_picked_by_users(name: str) -> None:
+    from lsst_spawner.form.options import OptionsCatalog, SizeChoice, parse_user_options
+    from lsst_spawner.images.model import ImageMenu, MenuImage, TagKind
+
+    sizes = [{"name": name, "cpu": 1, "memory": "4Gi"}]
+    assert problems(lab_sizes=sizes, lab_default_size=name) == []
+    image = MenuImage("w_2026_40", TagKind.WEEKLY, "Weekly", "r.example.org/lab:w_2026_40")
+    menu = ImageMenu(image_base="r.example.org/lab", radio=(image,), recommended=image)
+    catalog = OptionsCatalog(menu=menu, sizes=(SizeChoice(name),), default_size=name)
+    assert parse_user_options({"image": "w_2026_40", "size": name}, catalog).size == name
+
+
+@pytest.mark.parametrize(
+    ("size", "where", "message"),
+    [
+        ({"cpu": 1e306}, "cpu", "more than 1,000,000 cores"),
+        ({"cpu": 10**400}, "cpu", "more than 1,000,000 cores"),  # float(10**400) overflows
+        ({"cpu": "9" * 400}, "cpu", "more than 1,000,000 cores"),  # float("9" * 400) is inf
+        ({"cpu": "1000001"}, "cpu", "more than 1,000,000 cores"),
+        ({"memory": "99999999999999999999Pi"}, "memory", "more than 1Ei"),
+        ({"memory": 2**61}, "memory", "more than 1Ei"),
+    ],
+)
+def test_overflowing_quantities_are_problems(
+    size: dict[str, Any], where: str, message: str
+) -> None:
+    entry = {"name": "huge", "cpu": 1, "memory": "4Gi", **size}
+    small = {"name": "small", "cpu": 1, "memory": "4Gi"}
+    found = problems(lab_sizes=[small, entry], lab_default_size="small")
+    assert len(found) == 1, found
+    assert found[0].startswith(f"LSSTSpawner.lab_sizes[1].{where}: ")
+    assert message in found[0]
+
+
+def test_the_largest_quantities_build_resources() -> None:
+    size = LabSize("max", parse_cpu(1_000_000), parse_memory(2**60))
+    resources = build_resources(size, 0.25)
+    assert resources["limits"] == {"cpu": "1000000", "memory": str(2**60)}
+    assert build_size_env(size, 1.0)["CPU_LIMIT"] == "1e+06"
+
+
+def test_lab_env_values_over_the_kernel_limit_are_problems() -> None:
+    found = problems(lab_env={"SITE_BANNER": "x" * (128 * 1024)})
+    assert found == [
+        "LSSTSpawner.lab_env['SITE_BANNER']: 131085 bytes is over the kernel's limit of "
+        "131072 bytes on one environment string (NAME=value): the lab could not start"
+    ]
+    assert problems(lab_env={"SITE_BANNER": "x" * (128 * 1024 - 13)}) == []
+
+
+@pytest.mark.parametrize(
+    ("config", "where"),
+    [
+        ({"lab_minimum_gid": 0}, "LSSTSpawner.lab_minimum_gid"),
+        ({"lab_minimum_gid": 2**32}, "LSSTSpawner.lab_minimum_gid"),
+        ({"lab_minimum_uid": 2**40}, "LSSTSpawner.lab_minimum_uid"),
+        ({"lab_allowed_system_gids": [100, 0]}, "LSSTSpawner.lab_allowed_system_gids[1]"),
+        ({"lab_allowed_system_gids": [-5]}, "LSSTSpawner.lab_allowed_system_gids[0]"),
+    ],
+)
+def test_out_of_range_id_floors_are_problems(config: dict[str, Any], where: str) -> None:
+    found = problems(**config)
+    assert len(found) == 1, found
+    assert found[0].startswith(where + ": ")
+
+
+def test_minimum_ids_default_to_login_defs() -> None:
+    traits = LabTraits()
+    assert (traits.lab_minimum_uid, traits.lab_minimum_gid) == (1000, 1000)
+    settings = traits.lab_settings()
+    assert (settings.minimum_uid, settings.minimum_gid) == (1000, 1000)
+    assert settings.allowed_system_gids == frozenset()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from lsst_spawner.config import ConfigError
 from lsst_spawner.identity import IdentityError
 from lsst_spawner.lab.errors import LabSpecError
 from lsst_spawner.lab.names import build_object_names
-from lsst_spawner.lab.nss import NssSettings, build_nss_files, parse_passwd
+from lsst_spawner.lab.nss import NssSettings, build_nss_files, neutralize_gecos, parse_passwd
 from lsst_spawner.lab.secrets import find_literal_secrets
 from lsst_spawner.lab.spec import LabRequest, apply_lab_spec, build_lab_objects, build_lab_spec
 from lsst_spawner.lab.traits import LabTraits
@@ -44,10 +45,8 @@ def problems(**config: Any) -> list[str]:
     "hostile_name",
     [
         "Evil:0:0:root:/root:/bin/sh",
-        "Evil\nroot2:x:0:0::/root:/bin/sh",
-        "Evil\r\nx:x:0:0::/:/bin/sh",
         "Mallory, Room 101, 555-1234",
-        "Tab\tand\x00nul\x1b[31m",
+        "x" * 256,
     ],
 )
 def test_gecos_cannot_add_lines_or_fields(hostile_name: str) -> None:
@@ -66,6 +65,22 @@ def test_gecos_cannot_add_lines_or_fields(hostile_name: str) -> None:
     env = resolve_lab_env(objects.as_list())
     assert "\n" not in env["GIT_AUTHOR_NAME"]
     assert env["GIT_AUTHOR_NAME"].isprintable()
+
+
+@pytest.mark.parametrize(
+    "hostile_name",
+    ["Evil\nroot2:x:0:0::/root:/bin/sh", "Evil\r\nx:x:0:0::/:/bin/sh", "Tab\tand\x00nul\x1b[31m"],
+)
+def test_names_with_control_characters_are_refused_and_gecos_neutralizes_them(
+    hostile_name: str,
+) -> None:
+    with pytest.raises(IdentityError, match="control, bidi and invisible characters"):
+        make_identity(name=hostile_name)
+    # The GECOS builder stays safe on its own, whatever reaches it.
+    gecos = neutralize_gecos(hostile_name)
+    assert gecos.isprintable()
+    assert ":" not in gecos
+    assert "," not in gecos
 
 
 @pytest.mark.parametrize(
@@ -219,7 +234,7 @@ def test_bad_pod_name_templates_are_problems(template: str, message: str) -> Non
 @pytest.mark.parametrize(
     ("value", "where"),
     [
-        # A plain value moves to the ConfigMap: refused there, naming the key.
+        # A plain value moves to the env Secret: refused there, naming the key.
         (API_TOKEN, r"\$\.env\.MY_TOKEN_COPY: api_token"),
         (f"Bearer {API_TOKEN}", r"\$\.env\.MY_TOKEN_COPY: api_token"),
         # One with $( stays in the pod's env: refused there.
@@ -306,17 +321,22 @@ def test_git_token_is_url_encoded_in_the_credential_file() -> None:
     assert "tok/with@odd:chars" not in json.dumps(objects.pod)
 
 
+def build_with_extra_secret(hub_environ: dict[str, str]) -> Any:
+    """A lab with one extra secret, ``butler``, read from ``hub_environ["SITE_BUTLER"]``."""
+    traits = LabTraits(lab_extra_secrets=[{"key": "butler", "hub_env": "SITE_BUTLER"}])
+    return build_lab_objects(
+        traits.lab_settings(),
+        make_identity(),
+        OPTIONS,
+        base_pod=kubespawner_pod(),
+        api_token=API_TOKEN,
+        secret_values=traits.lab_extra_secret_values(hub_environ),
+    )
+
+
 def test_missing_extra_secret_value_fails_the_spawn() -> None:
-    traits = LabTraits(lab_extra_secrets=[{"key": "butler", "hub_env": "NOT_SET_ANYWHERE"}])
     with pytest.raises(LabSpecError, match="no value for secret 'butler'"):
-        build_lab_objects(
-            traits.lab_settings(),
-            make_identity(),
-            OPTIONS,
-            base_pod=kubespawner_pod(),
-            api_token=API_TOKEN,
-            secret_values=traits.lab_extra_secret_values({}),
-        )
+        build_with_extra_secret({})
 
 
 @pytest.mark.parametrize(
@@ -342,3 +362,130 @@ def test_lab_env_cannot_set_owned_or_invalid_names(name: str) -> None:
     found = problems(lab_env={name: "x"})
     assert found
     assert found[0].startswith(f"LSSTSpawner.lab_env[{name!r}]")
+
+
+# --- system groups, duplicate gids and size limits (issue 13) ----------------------
+
+
+def test_minimum_uid_and_gid_default_to_1000() -> None:
+    with pytest.raises(
+        LabSpecError, match=r"uid 999 is below LSSTSpawner\.lab_minimum_uid \(1000\)"
+    ):
+        build({"uid": 999, "gid": 5000})
+    with pytest.raises(
+        LabSpecError, match=r"gid 999 is below LSSTSpawner\.lab_minimum_gid \(1000\)"
+    ):
+        build({"uid": 5000, "gid": 999, "groups": []})
+    build({"uid": 1000, "gid": 1000, "groups": []})
+
+
+def test_minimum_gid_is_its_own_trait() -> None:
+    build({"uid": 5000, "gid": 500, "groups": []}, lab_minimum_gid=100)
+    with pytest.raises(LabSpecError, match=r"lab_minimum_gid \(600\)"):
+        build({"uid": 5000, "gid": 500, "groups": []}, lab_minimum_gid=600)
+
+
+SYSTEM_GROUPS = [
+    {"name": "tty", "gid": 5},
+    {"name": "disk", "gid": 6},
+    {"name": "wheel", "gid": 10},
+    {"name": "sudo", "gid": 27},
+    {"name": "shadow", "gid": 42},
+    {"name": "docker", "gid": 999},
+]
+
+
+def test_supplementary_system_gids_are_dropped_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    groups = [{"name": "rra", "gid": 4137}, *SYSTEM_GROUPS, {"name": "lsst", "gid": 3010}]
+    with caplog.at_level(logging.WARNING):
+        objects = build({"groups": groups})
+    context = objects.pod["spec"]["securityContext"]
+    assert context["supplementalGroups"] == [4137, 3010]
+    group = secret_text(objects.secret, "group")
+    for name in ("tty", "disk", "wheel", "sudo", "shadow", "docker"):
+        assert f"\n{name}:" not in group
+    env = resolve_lab_env(objects.as_list())
+    assert env["EXTERNAL_GROUPS"] == "rra:4137,lsst:3010"
+    assert (
+        "Dropping group(s) tty (5), disk (6), wheel (10), sudo (27), shadow (42), docker (999) "
+        "of rra from the lab" in caplog.text
+    )
+
+
+def test_allowed_system_gids_are_kept() -> None:
+    groups = [{"name": "rra", "gid": 4137}, {"name": "users", "gid": 100}, *SYSTEM_GROUPS]
+    objects = build({"groups": groups}, lab_allowed_system_gids=[100])
+    assert objects.pod["spec"]["securityContext"]["supplementalGroups"] == [4137, 100]
+    assert "users:x:100:rra\n" in secret_text(objects.secret, "group")
+
+
+def test_duplicate_gids_give_one_group_line() -> None:
+    groups = [
+        {"name": "rra", "gid": 4137},
+        {"name": "lsst", "gid": 3010},
+        {"name": "lsst-alias", "gid": 3010},
+        {"name": "nobody-else", "gid": 65534},  # nogroup's gid in the base file
+    ]
+    objects = build({"groups": groups})
+    lines = secret_text(objects.secret, "group").splitlines()
+    gids = [line.split(":")[2] for line in lines]
+    assert len(gids) == len(set(gids)), lines
+    assert "lsst:x:3010:rra" in lines
+    assert "nogroup:x:65534:rra" in lines
+    assert objects.pod["spec"]["securityContext"]["supplementalGroups"] == [4137, 3010, 65534]
+
+
+def build_with_kubespawner_env(env: dict[str, str]) -> Any:
+    return build_lab_objects(
+        LabTraits().lab_settings(),
+        make_identity(),
+        OPTIONS,
+        base_pod=kubespawner_pod(env=env),
+        api_token=API_TOKEN,
+    )
+
+
+def test_an_environment_string_over_128_kib_is_refused_before_any_write() -> None:
+    with pytest.raises(LabSpecError) as excinfo:
+        build_with_kubespawner_env({"SITE_BANNER": "x" * (128 * 1024)})
+    assert str(excinfo.value) == (
+        "the lab's environment (Secret nb-rra-env) variable SITE_BANNER is 128.0 KiB, over "
+        "the kernel's 128.0 KiB limit on one environment string: the lab could not start"
+    )
+    # One byte less fits: NAME=value and its NUL are 128 KiB exactly.
+    build_with_kubespawner_env({"SITE_BANNER": "x" * (128 * 1024 - len("SITE_BANNER=") - 1)})
+
+
+def test_a_config_map_over_1_mib_is_refused() -> None:
+    env = {f"SITE_{i}": "x" * (100 * 1024) for i in range(11)}
+    with pytest.raises(LabSpecError, match=r"the lab's Secret nb-rra-env would hold .* over "):
+        build_with_kubespawner_env(env)
+
+
+def test_a_secret_over_1_mib_is_refused() -> None:
+    message = r"the lab's Secret nb-rra-secret would hold 1953\.5 KiB, over Kubernetes' 1024\.0 KiB"
+    with pytest.raises(LabSpecError, match=message):
+        build_with_extra_secret({"SITE_BUTLER": "s" * 2_000_000})
+
+
+def test_the_environment_limit_counts_utf8_bytes() -> None:
+    # 43,700 characters, 131,100 bytes: over the limit only when counted as the kernel does.
+    with pytest.raises(LabSpecError, match=r"variable SITE_EURO is 128\.0 KiB"):
+        build_with_kubespawner_env({"SITE_EURO": "€" * 43_700})
+
+
+def test_an_env_entry_kept_in_the_pod_is_checked_too() -> None:
+    # "$(" keeps the entry in the container's env (Kubernetes expands it only there).
+    with pytest.raises(LabSpecError, match="container notebook's env variable SITE_EXPANDED is"):
+        build_with_kubespawner_env({"SITE_EXPANDED": "$(HOME)" + "x" * (128 * 1024)})
+
+
+def test_a_pod_over_1_mib_is_refused() -> None:
+    base = kubespawner_pod()
+    base["metadata"]["annotations"] = {f"site/{i}": "a" * 200_000 for i in range(6)}
+    with pytest.raises(LabSpecError, match=r"the lab's Pod would be 117\d\.\d KiB, over the 1024"):
+        build_lab_objects(
+            LabTraits().lab_settings(), make_identity(), OPTIONS, base_pod=base, api_token=API_TOKEN
+        )
