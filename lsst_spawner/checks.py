@@ -123,7 +123,11 @@ def offline_settings(cls: type, config: Config) -> tuple[ConfigChecks, list[Conf
     of the wrong type and unknown option names in lsst_spawner's own sections.
     """
     if _needs_shadow(cls):
-        bases = _checked_bases(cls)
+        from jupyterhub.spawner import Spawner
+
+        # A site's subclass of LSSTSpawner: its mixins, not LSSTSpawner (KubeSpawner's constructor).
+        bases = tuple(b for b in _checked_bases(cls) if not issubclass(b, Spawner))
+        bases = bases or (ConfigChecks,)
         shadow_type = type(
             cls.__name__, bases, {"__module__": cls.__module__, **_foreign_traits(cls, bases)}
         )

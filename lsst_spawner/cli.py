@@ -18,6 +18,7 @@ from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
 from ._version import __version__
 from .checks import check_config
 from .config import ConfigError, problems_as_lines, syntax_error_line, validation_on_load
+from .images.prune_command import add_prune_parser, prune_images
 
 __all__ = ["build_parser", "load_hub_config", "main"]
 
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .manifests import add_manifests_arguments
 
     add_manifests_arguments(manifests)
+    add_prune_parser(commands, _add_config_option)
     return parser
 
 
@@ -231,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rbac(config)
         if args.command == "doctor":
             return _doctor(config, args.kubeconfig)
+        if args.command == "prune-images":
+            return prune_images(config, args)
         if args.command == "manifests":
             from .manifests import print_manifests
 

@@ -13,24 +13,28 @@ into before JupyterHub saves it)::
     {"image": "w_2024_10", "size": "medium", "enable_debug": false, "reset_user_env": false}
 
 Every key is optional: an empty object means the recommended image, the
-default size and both checkboxes off.
+default size and both checkboxes off. Instead of ``image`` a client (a bot,
+say) may give ``image_class``: ``recommended``, ``latest-release``,
+``latest-weekly`` or ``latest-daily``, resolved at each spawn to the newest
+offered image of that kind (Nublado's image classes).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from ..images.model import ImageMenu, MenuImage
+from ..grammar import MAX_REFERENCE_LENGTH, ReferenceSyntaxError, parse_image_reference
+from ..images.model import ImageMenu, MenuImage, TagKind
 from ..lab.sizes import SIZE_NAME_PATTERN
 
 __all__ = [
     "DROPDOWN_CHOICE",
     "FORM_FIELDS",
+    "IMAGE_CLASSES",
     "MAX_VALUE_LENGTH",
     "OPTION_KEYS",
     "LabOptions",
@@ -44,7 +48,15 @@ __all__ = [
 ]
 
 #: Keys of the canonical JSON ``user_options``.
-OPTION_KEYS = ("image", "size", "enable_debug", "reset_user_env")
+OPTION_KEYS = ("image", "image_class", "size", "enable_debug", "reset_user_env")
+#: The image classes of ``image_class`` and the kind each picks the newest of
+#: (``None``: the recommended image).
+IMAGE_CLASSES: dict[str, TagKind | None] = {
+    "recommended": None,
+    "latest-release": TagKind.RELEASE,
+    "latest-weekly": TagKind.WEEKLY,
+    "latest-daily": TagKind.DAILY,
+}
 #: Field names of the HTML form (``image_list`` is the radio, ``image_dropdown`` the select).
 FORM_FIELDS = ("image_list", "image_dropdown", "size", "enable_debug", "reset_user_env")
 #: Fields JupyterHub itself may add to a form submission; ignored, never passed on.
@@ -52,15 +64,9 @@ _HUB_FORM_FIELDS = frozenset({"_xsrf"})
 #: Radio value meaning "use the image chosen in the dropdown". It contains ``:``,
 #: which no Docker tag can, so it never collides with a real tag.
 DROPDOWN_CHOICE = "::dropdown"
-#: No option value may be longer than this (a full reference with digest fits easily).
-MAX_VALUE_LENGTH = 512
+#: No option value may be longer than this (a full reference with a sha512 digest fits).
+MAX_VALUE_LENGTH = MAX_REFERENCE_LENGTH
 
-# Docker distribution grammar: a tag is [\w][\w.-]{0,127}; a digest here is sha256 only.
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_TAG_CHARS = re.compile(r"[A-Za-z0-9_.-]+")
-_REFERENCE_CHARS = re.compile(r"[A-Za-z0-9_.:/@-]+")
-_MAX_TAG_LENGTH = 128
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _SIZE_NAME = SIZE_NAME_PATTERN  # the grammar check-config applies to LSSTSpawner.lab_sizes
 _CHECKBOXES = ("enable_debug", "reset_user_env")
 
@@ -133,11 +139,17 @@ class LabOptions:
     size: str
     enable_debug: bool = False
     reset_user_env: bool = False
+    #: The image class asked for, if any: saved as such, so the next spawn picks
+    #: the newest image of the class again.
+    image_class: str | None = None
 
     def to_user_options(self) -> dict[str, Any]:
         """The canonical JSON form, as JupyterHub saves it for the next spawn."""
+        chosen = (
+            {"image_class": self.image_class} if self.image_class else {"image": self.image.tag}
+        )
         return {
-            "image": self.image.tag,
+            **chosen,
             "size": self.size,
             "enable_debug": self.enable_debug,
             "reset_user_env": self.reset_user_env,
@@ -213,22 +225,8 @@ def _check_string(key: str, value: object) -> str:
     return value
 
 
-def _check_tag(tag: str, original: str) -> str:
-    if _TAG.fullmatch(tag):
-        return tag
-    if _TAG_CHARS.fullmatch(tag) and len(tag) > _MAX_TAG_LENGTH:
-        raise OptionsError(
-            f"image tag is {len(tag)} characters long; "
-            f"a tag has at most {_MAX_TAG_LENGTH} characters",
-            field="image",
-        )
-    raise OptionsError(
-        f"image {_shown(original)} is not a valid tag or image reference", field="image"
-    )
-
-
 def _find_by_digest(menu: ImageMenu, digest: str) -> MenuImage | None:
-    candidates: list[MenuImage] = list(menu.images)
+    candidates: list[MenuImage] = list(menu.offered)
     if menu.recommended is not None:
         candidates.append(menu.recommended)
     for image in candidates:
@@ -242,41 +240,26 @@ def resolve_image(menu: ImageMenu, value: object) -> MenuImage:
 
     ``value`` may be a tag (``w_2024_10``), a reference to the menu's
     repository (``{image_base}:w_2024_10``), or either of these or the bare
-    repository followed by ``@sha256:<digest>``; the digest must be the known
-    digest of an offered tag.
+    repository followed by ``@sha256:<digest>`` or ``@sha512:<digest>``
+    (:func:`lsst_spawner.grammar.parse_image_reference`); the digest must be
+    the known digest of an offered tag.
     """
     text = _check_string("image", value)
-    if not _REFERENCE_CHARS.fullmatch(text):
+    try:
+        reference = parse_image_reference(text)
+    except ReferenceSyntaxError as error:
         raise OptionsError(
-            f"image {_shown(text)} is not a valid tag or image reference", field="image"
-        )
-    name, at, digest = text.partition("@")
-    if at and ("@" in digest or not _DIGEST.fullmatch(digest)):
+            f"image {_shown(text)} is not a valid tag or image reference: {error}",
+            field="image",
+        ) from None
+    if reference.name and reference.name != menu.image_base:
         raise OptionsError(
-            f"image {_shown(text)}: the digest must be sha256: and 64 lowercase hex digits",
+            f"image {_shown(text)} is not from this hub's image repository {menu.image_base}",
             field="image",
         )
-    tag: str | None
-    if "/" in name or ":" in name:
-        base, colon, maybe_tag = name.rpartition(":")
-        if colon and "/" not in maybe_tag:
-            tag = maybe_tag
-        else:
-            base, tag = name, None
-        if base != menu.image_base:
-            raise OptionsError(
-                f"image {_shown(text)} is not from this hub's image repository {menu.image_base}",
-                field="image",
-            )
-        if tag is not None:
-            tag = _check_tag(tag, text)
-    elif name:
-        tag = _check_tag(name, text)
-    else:
-        tag = None
-
+    tag, digest = reference.tag, reference.digest
     if tag is None:
-        if not at:
+        if digest is None:
             raise OptionsError(f"image {_shown(text)} names no tag and no digest", field="image")
         found = _find_by_digest(menu, digest)
         if found is None:
@@ -287,8 +270,9 @@ def resolve_image(menu: ImageMenu, value: object) -> MenuImage:
 
     image = menu.find(tag)
     if image is None:
-        raise OptionsError(f"image tag {tag} is not offered", field="image")
-    if at and image.digest != digest:
+        cycle = f" (this hub offers only images of SAL cycle {menu.cycle})" if menu.cycle else ""
+        raise OptionsError(f"image tag {tag} is not offered{cycle}", field="image")
+    if digest is not None and image.digest != digest:
         if image.digest is None:
             raise OptionsError(
                 f"the digest of image tag {tag} is not known, so {digest} cannot be checked; "
@@ -307,6 +291,22 @@ def _recommended(menu: ImageMenu) -> MenuImage:
     raise OptionsError(
         "no image is available yet; try again in a minute", field="image", status=503
     )
+
+
+def resolve_image_class(menu: ImageMenu, value: object) -> MenuImage:
+    """The image an ``image_class`` names now: the recommended or newest offered one."""
+    if not isinstance(value, str) or value not in IMAGE_CLASSES:
+        raise OptionsError(
+            f"image_class {_shown(value)} is not one of {', '.join(IMAGE_CLASSES)}",
+            field="image_class",
+        )
+    kind = IMAGE_CLASSES[value]
+    if kind is None:
+        return _recommended(menu)
+    image = menu.latest.get(kind)
+    if image is None:
+        raise OptionsError(f"no {value} image is offered", field="image_class")
+    return image
 
 
 def _resolve_size(catalog: OptionsCatalog, value: object) -> str:
@@ -384,9 +384,23 @@ def parse_user_options(
             )
             return fallback
 
-    image: MenuImage = field(
-        "image", lambda v: resolve_image(catalog.menu, v), lambda: _recommended(catalog.menu)
-    )
+    if "image" in options and "image_class" in options and not reused:
+        raise OptionsError("give either image or image_class, not both", field="image")
+    image_class: str | None = None
+    image: MenuImage
+    if "image_class" in options and "image" not in options:
+        image = field(
+            "image_class",
+            lambda v: resolve_image_class(catalog.menu, v),
+            lambda: _recommended(catalog.menu),
+        )
+        raw_class = options["image_class"]
+        if isinstance(raw_class, str) and raw_class in IMAGE_CLASSES:
+            image_class = raw_class
+    else:
+        image = field(
+            "image", lambda v: resolve_image(catalog.menu, v), lambda: _recommended(catalog.menu)
+        )
     size: str = field("size", lambda v: _resolve_size(catalog, v), catalog.default_size)
     enable_debug: bool = field(
         "enable_debug", lambda v: _resolve_checkbox("enable_debug", v), False
@@ -398,7 +412,11 @@ def parse_user_options(
         logger.info("Not resetting the user environment again for re-used saved options")
         reset_user_env = False
     return LabOptions(
-        image=image, size=size, enable_debug=enable_debug, reset_user_env=reset_user_env
+        image=image,
+        size=size,
+        enable_debug=enable_debug,
+        reset_user_env=reset_user_env,
+        image_class=image_class,
     )
 
 
@@ -425,9 +443,15 @@ def preselection(saved: object, catalog: OptionsCatalog) -> Preselection:
     enable_debug = False
     if isinstance(saved, Mapping):
         try:
-            image = resolve_image(menu, saved.get("image"))
+            if "image_class" in saved and "image" not in saved:
+                image = resolve_image_class(menu, saved.get("image_class"))
+            else:
+                image = resolve_image(menu, saved.get("image"))
         except OptionsError:
             image = None
+        if image is not None and image.shown_as is not None:
+            # Listed as its alias: preselect the alias.
+            image = menu.find(image.shown_as)
         try:
             size = _resolve_size(catalog, saved.get("size"))
         except OptionsError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -38,6 +39,9 @@ class MenuImage:
     digest: str | None = None
     #: ``radio`` for the short list of choices, ``dropdown`` for the others.
     choice: Literal["radio", "dropdown"] = "dropdown"
+    #: The alias tag this image is shown as, when it shares the alias's digest
+    #: (the menu lists the alias, not the image a second time).
+    shown_as: str | None = None
 
     @property
     def pinned_reference(self) -> str:
@@ -61,10 +65,16 @@ class ImageMenu:
     #: menu): the first few by name, and how many there were.
     invalid_tags: tuple[str, ...] = ()
     invalid_tag_count: int = 0
+    #: Offered images not listed because an alias with their digest is (``shown_as``).
+    aliased: tuple[MenuImage, ...] = ()
+    #: The SAL cycle every offered image belongs to, when the site set one.
+    cycle: int | None = None
+    #: The newest offered image of each kind, for the image classes (``latest-weekly``).
+    latest: Mapping[TagKind, MenuImage] = field(default_factory=dict, compare=False)
     _by_tag: dict[str, MenuImage] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        index = {image.tag: image for image in (*self.dropdown, *self.radio)}
+        index = {image.tag: image for image in (*self.aliased, *self.dropdown, *self.radio)}
         if self.recommended is not None:
             index.setdefault(self.recommended.tag, self.recommended)
         object.__setattr__(self, "_by_tag", index)
@@ -73,6 +83,11 @@ class ImageMenu:
     def images(self) -> tuple[MenuImage, ...]:
         """Every image offered, radio choices first."""
         return (*self.radio, *self.dropdown)
+
+    @property
+    def offered(self) -> tuple[MenuImage, ...]:
+        """Every image a user may ask for: :attr:`images` and those shown as an alias."""
+        return (*self.radio, *self.dropdown, *self.aliased)
 
     def find(self, tag: str) -> MenuImage | None:
         """The offered image with this tag, or ``None``."""

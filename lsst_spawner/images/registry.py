@@ -12,9 +12,7 @@ registries we know, and following one would be a way around the host checks.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
+from ..grammar import is_valid_digest, is_valid_repository, is_valid_tag
 from .registry_auth import (
     DOCKER_HUB_API_HOST,
     BearerToken,
@@ -38,9 +37,9 @@ from .registry_auth import (
     normalize_registry_host,
     parse_www_authenticate,
 )
-from .registry_links import next_link, safe_url, same_origin
-from .sources import ImageSourceError
-from .tags import is_valid_tag
+from .registry_json import DEFAULT_MAX_DEPTH
+from .registry_links import safe_url
+from .registry_replies import RegistryError, TagPageReader, decode_reply
 
 __all__ = [
     "MANIFEST_ACCEPT",
@@ -62,18 +61,7 @@ MANIFEST_ACCEPT = ", ".join(
     )
 )
 
-_REPOSITORY = re.compile(
-    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-)
-#: Tags that are really signatures/attestations named after a digest (cosign style).
-_DIGEST_TAG = re.compile(r"sha(?:256|512)-[0-9a-f]{32,128}(?:\.[A-Za-z0-9]+)?")
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
-
 log = logging.getLogger(__name__)
-
-
-class RegistryError(ImageSourceError):
-    """The registry could not be asked or gave an unusable answer."""
 
 
 @dataclass
@@ -94,7 +82,7 @@ class RegistryStats:
 
 def valid_repository(repository: str) -> bool:
     """Whether ``repository`` follows the distribution repository-name grammar."""
-    return len(repository) <= 255 and bool(_REPOSITORY.fullmatch(repository))
+    return is_valid_repository(repository)
 
 
 def valid_tag(tag: str) -> bool:
@@ -128,7 +116,8 @@ class RegistryClient:
         connect_timeout: float = 5.0,
         page_size: int = 1000,
         max_pages: int = 100,
-        max_response_bytes: int = 32 * 1024 * 1024,
+        max_response_bytes: int = 8 * 1024 * 1024,
+        max_json_depth: int = DEFAULT_MAX_DEPTH,
         digest_concurrency: int = 4,
         clock: Callable[[], float] = time.monotonic,
         user_agent: str = "lsst-spawner",
@@ -155,6 +144,9 @@ class RegistryClient:
         self.page_size = page_size
         self.max_pages = max_pages
         self.max_response_bytes = max_response_bytes
+        self.max_json_depth = max_json_depth
+        self.parse_time_limit = request_timeout
+        self._pages = TagPageReader(self.host, self.base_url, max_json_depth, request_timeout)
         self.digest_concurrency = max(1, digest_concurrency)
         self.tokens = TokenCache(clock)
         self.stats = RegistryStats()
@@ -213,13 +205,16 @@ class RegistryClient:
                     if response.status == 404:
                         raise RegistryError(f"repository {repository} not found on {self.host}")
                     self._raise_for_status(response, f"listing tags of {repository}")
-                    payload = await self._read_json(response)
-                    next_url = self._next_link(response, url)
-                for tag in self._page_tags(payload, repository):
-                    if not valid_tag(tag) or _DIGEST_TAG.fullmatch(tag):
-                        dropped += 1
-                    else:
-                        tags[tag] = None
+                    body = await self._read_body(response)
+                    links = response.headers.getall("Link", [])
+                    where = safe_url(str(response.url))
+                # Decoding, filtering and the Link scan are CPU work on what the
+                # registry sent: done in a worker thread, never on the hub's loop.
+                page, page_dropped, next_url = await asyncio.to_thread(
+                    self._pages.parse, body, links, url, repository, where
+                )
+                dropped += page_dropped
+                tags.update(dict.fromkeys(page))
                 url = next_url
         if dropped:
             log.debug("dropped %d non-image tags of %s/%s", dropped, self.host, repository)
@@ -246,6 +241,25 @@ class RegistryClient:
             await asyncio.gather(*(one(tag) for tag in wanted[1:]))
         return {tag: results[tag] for tag in wanted if tag in results}
 
+    async def delete_manifest(self, repository: str, digest: str) -> bool:
+        """Delete the manifest ``digest`` (every tag pointing at it goes too).
+
+        Returns ``False`` when the registry no longer has it. Needs a registry
+        with deletion enabled and credentials allowed to delete.
+        """
+        self.check_repository(repository)
+        if not is_valid_digest(digest):
+            raise RegistryError(f"{digest[:80]!r} is not a manifest digest")
+        url = f"{self.base_url}/v2/{repository}/manifests/{digest}"
+        async with self._session() as session:
+            headers = {"Accept": MANIFEST_ACCEPT}
+            async with await self._request(session, "DELETE", url, repository, headers) as response:
+                if response.status == 404:
+                    return False
+                if response.status not in (200, 202):
+                    self._raise_for_status(response, f"deleting {repository}@{digest}")
+        return True
+
     # --- HTTP ----------------------------------------------------------------
 
     def _session(self) -> aiohttp.ClientSession:
@@ -271,7 +285,7 @@ class RegistryClient:
                 return None
             self._raise_for_status(response, f"resolving {repository}:{tag}")
             digest = response.headers.get("Docker-Content-Digest", "")
-        if not _DIGEST.fullmatch(digest):
+        if not is_valid_digest(digest):
             raise RegistryError(
                 f"registry {self.host} gave no usable Docker-Content-Digest for {repository}:{tag}"
             )
@@ -400,6 +414,13 @@ class RegistryClient:
         raise RegistryError(f"registry {self.host} answered HTTP {response.status} while {what}")
 
     async def _read_json(self, response: aiohttp.ClientResponse) -> Any:
+        body = await self._read_body(response)
+        where = safe_url(str(response.url))
+        return await asyncio.to_thread(
+            decode_reply, body, where, self.max_json_depth, self.parse_time_limit
+        )
+
+    async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
         chunks: list[bytes] = []
         size = 0
         try:
@@ -418,36 +439,7 @@ class RegistryClient:
             raise RegistryError(
                 f"reading {safe_url(str(response.url))} failed: {type(error).__name__}"
             ) from None
-        body = b"".join(chunks)
-        try:
-            return json.loads(body)
-        except ValueError:
-            raise RegistryError(f"reply from {safe_url(str(response.url))} is not JSON") from None
-
-    def _page_tags(self, payload: Any, repository: str) -> list[str]:
-        if not isinstance(payload, dict):
-            raise RegistryError(f"tag list of {repository} from {self.host} is not a JSON object")
-        tags = payload.get("tags")
-        if tags is None:  # distribution answers "tags": null for a repository with none
-            return []
-        if not isinstance(tags, list):
-            raise RegistryError(f"'tags' of {repository} from {self.host} is not a list")
-        return [t for t in tags if isinstance(t, str)]
-
-    def _next_link(self, response: aiohttp.ClientResponse, current: str) -> str | None:
-        url = next_link(response.headers.getall("Link", []), current)
-        return None if url is None else self._check_next_url(url)
-
-    def _check_next_url(self, url: str) -> str:
-        parts = urlsplit(url)
-        if not same_origin(url, self.base_url):
-            raise RegistryError(
-                f"registry {self.host} sent a pagination link to another scheme or host "
-                f"({parts.scheme}://{parts.hostname}); refusing to follow it"
-            )
-        if not parts.path.startswith("/v2/"):
-            raise RegistryError(f"registry {self.host} sent a pagination link outside /v2/")
-        return url
+        return b"".join(chunks)
 
 
 class RegistryImageSource:

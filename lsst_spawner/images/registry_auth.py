@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .registry_links import UnsafeURLError, checked_url
 from .sources import ImageSourceError
 
 __all__ = [
@@ -333,19 +334,24 @@ class RealmPolicy:
         The error names the realm's scheme and host only (its query could carry
         anything the registry chose to put there).
         """
-        parts = urlsplit(realm)
+        if not realm:
+            raise RegistryAuthError(
+                f"registry {self.registry_host} named a token realm that is not an http(s) URL; "
+                "refusing to contact it"
+            )
+        try:
+            parts = checked_url(realm, "token realm")
+        except UnsafeURLError as error:
+            raise RegistryAuthError(
+                f"registry {self.registry_host}: {error}; refusing to contact it"
+            ) from None
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https") or not parts.hostname:
             raise RegistryAuthError(
                 f"registry {self.registry_host} named a token realm that is not an http(s) URL; "
                 "refusing to contact it"
             )
-        try:
-            port = parts.port
-        except ValueError:
-            raise RegistryAuthError(
-                f"registry {self.registry_host} named a token realm with an invalid port"
-            ) from None
+        port = parts.port
         host_port = _host_port(scheme, parts.hostname, port)
         where = f"{scheme}://{host_port}"
         if parts.username is not None or parts.password is not None:

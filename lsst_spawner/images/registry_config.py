@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from traitlets import Integer, List, Unicode
 
 from ..config import CheckedConfigurable, ConfigProblem, Duration
+from ..grammar import is_valid_host, is_valid_host_pattern
 from .registry import RegistryClient, RegistryImageSource, registry_api_host, valid_repository
 from .registry_auth import CredentialsFileError, load_docker_config
 
 __all__ = ["RegistrySourceTraits"]
-
-_HOST_PORT = re.compile(
-    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-    r"(?::\d{1,5})?|\[[0-9a-f:.]+\](?::\d{1,5})?"
-)
-_REALM_PATTERN = re.compile(r"(?:\*\.)?" + _HOST_PORT.pattern.split("|")[0])
 
 
 class RegistrySourceTraits(CheckedConfigurable):
@@ -97,7 +91,7 @@ class RegistrySourceTraits(CheckedConfigurable):
     def config_problems(self) -> list[ConfigProblem]:
         problems = super().config_problems()
         host = self.registry_host.strip().lower()
-        if not _HOST_PORT.fullmatch(host):
+        if not is_valid_host(host):
             problems.append(
                 ConfigProblem(
                     "LSSTSpawner.registry_host",
@@ -113,7 +107,7 @@ class RegistrySourceTraits(CheckedConfigurable):
                 )
             )
         for index, entry in enumerate(self.registry_insecure_hosts):
-            if not _HOST_PORT.fullmatch(entry.strip().lower()):
+            if not is_valid_host(entry.strip().lower()):
                 problems.append(
                     ConfigProblem(
                         f"LSSTSpawner.registry_insecure_hosts[{index}]",
@@ -121,7 +115,7 @@ class RegistrySourceTraits(CheckedConfigurable):
                     )
                 )
         for index, entry in enumerate(self.registry_realm_allowlist):
-            if not _REALM_PATTERN.fullmatch(entry.strip().lower()) or entry.strip() == "*":
+            if not is_valid_host_pattern(entry.strip().lower()):
                 problems.append(
                     ConfigProblem(
                         f"LSSTSpawner.registry_realm_allowlist[{index}]",

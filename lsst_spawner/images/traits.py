@@ -9,12 +9,14 @@ from typing import Any
 from traitlets import Dict, Enum, Int, List, Unicode
 
 from ..config import CheckedConfigurable, ConfigProblem, Duration
+from ..grammar import TAG_SYNTAX, is_valid_digest, is_valid_image_name, is_valid_tag
 from ..site import build_image_source, image_source_key, registry_source_available, site_context
 from .cache import CacheSettings, MenuCache
-from .menu import MenuPolicy, is_valid_digest
+from .filters import MAX_FILTER_AGE, parse_dropdown_filters
+from .menu import MenuPolicy
 from .model import ImageMenu
 from .sources import ImageSource
-from .tags import is_valid_tag
+from .tags import parse_tag
 
 __all__ = ["ImageMenuTraits"]
 
@@ -132,13 +134,36 @@ class ImageMenuTraits(CheckedConfigurable):
         ),
     )
 
+    image_cycle = Int(
+        None,
+        allow_none=True,
+        min=0,
+        max=999_999_999,
+        config=True,
+        help=(
+            "The SAL XML cycle of a telescope site, such as 27: only images whose tag carries "
+            "this cycle (w_2026_09_c0027.003, recommended_c0027) are offered or accepted, and "
+            "aliases resolve only among them. None (the default) offers every cycle."
+        ),
+    )
+
+    image_dropdown_filters = Dict(
+        default_value={},
+        config=True,
+        help=(
+            "Filters of the dropdown per kind (release, candidate, weekly, daily, experimental, "
+            "unknown), each a dict of number, age ('180d'), cutoff_version ('27.0.0'), "
+            "cutoff_date ('2026-01-31') and cutoff_build (the _rsp build); see docs/image-menu."
+        ),
+    )
+
     image_dropdown_max_count = Int(
         0,
         min=0,
         config=True,
         help=(
-            "The most tags the dropdown of other images lists, in menu order (newest of each "
-            "kind first); 0 for no limit."
+            "The most tags the whole dropdown lists, in menu order (newest of each kind "
+            "first), after image_dropdown_filters; 0 for no limit."
         ),
     )
 
@@ -146,8 +171,9 @@ class ImageMenuTraits(CheckedConfigurable):
         0,
         config=True,
         help=(
-            "The dropdown leaves out weekly and daily images older than this (such as '90d'); "
-            "tags without a date are kept. 0 for no limit."
+            "The dropdown leaves out dated images (weeklies, dailies) older than this, such "
+            "as '90d', after image_dropdown_filters (which can set an age per kind). 0 for "
+            "no limit."
         ),
     )
 
@@ -182,12 +208,17 @@ class ImageMenuTraits(CheckedConfigurable):
     def image_menu_policy(self) -> MenuPolicy:
         """The menu policy these traits describe."""
         counts = {field: getattr(self, trait) for trait, field in _COUNT_TRAITS}
+        filters, _ = parse_dropdown_filters(self.image_dropdown_filters)
+        # An age beyond MAX_FILTER_AGE is a check-config problem; never an overflow here.
+        max_age = min(self.image_dropdown_max_age, MAX_FILTER_AGE.total_seconds())
         return MenuPolicy(
             recommended_tag=self.image_recommended_tag,
             alias_tags=tuple(self.image_alias_tags),
             pinned_tags=tuple(self.image_pinned_tags),
             dropdown_max_count=self.image_dropdown_max_count,
-            dropdown_max_age=timedelta(seconds=self.image_dropdown_max_age),
+            dropdown_max_age=timedelta(seconds=max_age),
+            dropdown_filters=tuple(sorted(filters.items())),
+            cycle=self.image_cycle,
             **counts,
         )
 
@@ -227,10 +258,7 @@ class ImageMenuTraits(CheckedConfigurable):
             seen: set[str] = set()
             for index, tag in enumerate(tags):
                 if not is_valid_tag(tag):
-                    problem(
-                        f"{trait}[{index}]",
-                        f"{tag!r} is not a Docker tag ([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})",
-                    )
+                    problem(f"{trait}[{index}]", f"{tag!r} is not a Docker tag ({TAG_SYNTAX})")
                 elif tag in seen:
                     problem(f"{trait}[{index}]", f"{tag!r} is listed twice")
                 seen.add(tag)
@@ -238,17 +266,18 @@ class ImageMenuTraits(CheckedConfigurable):
         if not is_valid_tag(self.image_recommended_tag):
             problem(
                 "image_recommended_tag",
-                f"{self.image_recommended_tag!r} is not a Docker tag "
-                "([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})",
+                f"{self.image_recommended_tag!r} is not a Docker tag ({TAG_SYNTAX})",
             )
         check_tags("image_alias_tags", self.image_alias_tags)
         check_tags("image_pinned_tags", self.image_pinned_tags)
+        self._dropdown_problems(problem)
+        self._cycle_problems(problem)
 
         if self.image_source == "static":
             base = self.static_image_base
             if not base:
                 problem("static_image_base", 'is required when image_source is "static"')
-            elif ":" in base.rsplit("/", 1)[-1] or "@" in base or any(c.isspace() for c in base):
+            elif not is_valid_image_name(base):
                 problem(
                     "static_image_base",
                     f"{base!r} must be a repository without tag or digest, "
@@ -268,7 +297,8 @@ class ImageMenuTraits(CheckedConfigurable):
                 if not is_valid_digest(digest):
                     problem(
                         f"static_image_digests[{tag!r}]",
-                        f"{digest!r} is not a manifest digest (sha256: and 64 hex digits)",
+                        f"{digest!r} is not a manifest digest (sha256: and 64, or sha512: "
+                        "and 128, lower-case hex digits)",
                     )
             if self.static_image_tags and self.image_recommended_tag not in listed:
                 problem(
@@ -283,3 +313,40 @@ class ImageMenuTraits(CheckedConfigurable):
                 f'{type(self).__name__} lacks; mix it in or use "static"',
             )
         return problems
+
+    def _dropdown_problems(self, problem: Any) -> None:
+        _, found = parse_dropdown_filters(self.image_dropdown_filters)
+        for where, message in found:
+            problem(f"image_dropdown_filters{where}", message)
+
+    def _cycle_problems(self, problem: Any) -> None:
+        """With image_cycle set, configured tags of another cycle would never be offered."""
+        cycle = self.image_cycle
+        if cycle is None:
+            return
+        aliases = self.image_menu_policy().aliases
+        wanted = f"{cycle:04d}"
+        recommended = parse_tag(self.image_recommended_tag, aliases)
+        if recommended.cycle != cycle:
+            has = "no SAL cycle" if recommended.cycle is None else f"cycle {recommended.cycle}"
+            problem(
+                "image_recommended_tag",
+                f"{self.image_recommended_tag!r} has {has}, so with image_cycle = {cycle} it "
+                f"would never be offered; use a tag of the cycle, such as "
+                f"'{recommended.base or 'recommended'}_c{wanted}'",
+            )
+        for trait in ("image_alias_tags", "image_pinned_tags"):
+            for index, tag in enumerate(getattr(self, trait)):
+                item = parse_tag(tag, aliases)
+                if item.cycle is not None and item.cycle != cycle:
+                    problem(
+                        f"{trait}[{index}]",
+                        f"{tag!r} is of SAL cycle {item.cycle}, so with image_cycle = {cycle} "
+                        "it would never be offered",
+                    )
+                elif item.cycle is None and trait == "image_pinned_tags":
+                    problem(
+                        f"{trait}[{index}]",
+                        f"{tag!r} has no SAL cycle, so with image_cycle = {cycle} it would "
+                        "never be offered",
+                    )

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..identity import Identity
+from ..identity import MAX_ID, Identity
 from .errors import LabSpecError
 from .names import expand_template, template_fields
 
@@ -40,7 +40,6 @@ DEFAULT_BASE_GROUP = "root:x:0:\nnogroup:x:65534:\n"
 
 # System accounts in images use a wider alphabet than lab users (``Debian-exim``).
 _NSS_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
-_MAX_ID = 2**32 - 2
 _GECOS_MAX = 256
 
 
@@ -112,8 +111,8 @@ def _check_name(where: str, value: object) -> str:
 def _check_id(where: str, value: object) -> int:
     if isinstance(value, str) and value.isdigit():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_ID:
-        raise LabSpecError(f"{where}: {value!r} is not an id in 0..{_MAX_ID}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        raise LabSpecError(f"{where}: {value!r} is not an id in 0..{MAX_ID}")
     return value
 
 

@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 from tornado import web
@@ -36,7 +36,9 @@ from .fake_github import _Handler as _GitHubHandler
 from .hub import HubError, HubProcess
 from .kube import KubeEmulator
 from .kube.hub_role import write_hub_kubeconfig
+from .kube.images import publish_image
 from .kube.kubelet import ProcessKubelet
+from .registry import LocalRegistry
 
 __all__ = [
     "DEMO_DIGEST",
@@ -185,6 +187,7 @@ class Demo:
         log_level: str = "INFO",
         users: list[GitHubUser] | None = None,
         extra_config: str = "",
+        kubelet_mode: Literal["process", "oci"] = "process",
     ) -> None:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="lsst-spawner-demo-"))
@@ -197,6 +200,11 @@ class Demo:
         self.emulator: KubeEmulator | None = None
         self.kubelet: ProcessKubelet | None = None
         self.hub: HubProcess | None = None
+        #: ``oci``: labs run in runc as their user, from images in a real local registry.
+        self.kubelet_mode = kubelet_mode
+        self.registry: LocalRegistry | None = None
+        self.image_base = DEMO_IMAGE_BASE
+        self.image_digests = dict(DEMO_DIGESTS)
 
     @property
     def url(self) -> str:
@@ -221,13 +229,13 @@ c.LSSTGitHubOAuthenticator.login_service = "GitHub (fake)"
 c.JupyterHub.spawner_class = "lsst"
 c.LSSTSpawner.namespace = {self.namespace!r}
 c.LSSTSpawner.image_source = "static"
-c.LSSTSpawner.static_image_base = {DEMO_IMAGE_BASE!r}
+c.LSSTSpawner.static_image_base = {self.image_base!r}
 c.LSSTSpawner.static_image_tags = {DEMO_TAGS!r}
-c.LSSTSpawner.static_image_digests = {DEMO_DIGESTS!r}
+c.LSSTSpawner.static_image_digests = {self.image_digests!r}
 c.LSSTSpawner.image_recommended_tag = "recommended"
 c.LSSTSpawner.lab_sizes = {DEMO_SIZES!r}
 c.LSSTSpawner.lab_default_size = "medium"
-# The process kubelet runs the pod's command on this machine: no image entrypoint here.
+# The pod's command as given: the demo's images have no entrypoint (PATH finds it).
 c.LSSTSpawner.cmd = ["jupyterhub-singleuser"]
 c.LSSTSpawner.args = {self._singleuser_args()!r}
 c.LSSTSpawner.lab_home_directory = "{labs}/home/{{username}}"
@@ -251,11 +259,14 @@ c.LSSTSpawner.http_timeout = 60
             kubeconfig = write_hub_kubeconfig(
                 self.emulator, self.workdir / "kubeconfig", self.namespace
             )
+            if self.kubelet_mode == "oci":
+                self._publish_images()
             self.kubelet = ProcessKubelet(
                 self.emulator,
                 nodes=("demo-node-1", "demo-node-2"),
                 workdir=self.workdir / "kubelet",
                 step_delay=self.step_delay,
+                mode=self.kubelet_mode,
             )
             self.emulator.run(self.kubelet.start())
             self.hub = HubProcess(
@@ -270,6 +281,21 @@ c.LSSTSpawner.http_timeout = 60
             self.stop()
             raise
         return self
+
+    def _publish_images(self) -> None:
+        """Start a real registry holding every menu tag (one image: its config's PATH)."""
+        self.registry = LocalRegistry().start()
+        url = self.registry.url
+
+        async def publish() -> dict[str, str]:
+            return {tag: await publish_image(url, "sciplat/sciplat-lab", tag) for tag in DEMO_TAGS}
+
+        assert self.emulator is not None
+        references = self.emulator.run(publish())  # its loop: the caller may be running one
+        self.image_base = f"{self.registry.host_port}/sciplat/sciplat-lab"
+        self.image_digests = {
+            tag: references[tag].rsplit("@", 1)[1] for tag in DEMO_DIGESTS if tag in references
+        }
 
     def stop(self) -> None:
         """Stop the hub (which stops running labs), the kubelet, the emulator and GitHub."""
@@ -287,6 +313,9 @@ c.LSSTSpawner.http_timeout = 60
             self.emulator.stop_thread()
             self.emulator = None
         self.github.stop()
+        if self.registry is not None:
+            self.registry.stop()
+            self.registry = None
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -379,6 +408,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds between the kubelet's steps, so the progress page is visible (0.4)",
     )
     parser.add_argument("--log-level", default="INFO", help="the hub's log level (INFO)")
+    parser.add_argument(
+        "--kubelet",
+        choices=("process", "oci"),
+        default="process",
+        help="run labs as local processes, or in runc as their user (needs root and runc)",
+    )
     return parser.parse_args(argv)
 
 
@@ -391,7 +426,11 @@ def main(argv: list[str] | None = None) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     demo = Demo(
-        port=args.port, workdir=args.workdir, step_delay=args.step_delay, log_level=args.log_level
+        port=args.port,
+        workdir=args.workdir,
+        step_delay=args.step_delay,
+        log_level=args.log_level,
+        kubelet_mode=args.kubelet,
     )
     try:
         print(f"Starting the demo in {demo.workdir} ...", flush=True)

@@ -20,16 +20,26 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .ports import free_port
 
-__all__ = ["HubError", "HubProcess", "free_port"]
+__all__ = ["HubError", "HubProcess", "free_port", "spawn_body"]
 
 #: Scopes of the service token :class:`HubProcess` uses for :meth:`HubProcess.request`.
 ADMIN_SCOPES = ["admin:users", "admin:servers", "admin:auth_state", "tokens", "read:hub"]
+
+
+def spawn_body(version: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The body of ``POST /users/{name}/server`` for ``options``, for JupyterHub ``version``.
+
+    JupyterHub 6 takes ``{"user_options": {...}}`` (beside ``display_name``);
+    JupyterHub 5 takes the options themselves as the body.
+    """
+    major = int(version.split(".")[0])
+    return {"user_options": dict(options)} if major >= 6 else dict(options)
 
 
 class HubError(RuntimeError):
@@ -171,17 +181,12 @@ c.JupyterHub.load_roles = {json.dumps(roles)}
             return ""
         return self.log_path.read_text(errors="replace")[-characters:]
 
-    def spawn_body(self, options: dict[str, Any]) -> dict[str, Any]:
-        """The body of ``POST /users/{name}/server`` for ``options``, as this hub reads it.
-
-        JupyterHub 6 takes ``{"user_options": {...}}`` (beside ``display_name``);
-        JupyterHub 5 takes the options themselves as the body.
-        """
+    def spawn_body(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The body of ``POST /users/{name}/server`` for ``options``, as this hub reads it."""
         status, info = self.request("GET", "/")
         if status != 200:
             raise HubError(f"GET /hub/api answered {status}: {info}")
-        major = int(str(info["version"]).split(".")[0])
-        return {"user_options": dict(options)} if major >= 6 else dict(options)
+        return spawn_body(str(info["version"]), options)
 
     def request(
         self, method: str, path: str, body: Any = None, *, timeout: float = 30

@@ -30,7 +30,7 @@ from .kube import KubeEmulator
 from .kube.hub_role import HUB_ROLE_NAME, Z2JH_HUB_ROLE_RULES, hub_user_name, write_hub_kubeconfig
 from .kube.kubelet import ProcessKubelet
 
-__all__ = ["KubeHandle", "kube_api", "kube_role", "kubelet"]
+__all__ = ["KubeHandle", "kube_api", "kube_role", "kube_tls", "kubelet", "oci_kubelet"]
 
 REAL_CLUSTER_ENV = "LSST_SPAWNER_TEST_KUBECONFIG"
 
@@ -225,6 +225,31 @@ def kubelet(kube_api: KubeHandle, tmp_path: Path) -> Iterator[ProcessKubelet | N
         return
     emulator = kube_api.emulator
     node = ProcessKubelet(emulator, workdir=tmp_path / "kubelet")
+    emulator.run(node.start())
+    try:
+        yield node
+    finally:
+        emulator.run(node.stop())
+
+
+@pytest.fixture
+def oci_kubelet(kube_api: KubeHandle, tmp_path: Path) -> Iterator[ProcessKubelet]:
+    """A kubelet in ``oci`` mode: every container runs in runc as its security context.
+
+    Fails (never skips) when runc is missing or the tests do not run as root: an OCI
+    test that silently skipped would hide that no container ran. Images come from the
+    registry their reference names: publish them with
+    :func:`~lsst_spawner.testing.kube.images.publish_image`.
+    """
+    from .kube.oci import OciUnavailableError
+
+    if kube_api.emulator is None:
+        pytest.fail("the oci kubelet needs the emulator, not a real cluster", pytrace=False)
+    emulator = kube_api.emulator
+    try:
+        node = ProcessKubelet(emulator, mode="oci", workdir=tmp_path / "kubelet")
+    except (OciUnavailableError, PermissionError) as error:
+        pytest.fail(f"the OCI kubelet cannot run here: {error}", pytrace=False)
     emulator.run(node.start())
     try:
         yield node

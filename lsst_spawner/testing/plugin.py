@@ -1,11 +1,14 @@
 """The lsst_spawner pytest plugin: fixtures for sites testing their configuration.
 
 Registered through the ``pytest11`` entry point, so installing lsst_spawner
-with its ``test`` extra makes these fixtures available to any test suite.
+with its ``test`` extra makes these fixtures available to any test suite. The
+in-process hub (``lsst_hub``) builds on pytest-jupyterhub's ``hub_app``, which
+that package's own plugin registers.
 """
 
 from .auth_fixtures import fake_cilogon, fake_github
-from .kube_fixtures import kube_api, kube_role, kube_tls, kubelet
+from .hub_fixtures import lsst_hub
+from .kube_fixtures import kube_api, kube_role, kube_tls, kubelet, oci_kubelet
 from .registry_fixtures import local_registry, registry, token_registry
 
 __all__ = [
@@ -16,6 +19,8 @@ __all__ = [
     "kube_tls",
     "kubelet",
     "local_registry",
+    "lsst_hub",
+    "oci_kubelet",
     "registry",
     "token_registry",
 ]

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from lsst_spawner.testing.demo import DEMO_IMAGE_BASE, Demo
+from lsst_spawner.testing.demo import Demo
 from lsst_spawner.testing.hub import free_port
 
 pytestmark = pytest.mark.integration
@@ -66,9 +66,14 @@ RECORD_PROGRESS = """
 """
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    with Demo(port=free_port(), workdir=tmp_path_factory.mktemp("demo"), step_delay=0.3) as running:
+@pytest.fixture(scope="module", params=["process", "oci"])
+def demo(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Demo]:
+    """The demo with labs as local processes, then with labs in runc as their user."""
+    workdir = tmp_path_factory.mktemp("demo")
+    mode = request.param
+    with Demo(port=free_port(), workdir=workdir, step_delay=0.3, kubelet_mode=mode) as running:
         yield running
 
 
@@ -182,7 +187,7 @@ def test_login_spawn_lab_and_stop(page: Any, demo: Demo) -> None:
     # The lab is a real Jupyter server, reached through the proxy with the browser's session.
     pods = demo.emulator.list_objects("pods", demo.namespace) if demo.emulator else []
     (pod,) = [p for p in pods if USER in p["metadata"]["name"]]
-    assert pod["spec"]["containers"][0]["image"] == f"{DEMO_IMAGE_BASE}:{CHOSEN_TAG}"
+    assert pod["spec"]["containers"][0]["image"] == f"{demo.image_base}:{CHOSEN_TAG}"
     # The API answers 403 to a browser that has not logged in to the lab yet; any page
     # behind authentication (a missing file here) runs the lab's OAuth flow with the hub.
     page.goto(f"{demo.url}/user/{USER}/view/no-such-file.txt")

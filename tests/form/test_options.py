@@ -7,6 +7,7 @@ import logging
 import pytest
 from menu_fixture import (
     D0203,
+    DIGEST512_W09,
     DIGEST_R23,
     DIGEST_W10,
     HOSTILE_TAG,
@@ -15,6 +16,7 @@ from menu_fixture import (
     RECOMMENDED,
     UNLISTED_DIGEST,
     W01,
+    W09,
     W10,
     make_catalog,
 )
@@ -57,6 +59,10 @@ def test_empty_options_mean_defaults() -> None:
         (f"{IMAGE_BASE}:r23_0_1@{DIGEST_R23}", R23),
         (f"r23_0_1@{DIGEST_R23}", R23),
         (f"{IMAGE_BASE}@{DIGEST_R23}", R23),
+        # sha512 digests follow the same grammar as the menu's (lsst_spawner.grammar).
+        (f"{IMAGE_BASE}:w_2024_09@{DIGEST512_W09}", W09),
+        (f"w_2024_09@{DIGEST512_W09}", W09),
+        (f"{IMAGE_BASE}@{DIGEST512_W09}", W09),
     ],
 )
 def test_api_image_by_tag_reference_or_digest(value: str, expected: object) -> None:
@@ -113,6 +119,12 @@ API_REJECTIONS = [
     ({"image": f"w_2024_01@{DIGEST_W10}"}, "digest of image tag w_2024_01 is not known"),
     ({"image": f"{IMAGE_BASE}@sha256:abc"}, "64 lowercase hex digits"),
     ({"image": f"{IMAGE_BASE}@md5:{'0' * 32}"}, "64 lowercase hex digits"),
+    ({"image": f"{IMAGE_BASE}@sha512:{'9' * 127}"}, "or sha512: and 128"),
+    ({"image": f"{IMAGE_BASE}@sha512:{'9' * 64}"}, "or sha512: and 128"),
+    ({"image": f"w_2024_09@sha256:{'9' * 64}"}, "is not the digest of image tag w_2024_09"),
+    ({"image_class": "latest-nightly"}, "image_class 'latest-nightly' is not one of"),
+    ({"image_class": ["latest-weekly"]}, "image_class ['latest-weekly'] is not one of"),
+    ({"image": "w_2024_10", "image_class": "latest-weekly"}, "either image or image_class"),
     ({"image": "w_2024_99"}, "image tag w_2024_99 is not offered"),
     ({"image": HOSTILE_TAG}, "is not a valid tag or image reference"),
     ({"image": "w_2024_10 "}, "is not a valid tag or image reference"),
@@ -253,3 +265,49 @@ def test_size_choices_adapts_other_models() -> None:
     ]
     with pytest.raises(ValueError, match="string name"):
         size_choices([{"cpu": 2}])
+
+
+# --- image classes ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("image_class", "expected"),
+    [
+        ("recommended", RECOMMENDED),
+        ("latest-release", R23),
+        ("latest-weekly", W10),
+        ("latest-daily", D0203),
+    ],
+)
+def test_image_class_resolves_to_the_newest_offered_image(
+    image_class: str, expected: object
+) -> None:
+    options = api({"image_class": image_class})
+    assert options.image == expected
+    # Saved as the class, so the next spawn takes the newest image again.
+    assert options.to_user_options()["image_class"] == image_class
+    assert "image" not in options.to_user_options()
+
+
+def test_image_class_without_an_offered_image_is_refused_then_falls_back_when_saved() -> None:
+    from dataclasses import replace
+
+    from lsst_spawner.form.options import OptionsCatalog
+
+    menu = replace(CATALOG.menu, latest={})
+    catalog = OptionsCatalog(menu=menu, sizes=CATALOG.sizes, default_size="medium")
+    with pytest.raises(OptionsError, match="no latest-daily image is offered"):
+        parse_user_options({"image_class": "latest-daily"}, catalog)
+    reused = parse_user_options({"image_class": "latest-daily"}, catalog, reused=True)
+    assert reused.image == RECOMMENDED
+
+
+def test_wrong_cycle_message_names_the_cycle() -> None:
+    from dataclasses import replace
+
+    from lsst_spawner.form.options import OptionsCatalog
+
+    menu = replace(CATALOG.menu, cycle=27)
+    catalog = OptionsCatalog(menu=menu, sizes=CATALOG.sizes, default_size="medium")
+    with pytest.raises(OptionsError, match="only images of SAL cycle 27"):
+        parse_user_options({"image": "w_2024_10_c0026.001"}, catalog)

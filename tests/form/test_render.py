@@ -41,7 +41,11 @@ def test_form_lists_menu_sizes_and_checkboxes() -> None:
         "r23_0_1",
         "w_2024_10",
     ]
-    assert re.findall(r'<option value="([^"]*)"', html) == ["d_2024_02_03", "w_2024_01"]
+    assert re.findall(r'<option value="([^"]*)"', html) == [
+        "w_2024_09",
+        "d_2024_02_03",
+        "w_2024_01",
+    ]
     assert "Medium (2 CPU, 8 GiB)" in html
     assert 'name="enable_debug"' in html
     assert 'name="reset_user_env"' in html
@@ -108,3 +112,21 @@ def test_template_traits_are_checked(tmp_path: Path) -> None:
     problems = traits.config_problems()
     assert [p.where for p in problems] == ["LSSTSpawner.options_template_name"]
     assert "missing.html.j2" in problems[0].message
+
+
+def test_an_image_shown_as_its_alias_preselects_the_alias() -> None:
+    """w_2024_10 has recommended's digest: the form lists (and preselects) recommended."""
+    from dataclasses import replace
+
+    from menu_fixture import SIZES, W10
+
+    from lsst_spawner.form.options import OptionsCatalog
+
+    base = make_catalog().menu
+    aliased = replace(W10, choice="radio", shown_as="recommended")
+    menu = replace(base, radio=(base.radio[0], base.radio[1]), aliased=(aliased,))
+    catalog = OptionsCatalog(menu=menu, sizes=SIZES, default_size="medium")
+    html = render_options_form(catalog, {"image": "w_2024_10"})
+    assert 'value="w_2024_10"' not in html
+    assert checked_radio(html, "image_list") == ["recommended"]
+    assert selected_option(html) == []

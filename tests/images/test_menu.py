@@ -72,11 +72,11 @@ def dropdown_tags(menu: ImageMenu) -> list[str]:
 
 def test_default_menu() -> None:
     menu = build()
+    # w_2024_10 has the digest of recommended and latest_weekly: shown as them.
     assert radio_tags(menu) == [
         "recommended",
         "latest_weekly",
         "r23_0_1",
-        "w_2024_10",
         "w_2024_09",
         "d_2024_03_19",
         "d_2024_03_18",
@@ -97,6 +97,7 @@ def test_default_menu() -> None:
     ]
     assert {image.choice for image in menu.radio} == {"radio"}
     assert {image.choice for image in menu.dropdown} == {"dropdown"}
+    assert [(image.tag, image.shown_as) for image in menu.aliased] == [("w_2024_10", "recommended")]
     assert menu.complete
     assert menu.refreshed_at == NOW
     assert menu.invalid_tag_count == 0
@@ -161,7 +162,7 @@ def test_recommended_not_listed_by_the_source() -> None:
         ("releases", 2, ["r23_0_1", "r23_0_0"]),
         ("releases", 10, ["r23_0_1", "r23_0_0", "r22_0_0"]),
         ("weeklies", 0, []),
-        ("weeklies", 3, ["w_2024_10", "w_2024_09", "w_2024_08"]),
+        ("weeklies", 3, ["w_2024_09", "w_2024_08"]),  # w_2024_10 is shown as recommended
         ("dailies", 1, ["d_2024_03_19"]),
         ("dailies", 0, []),
         ("candidates", 1, ["r24_0_0_rc2"]),
@@ -311,9 +312,10 @@ def test_references() -> None:
 
 def test_tags_needing_digests_are_few() -> None:
     needed = tags_needing_digests(TAGS, POLICY)
-    radio = radio_tags(build())
+    menu = build()
+    radio = [*radio_tags(menu), *(image.tag for image in menu.aliased)]
     # The radio choices, then the newest of each kind shown with count 0.
-    assert needed == [*radio, "r24_0_0_rc2", "exp_w_2024_10_nosudo"]
+    assert sorted(needed) == sorted([*radio, "r24_0_0_rc2", "exp_w_2024_10_nosudo"])
 
 
 def test_tags_needing_digests_of_a_large_repository() -> None:
@@ -365,6 +367,12 @@ def test_menu_records_for_the_cli() -> None:
         "choice": "radio",
         "recommended": True,
     }
-    assert [r["tag"] for r in records] == [*radio_tags(build()), *dropdown_tags(build())]
-    assert records[-1]["choice"] == "dropdown"
+    assert [r["tag"] for r in records] == [
+        *radio_tags(build()),
+        *dropdown_tags(build()),
+        "w_2024_10",
+    ]
+    assert records[-1]["choice"] == "aliased"
+    assert records[-1]["shown_as"] == "recommended"
+    assert records[-2]["choice"] == "dropdown"
     assert records[-1]["recommended"] is False

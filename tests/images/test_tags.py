@@ -33,16 +33,35 @@ K = TagKind
         ("w_2024_05_c0020.001", K.WEEKLY, "Weekly 2024_05 (SAL Cycle 0020, Build 001)"),
         ("d_2024_02_03_extra_bits", K.DAILY, "Daily 2024_02_03 [extra_bits]"),
         (
-            "r23_0_1_rc1_rsp19_c0020.001_20210513",
+            "r23_0_1_rc1_c0020.001_rsp19_20210513",
             K.CANDIDATE,
-            "Release Candidate r23.0.1-rc1 (RSP Build 19) (SAL Cycle 0020, Build 001) [20210513]",
+            "Release Candidate r23.0.1-rc1 (SAL Cycle 0020, Build 001) (RSP Build 19) [20210513]",
         ),
         ("r23_0_1_c0020.001", K.RELEASE, "Release r23.0.1 (SAL Cycle 0020, Build 001)"),
-        # Suffixes out of the documented order end up in the free part.
         (
             "w_2024_05_c0020.001_rsp19",
             K.WEEKLY,
-            "Weekly 2024_05 (SAL Cycle 0020, Build 001) [rsp19]",
+            "Weekly 2024_05 (SAL Cycle 0020, Build 001) (RSP Build 19)",
+        ),
+        # Since DM-54213 the cycle is read before the RSP build: the older order
+        # leaves the cycle in the free part (and the tag has no cycle).
+        (
+            "r23_0_1_rc1_rsp19_c0020.001_20210513",
+            K.CANDIDATE,
+            "Release Candidate r23.0.1-rc1 (RSP Build 19) [c0020.001_20210513]",
+        ),
+        # Aliases and unknown tags keep a _c{cycle}; an architecture is shown once.
+        ("recommended_c0027", K.ALIAS, "Recommended (SAL Cycle 0027)"),
+        ("recommended_c0027-arm64", K.ALIAS, "Recommended (SAL Cycle 0027) [arm64]"),
+        ("recommended-amd64", K.ALIAS, "Recommended [amd64]"),
+        ("latest-amd64", K.UNKNOWN, "latest [amd64]"),
+        ("latest_c0027-amd64", K.UNKNOWN, "latest (SAL Cycle 0027) [amd64]"),
+        ("not_a_normal_format", K.UNKNOWN, "not_a_normal_format"),
+        ("exp_random_c0027-amd64", K.EXPERIMENTAL, "Experimental random (SAL Cycle 0027) [amd64]"),
+        (
+            "exp_w_2021_22_c0020.001_rsp19_foo-amd64",
+            K.EXPERIMENTAL,
+            "Experimental Weekly 2021_22 (SAL Cycle 0020, Build 001) (RSP Build 19) [foo] [amd64]",
         ),
         ("w_2024_05-amd64", K.WEEKLY, "Weekly 2024_05 [amd64]"),
         ("r23_0_1-arm64", K.RELEASE, "Release r23.0.1 [arm64]"),
@@ -80,13 +99,18 @@ def test_2020_has_an_iso_week_53() -> None:
         ("r23_0_1", {"version": (23, 0, 1), "candidate": None, "date": None}),
         ("r23_0_1_rc2", {"version": (23, 0, 1), "candidate": 2}),
         (
-            "w_2024_05_rsp19_c0020.001_x",
+            "w_2024_05_c0020.001_rsp19_x",
             {"rsp_build": 19, "cycle": 20, "cycle_build": 1, "extra": "x"},
         ),
         ("w_2024_05", {"version": (2024, 5, 0), "date": date(2024, 2, 1)}),
         ("d_2024_02_03", {"version": (2024, 2, 3), "date": date(2024, 2, 3)}),
         ("exp_w_2024_05", {"inner_kind": K.WEEKLY, "date": date(2024, 2, 1)}),
         ("exp_foo", {"inner_kind": K.UNKNOWN, "date": None, "version": None}),
+        ("w_2024_05_rsp19_c0020.001", {"rsp_build": 19, "cycle": None, "extra": "c0020.001"}),
+        ("recommended_c0027-amd64", {"cycle": 27, "base": "recommended", "architecture": "amd64"}),
+        ("latest_c0027", {"kind": K.UNKNOWN, "cycle": 27, "base": "latest"}),
+        ("exp_random_c0027", {"cycle": 27, "inner_kind": K.UNKNOWN}),
+        ("w_2024_05_c0027", {"cycle": None, "extra": "c0027"}),
         ("d_2024_02_03-amd64", {"architecture": "amd64", "date": date(2024, 2, 3)}),
         ("exp_w_2024_05-arm64", {"architecture": "arm64", "kind": K.EXPERIMENTAL}),
     ],
@@ -124,6 +148,18 @@ def test_configured_aliases() -> None:
     assert parse_tag("latest_weekly", ["latest_weekly"]).kind is K.ALIAS
     assert parse_tag("latest_weekly", ["latest_weekly"]).display_name == "Latest Weekly"
     assert parse_tag("latest_weekly").kind is K.UNKNOWN
+    # Variants of a configured alias are aliases: a cycle, an architecture, both.
+    cycled = parse_tag("latest_weekly_c0046", ["latest_weekly"])
+    assert (cycled.kind, cycled.display_name, cycled.cycle) == (
+        K.ALIAS,
+        "Latest Weekly (SAL Cycle 0046)",
+        46,
+    )
+    arch = parse_tag("latest_weekly-amd64", ["latest_weekly"])
+    assert (arch.kind, arch.hidden, arch.display_name) == (K.ALIAS, True, "Latest Weekly [amd64]")
+    # An alias configured with its cycle makes its other variants aliases too.
+    assert parse_tag("latest_c0050-arm64", ["latest_c0050"]).kind is K.ALIAS
+    assert parse_tag("latest_c0050", ["latest_c0050"]).base == "latest"
     # An alias is whatever the site says, even a name that looks like a weekly.
     assert parse_tag("w_2024_05", {"w_2024_05"}).kind is K.ALIAS
 
@@ -223,3 +259,53 @@ def test_parse_never_raises_on_hostile_strings() -> None:
         assert parse_tag(tag).tag == tag
     assert parse_tag("r" + "1" * 10000 + "_0_0").kind is K.UNKNOWN
     assert parse_tag("w_2024_05_rsp" + "1" * 10000).extra == "rsp" + "1" * 10000
+
+
+# Variants of one build, in their documented order: cycle, cycle build and RSP
+# build newest first (a tag with the suffix before the same tag without it), the
+# tag without free text before those with it, the generic image before its
+# architecture variants.
+VARIANTS = [
+    "w_2024_05_c0021.001",
+    "w_2024_05_c0020.002_rsp19",
+    "w_2024_05_c0020.002",
+    "w_2024_05_c0020.002-amd64",
+    "w_2024_05_c0020.001",
+    "w_2024_05_rsp20",
+    "w_2024_05_rsp19",
+    "w_2024_05",
+    "w_2024_05-amd64",
+    "w_2024_05-arm64",
+    "w_2024_05_extra",
+    "w_2024_05_nosudo",
+    "w_2024_05_nosudo-amd64",
+]
+
+
+def test_variants_of_one_build_sort_in_the_documented_order() -> None:
+    for seed in range(5):
+        shuffled = list(VARIANTS)
+        random.Random(seed).shuffle(shuffled)
+        assert sorted(shuffled, key=lambda t: parse_tag(t).sort_key) == VARIANTS
+
+
+def test_cycle_sorts_before_rsp_build() -> None:
+    """Nublado's DM-54213 ordering: the newest cycle build wins whatever the RSP build."""
+    ordered = [
+        "r21_0_1_c0032.005_rsp101",
+        "r21_0_1_c0032.004_rsp103",
+        "r21_0_1_c0032.004_rsp102",
+        "r21_0_1_c0031.004_rsp103",
+        "r21_0_1_c0031.004",
+        "r21_0_1_rsp103",
+        "r21_0_1_rsp29",
+        "r21_0_1",
+    ]
+    assert sorted(reversed(ordered), key=lambda t: parse_tag(t).sort_key) == ordered
+
+
+def test_aliases_and_unknown_sort_by_base_then_cycle_then_architecture() -> None:
+    aliases = {"latest"}
+    ordered = ["latest_c0028", "latest_c0027", "latest_c0027-amd64", "latest", "latest-amd64"]
+    shuffled = list(reversed(ordered))
+    assert sorted(shuffled, key=lambda t: parse_tag(t, aliases).sort_key) == ordered

@@ -237,6 +237,55 @@ def test_registry_without_the_registry_mixin() -> None:
             "LSSTSpawner.image_pinned_tags[0]",
             "is not a Docker tag",
         ),
+        (
+            {"image_dropdown_filters": {"weekly": {"age": "1e300"}}},
+            "LSSTSpawner.image_dropdown_filters['weekly']['age']",
+            "at most 36500d (100 years)",
+        ),
+        (
+            {"image_dropdown_filters": {"weekly": {"number": -2}}},
+            "LSSTSpawner.image_dropdown_filters['weekly']['number']",
+            "whole number",
+        ),
+        (
+            {"image_dropdown_filters": {"nightly": {"number": 2}}},
+            "LSSTSpawner.image_dropdown_filters['nightly']",
+            "is not a kind",
+        ),
+        (
+            {"image_cycle": 27},
+            "LSSTSpawner.image_recommended_tag",
+            "'recommended' has no SAL cycle, so with image_cycle = 27 it would never be "
+            "offered; use a tag of the cycle, such as 'recommended_c0027'",
+        ),
+        (
+            {"image_cycle": 27, "image_recommended_tag": "recommended_c0026"},
+            "LSSTSpawner.image_recommended_tag",
+            "has cycle 26",
+        ),
+        (
+            {
+                "image_cycle": 27,
+                "image_recommended_tag": "recommended_c0027",
+                "image_alias_tags": ["latest_c0027", "latest_weekly_c0026"],
+            },
+            "LSSTSpawner.image_alias_tags[1]",
+            "'latest_weekly_c0026' is of SAL cycle 26",
+        ),
+        (
+            {
+                "image_cycle": 27,
+                "image_recommended_tag": "recommended_c0027",
+                "image_pinned_tags": ["w_2024_10"],
+            },
+            "LSSTSpawner.image_pinned_tags[0]",
+            "'w_2024_10' has no SAL cycle",
+        ),
+        (
+            {"static_image_digests": {"w_2024_10": "sha512:" + "a" * 64}},
+            "LSSTSpawner.static_image_digests['w_2024_10']",
+            "or sha512: and 128",
+        ),
     ],
 )
 def test_config_problems_name_the_trait(
@@ -263,3 +312,30 @@ def test_config_problems_cooperate_with_other_mixins() -> None:
     config.Both.static_image_tags = []
     wheres = {p.where for p in Both(config=config).config_problems()}
     assert {"LSSTSpawner.other", "LSSTSpawner.static_image_tags"} <= wheres
+
+
+def test_a_consistent_cycle_configuration_has_no_problems() -> None:
+    traits = static(
+        image_cycle=27,
+        image_recommended_tag="recommended_c0027",
+        image_alias_tags=["latest_c0027", "latest"],
+        static_image_tags=["recommended_c0027", "w_2024_10_c0027.001"],
+        static_image_digests={"w_2024_10_c0027.001": "sha512:" + "a" * 128},
+        image_dropdown_filters={"weekly": {"number": 5, "age": "90d"}},
+    )
+    assert traits.config_problems() == []
+    policy = traits.image_menu_policy()
+    assert policy.cycle == 27
+    assert [kind.value for kind, _ in policy.dropdown_filters] == ["weekly"]
+
+
+def test_an_overflowing_dropdown_age_does_not_break_the_policy() -> None:
+    """image_dropdown_max_age = "1e300" used to raise OverflowError on every form.
+
+    It is refused where every duration is (the trait, so hub start and check-config), and the
+    longest duration accepted builds a policy.
+    """
+    with pytest.raises(TraitError, match=r"image_dropdown_max_age: a duration must be at most"):
+        static(image_dropdown_max_age="1e300")
+    policy = static(image_dropdown_max_age="36500d").image_menu_policy()
+    assert policy.dropdown_max_age == timedelta(days=36500)

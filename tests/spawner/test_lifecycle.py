@@ -22,6 +22,8 @@ from lsst_spawner.testing.kube.podenv import resolve_lab_env
 from lsst_spawner.testing.kube_fixtures import KubeHandle
 
 DIGEST = "sha256:" + "c" * 64
+#: Where the menu's images come from; the OCI runs point it (and DIGEST) at the real registry.
+IMAGE_BASE = "registry.example.org/sciplat-lab"
 TOKEN = "lifecycle-test-api-token-value"
 
 
@@ -29,7 +31,7 @@ def spawner_config(namespace: str) -> Config:
     c = Config()
     c.LSSTSpawner.namespace = namespace
     c.LSSTSpawner.image_source = "static"
-    c.LSSTSpawner.static_image_base = "registry.example.org/sciplat-lab"
+    c.LSSTSpawner.static_image_base = IMAGE_BASE
     c.LSSTSpawner.static_image_tags = ["recommended", "w_2026_46", "w_2026_45"]
     c.LSSTSpawner.static_image_digests = {"recommended": DIGEST, "w_2026_46": DIGEST}
     c.LSSTSpawner.lab_spawn_timeout = "60s"
@@ -58,16 +60,37 @@ def kube_role(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
     return required_rules(HubFeatures())
 
 
-@pytest.fixture
-def stub_kubelet(kubelet: Any) -> Any:
-    kubelet.mode = "stub"
+def _use_oci(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The OCI kubelet, with the menu pointed at the stand-in lab in the real registry."""
+    base, digests = request.getfixturevalue("lab_stand_in")
+    monkeypatch.setattr(sys.modules[__name__], "IMAGE_BASE", base)
+    monkeypatch.setattr(sys.modules[__name__], "DIGEST", digests["w_2026_46"])
+    return request.getfixturevalue("oci_kubelet")
+
+
+@pytest.fixture(params=["stub", "oci"])
+def stub_kubelet(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The kubelet of most tests: stub mode, then again the OCI mode (the lab in runc)."""
+    if request.param == "oci":
+        node = _use_oci(request, monkeypatch)
+    else:
+        node = request.getfixturevalue("kubelet")
+        node.mode = "stub"
     clients.load_config.cache_clear()
-    yield kubelet
+    yield node
     clients.load_config.cache_clear()
 
 
 def secret_values(secret: dict[str, Any]) -> dict[str, str]:
     return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+
+
+@pytest.fixture(params=["process", "oci"])
+def lab_kubelet(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A kubelet that runs the lab's command: a local process, or in runc."""
+    if request.param == "oci":
+        return _use_oci(request, monkeypatch)
+    return request.getfixturevalue("kubelet")
 
 
 async def lab_objects(kube_api: KubeHandle) -> dict[str, list[str]]:
@@ -127,7 +150,7 @@ async def test_spawn_and_stop_leave_nothing_behind(kube_api: KubeHandle, stub_ku
 
 
 async def test_the_lab_process_gets_the_environment_its_objects_describe(
-    kube_api: KubeHandle, kubelet: Any
+    kube_api: KubeHandle, lab_kubelet: Any
 ) -> None:
     # A real process (as the e2e tests' jupyterhub-singleuser): it saves its environment,
     # then serves its directory on the pod's address (0.0.0.0 is replaced by the kubelet).

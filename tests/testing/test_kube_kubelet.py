@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 
 import aiohttp
@@ -241,3 +242,26 @@ async def test_full_nodes_leave_pods_pending_until_room(kube_api, kubelet) -> No
 
 async def _has_reason(kube_api, name: str, reason: str) -> bool:
     return reason in await reasons(kube_api, name)
+
+
+async def test_a_stub_pods_log_is_empty_and_a_pending_pods_is_refused(kube_api, kubelet) -> None:
+    kubelet.mode = "stub"
+    async with kube_api.api_client() as api:
+        v1 = client.CoreV1Api(api)
+        await v1.create_namespaced_pod(kube_api.namespace, lab_pod("quiet", None))
+        await wait_for(lambda: running(kube_api, "quiet"))
+        assert await v1.read_namespaced_pod_log("quiet", kube_api.namespace) == ""
+        kubelet.images = set()
+        await v1.create_namespaced_pod(kube_api.namespace, lab_pod("blocked", None))
+
+        async def refused():
+            try:
+                await v1.read_namespaced_pod_log("blocked", kube_api.namespace)
+            except client.ApiException as error:
+                return error
+            return None
+
+        error = await wait_for(refused)
+    assert error.status == 400
+    message = json.loads(error.body)["message"]
+    assert message.startswith('container "notebook" in pod "blocked" is waiting to start: ')

@@ -29,7 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="namespace to create (repeatable; default: default)",
     )
-    parser.add_argument("--kubelet", choices=["none", "process", "stub"], default="process")
+    parser.add_argument("--kubelet", choices=["none", "process", "stub", "oci"], default="process")
     parser.add_argument(
         "--node",
         action="append",

@@ -188,6 +188,8 @@ def build_app(emulator: KubeEmulator) -> web.Application:
     ) -> web.StreamResponse:
         query = request.query
         rtype = store.resource_type(resource)
+        if resource == "pods" and sub in emulator.pod_subresources:  # the kubelet's streams
+            return await emulator.pod_subresources[sub](request, namespace or "", name or "")
         if sub == "log" and resource == "pods" and verb == "get":
             store.get("pods", namespace, name or "")
             return web.Response(text=emulator.pod_log(namespace or "", name or ""))

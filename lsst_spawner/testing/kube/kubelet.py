@@ -13,31 +13,58 @@ Modes:
   namespace). Deleting the pod sends SIGTERM, then SIGKILL after the grace period.
 - ``stub``: no process; every declared container port answers any HTTP request
   with ``200`` from one tiny protocol handler, for benchmarks.
+- ``oci``: each container runs in Debian's ``runc`` (see :mod:`.oci`), on the
+  host's root filesystem (read-only when the container asks), as the user, group
+  and supplemental groups of its security context, with its capabilities,
+  seccomp profile and no-new-privileges flag, its volumes mounted
+  (:mod:`.volumes`), an ``/etc/hosts`` naming the namespace's services
+  (:mod:`.dns`) and the environment of its image config (read from the
+  registry its reference names, :mod:`.images`) and of the pod, nothing of the
+  host's. Needs root and runc.
+
+In every mode, readiness and liveness probes run on their schedule until the
+container exits (:mod:`.probes`), a container that exits is restarted as the
+pod's ``restartPolicy`` says (with ``restartCount`` and ``lastState``), and the
+pod's ``log``, ``exec`` and ``attach`` subresources are served by
+:mod:`.streams`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
+import itertools
 import os
 import shutil
-import signal
-import sys
 import tempfile
-import time
-from collections.abc import Callable, Collection, Iterable
+import uuid
+from collections.abc import Callable, Collection, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .containers import RunningContainer, host_environment, start_oci, start_process
+from .dns import hosts_file, service_env
+from .images import ImageConfig, ImagePullError, fetch_image_config, mirrored
 from .network import AddressPool, StubResponder
+from .oci import Bundle, build_process, build_spec, find_runc
 from .podenv import ContainerConfigError, resolve_env
-from .podstatus import running_status, set_condition, set_container, waiting_status
+from .podstatus import (
+    refresh_pod_conditions,
+    running_status,
+    set_condition,
+    set_container,
+    terminated_state,
+    waiting_status,
+)
+from .probes import ProbeLoop, stop_all
 from .resources import event_name
 from .server import KubeEmulator
 from .status import ApiError
 from .store import Change, now_rfc3339
+from .volumes import HostVolume, VolumeError, container_mounts, prepare_volumes
 
 __all__ = ["FakeNode", "ProcessKubelet"]
 
@@ -59,9 +86,14 @@ class _Runtime:
     node: str | None = None
     ip: str | None = None
     processes: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
+    containers: dict[str, RunningContainer] = field(default_factory=dict)
+    previous_logs: dict[str, Path] = field(default_factory=dict)
+    loops: list[asyncio.Task[None]] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
     terminating: bool = False
     scratch: Path | None = None
+    volumes: dict[str, HostVolume] = field(default_factory=dict)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)  # log followers wake up
 
 
 class ProcessKubelet:
@@ -70,16 +102,20 @@ class ProcessKubelet:
         emulator: KubeEmulator,
         *,
         nodes: Iterable[str | FakeNode] = ("node-1", "node-2"),
-        mode: Literal["process", "stub"] = "process",
+        mode: Literal["process", "stub", "oci"] = "process",
         images: ImageCheck = None,
         step_delay: float = 0.0,
         workdir: str | os.PathLike[str] | None = None,
         inherit_env: bool = False,
         extra_env: dict[str, str] | None = None,
         addresses: AddressPool | None = None,
+        mirrors: dict[str, str] | None = None,
     ) -> None:
-        if mode not in ("process", "stub"):
-            raise ValueError("mode must be 'process' or 'stub'")
+        if mode not in ("process", "stub", "oci"):
+            raise ValueError("mode must be 'process', 'stub' or 'oci'")
+        self.runc = find_runc() if mode == "oci" else ""
+        if mode == "oci" and os.geteuid() != 0:
+            raise PermissionError("the oci mode runs runc and mounts overlays: it needs root")
         self.emulator = emulator
         self.store = emulator.store
         self.nodes = [FakeNode(n) if isinstance(n, str) else n for n in nodes]
@@ -95,13 +131,27 @@ class ProcessKubelet:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="lsst-kubelet-"))
         self._started = False
         self._unschedulable: list[_Runtime] = []
+        self._image_cache: dict[str, ImageConfig] = {}
+        #: Registry host -> loopback mirror (``docker.io`` for references without a host).
+        self.mirrors = dict(mirrors or {})
+        self._hosts_pending = False
+        self._terminations: set[asyncio.Task[None]] = set()
+        #: Seconds between retries of a volume or container config that failed.
+        self.retry_period = 0.5
+        #: How long a restart backs off, at most (a real kubelet goes to 5 minutes).
+        self.max_backoff = 2.0
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
         """Attach to the emulator (call on the emulator's loop) and adopt pending pods."""
+        from .streams import register
+
         self.store.listeners.append(self._on_change)
         self.emulator.log_providers.append(self.pod_log)
+        register(self.emulator, self)
+        if self.mode == "oci" and not self.runc:  # switched to oci after construction
+            self.runc = find_runc()
         self._started = True
         for pod in list(self.store.objects["pods"].values()):
             if not (pod.get("spec") or {}).get("nodeName"):
@@ -116,25 +166,45 @@ class ProcessKubelet:
             self.store.listeners.remove(self._on_change)
         with contextlib.suppress(ValueError):
             self.emulator.log_providers.remove(self.pod_log)
+        from .streams import unregister
+
+        unregister(self.emulator, self)
         for runtime in list(self.pods.values()):
+            runtime.terminating = True
             if runtime.task is not None:
                 runtime.task.cancel()
             await self._kill(runtime, grace=0)
+        # Terminations under way finish here, not after the loop is gone (their runc
+        # and umount subprocesses would be left to a closed loop).
+        await asyncio.gather(*self._terminations, return_exceptions=True)
         self.pods.clear()
         self.stubs.close_all()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def pod_log(self, namespace: str, name: str) -> str | None:
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._terminations.add(task)
+        task.add_done_callback(self._terminations.discard)
+
+    def runtime_of(self, namespace: str, name: str) -> _Runtime | None:
         for runtime in self.pods.values():
-            if (runtime.namespace, runtime.name) == (namespace, name) and runtime.scratch:
-                logs = sorted(runtime.scratch.glob("*.log"))
-                return "".join(p.read_text(errors="replace") for p in logs)
+            if (runtime.namespace, runtime.name) == (namespace, name):
+                return runtime
         return None
+
+    def pod_log(self, namespace: str, name: str) -> str | None:
+        runtime = self.runtime_of(namespace, name)
+        if runtime is None or runtime.scratch is None:
+            return None
+        logs = sorted(runtime.scratch.glob("*.current.log"))
+        return "".join(p.read_text(errors="replace") for p in logs)
 
     # -- reacting to the store ----------------------------------------------------------
 
     def _on_change(self, change: Change) -> None:
+        if change.resource in ("pods", "services") and self.mode == "oci":
+            self._refresh_hosts_soon()
         if change.resource != "pods":
             return
         meta = change.obj["metadata"]
@@ -145,10 +215,10 @@ class ProcessKubelet:
             if not runtime.terminating:
                 runtime.terminating = True
                 grace = meta.get("deletionGracePeriodSeconds") or 0
-                asyncio.get_running_loop().create_task(self._terminate(runtime, grace))
+                self._background(self._terminate(runtime, grace))
         elif change.type == "DELETED" and runtime:
             runtime.terminating = True
-            asyncio.get_running_loop().create_task(self._terminate(runtime, 0, removed=True))
+            self._background(self._terminate(runtime, 0, removed=True))
 
     def _launch(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
@@ -209,6 +279,25 @@ class ProcessKubelet:
         for runtime in waiting:
             if runtime.uid in self.pods and not runtime.terminating:
                 runtime.task = asyncio.get_running_loop().create_task(self._run(runtime))
+
+    def _refresh_hosts_soon(self) -> None:
+        if self._hosts_pending:
+            return
+        self._hosts_pending = True
+        asyncio.get_running_loop().call_soon(self._refresh_hosts)
+
+    def _refresh_hosts(self) -> None:
+        """Rewrite every OCI pod's ``/etc/hosts`` in place (the bind mount keeps the inode)."""
+        self._hosts_pending = False
+        for runtime in list(self.pods.values()):
+            path = runtime.scratch / "hosts" if runtime.scratch else None
+            if path is not None and path.exists() and runtime.ip:
+                text = hosts_file(self.store, runtime.namespace, runtime.name, runtime.ip)
+                with contextlib.suppress(OSError), path.open("r+") as out:
+                    if out.read() != text:
+                        out.seek(0)
+                        out.truncate()
+                        out.write(text)
 
     async def _image_present(self, image: str) -> bool:
         if self.images is None:
@@ -292,18 +381,62 @@ class ProcessKubelet:
                     waiting_status(c, "ContainerCreating") for c in p["spec"]["containers"]
                 ]
 
-            self._mutate(runtime, network)
+            pod = self._mutate(runtime, network)
+            if self.mode == "oci":
+                # As a kubelet does, a volume that cannot be set up (a ConfigMap not there
+                # yet) is retried, with a FailedMount event now and then.
+                for attempt in itertools.count():
+                    shutil.rmtree(runtime.scratch / "volumes", ignore_errors=True)
+                    try:
+                        runtime.volumes = prepare_volumes(
+                            self.store, pod, runtime.scratch / "volumes", self.workdir / "claims"
+                        )
+                        break
+                    except (VolumeError, OSError) as exc:
+                        if attempt % 20 == 0:
+                            self._event(
+                                runtime,
+                                "FailedMount",
+                                f"MountVolume.SetUp failed: {exc}",
+                                warning=True,
+                            )
+                    await asyncio.sleep(self.retry_period)
+                (runtime.scratch / "hosts").write_text(
+                    hosts_file(self.store, runtime.namespace, runtime.name, ip)
+                )
+            images: dict[str, ImageConfig] = {}
             for container in containers:
-                if not await self._pull(runtime, container):
+                image = await self._pull(runtime, container)
+                if image is None:
                     return
+                images[container["name"]] = image
             for container in containers:
-                try:
-                    env = resolve_env(
-                        self.store,
-                        self.store.get("pods", runtime.namespace, runtime.name),
-                        container,
-                    )
-                except ContainerConfigError as exc:
+                spec = await self._config_or_retry(runtime, container, images, ports)
+                loop = asyncio.get_running_loop().create_task(
+                    self._container_loop(runtime, container, spec, ports)
+                )
+                runtime.loops.append(loop)
+                await self._pause()
+        except asyncio.CancelledError:
+            pass
+        except ApiError:
+            pass  # the pod vanished under us
+
+    async def _config_or_retry(
+        self,
+        runtime: _Runtime,
+        container: dict[str, Any],
+        images: dict[str, ImageConfig],
+        ports: list[int],
+    ) -> Any:
+        """The container's spec; a CreateContainerConfigError is reported and retried."""
+        for attempt in itertools.count():
+            try:
+                pod = self.store.get("pods", runtime.namespace, runtime.name)
+                env = resolve_env(self.store, pod, container)
+                return self._container_spec(runtime, pod, container, images, env, ports)
+            except (ContainerConfigError, VolumeError) as exc:
+                if attempt % 20 == 0:
                     self._event(
                         runtime,
                         "Failed",
@@ -313,59 +446,328 @@ class ProcessKubelet:
                     )
                     waiting = waiting_status(container, "CreateContainerConfigError", str(exc))
                     self._set_waiting(runtime, waiting)
+            await asyncio.sleep(self.retry_period)
+        raise AssertionError("unreachable")
+
+    def _container_spec(
+        self,
+        runtime: _Runtime,
+        pod: dict[str, Any],
+        container: dict[str, Any],
+        images: dict[str, ImageConfig],
+        env: dict[str, str],
+        ports: list[int],
+    ) -> Any:
+        """What starting ``container`` needs: an argv and environment, or an OCI spec."""
+        assert runtime.ip is not None
+        assert runtime.scratch is not None
+        ip = runtime.ip
+        env = {k: v.replace("0.0.0.0", ip) for k, v in env.items()}
+        if self.mode != "oci":
+            command = list(container.get("command") or []) + list(container.get("args") or [])
+            if self.mode == "stub" or not command:
+                return None
+            extra = {
+                "KUBERNETES_SERVICE_HOST": self.emulator.host,
+                "KUBERNETES_SERVICE_PORT": str(self.emulator.port),
+                **self.extra_env,
+            }
+            full = host_environment(env, runtime.scratch, runtime.name, extra, self.inherit_env)
+            return [arg.replace("0.0.0.0", ip) for arg in command], full
+        image = images[container["name"]]
+        argv = image.argv(container.get("command"), container.get("args"))
+        argv = [arg.replace("0.0.0.0", ip) for arg in argv]
+        variables: dict[str, str] = {}
+        if pod["spec"].get("enableServiceLinks", True):
+            variables.update(
+                service_env(self.store, runtime.namespace, self.emulator.host, self.emulator.port)
+            )
+        else:
+            variables.update(
+                {
+                    k: v
+                    for k, v in service_env(
+                        self.store, runtime.namespace, self.emulator.host, self.emulator.port
+                    ).items()
+                    if k.startswith("KUBERNETES_")
+                }
+            )
+        variables.update(self.extra_env)
+        variables.update(env)
+        process = build_process(pod, container, image, argv, variables)
+        mounts = container_mounts(container, runtime.volumes)
+        if not any(m["destination"] == "/etc/hosts" for m in mounts):
+            mounts.append(
+                {
+                    "destination": "/etc/hosts",
+                    "type": "bind",
+                    "source": str(runtime.scratch / "hosts"),
+                    "options": ["bind", "ro"],
+                }
+            )
+        return process, mounts
+
+    async def _container_loop(
+        self, runtime: _Runtime, container: dict[str, Any], spec: Any, ports: list[int]
+    ) -> None:
+        """Start the container, probe it, and restart it as the restart policy says."""
+        name = container["name"]
+        restarts = 0
+        policy = "Always"
+        try:
+            while True:
+                pod = self.store.get("pods", runtime.namespace, runtime.name)
+                policy = pod["spec"].get("restartPolicy") or "Always"
+                self._event(runtime, "Created", f"Created container {name}", container=name)
+                running = await self._start_container(runtime, pod, container, spec, ports)
+                if running is None and spec is not None:
+                    return  # the runtime refused it (reported already)
+                self._event(runtime, "Started", f"Started container {name}", container=name)
+                probes = self._start_probes(runtime, container, running)
+                runtime.loops.extend(probes)  # cancelled with the pod, too
+                ready = not container.get("readinessProbe")
+                started = running.started_at if running else now_rfc3339()
+                self._mutate(
+                    runtime,
+                    functools.partial(
+                        self._set_running,
+                        container=container,
+                        started=started,
+                        ready=ready,
+                        restarts=restarts,
+                    ),
+                )
+                if running is None:
+                    return  # stub: runs until the pod is deleted
+                code = await running.process.wait()
+                running.exit_code = code
+                running.exited.set()
+                await stop_all(probes)
+                runtime.changed.set()
+                if runtime.terminating:
                     return
+                await running.cleanup()
+                finished = now_rfc3339()
+                state = terminated_state(code, running.started_at, finished)
+                again = policy == "Always" or (policy == "OnFailure" and code != 0)
+                if not again:
+                    self._mutate(
+                        runtime, functools.partial(self._set_terminated, name=name, state=state)
+                    )
+                    return
+                restarts += 1
+                backoff = min(0.1 * 2 ** (restarts - 1), self.max_backoff)
+                message = (
+                    f"back-off {backoff:g}s restarting failed container={name} pod={runtime.name}"
+                )
                 self._event(
                     runtime,
-                    "Created",
-                    f"Created container {container['name']}",
-                    container=container["name"],
+                    "BackOff",
+                    "Back-off restarting failed container " + name,
+                    warning=True,
+                    container=name,
                 )
-                await self._start_container(runtime, container, env, ports)
-                self._event(
+                self._mutate(
                     runtime,
-                    "Started",
-                    f"Started container {container['name']}",
-                    container=container["name"],
+                    functools.partial(
+                        self._set_backoff,
+                        container=container,
+                        state=state,
+                        restarts=restarts,
+                        message=message,
+                    ),
                 )
-            await self._ready(runtime, containers)
+                await asyncio.sleep(backoff)
         except asyncio.CancelledError:
             pass
         except ApiError:
-            pass  # the pod vanished under us
+            pass
+
+    def _set_running(
+        self,
+        p: dict[str, Any],
+        container: dict[str, Any],
+        started: str,
+        ready: bool,
+        restarts: int,
+    ) -> None:
+        statuses = p["status"].get("containerStatuses") or []
+        previous: dict[str, Any] = next((s for s in statuses if s["name"] == container["name"]), {})
+        status = running_status(container, started, ready)
+        status["restartCount"] = restarts
+        if "lastState" in previous:
+            status["lastState"] = previous["lastState"]
+        set_container(p, container["name"], status)
+        refresh_pod_conditions(p)
+
+    def _set_terminated(self, p: dict[str, Any], name: str, state: dict[str, Any]) -> None:
+        for status in p["status"].get("containerStatuses") or []:
+            if status["name"] == name:
+                status.update(ready=False, started=False, state={"terminated": state})
+        refresh_pod_conditions(p)
+
+    def _set_backoff(
+        self,
+        p: dict[str, Any],
+        container: dict[str, Any],
+        state: dict[str, Any],
+        restarts: int,
+        message: str,
+    ) -> None:
+        status = waiting_status(container, "CrashLoopBackOff", message)
+        status.update(restartCount=restarts, lastState={"terminated": state})
+        set_container(p, container["name"], status)
+        refresh_pod_conditions(p)
+
+    async def _start_container(
+        self,
+        runtime: _Runtime,
+        pod: dict[str, Any],
+        container: dict[str, Any],
+        spec: Any,
+        ports: list[int],
+    ) -> RunningContainer | None:
+        assert runtime.ip is not None
+        assert runtime.scratch is not None
+        name = container["name"]
+        if spec is None:  # stub: answer HTTP on the ports
+            for port in [p["containerPort"] for p in container.get("ports") or []] or ports:
+                await self.stubs.listen(runtime.ip, port)
+            return None
+        log = runtime.scratch / f"{name}.current.log"
+        if log.exists() and name in runtime.containers:  # a restart: keep the last run's log
+            previous = runtime.scratch / f"{name}.previous.log"
+            os.replace(log, previous)
+            runtime.previous_logs[name] = previous
+        log.write_bytes(b"")
+        started = now_rfc3339()
+        if self.mode != "oci":
+            argv, env = spec
+            running = await start_process(name, argv, env, runtime.scratch, log, started)
+        else:
+            process, mounts = spec
+            bundle = Bundle(
+                runtime.scratch / "oci" / name, f"lsst-{runtime.uid[:8]}-{uuid.uuid4().hex[:6]}"
+            )
+            try:
+                await bundle.prepare()
+                oci_spec = build_spec(pod, container, process, bundle.rootfs, mounts)
+                running = await start_oci(
+                    name, self.runc, bundle, oci_spec, log, started, bool(container.get("stdin"))
+                )
+            except OSError as exc:
+                await bundle.cleanup(self.runc)
+                self._event(runtime, "Failed", f"Error: {exc}", warning=True, container=name)
+                self._set_waiting(runtime, waiting_status(container, "RunContainerError", str(exc)))
+                return None
+        runtime.containers[name] = running
+        runtime.processes[name] = running.process
+        runtime.changed.set()
+        return running
+
+    def _start_probes(
+        self, runtime: _Runtime, container: dict[str, Any], running: RunningContainer | None
+    ) -> list[asyncio.Task[None]]:
+        assert runtime.ip is not None
+        name = container["name"]
+        tasks: list[asyncio.Task[None]] = []
+
+        async def no_exec(argv: list[str], limit: float) -> int:
+            return 0  # a stub container "runs" any command
+
+        exec_fn = running.exec_code if running is not None else no_exec
+        if container.get("readinessProbe"):
+
+            async def readiness(ok: bool, message: str) -> None:
+                if not ok:
+                    self._event(
+                        runtime,
+                        "Unhealthy",
+                        f"Readiness probe failed: {message}",
+                        warning=True,
+                        container=name,
+                    )
+                self._mutate(runtime, lambda p: self._set_ready(p, name, ok))
+
+            tasks.append(
+                ProbeLoop(
+                    container["readinessProbe"], container, runtime.ip, exec_fn, readiness
+                ).start()
+            )
+        if container.get("livenessProbe") and running is not None:
+
+            async def liveness(ok: bool, message: str) -> None:
+                if ok:
+                    return
+                self._event(
+                    runtime,
+                    "Unhealthy",
+                    f"Liveness probe failed: {message}",
+                    warning=True,
+                    container=name,
+                )
+                self._event(
+                    runtime,
+                    "Killing",
+                    f"Container {name} failed liveness probe, will be restarted",
+                    container=name,
+                )
+                grace = float(runtime_grace(self.store, runtime))
+                asyncio.get_running_loop().create_task(running.stop(grace))
+
+            tasks.append(
+                ProbeLoop(
+                    container["livenessProbe"], container, runtime.ip, exec_fn, liveness
+                ).start()
+            )
+        return tasks
+
+    def _set_ready(self, p: dict[str, Any], name: str, ok: bool) -> None:
+        for status in p["status"].get("containerStatuses") or []:
+            if status["name"] == name and "running" in status["state"]:
+                status["ready"] = ok
+        refresh_pod_conditions(p)
 
     def _set_waiting(self, runtime: _Runtime, waiting: dict[str, Any]) -> None:
         self._mutate(runtime, lambda p: set_container(p, waiting["name"], waiting))
 
-    async def _pull(self, runtime: _Runtime, container: dict[str, Any]) -> bool:
+    async def _pull(self, runtime: _Runtime, container: dict[str, Any]) -> ImageConfig | None:
         image, name = container["image"], container["name"]
         self._event(runtime, "Pulling", f'Pulling image "{image}"', container=name)
         await self._pause()
-        if await self._image_present(image):
+        failure = f'failed to pull and unpack image "{image}": not found'
+        config: ImageConfig | None = None
+        if self.mode == "oci":
+            cached = self._image_cache.get(image)
+            if cached is not None and container.get("imagePullPolicy") != "Always":
+                config = cached
+            else:
+                try:
+                    config = await fetch_image_config(mirrored(image, self.mirrors))
+                    self._image_cache[image] = config
+                except ImagePullError as exc:
+                    failure = str(exc)
+        elif await self._image_present(image):
+            config = ImageConfig()
+        if config is not None:
             self._event(
                 runtime,
                 "Pulled",
                 f'Successfully pulled image "{image}" in 0.01s (0.01s including waiting)',
                 container=name,
             )
-            return True
+            return config
         self._event(
             runtime,
             "Failed",
-            f'Failed to pull image "{image}": rpc error: code = '
-            f'NotFound desc = failed to pull and unpack image "{image}": not found',
+            f'Failed to pull image "{image}": rpc error: code = NotFound desc = {failure}',
             warning=True,
             container=name,
         )
         self._event(runtime, "Failed", "Error: ErrImagePull", warning=True, container=name)
         self._mutate(
             runtime,
-            lambda p: set_container(
-                p,
-                name,
-                waiting_status(
-                    container, "ErrImagePull", f'failed to pull image "{image}": not found'
-                ),
-            ),
+            lambda p: set_container(p, name, waiting_status(container, "ErrImagePull", failure)),
         )
         await self._pause()
         self._event(
@@ -380,126 +782,13 @@ class ProcessKubelet:
                 waiting_status(container, "ImagePullBackOff", f'Back-off pulling image "{image}"'),
             ),
         )
-        return False
-
-    async def _start_container(
-        self, runtime: _Runtime, container: dict[str, Any], env: dict[str, str], ports: list[int]
-    ) -> None:
-        assert runtime.ip is not None
-        assert runtime.scratch is not None
-        # KubeSpawner passes its cmd as ``args`` (the image's entrypoint runs it); with no
-        # images here, ``command + args`` is the program. Neither: the image's own default,
-        # which cannot be known, so the pod is answered like a stub.
-        command = list(container.get("command") or []) + list(container.get("args") or [])
-        if self.mode == "stub" or not command:
-            for port in [p["containerPort"] for p in container.get("ports") or []] or ports:
-                await self.stubs.listen(runtime.ip, port)
-            return
-        ip = runtime.ip
-        full_env = dict(os.environ) if self.inherit_env else {}
-        full_env.update(
-            PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
-            HOME=str(runtime.scratch),
-            LANG="C.UTF-8",
-            HOSTNAME=runtime.name,
-            KUBERNETES_SERVICE_HOST=self.emulator.host,
-            KUBERNETES_SERVICE_PORT=str(self.emulator.port),
-        )
-        full_env.update(self.extra_env)
-        full_env.update({k: v.replace("0.0.0.0", ip) for k, v in env.items()})
-        argv = [arg.replace("0.0.0.0", ip) for arg in command]
-        log = (runtime.scratch / f"{container['name']}.log").open("ab")
-        try:
-            runtime.processes[container["name"]] = await asyncio.create_subprocess_exec(
-                *argv,
-                env=full_env,
-                cwd=runtime.scratch,
-                stdout=log,
-                stderr=log,
-                stdin=asyncio.subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        finally:
-            log.close()
-        asyncio.get_running_loop().create_task(self._reap(runtime, container["name"]))
-
-    async def _ready(self, runtime: _Runtime, containers: list[dict[str, Any]]) -> None:
-        probes: list[dict[str, Any]] = [
-            c["readinessProbe"] for c in containers if c.get("readinessProbe")
-        ]
-        started = now_rfc3339()
-
-        def running(p: dict[str, Any], ready: bool) -> None:
-            p["status"]["phase"] = "Running"
-            p["status"]["containerStatuses"] = [
-                running_status(c, started, ready) for c in p["spec"]["containers"]
-            ]
-            set_condition(p, "ContainersReady", ready, None if ready else "ContainersNotReady")
-            set_condition(p, "Ready", ready, None if ready else "ContainersNotReady")
-
-        self._mutate(runtime, lambda p: running(p, not probes))
-        if probes:
-            for probe in probes:
-                await self._probe(runtime, probe)
-            self._mutate(runtime, lambda p: running(p, True))
-
-    async def _probe(self, runtime: _Runtime, probe: dict[str, Any]) -> None:
-        check = probe.get("httpGet") or probe.get("tcpSocket") or {}
-        port = check.get("port")
-        period = min(float(probe.get("periodSeconds", 10)), 0.5)
-        await asyncio.sleep(min(float(probe.get("initialDelaySeconds", 0)), 5))
-        while not runtime.terminating:
-            with contextlib.suppress(OSError):
-                reader, writer = await asyncio.open_connection(runtime.ip, port)
-                if "path" in check:
-                    writer.write(f"GET {check['path']} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
-                    line = await reader.readline()
-                    writer.close()
-                    if 200 <= int([*line.split(), b"0", b"0"][1] or 0) < 400:
-                        return
-                else:
-                    writer.close()
-                    return
-            await asyncio.sleep(period)
-
-    async def _reap(self, runtime: _Runtime, name: str) -> None:
-        process = runtime.processes[name]
-        code = await process.wait()
-        if runtime.terminating:
-            return
-        finished = now_rfc3339()
-
-        def exited(p: dict[str, Any]) -> None:
-            for status in p["status"].get("containerStatuses") or []:
-                if status["name"] == name:
-                    started = (status["state"].get("running") or {}).get("startedAt", finished)
-                    status.update(
-                        ready=False,
-                        started=False,
-                        state={
-                            "terminated": {
-                                "exitCode": code,
-                                "reason": "Completed" if code == 0 else "Error",
-                                "startedAt": started,
-                                "finishedAt": finished,
-                            }
-                        },
-                    )
-            states = [s["state"] for s in p["status"].get("containerStatuses") or []]
-            if all("terminated" in s for s in states):
-                failed = any(s["terminated"]["exitCode"] != 0 for s in states)
-                p["status"]["phase"] = "Failed" if failed else "Succeeded"
-            set_condition(p, "Ready", False, "PodCompleted")
-            set_condition(p, "ContainersReady", False, "PodCompleted")
-
-        with contextlib.suppress(asyncio.CancelledError, ApiError):
-            self._mutate(runtime, exited)
+        return None
 
     async def _terminate(self, runtime: _Runtime, grace: int, removed: bool = False) -> None:
         if runtime.task is not None and not runtime.task.done():
             runtime.task.cancel()
         if not removed:
-            for name in list(runtime.processes) or []:
+            for name in list(runtime.containers) or []:
                 self._event(runtime, "Killing", f"Stopping container {name}", container=name)
         await self._kill(runtime, grace)
         self.pods.pop(runtime.uid, None)
@@ -509,18 +798,18 @@ class ProcessKubelet:
             self.store.finish_pod_termination(runtime.namespace, runtime.name, runtime.uid)
 
     async def _kill(self, runtime: _Runtime, grace: float) -> None:
-        for process in runtime.processes.values():
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for process in runtime.processes.values():
-            try:
-                await asyncio.wait_for(process.wait(), max(deadline - time.monotonic(), 0.05))
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                await process.wait()
+        await stop_all(runtime.loops)
+        await asyncio.gather(
+            *(c.stop(grace) for c in runtime.containers.values()), return_exceptions=True
+        )
+        for running in runtime.containers.values():
+            running.exited.set()
+        runtime.changed.set()
         if runtime.ip is not None:
             self.stubs.close(runtime.ip)
             self.addresses.release(runtime.ip)
+
+
+def runtime_grace(store: Any, runtime: _Runtime) -> int:
+    pod = store.objects["pods"].get((runtime.namespace, runtime.name)) or {}
+    return int((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))

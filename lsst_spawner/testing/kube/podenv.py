@@ -9,7 +9,7 @@ from typing import Any
 
 from .store import ObjectStore
 
-__all__ = ["ContainerConfigError", "resolve_env", "resolve_lab_env"]
+__all__ = ["ContainerConfigError", "field_ref", "resolve_env", "resolve_lab_env"]
 
 #: Finds the data of a Secret (``"secret"``, decoded) or ConfigMap (``"configmap"``) by its ref.
 Lookup = Callable[[str, Mapping[str, Any]], "dict[str, str] | None"]
@@ -33,7 +33,7 @@ def expand(value: str, env: dict[str, str]) -> str:
     return _REF.sub(sub, value)
 
 
-def _field_ref(pod: Mapping[str, Any], path: str) -> str:
+def field_ref(pod: Mapping[str, Any], path: str) -> str:
     meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
     if m := re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path):
         return str((meta.get(m.group(1)) or {}).get(m.group(2), ""))
@@ -119,7 +119,7 @@ def _resolve(
             continue
         source = var["valueFrom"]
         if "fieldRef" in source:
-            env[name] = _field_ref(pod, source["fieldRef"].get("fieldPath", ""))
+            env[name] = field_ref(pod, source["fieldRef"].get("fieldPath", ""))
         elif "resourceFieldRef" in source:
             resource = source["resourceFieldRef"].get("resource", "")
             kind, _, what = resource.partition(".")

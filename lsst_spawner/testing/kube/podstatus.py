@@ -7,7 +7,14 @@ from typing import Any
 
 from .store import now_rfc3339
 
-__all__ = ["running_status", "set_condition", "set_container", "waiting_status"]
+__all__ = [
+    "refresh_pod_conditions",
+    "running_status",
+    "set_condition",
+    "set_container",
+    "terminated_state",
+    "waiting_status",
+]
 
 
 def set_condition(pod: dict[str, Any], kind: str, ok: bool, reason: str | None = None) -> None:
@@ -65,3 +72,32 @@ def set_container(pod: dict[str, Any], name: str, status: dict[str, Any]) -> Non
             statuses[n] = status
             return
     statuses.append(status)
+
+
+def terminated_state(code: int, started: str, finished: str) -> dict[str, Any]:
+    """A container's ``terminated`` state after it exited with ``code``."""
+    reason = "Completed" if code == 0 else "Error"
+    return {
+        "exitCode": code,
+        "reason": reason,
+        "startedAt": started,
+        "finishedAt": finished,
+    }
+
+
+def refresh_pod_conditions(pod: dict[str, Any]) -> None:
+    """Phase and the Ready/ContainersReady conditions from the container statuses."""
+    statuses = pod["status"].get("containerStatuses") or []
+    states = [s["state"] for s in statuses]
+    if states and all("terminated" in s for s in states):
+        failed = any(s["terminated"]["exitCode"] != 0 for s in states)
+        pod["status"]["phase"] = "Failed" if failed else "Succeeded"
+        set_condition(pod, "Ready", False, "PodCompleted")
+        set_condition(pod, "ContainersReady", False, "PodCompleted")
+        return
+    if any("running" in s for s in states) or any(s.get("restartCount") for s in statuses):
+        pod["status"]["phase"] = "Running"
+    ready = bool(statuses) and all(s.get("ready") for s in statuses)
+    reason = None if ready else "ContainersNotReady"
+    set_condition(pod, "ContainersReady", ready, reason)
+    set_condition(pod, "Ready", ready, reason)

@@ -61,7 +61,12 @@ RESOURCES: dict[str, ResourceType] = {
             returns_object_on_delete=True,
             short_names=("po",),
             categories=("all",),
-            subresources=(("log", ("get",)), _STATUS),
+            subresources=(
+                ("attach", ("create", "get")),
+                ("exec", ("create", "get")),
+                ("log", ("get",)),
+                _STATUS,
+            ),
         ),
         ResourceType(
             "nodes",

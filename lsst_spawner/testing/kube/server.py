@@ -7,7 +7,7 @@ import concurrent.futures
 import copy
 import os
 import threading
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -70,6 +70,9 @@ class KubeEmulator:
         self.watch_timeout = watch_timeout
         self.unavailable = False  # "down" in 503 mode
         self.log_providers: list[Callable[[str, str], str | None]] = []
+        #: Pod subresources (``log``, ``exec``, ``attach``) a kubelet serves: handler(request,
+        #: namespace, name) -> response.
+        self.pod_subresources: dict[str, Callable[..., Awaitable[web.StreamResponse]]] = {}
         self._namespaces = list(namespaces)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
