@@ -26,9 +26,11 @@ pytestmark = pytest.mark.integration
 
 
 async def exec_in(kube_api: KubeHandle, pod: str, argv: list[str]) -> str:
+    """Run ``argv`` in the pod as an operator would: the administrator (z2jh's hub Role has
+    no ``pods/exec``)."""
     configuration = client.Configuration()
     await config.load_kube_config(
-        config_file=str(kube_api.kubeconfig), client_configuration=configuration
+        config_file=str(kube_api.admin_kubeconfig), client_configuration=configuration
     )
     async with WsApiClient(configuration) as ws:
         v1 = client.CoreV1Api(api_client=ws)

@@ -18,6 +18,12 @@ pytestmark = pytest.mark.integration
 KUBECTL = os.environ.get("LSST_SPAWNER_KUBECTL") or shutil.which("kubectl") or "/usr/bin/kubectl"
 
 
+@pytest.fixture
+def kube_tls() -> bool:
+    """kubectl sends its bearer token only over https."""
+    return True
+
+
 async def kubectl(kube_api: Any, *args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
     if not os.access(KUBECTL, os.X_OK):
         pytest.fail(f"kubectl is missing ({KUBECTL}); set LSST_SPAWNER_KUBECTL", pytrace=False)
@@ -230,8 +236,15 @@ async def test_hostile_stream_requests_get_the_api_servers_errors(
     await running(kube_api, "two")
     base = f"{kube_api.emulator.url}/api/v1/namespaces/{kube_api.namespace}/pods"
 
+    from lsst_spawner.testing.kube.authn import ADMIN_TOKEN
+
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
     async def get(path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
-        async with aiohttp.ClientSession() as http, http.get(base + path, headers=headers) as r:
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as http,
+            http.get(base + path, headers={**admin, **(headers or {})}) as r,
+        ):
             return r.status, (await r.json()).get("message", "")
 
     status, message = await get("/two/log")
@@ -249,11 +262,12 @@ async def test_hostile_stream_requests_get_the_api_servers_errors(
     assert (status, message) == (400, "Upgrade request required")
     status, message = await get("/two/exec?container=main&stdout=true")
     assert (status, message) == (400, "you must specify at least 1 command")
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as http:
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
             await http.ws_connect(
                 base + "/two/exec?container=main&command=id&stdout=true",
                 protocols=("channel.k8s.io",),
+                headers=admin,
             )
     assert refused.value.status == 400
     assert (await get("/ghost/log"))[0] == 404

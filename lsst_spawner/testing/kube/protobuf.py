@@ -3,7 +3,9 @@
 - kubectl 1.32+ sends ``application/vnd.kubernetes.protobuf`` bodies for ``create
   configmap|secret|namespace``, and does not fall back to JSON when refused with a 415:
   :func:`decode_object` reads the Kubernetes envelope (``k8s\\0`` + ``runtime.Unknown``)
-  and the ConfigMap, Secret and Namespace messages of ``k8s.io/api/core/v1/generated.proto``.
+  and the ConfigMap, Secret and Namespace messages of ``k8s.io/api/core/v1/generated.proto``;
+  ``kubectl auth can-i`` likewise sends its SelfSubjectAccessReview and
+  SelfSubjectRulesReview (``k8s.io/api/authorization/v1``) as protobuf.
 - kubectl fetches ``/openapi/v2`` as the gnostic ``openapi.v2.Document`` message only
   (``application/com.github.proto-openapi.spec.v2@v1.0+protobuf``):
   :func:`encode_openapi_v2` writes it from the JSON document.
@@ -181,7 +183,52 @@ def _namespace(data: bytes, obj: dict[str, Any]) -> None:
             obj["spec"] = {"finalizers": finalizers} if finalizers else {}
 
 
-_KINDS = {"ConfigMap": _configmap, "Secret": _secret, "Namespace": _namespace}
+def _strings(data: int | bytes, names: dict[int, str]) -> dict[str, str]:
+    """A message of plain string fields, by field number."""
+    out: dict[str, str] = {}
+    if isinstance(data, bytes):
+        for number, value in _fields(data):
+            if number in names:
+                out[names[number]] = _text(value)
+    return out
+
+
+# k8s.io/api/authorization/v1/generated.proto
+_RESOURCE_ATTRIBUTES = {
+    1: "namespace", 2: "verb", 3: "group", 4: "version", 5: "resource", 6: "subresource", 7: "name"
+}  # fmt: skip
+_NON_RESOURCE_ATTRIBUTES = {1: "path", 2: "verb"}
+
+
+def _access_review(data: bytes, obj: dict[str, Any]) -> None:
+    """SelfSubjectAccessReview: spec (2) = resourceAttributes (1) | nonResourceAttributes (2)."""
+    spec: dict[str, Any] = {}
+    for number, value in _fields(data):
+        if number == 2 and isinstance(value, bytes):
+            for sub, part in _fields(value):
+                if sub == 1:
+                    spec["resourceAttributes"] = _strings(part, _RESOURCE_ATTRIBUTES)
+                elif sub == 2:
+                    spec["nonResourceAttributes"] = _strings(part, _NON_RESOURCE_ATTRIBUTES)
+    obj["spec"] = spec
+
+
+def _rules_review(data: bytes, obj: dict[str, Any]) -> None:
+    """SelfSubjectRulesReview: spec (2) = namespace (1)."""
+    for number, value in _fields(data):
+        if number == 2:
+            obj["spec"] = _strings(value, {1: "namespace"})
+
+
+# kubectl 1.32+ sends these kinds as protobuf (`create configmap|secret|namespace`,
+# `auth can-i`), and does not fall back to JSON on a 415.
+_KINDS = {
+    "ConfigMap": _configmap,
+    "Secret": _secret,
+    "Namespace": _namespace,
+    "SelfSubjectAccessReview": _access_review,
+    "SelfSubjectRulesReview": _rules_review,
+}
 
 
 def decode_object(body: bytes) -> dict[str, Any]:

@@ -234,7 +234,7 @@ class AccessControl:
             )
         if attrs.api_version != "v1" or not attrs.resource_request:
             raise ApiError(404, "the server could not find the requested resource")
-        body = await read_json_body(request)
+        body = await read_json_body(request, patch=request.method == "PATCH")
         if group == AUTHORIZATION_GROUP:
             return self._review(attrs, body)
         return self._rbac_object(attrs, body, request)
