@@ -98,7 +98,7 @@ async def measure(calls: int) -> dict[str, float]:
                 dict_spawners = [make_spawner(kind, config, f"d{i:05d}") for i in range(calls + 20)]
 
                 async def as_dict(i: int, s: list[Any] = dict_spawners) -> Any:
-                    return await s[i].lab_pod_manifest()
+                    return (await s[i].prepare_lab_objects()).pod
 
                 out["lsst lab_pod_manifest (a spawn's)"] = await timed(calls, as_dict)
             pod = await spawners[0].get_pod_manifest()
@@ -143,10 +143,13 @@ async def client_writes(spawner: Any, tmp: Path, calls: int) -> dict[str, float]
     from kubernetes_asyncio.config import load_kube_config
 
     from lsst_spawner.kube import (
+        RetryPolicy,
         create_replacing,
         delete_lab_objects,
         skip_unused_environment_lookups,
     )
+
+    policy = RetryPolicy(budget=30, request_timeout=30)
 
     objects = spawner.lab_objects or await spawner.prepare_lab_objects()
     kubeconfig = tmp / "emulator-kubeconfig"
@@ -171,9 +174,7 @@ async def client_writes(spawner: Any, tmp: Path, calls: int) -> dict[str, float]
                         bodies.append(body)
                     start = time.process_time()
                     for body in bodies:
-                        await create_replacing(
-                            api, "secret", "labs", body, budget=30, request_timeout=30
-                        )
+                        await create_replacing(api, "secret", "labs", body, policy)
                     middle = time.process_time()
                     await delete_lab_objects(
                         api,
@@ -182,8 +183,7 @@ async def client_writes(spawner: Any, tmp: Path, calls: int) -> dict[str, float]
                         config_map=None,
                         env_secret=bodies[0]["metadata"]["name"],
                         secret=bodies[1]["metadata"]["name"],
-                        budget=30,
-                        request_timeout=30,
+                        policy=policy,
                     )
                     if i >= 20:
                         create_cpu += middle - start

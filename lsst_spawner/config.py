@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from traitlets import TraitError, TraitType
 from traitlets.config import Config
@@ -62,61 +62,17 @@ class CheckedConfigurable(ConfigChecks):
         Checked traits are those declared by :class:`CheckedConfigurable` classes
         (lsst_spawner's mixins and a site's subclasses), not KubeSpawner's or
         JupyterHub's. Objects with equal fingerprints have equal problems and
-        settings. Traits never set are left out: their defaults are fixed per
-        class. Taken once per object, at the first call (LSSTSpawner: when it is
-        built), so that defaults read later do not change it. ``None`` when this
-        object's values cannot be read that way.
+        settings, and share one :class:`~lsst_spawner.site.SiteContext`. Traits
+        never set are left out: their defaults are fixed per class. Computed at
+        each call: :func:`lsst_spawner.site.site_context` takes it once per
+        object, when the object is built, so that defaults read later do not
+        change it. ``None`` when this object's values cannot be read that way.
         """
-        if "_config_fingerprint" in self.__dict__:
-            fingerprint: Hashable | None = self.__dict__["_config_fingerprint"]
-            return fingerprint
         values = getattr(self, "_trait_values", None)
-        fingerprint = None
-        if isinstance(values, dict):
-            names = _checked_trait_names(type(self))
-            fingerprint = (
-                type(self),
-                repr([(name, values[name]) for name in names if name in values]),
-            )
-            # One copy per configuration, not one per user (it is about a kilobyte).
-            fingerprint = _FINGERPRINTS.get(fingerprint) or remember_bounded(
-                _FINGERPRINTS, fingerprint, fingerprint
-            )
-        self.__dict__["_config_fingerprint"] = fingerprint
-        return fingerprint
-
-    def raise_for_config_problems_once(self) -> None:
-        """:meth:`raise_for_config_problems`, once per process for each clean configuration.
-
-        JupyterHub makes one spawner per user, all from the same configuration;
-        once one of them was found clean, the others with the same
-        :meth:`config_fingerprint` are not checked again. A configuration with
-        problems is checked every time (a missing directory may appear).
-        """
-        key = self.config_fingerprint()
-        if key is not None and key in _CLEAN_CONFIGS:
-            return
-        self.raise_for_config_problems()
-        if key is not None:
-            remember_bounded(_CLEAN_CONFIGS, key, True)
-
-
-#: Each fingerprint once, shared by the objects that have it.
-_FINGERPRINTS: dict[Hashable, Hashable] = {}
-#: Fingerprints of configurations found clean (few: one per spawner configuration).
-_CLEAN_CONFIGS: dict[Hashable, bool] = {}
-#: At most this many entries in each per-configuration cache.
-CONFIG_CACHE_LIMIT = 64
-
-_V = TypeVar("_V")
-
-
-def remember_bounded(cache: dict[Hashable, _V], key: Hashable, value: _V) -> _V:
-    """Store ``value`` under ``key``; a full cache is emptied first (tests make many)."""
-    if len(cache) >= CONFIG_CACHE_LIMIT:
-        cache.clear()
-    cache[key] = value
-    return value
+        if not isinstance(values, dict):
+            return None
+        names = _checked_trait_names(type(self))
+        return (type(self), repr([(name, values[name]) for name in names if name in values]))
 
 
 @functools.cache

@@ -9,9 +9,9 @@ A background task refreshes the menu every ``refresh_interval``. A failed
 refresh keeps the last good menu and logs one warning line with the error
 (credentials scrubbed); until the first success it retries sooner.
 
-Caches are shared per configuration: :func:`shared_menu_cache` keys them by the
-source's configuration and the policy, so two spawner configurations never
-share a menu, and asking again with equal configuration never builds a second one.
+Caches are shared per configuration: :class:`lsst_spawner.site.SiteRegistry` keys
+them by the source's configuration and the policy, so two spawner configurations
+never share a menu, and asking again with equal configuration never builds a second one.
 """
 
 from __future__ import annotations
@@ -31,9 +31,7 @@ from .sources import ImageSource
 __all__ = [
     "CacheSettings",
     "MenuCache",
-    "forget_menu_caches",
     "redact",
-    "shared_menu_cache",
     "source_cache_key",
 ]
 
@@ -192,6 +190,12 @@ class MenuCache:
                 self._first_attempt_done.set()
             await asyncio.sleep(delay)
 
+    def cancel_refresh(self) -> None:
+        """Cancel the background refresh without waiting for it (the last menu stays readable)."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+
     async def close(self) -> None:
         """Stop the background refresh (the last menu stays readable)."""
         task, self._task = self._task, None
@@ -211,36 +215,3 @@ def source_cache_key(source: ImageSource) -> Hashable:
     if key is None:
         key = (type(source).__qualname__, source.image_base)
     return key
-
-
-_CACHES: dict[Hashable, MenuCache] = {}
-
-
-def shared_menu_cache(
-    source_key: Hashable,
-    make_source: Callable[[], ImageSource],
-    policy: MenuPolicy,
-    settings: CacheSettings,
-    *,
-    log: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
-) -> MenuCache:
-    """The process-wide cache for this source configuration, policy and timing.
-
-    ``make_source`` is called only when no such cache exists yet, so a source
-    (and any connection pool it holds) is built once per configuration.
-    """
-    key = (source_key, policy, settings)
-    cache = _CACHES.get(key)
-    if cache is None:
-        cache = _CACHES[key] = MenuCache(make_source(), policy, settings, log=log)
-    return cache
-
-
-def forget_menu_caches() -> None:
-    """Cancel every shared cache's background task and forget them (tests, hub shutdown)."""
-    caches = list(_CACHES.values())
-    _CACHES.clear()
-    for cache in caches:
-        task = cache._task
-        if task is not None and not task.done():
-            task.cancel()

@@ -8,27 +8,19 @@ from typing import Any
 
 from traitlets import Dict, Enum, Int, List, Unicode
 
-from ..config import (
-    CheckedConfigurable,
-    ConfigError,
-    ConfigProblem,
-    Duration,
-    remember_bounded,
-)
+from ..config import CheckedConfigurable, ConfigProblem, Duration
 from ..grammar import TAG_SYNTAX, is_valid_digest, is_valid_image_name, is_valid_tag
-from .cache import CacheSettings, MenuCache, shared_menu_cache, source_cache_key
+from ..site import build_image_source, image_source_key, registry_source_available, site_context
+from .cache import CacheSettings, MenuCache
 from .filters import MAX_FILTER_AGE, parse_dropdown_filters
 from .menu import MenuPolicy
 from .model import ImageMenu
 from .sources import ImageSource
-from .static import StaticImageSource
 from .tags import parse_tag
 
 __all__ = ["ImageMenuTraits"]
 
 _PREFIX = "LSSTSpawner."
-#: (source key, policy, cache settings) by configuration fingerprint.
-_MENU_KEYS: dict[Hashable, tuple[Hashable, MenuPolicy, CacheSettings]] = {}
 _COUNT_TRAITS = (
     ("image_menu_releases", "releases"),
     ("image_menu_weeklies", "weeklies"),
@@ -240,52 +232,15 @@ class ImageMenuTraits(CheckedConfigurable):
 
     def make_image_source(self) -> ImageSource:
         """Build the image source that ``image_source`` names."""
-        if self.image_source == "static":
-            return StaticImageSource(
-                self.static_image_base, self.static_image_tags, self.static_image_digests
-            )
-        make_registry_source = getattr(self, "make_registry_source", None)
-        if make_registry_source is None:
-            raise ConfigError(
-                f'{_PREFIX}image_source is "registry" but {type(self).__name__} has no '
-                "make_registry_source(): mix in RegistrySourceTraits, or set "
-                f'{_PREFIX}image_source = "static"'
-            )
-        source: ImageSource = make_registry_source()
-        return source
+        return build_image_source(self)
 
     def image_source_key(self) -> Hashable:
-        """What identifies the configured source, so equal configurations share one menu.
-
-        The registry mixin may provide ``registry_source_key()`` (from its
-        traits, no I/O); otherwise a source is built to ask its ``cache_key``.
-        """
-        if self.image_source == "static":
-            return (
-                "static",
-                self.static_image_base,
-                tuple(self.static_image_tags),
-                tuple(sorted(self.static_image_digests.items())),
-            )
-        registry_key = getattr(self, "registry_source_key", None)
-        if registry_key is not None:
-            return ("registry", registry_key())
-        return ("registry", source_cache_key(self.make_image_source()))
+        """What identifies the configured source, so equal configurations share one menu."""
+        return image_source_key(self)
 
     def image_menu_cache(self) -> MenuCache:
-        """The process-wide menu cache for this configuration.
-
-        Its key (source, policy, timing) is computed once per configuration
-        fingerprint, not on every form render and spawn.
-        """
-        fingerprint = self.config_fingerprint()
-        parts = _MENU_KEYS.get(fingerprint) if fingerprint is not None else None
-        if parts is None:
-            parts = (self.image_source_key(), self.image_menu_policy(), self.image_cache_settings())
-            if fingerprint is not None:
-                remember_bounded(_MENU_KEYS, fingerprint, parts)
-        source_key, policy, settings = parts
-        return shared_menu_cache(source_key, self.make_image_source, policy, settings, log=self.log)
+        """This configuration's menu cache (its :class:`~lsst_spawner.site.SiteContext`'s)."""
+        return site_context(self).menu_cache(self)
 
     async def get_menu(self) -> ImageMenu:
         """The shared menu: the cached one, or on a cold start a bounded wait for it."""
@@ -351,7 +306,7 @@ class ImageMenuTraits(CheckedConfigurable):
                     f"{self.image_recommended_tag!r} is not in static_image_tags, "
                     "so the recommended image would not exist",
                 )
-        elif not callable(getattr(self, "make_registry_source", None)):
+        elif not registry_source_available(self):
             problem(
                 "image_source",
                 f'"registry" needs make_registry_source() (RegistrySourceTraits), which '

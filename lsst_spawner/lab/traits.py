@@ -6,18 +6,12 @@ checks them and builds the frozen settings (:meth:`LabTraits.to_settings`).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Mapping
+from collections.abc import Collection, Mapping
 from typing import ClassVar
 
 from traitlets import Bool, Dict, Float, Int, List, Unicode
 
-from ..config import (
-    CheckedConfigurable,
-    ConfigError,
-    ConfigProblem,
-    Duration,
-    remember_bounded,
-)
+from ..config import CheckedConfigurable, ConfigError, ConfigProblem, Duration
 from . import checks
 from .init import DEFAULT_INIT_IMAGE
 from .kubespawner_fit import REPLACED_KUBESPAWNER_TRAITS, kubespawner_warnings
@@ -29,9 +23,6 @@ from .spec import LabSettings
 from .volumes import check_mount_groups, parse_mounts
 
 __all__ = ["LabTraits", "to_settings"]
-
-#: LabSettings by configuration fingerprint, shared by every spawner of a configuration.
-_SHARED_SETTINGS: dict[Hashable, LabSettings] = {}
 
 
 class LabTraits(SizeQuotaTraits, CheckedConfigurable):
@@ -213,25 +204,6 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
     lab_delete_timeout = Duration(
         "2m", minimum=1, config=True, help="How long deleting a lab's objects may take."
     )
-    kubernetes_request_timeout = Duration(
-        "30s", minimum=1, config=True, help="Timeout of one Kubernetes API request."
-    )
-    kubernetes_retry_budget = Duration(
-        "2m",
-        minimum=1,
-        config=True,
-        help="Total time transient Kubernetes failures are retried for, with backoff.",
-    )
-    kubernetes_skip_environment_lookups = Bool(
-        True,
-        config=True,
-        help=(
-            "Turn off aiohttp's per-request netrc and proxy lookups on KubeSpawner's "
-            "Kubernetes client when no proxy variable applies to the API server and no netrc "
-            "entry names it (they find nothing; ~0.4 ms of hub CPU per request). "
-            "False keeps them."
-        ),
-    )
     lab_no_activity_timeout = Duration(
         0, config=True, help="Lab env NO_ACTIVITY_TIMEOUT: shut down after this idle; 0 never."
     )
@@ -287,24 +259,6 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
             "CULL_KERNEL_INTERVAL": str(int(self.lab_cull_kernel_interval)),
             "CULL_TERMINAL_INACTIVE_TIMEOUT": str(int(self.lab_cull_terminal_inactive_timeout)),
         }
-
-    def lab_settings_cached(self) -> LabSettings:
-        """:meth:`lab_settings`, computed once per object and shared by equal configurations.
-
-        The first call fixes this object's settings. Objects with the same
-        :meth:`config_fingerprint` (every spawner of a hub) share one frozen
-        :class:`LabSettings` instead of building and keeping one each.
-        """
-        settings: LabSettings | None = self.__dict__.get("_lab_settings_cache")
-        if settings is None:
-            key = self.config_fingerprint()
-            settings = _SHARED_SETTINGS.get(key) if key is not None else None
-            if settings is None:
-                settings = self.lab_settings()
-                if key is not None:
-                    remember_bounded(_SHARED_SETTINGS, key, settings)
-            self.__dict__["_lab_settings_cache"] = settings
-        return settings
 
     def lab_settings(self) -> LabSettings:
         """Return the frozen :class:`LabSettings`; raise :class:`ConfigError` listing problems."""

@@ -191,8 +191,11 @@ c.JupyterHub.load_roles = {json.dumps(roles)}
     def request(
         self, method: str, path: str, body: Any = None, *, timeout: float = 30
     ) -> tuple[int, Any]:
-        """Call the REST API (``/hub/api`` + ``path``) with the admin service token."""
-        data = None if body is None else json.dumps(body).encode()
+        """Call the REST API (``/hub/api`` + ``path``) with the admin service token.
+
+        ``body`` is sent as JSON, or as it is when it is ``bytes`` (a malformed body).
+        """
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
         request = urllib.request.Request(  # noqa: S310 - loopback URL built here
             f"{self.url}/hub/api{path}",
             data=data,

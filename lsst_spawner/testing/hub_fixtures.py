@@ -130,11 +130,15 @@ class InProcessHub:
         self.identities: dict[str, Identity] = {}
 
     async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        """Call the REST API (``/hub/api`` + ``path``) with the admin service token."""
+        """Call the REST API (``/hub/api`` + ``path``) with the admin service token.
+
+        ``body`` is sent as JSON, or as it is when it is ``bytes`` (a malformed body).
+        """
         headers = {"Authorization": f"token {self._token}"}
+        sent: dict[str, Any] = {"data": body} if isinstance(body, bytes) else {"json": body}
         async with (
             aiohttp.ClientSession() as session,
-            session.request(method, f"{self.url}/api{path}", json=body, headers=headers) as reply,
+            session.request(method, f"{self.url}/api{path}", headers=headers, **sent) as reply,
         ):
             text = await reply.text()
             try:

@@ -124,3 +124,39 @@ async def test_rest_api_reused_saved_options_fall_back(
     assert container["image"] == f"{IMAGE_BASE}:recommended@{DIGEST_W10}"
     assert "Saved user option image is no longer valid" in caplog.text
     await hub.stop(name)
+
+
+MALFORMED_BODIES = [
+    pytest.param(
+        b'{"image": "\xff\xfe"}', "not a valid tag or image reference", id="invalid-utf8-image"
+    ),
+    pytest.param(
+        b'{"image": "w_2024_10", "shell": "/bin/sh\xff"}',
+        "unknown option 'shell'",
+        id="unknown-key-next-to-a-stray-byte",
+    ),
+]
+
+
+@pytest.mark.parametrize(("options", "message"), MALFORMED_BODIES)
+async def test_rest_api_rejects_malformed_bodies_before_any_kubernetes_write(
+    hub: InProcessHub, options: bytes, message: str
+) -> None:
+    """Regression: the spawner read a body JupyterHub 6 decodes (invalid UTF-8 becomes
+    U+FFFD) as "no options", so the lab started with the saved options or the defaults
+    (201) instead of refusing the request. JupyterHub 5 refuses such a body itself."""
+    import jupyterhub
+
+    name = "malformed-user"
+    await create_user(hub, name)
+    hub_6 = int(jupyterhub.__version__.split(".")[0]) >= 6
+    body = b'{"user_options": ' + options + b"}" if hub_6 else options
+    status, reply = await hub.request("POST", f"/users/{name}/server", body)
+    if hub_6:
+        assert status == 400, reply
+        assert message in reply["message"]
+    else:  # JupyterHub 5 decodes the body strictly and fails the request itself
+        assert status >= 400, reply
+    assert kube_writes(hub) == 0, "a Kubernetes object was written"
+    _, model = await hub.request("GET", f"/users/{name}")
+    assert model["servers"] == {}

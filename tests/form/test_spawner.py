@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 from hub_spawner import StaticMenuSpawner
+from jupyterhub.apihandlers.users import UserServerAPIHandler
 from kube_recorder import KubeRecorder
 from menu_fixture import DIGEST_R23, HOSTILE_TAG, IMAGE_BASE
 from tornado.web import HTTPError
 
-from lsst_spawner.spawner import _api_request_supplied_options
+from lsst_spawner.attempt import request_supplies_options
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ async def test_start_rejects_before_any_kubernetes_request(
 ) -> None:
     """JupyterHub before 5.3 has no apply_user_options: start() itself must refuse."""
     gets_before = len(recorder.gets)
-    monkeypatch.setattr(spawner, "_options_are_fresh", lambda: True)
+    spawner.lab_options_fresh = True
     spawner.user_options = {"image": "other.registry/x:tag"}
     with pytest.raises(HTTPError) as caught:
         await spawner.start()
@@ -99,34 +100,50 @@ async def test_apply_user_options_result_is_used_by_start(spawner: StaticMenuSpa
 
 
 def api_handler(body: bytes, method: str = "POST") -> Any:
-    from jupyterhub.apihandlers.base import APIHandler
+    """The handler of ``POST /hub/api/users/u/server`` with ``body``, as installed."""
     from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
-    handler = APIHandler.__new__(APIHandler)
+    handler = UserServerAPIHandler.__new__(UserServerAPIHandler)
     start_line = RequestStartLine(method, "/hub/api/users/u/server", "HTTP/1.1")
     headers = HTTPHeaders({"Host": "127.0.0.1"})
     handler.request = HTTPServerRequest(start_line=start_line, headers=headers, body=body)
     return handler
 
 
+#: JupyterHub 6 reads ``{"user_options": ...}`` (``get_server_json_body``); 5 takes the body.
+HUB_6 = hasattr(UserServerAPIHandler, "get_server_json_body")
+
+
 @pytest.mark.parametrize(
-    ("body", "fresh"),
+    ("body", "fresh_on_6", "fresh_on_5"),
     [
-        (b"", False),
-        (b"{}", False),
-        (b'{"user_options": null}', False),
-        (b'{"display_name": "x"}', False),
-        (b'{"user_options": {}}', True),
-        (b'{"user_options": {"image": "w_2024_10"}}', True),
-        (b'{"image": "w_2024_10"}', True),  # old style: the body is the options
-        (b"not json", False),
+        (b"", False, False),
+        (b"null", False, False),
+        (b"{}", False, True),
+        (b'{"user_options": null}', False, True),
+        (b'{"display_name": "x"}', False, True),
+        (b'{"user_options": {}}', True, True),
+        (b'{"user_options": {"image": "w_2024_10"}}', True, True),
+        (b'{"image": "w_2024_10"}', True, True),  # old style: the body is the options
+        # Bodies the hub refuses or mis-decodes: fresh, so validated strictly.
+        (b"not json", True, True),
+        (b"[1]", True, True),
+        (b'{"user_options": "x"}', True, True),
+        (b'{"user_options": {"image": "\xff\xfe"}}', True, True),
+        (b'{"user_options": {"image": "w_2024_10", "shell": "/bin/sh\xff"}}', True, True),
     ],
 )
-def test_fresh_or_reused_api_request(body: bytes, fresh: bool) -> None:
-    assert _api_request_supplied_options(api_handler(body)) is fresh
+def test_fresh_or_reused_api_request(body: bytes, fresh_on_6: bool, fresh_on_5: bool) -> None:
+    assert request_supplies_options(api_handler(body)) is (fresh_on_6 if HUB_6 else fresh_on_5)
+
+
+def test_invalid_utf8_is_a_fresh_request() -> None:
+    """Regression: raw bytes that are not UTF-8 made the spawner re-use the saved options."""
+    raw = b'{"user_options": {"image": "' + bytes([0xFF, 0xFE]) + b'"}}'
+    assert request_supplies_options(api_handler(raw)) is True
 
 
 def test_non_api_handlers_are_not_fresh_requests() -> None:
-    assert _api_request_supplied_options(None) is False
-    assert _api_request_supplied_options(SimpleNamespace(request=None)) is False
-    assert _api_request_supplied_options(api_handler(b'{"user_options": {}}', "GET")) is False
+    assert request_supplies_options(None) is False
+    assert request_supplies_options(SimpleNamespace(request=None)) is False
+    assert request_supplies_options(api_handler(b'{"user_options": {}}', "GET")) is False

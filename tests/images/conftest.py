@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from lsst_spawner.images.cache import forget_menu_caches
+from lsst_spawner.site import forget_sites
 
 
 @pytest.fixture(autouse=True)
 def _no_shared_menu_caches() -> Iterator[None]:
     """Each test starts without process-wide menu caches and leaves none behind."""
-    forget_menu_caches()
+    forget_sites()
     yield
-    forget_menu_caches()
+    forget_sites()
 
 
 GOLDEN_DIR = Path(__file__).parent / "golden"

@@ -13,7 +13,6 @@ from lsst_spawner.images.cache import (
     CacheSettings,
     MenuCache,
     redact,
-    shared_menu_cache,
     source_cache_key,
 )
 from lsst_spawner.images.menu import MenuPolicy
@@ -273,33 +272,6 @@ async def test_clock_sets_refreshed_at() -> None:
 
 
 # --- sharing ---------------------------------------------------------------------
-
-
-async def test_one_cache_per_configuration() -> None:
-    made: list[StaticImageSource] = []
-
-    def make(tags: tuple[str, ...]) -> StaticImageSource:
-        source = StaticImageSource(BASE, tags)
-        made.append(source)
-        return source
-
-    first = shared_menu_cache(("a",), lambda: make(("recommended",)), POLICY, SETTINGS)
-    same = shared_menu_cache(("a",), lambda: make(("recommended",)), POLICY, SETTINGS)
-    assert same is first
-    assert len(made) == 1
-    # A different source configuration, policy or timing is a different menu:
-    # later arguments are never silently ignored.
-    other_source = shared_menu_cache(("b",), lambda: make(("w_2024_01",)), POLICY, SETTINGS)
-    other_policy = shared_menu_cache(
-        ("a",), lambda: make(("recommended",)), MenuPolicy(weeklies=5), SETTINGS
-    )
-    other_timing = shared_menu_cache(
-        ("a",), lambda: make(("recommended",)), POLICY, CacheSettings(refresh_interval=60)
-    )
-    assert len({id(first), id(other_source), id(other_policy), id(other_timing)}) == 4
-    assert len(made) == 4
-    assert (await other_source.get_menu()).find("w_2024_01") is not None
-    assert (await first.get_menu()).find("w_2024_01") is None
 
 
 def test_source_cache_key() -> None:

@@ -11,6 +11,7 @@ from traitlets.config import Config
 
 from lsst_spawner.config import ConfigError
 from lsst_spawner.images.menu import MenuPolicy
+from lsst_spawner.images.registry_config import RegistrySourceTraits
 from lsst_spawner.images.sources import ImageSource
 from lsst_spawner.images.static import StaticImageSource
 from lsst_spawner.images.traits import ImageMenuTraits
@@ -33,7 +34,7 @@ class FakeRegistrySource:
         return {}
 
 
-class WithRegistry(ImageMenuTraits):
+class WithRegistry(ImageMenuTraits, RegistrySourceTraits):
     made = 0
 
     def make_registry_source(self) -> ImageSource:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from traitlets import TraitError
 
+from lsst_spawner.kube.traits import KubeTraits
 from lsst_spawner.lab.sizes import LabSize, build_resources, build_size_env, parse_cpu, parse_memory
 from lsst_spawner.lab.traits import LabTraits
 
@@ -290,10 +291,9 @@ def test_durations_accept_strings_and_become_lab_env() -> None:
     traits = LabTraits(
         lab_no_activity_timeout="1h30m",
         lab_cull_kernel_idle_timeout=600,
-        kubernetes_retry_budget="90s",
         lab_spawn_timeout="15m",
     )
-    assert traits.kubernetes_retry_budget == 90
+    assert KubeTraits(kubernetes_retry_budget="90s").kubernetes_retry_budget == 90
     assert traits.lab_spawn_timeout == 900
     env = dict(traits.lab_settings().env)
     assert env["NO_ACTIVITY_TIMEOUT"] == "5400"
@@ -303,7 +303,7 @@ def test_durations_accept_strings_and_become_lab_env() -> None:
 @pytest.mark.parametrize("value", ["soon", "-5s", "0s", "1e300", 1e300, "99999999999d"])
 def test_bad_durations_name_the_trait(value: str) -> None:
     with pytest.raises(TraitError, match=r"LSSTSpawner\.kubernetes_request_timeout"):
-        LabTraits(kubernetes_request_timeout=value)
+        KubeTraits(kubernetes_request_timeout=value)
 
 
 # --- bounds: sizes and quantities (issue 13) ----------------------------------------

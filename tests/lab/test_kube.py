@@ -13,6 +13,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from lsst_spawner.kube import (
     KubernetesError,
+    RetryPolicy,
     api_message,
     create_replacing,
     delete_lab_objects,
@@ -63,8 +64,7 @@ async def retry(call: Callable[[], Any], clock: Clock, budget: float = 60) -> An
     return await with_retries(
         call,
         what="creating pod labs/nb-rra",
-        budget=budget,
-        request_timeout=5,
+        policy=RetryPolicy(budget=budget, request_timeout=5),
         sleep=clock.sleep,
         clock=clock,
         jitter=lambda: 1.0,
@@ -99,8 +99,7 @@ async def test_backoff_grows_exponentially_with_jitter() -> None:
     await with_retries(
         failing(errors),
         what="x",
-        budget=60,
-        request_timeout=5,
+        policy=RetryPolicy(budget=60, request_timeout=5),
         sleep=clock.sleep,
         clock=clock,
         jitter=lambda: 0.0,
@@ -171,9 +170,8 @@ async def test_each_request_is_bounded_by_the_request_timeout() -> None:
             await asyncio.sleep(10)
         return "ok"
 
-    result = await with_retries(
-        hangs_once, what="x", budget=5, request_timeout=0.05, base_delay=0.01
-    )
+    policy = RetryPolicy(budget=5, request_timeout=0.05, base_delay=0.01)
+    result = await with_retries(hangs_once, what="x", policy=policy)
     assert result == "ok"
     assert attempts == 2
 
@@ -260,6 +258,7 @@ class FakeCoreV1:
         raise AttributeError(method)
 
 
+POLICY = RetryPolicy(budget=5, request_timeout=1)
 NAMES = {"pod": "nb-rra", "config_map": "nb-rra-nss", "secret": "nb-rra-secret"}
 
 
@@ -268,7 +267,7 @@ async def test_delete_lab_objects_ignores_missing_and_retries_transient() -> Non
     api.objects[("pod", "nb-rra")] = {}
     api.objects[("config_map", "nb-rra-nss")] = {}
     api.failures["delete_namespaced_pod"] = [aiohttp.ClientOSError(104, "Connection reset by peer")]
-    deleted = await delete_lab_objects(api, "labs", **NAMES, budget=5, request_timeout=1)
+    deleted = await delete_lab_objects(api, "labs", **NAMES, policy=POLICY)
     assert deleted == ["pod/nb-rra", "config_map/nb-rra-nss"]
     assert api.objects == {}
 
@@ -279,7 +278,7 @@ async def test_delete_lab_objects_tries_every_object_before_failing() -> None:
         api.objects[(kind, name)] = {}
     api.failures["delete_namespaced_pod"] = [api_error(403, "pods is forbidden")]
     with pytest.raises(KubernetesError, match="deleting pod labs/nb-rra: 403 pods is forbidden"):
-        await delete_lab_objects(api, "labs", **NAMES, budget=5, request_timeout=1)
+        await delete_lab_objects(api, "labs", **NAMES, policy=POLICY)
     assert list(api.objects) == [("pod", "nb-rra")]
 
 
@@ -288,7 +287,7 @@ async def test_create_replacing_replaces_a_leftover() -> None:
     api.objects[("secret", "nb-rra-secret")] = {"old": True}
     body = {"metadata": {"name": "nb-rra-secret"}, "new": True}
     api.failures["create_namespaced_secret"] = [api_error(503)]
-    await create_replacing(api, "secret", "labs", body, budget=5, request_timeout=1)
+    await create_replacing(api, "secret", "labs", body, POLICY)
     assert api.objects[("secret", "nb-rra-secret")] is body
 
 
@@ -327,8 +326,7 @@ async def test_create_replacing_names_a_refusal_by_the_api() -> None:
             "config_map",
             "labs",
             {"metadata": {"name": "nb-rra-nss"}},
-            budget=5,
-            request_timeout=1,
+            POLICY,
         )
     assert api.objects == {}
 
@@ -342,7 +340,7 @@ async def test_retries_and_replacements_are_logged(caplog: pytest.LogCaptureFixt
     api.failures["create_namespaced_secret"] = [api_error(503, "etcd is unavailable")]
     body = {"metadata": {"name": "nb-rra-secret"}}
     with caplog.at_level(logging.INFO, logger="test.lab.kube"):
-        await create_replacing(api, "secret", "labs", body, budget=5, request_timeout=1, log=log)
+        await create_replacing(api, "secret", "labs", body, POLICY.with_log(log))
     messages = [r.getMessage() for r in caplog.records if r.name == "test.lab.kube"]
     assert messages[0].startswith("Retrying creating secret labs/nb-rra-secret in ")
     assert messages[0].endswith("after a transient failure (attempt 1): 503 etcd is unavailable")

@@ -1,4 +1,4 @@
-"""One configuration check and one LabSettings per configuration, not per user."""
+"""One SiteContext per configuration: one check, one LabSettings, one menu cache, not per user."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 from traitlets.config import Config
 
-from lsst_spawner import config as config_module
 from lsst_spawner.commands import _offline_kubernetes_client
 from lsst_spawner.config import ConfigError
-from lsst_spawner.lab import traits as lab_traits_module
+from lsst_spawner.images.cache import CacheSettings
+from lsst_spawner.images.menu import MenuPolicy
+from lsst_spawner.images.static import StaticImageSource
 from lsst_spawner.lab.traits import LabTraits
 from lsst_spawner.offline import OfflineHub, OfflineUser
+from lsst_spawner.site import SiteRegistry, forget_sites, site_context
 from lsst_spawner.spawner import LSSTSpawner
 from lsst_spawner.testing.identity_auth import identity_for
 
@@ -42,10 +44,11 @@ def offline_kubernetes(tmp_path: Path) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def fresh_caches() -> None:
+def fresh_sites() -> Iterator[None]:
     """Each test starts as a fresh hub process would: nothing checked, nothing shared."""
-    config_module._CLEAN_CONFIGS.clear()
-    lab_traits_module._SHARED_SETTINGS.clear()
+    forget_sites()
+    yield
+    forget_sites()
 
 
 @pytest.fixture
@@ -121,23 +124,49 @@ def test_lab_traits_alone_share_settings_by_configuration() -> None:
     one = LabTraits(lab_shell="/bin/zsh")
     two = LabTraits(lab_shell="/bin/zsh")
     three = LabTraits(lab_shell="/bin/sh")
-    assert one.lab_settings_cached() is two.lab_settings_cached()
-    assert three.lab_settings_cached().nss.shell == "/bin/sh"
-    assert one.lab_settings_cached().nss.shell == "/bin/zsh"
+
+    def settings(traits: LabTraits) -> Any:
+        return site_context(traits).lab_settings(traits)
+
+    assert settings(one) is settings(two)
+    assert settings(three).nss.shell == "/bin/sh"
+    assert settings(one).nss.shell == "/bin/zsh"
 
 
-async def test_spawners_of_one_configuration_share_one_fingerprint(checks: list[str]) -> None:
+async def test_spawners_of_one_configuration_share_one_site(checks: list[str]) -> None:
     c = config(lab_sizes=SIZES, lab_default_size="tiny")
     first, second = spawner(c, "a"), spawner(c, "b")
-    assert first.config_fingerprint() is second.config_fingerprint()
+    assert first.site is second.site
+    assert first.site.fingerprint is second.site.fingerprint
+    assert first.kube_retry_policy() is second.kube_retry_policy()
+    assert first.site is not spawner(config(lab_shell="/bin/sh"), "c").site
+
+
+async def test_the_site_is_fixed_when_the_spawner_is_built(checks: list[str]) -> None:
+    """Defaults read later (stored in _trait_values by traitlets) do not move a spawner."""
+    c = config(lab_sizes=SIZES, lab_default_size="tiny")
+    first = spawner(c, "a")
+    site = first.site
+    first.lab_spawn_timeout  # noqa: B018 - reading a default stores it
+    first.image_menu_releases  # noqa: B018
+    assert first.site is site
+    assert spawner(c, "b").site is site
+
+
+async def test_the_retry_policy_comes_from_the_kubernetes_traits(checks: list[str]) -> None:
+    c = config(kubernetes_retry_budget="42s", kubernetes_request_timeout="7s")
+    c.LSSTSpawner.lab_delete_timeout = "9s"
+    one = spawner(c, "a")
+    policy = one.kube_retry_policy()
+    assert (policy.budget, policy.request_timeout) == (42, 7)
+    assert policy.log is one.log
+    assert one.lab_delete_policy().budget == 9
+    assert one.lab_delete_policy().request_timeout == 7
 
 
 async def test_the_menu_cache_key_is_built_once_per_configuration(
     checks: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lsst_spawner.images import traits as image_traits
-
-    image_traits._MENU_KEYS.clear()
     built: list[str] = []
     original = LSSTSpawner.image_menu_policy
 
@@ -154,3 +183,54 @@ async def test_the_menu_cache_key_is_built_once_per_configuration(
     other = config(lab_sizes=SIZES, lab_default_size="tiny", image_recommended_tag="w_2026_46")
     assert spawner(other, "c").image_menu_cache() is not first.image_menu_cache()
     assert built == ["a", "c"]
+
+
+async def test_one_menu_cache_per_source_policy_and_timing() -> None:
+    registry = SiteRegistry()
+    made: list[StaticImageSource] = []
+    policy, timing = MenuPolicy(), CacheSettings(refresh_interval=3600, cold_start_timeout=0.05)
+    base = "registry.example.org/sciplat-lab"
+
+    def make(tags: tuple[str, ...]) -> StaticImageSource:
+        source = StaticImageSource(base, tags)
+        made.append(source)
+        return source
+
+    first = registry.menu_cache((("a",), policy, timing), lambda: make(("recommended",)))
+    same = registry.menu_cache((("a",), policy, timing), lambda: make(("recommended",)))
+    assert same is first
+    assert len(made) == 1
+    # A different source configuration, policy or timing is a different menu:
+    # later arguments are never silently ignored.
+    other_source = registry.menu_cache((("b",), policy, timing), lambda: make(("w_2024_01",)))
+    other_policy = registry.menu_cache(
+        (("a",), MenuPolicy(weeklies=5), timing), lambda: make(("recommended",))
+    )
+    other_timing = registry.menu_cache(
+        (("a",), policy, CacheSettings(refresh_interval=60)), lambda: make(("recommended",))
+    )
+    assert len({id(first), id(other_source), id(other_policy), id(other_timing)}) == 4
+    assert len(made) == 4
+    try:
+        assert (await other_source.get_menu()).find("w_2024_01") is not None
+        assert (await first.get_menu()).find("w_2024_01") is None
+    finally:
+        registry.forget()
+
+
+async def test_two_configurations_with_one_source_share_its_menu_cache(checks: list[str]) -> None:
+    """Sizes differ, the source and policy do not: one background refresh, not two."""
+    small = spawner(config(lab_sizes=SIZES, lab_default_size="tiny"), "a")
+    other = [{"name": "huge", "cpu": 8, "memory": "64Gi"}]
+    big = spawner(config(lab_sizes=other, lab_default_size="huge"), "b")
+    assert small.site is not big.site
+    assert small.image_menu_cache() is big.image_menu_cache()
+
+
+def test_a_full_registry_starts_over() -> None:
+    registry = SiteRegistry(limit=2)
+    objects = [LabTraits(lab_shell=f"/bin/sh{i}") for i in range(3)]
+    sites = [registry.site_for(obj) for obj in objects]
+    assert len({id(site) for site in sites}) == 3
+    assert registry.site_for(objects[0]) is sites[0], "an object keeps its site"
+    assert registry.site_for(LabTraits(lab_shell="/bin/sh2")) is sites[2]

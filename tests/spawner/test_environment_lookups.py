@@ -124,7 +124,7 @@ async def test_a_closed_client_is_forgotten(clean_environment: Path) -> None:
 
     import aiohttp
 
-    from lsst_spawner import kube
+    from lsst_spawner.kube import retries as kube
 
     # An empty netrc file: a missing one makes aiohttp log a warning whose exception
     # (kept by pytest's log capture) would keep the frames, and the session, alive.

@@ -113,8 +113,9 @@ async def test_spawn_and_stop_leave_nothing_behind(kube_api: KubeHandle, stub_ku
     url = await asyncio.wait_for(start, 60)
     await asyncio.wait_for(follower, 30)
     assert url.startswith("http://127.")
-    assert spawner.lab_spec is None, "the spec (with the Secret's values) is dropped once started"
-    assert spawner.lab_objects is None, "so are the objects (the Secret's values again)"
+    assert spawner.lab_spawn is None, "the attempt (with the Secret's values) ends with the start"
+    assert spawner.lab_spec is None
+    assert spawner.lab_objects is None
     assert await lab_objects(kube_api) == {
         "pods": ["nb-rra"],
         "configmaps": [],
@@ -259,8 +260,7 @@ async def test_a_token_copied_into_the_environment_fails_before_any_write(
     assert TOKEN not in str(info.value.log_message)
     assert [kube_api.counters.get("create", kind) for kind in ("configmaps", "secrets")] == [0, 0]
     assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
-    assert spawner.lab_spec is None
-    assert spawner.lab_objects is None
+    assert spawner.lab_spawn is None
 
 
 async def test_transient_faults_are_retried(kube_api: KubeHandle, stub_kubelet: Any) -> None:
@@ -363,7 +363,7 @@ async def test_the_auth_state_jupyterhub_decrypted_for_the_spawn_is_used_once(
     assert hooked == [given], "the site's auth_state_hook still runs"
     await asyncio.wait_for(spawner.start(), 60)
     assert user.reads == 0, "not decrypted a second time"
-    assert spawner._lsst_auth_state is None, "not kept once the lab runs"
+    assert spawner.lab_spawn is None, "the attempt (and the auth_state) is gone once the lab runs"
     env_secret = await kube_api.get("secrets", "nb-rra-env")
     assert "From The Hook" in json.dumps(secret_values(env_secret))
     await spawner.stop(now=True)
@@ -380,7 +380,9 @@ async def test_only_the_pod_is_kept_while_the_spawn_waits_for_it(
 
     class Watching(LSSTSpawner):
         async def _make_create_pod_request(self, pod: Any, request_timeout: float) -> bool:
-            seen.update(spec=self.lab_spec, objects=self.lab_objects, pod=pod, sent=json.dumps(pod))
+            attempt = self.lab_spawn
+            assert attempt is not None
+            seen.update(spec=attempt.spec, objects=attempt.objects, pod=pod, sent=json.dumps(pod))
             return await super()._make_create_pod_request(pod, request_timeout)
 
     spawner = make_spawner(kube_api, "rra", Watching, image="w_2026_46")

@@ -5,21 +5,24 @@ KubeSpawner 7 retries only timeouts of its pod create and delete requests: a
 reflector whose first list failed stays in the class-wide cache, dead, for
 every later spawn. This mixin, placed just before ``KubeSpawner`` in
 ``LSSTSpawner``'s bases, retries transient failures the way
-``lsst_spawner.kube`` does, within ``kubernetes_retry_budget``, and gives a hub
+:mod:`lsst_spawner.kube.retries` does, within the spawner's :class:`RetryPolicy`
+(``kubernetes_retry_budget``), and gives a hub
 that restarted during a spawn the lab's real address (``get_url``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubespawner import KubeSpawner
 
-from .kube import (
+from .retries import (
     TRANSIENT_ERRORS,
     KubernetesError,
+    RetryPolicy,
     api_message,
     is_transient,
     request_without_reply,
@@ -32,12 +35,16 @@ __all__ = ["ResilientKubeSpawnerMixin"]
 class ResilientKubeSpawnerMixin(KubeSpawner):
     """Retries for KubeSpawner's pod requests and reflectors; the pod's URL after a restart.
 
-    Reads ``kubernetes_retry_budget`` and ``kubernetes_request_timeout`` from the
-    lab traits of the final class.
+    The final class provides :meth:`kube_retry_policy` and may record the last
+    transient failure of a spawn (:meth:`note_transient_failure`).
     """
 
-    kubernetes_retry_budget: float
-    kubernetes_request_timeout: float
+    def kube_retry_policy(self) -> RetryPolicy:
+        """The retry policy of this spawner's Kubernetes requests."""
+        raise NotImplementedError("the spawner class provides kube_retry_policy()")
+
+    def note_transient_failure(self, detail: str) -> None:
+        """Called with each transient failure of a KubeSpawner request (for timeout messages)."""
 
     async def get_url(self) -> str:
         """The lab's URL from its pod, for a hub that restarted while the lab was starting.
@@ -65,9 +72,6 @@ class ResilientKubeSpawnerMixin(KubeSpawner):
                 return recorded
             await asyncio.sleep(0.5)
 
-    #: The last transient failure of a KubeSpawner request, named in timeout messages.
-    _lsst_last_transient: str | None = None
-
     def _transient(self, what: str, error: BaseException) -> bool:
         """Log and remember ``error`` when it is transient; say whether it was."""
         if not is_transient(error):
@@ -76,7 +80,7 @@ class ResilientKubeSpawnerMixin(KubeSpawner):
             detail = f"{error.status} {api_message(error)}"
         else:
             detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-        self._lsst_last_transient = f"{what}: {detail}"
+        self.note_transient_failure(f"{what}: {detail}")
         self.log.warning("Retrying %s after a transient failure: %s", what, detail)
         return True
 
@@ -95,8 +99,8 @@ class ResilientKubeSpawnerMixin(KubeSpawner):
         """Create the pod; False (retry) on a transient failure or after removing a leftover.
 
         Unlike KubeSpawner, a leftover pod (409) is deleted with KubeSpawner's
-        ``stop`` alone: this spawner's ``stop`` would also delete the ConfigMap
-        and Secret this spawn has just created, and the new pod would never start.
+        ``stop`` alone: this spawner's ``stop`` would also delete the two Secrets
+        this spawn has just created, and the new pod would never start.
         """
         name = pod["metadata"]["name"] if isinstance(pod, dict) else pod.metadata.name
         what = f"creating pod {self.namespace}/{name}"
@@ -166,11 +170,11 @@ class ResilientKubeSpawnerMixin(KubeSpawner):
                 kind, reflector_class, replace=replace_now, **kwargs
             )
 
+        policy = self.kube_retry_policy()
         return await with_retries(
             start,
             what=f"starting the {kind} reflector in {self.namespace}",
-            budget=self.kubernetes_retry_budget,
-            request_timeout=max(self.kubernetes_request_timeout, 30.0),
+            policy=dataclasses.replace(policy, request_timeout=max(policy.request_timeout, 30.0)),
         )
 
 

@@ -1,7 +1,8 @@
-"""The Kubernetes I/O edge: bounded retries of transient failures, and cleanup of lab objects.
+"""The Kubernetes I/O edge: bounded retries of transient failures, as a :class:`RetryPolicy`.
 
 Everything that talks to the Kubernetes API for a lab goes through
-:func:`with_retries`: each request is bounded by a request timeout, transient
+:func:`with_retries` with a :class:`RetryPolicy`: each request is bounded by its
+request timeout, transient
 failures (connection resets, server disconnects, timeouts, HTTP 429, 500,
 502, 503, 504) are retried with exponential backoff and jitter until a
 budget runs out, and any other error is raised at once as
@@ -17,6 +18,7 @@ import random
 import time
 import weakref
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
@@ -27,9 +29,8 @@ __all__ = [
     "TRANSIENT_ERRORS",
     "TRANSIENT_STATUSES",
     "KubernetesError",
+    "RetryPolicy",
     "api_message",
-    "create_replacing",
-    "delete_lab_objects",
     "is_transient",
     "request_without_reply",
     "retry_after_seconds",
@@ -55,12 +56,40 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,  # asyncio.TimeoutError and aiohttp.ServerTimeoutError too
 )
 
-# Object kind -> (create method, delete method) of CoreV1Api.
-_METHODS = {
-    "pod": ("create_namespaced_pod", "delete_namespaced_pod"),
-    "config_map": ("create_namespaced_config_map", "delete_namespaced_config_map"),
-    "secret": ("create_namespaced_secret", "delete_namespaced_secret"),
-}
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How Kubernetes requests are bounded and retried: one value, passed to every call.
+
+    ``budget`` is the total time transient failures are retried for and
+    ``request_timeout`` bounds each attempt; delays grow as ``base_delay * 2**n``
+    up to ``max_delay``. ``log`` receives the retry warnings (the module's
+    logger when ``None``); it is not part of the value's equality.
+    """
+
+    budget: float
+    request_timeout: float
+    base_delay: float = 0.5
+    max_delay: float = 15.0
+    log: Log | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("budget", "request_timeout", "base_delay", "max_delay"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0 < value < float("inf"):
+                raise ValueError(f"RetryPolicy.{name} must be a positive number, not {value!r}")
+
+    def with_budget(self, budget: float) -> RetryPolicy:
+        """This policy with another total budget (deletions have their own)."""
+        return replace(self, budget=budget)
+
+    def with_log(self, log: Log | None) -> RetryPolicy:
+        """This policy logging to ``log``."""
+        return replace(self, log=log)
+
+    @property
+    def logger(self) -> Log:
+        return self.log or _LOG
 
 
 class KubernetesError(Exception):
@@ -115,24 +144,21 @@ async def with_retries(
     call: Callable[[], Awaitable[T]],
     *,
     what: str,
-    budget: float,
-    request_timeout: float,
-    base_delay: float = 0.5,
-    max_delay: float = 15.0,
+    policy: RetryPolicy,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
     jitter: Callable[[], float] = random.random,
-    log: Log | None = None,
 ) -> T:
-    """Run ``call`` until it succeeds, retrying transient failures within ``budget`` seconds.
+    """Run ``call`` until it succeeds, retrying transient failures within ``policy.budget``.
 
-    Each attempt is bounded by ``request_timeout`` (and by what is left of the
-    budget). Delays grow as ``base_delay * 2**n`` up to ``max_delay``, scaled
+    Each attempt is bounded by ``policy.request_timeout`` (and by what is left of
+    the budget). Delays grow as ``base_delay * 2**n`` up to ``max_delay``, scaled
     by a random factor in [0.5, 1) so many spawners do not retry in step; a
     ``Retry-After`` header sets the minimum delay. When the next attempt would
     start after the budget, :class:`KubernetesError` is raised naming ``what``
     and the last error. Non-transient errors raise at once.
     """
+    budget, request_timeout = policy.budget, policy.request_timeout
     deadline = clock() + budget
     attempt = 0
     while True:
@@ -150,7 +176,7 @@ async def with_retries(
         except TRANSIENT_ERRORS as error:
             last = error
             detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-        delay = min(max_delay, base_delay * 2 ** (attempt - 1)) * (0.5 + jitter() / 2)
+        delay = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1)) * (0.5 + jitter() / 2)
         hinted = retry_after_seconds(last)
         if hinted is not None:
             delay = max(delay, hinted)
@@ -161,7 +187,7 @@ async def with_retries(
                 f"budget; last error: {detail}",
                 status,
             ) from last
-        (log or _LOG).warning(
+        policy.logger.warning(
             "Retrying %s in %.1fs after a transient failure (attempt %d): %s",
             what,
             delay,
@@ -193,116 +219,6 @@ async def request_without_reply(
         error.body = data.decode("utf-8", "replace")
         error.headers = response.headers
         raise error
-
-
-def _method(api: Any, kind: str, index: int) -> Callable[..., Awaitable[Any]]:
-    try:
-        name = _METHODS[kind][index]
-    except KeyError:
-        raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(_METHODS)}") from None
-    method: Callable[..., Awaitable[Any]] = getattr(api, name)
-    return method
-
-
-async def _delete(
-    api: Any,
-    kind: str,
-    name: str,
-    namespace: str,
-    budget: float,
-    request_timeout: float,
-    log: Log | None = None,
-) -> bool:
-    delete = _method(api, kind, 1)
-    try:
-        await with_retries(
-            lambda: request_without_reply(delete, name, namespace),
-            what=f"deleting {kind} {namespace}/{name}",
-            budget=budget,
-            request_timeout=request_timeout,
-            log=log,
-        )
-    except KubernetesError as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
-
-
-async def create_replacing(
-    api: Any,
-    kind: str,
-    namespace: str,
-    body: dict[str, Any],
-    *,
-    budget: float,
-    request_timeout: float,
-    log: Log | None = None,
-) -> None:
-    """Create ``body``; if it already exists (a leftover of a lab that died), replace it.
-
-    The lab's ConfigMap and Secret are immutable, so replacing means deleting
-    and creating again. ``kind`` is ``pod``, ``config_map`` or ``secret``.
-    """
-    create = _method(api, kind, 0)
-    name = body["metadata"]["name"]
-    what = f"creating {kind} {namespace}/{name}"
-    try:
-        await with_retries(
-            lambda: request_without_reply(create, namespace, body),
-            what=what,
-            budget=budget,
-            request_timeout=request_timeout,
-            log=log,
-        )
-    except KubernetesError as error:
-        if error.status != 409:
-            raise
-        (log or _LOG).info("Replacing %s %s/%s: it already exists", kind, namespace, name)
-        await _delete(api, kind, name, namespace, budget, request_timeout, log)
-        await with_retries(
-            lambda: request_without_reply(create, namespace, body),
-            what=what,
-            budget=budget,
-            request_timeout=request_timeout,
-            log=log,
-        )
-
-
-async def delete_lab_objects(
-    api: Any,
-    namespace: str,
-    *,
-    pod: str | None,
-    config_map: str | None,
-    secret: str | None,
-    env_secret: str | None = None,
-    budget: float,
-    request_timeout: float,
-    log: Log | None = None,
-) -> list[str]:
-    """Delete a lab's pod, env Secret, ConfigMap and Secret; objects already gone (404) are fine.
-
-    Every deletion is attempted even when an earlier one fails, so one stuck
-    object does not orphan the others; then the failures, if any, are raised
-    together as one :class:`KubernetesError`. Returns ``kind/name`` of the
-    objects this call deleted. ``api`` is a ``CoreV1Api`` or a fake with the
-    same methods.
-    """
-    deleted: list[str] = []
-    failures: list[str] = []
-    objects = (("pod", pod), ("secret", env_secret), ("config_map", config_map), ("secret", secret))
-    for kind, name in objects:
-        if not name:
-            continue
-        try:
-            if await _delete(api, kind, name, namespace, budget, request_timeout, log):
-                deleted.append(f"{kind}/{name}")
-        except KubernetesError as error:
-            failures.append(str(error))
-    if failures:
-        raise KubernetesError("; ".join(failures))
-    return deleted
 
 
 #: The aiohttp sessions already looked at by skip_unused_environment_lookups. Weak, not

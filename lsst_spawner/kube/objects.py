@@ -1,0 +1,137 @@
+"""A lab's own objects on the Kubernetes API: created replacing leftovers, deleted together.
+
+:func:`create_lab_config` and :func:`delete_lab_config` are the one place the
+lab's two Secrets (its environment, ``-env``, and its secrets and NSS files,
+``-secret``) are written and removed; the spawn attempt, ``stop`` and the
+cleanup of a failed start all call them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..lab.names import names_for_pod
+from ..lab.spec import LabObjects
+from .retries import KubernetesError, RetryPolicy, request_without_reply, with_retries
+
+__all__ = ["create_lab_config", "create_replacing", "delete_lab_config", "delete_lab_objects"]
+
+# Object kind -> (create method, delete method) of CoreV1Api.
+_METHODS = {
+    "pod": ("create_namespaced_pod", "delete_namespaced_pod"),
+    "config_map": ("create_namespaced_config_map", "delete_namespaced_config_map"),
+    "secret": ("create_namespaced_secret", "delete_namespaced_secret"),
+}
+
+
+def _method(api: Any, kind: str, index: int) -> Callable[..., Awaitable[Any]]:
+    try:
+        name = _METHODS[kind][index]
+    except KeyError:
+        raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(_METHODS)}") from None
+    method: Callable[..., Awaitable[Any]] = getattr(api, name)
+    return method
+
+
+async def _delete(api: Any, kind: str, name: str, namespace: str, policy: RetryPolicy) -> bool:
+    delete = _method(api, kind, 1)
+    try:
+        await with_retries(
+            lambda: request_without_reply(delete, name, namespace),
+            what=f"deleting {kind} {namespace}/{name}",
+            policy=policy,
+        )
+    except KubernetesError as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+async def create_replacing(
+    api: Any, kind: str, namespace: str, body: dict[str, Any], policy: RetryPolicy
+) -> None:
+    """Create ``body``; if it already exists (a leftover of a lab that died), replace it.
+
+    The lab's ConfigMap and Secret are immutable, so replacing means deleting
+    and creating again. ``kind`` is ``pod``, ``config_map`` or ``secret``.
+    """
+    create = _method(api, kind, 0)
+    name = body["metadata"]["name"]
+    what = f"creating {kind} {namespace}/{name}"
+    try:
+        await with_retries(
+            lambda: request_without_reply(create, namespace, body), what=what, policy=policy
+        )
+    except KubernetesError as error:
+        if error.status != 409:
+            raise
+        policy.logger.info("Replacing %s %s/%s: it already exists", kind, namespace, name)
+        await _delete(api, kind, name, namespace, policy)
+        await with_retries(
+            lambda: request_without_reply(create, namespace, body), what=what, policy=policy
+        )
+
+
+async def delete_lab_objects(
+    api: Any,
+    namespace: str,
+    *,
+    pod: str | None,
+    config_map: str | None,
+    secret: str | None,
+    env_secret: str | None = None,
+    policy: RetryPolicy,
+) -> list[str]:
+    """Delete a lab's pod, env Secret, ConfigMap and Secret; objects already gone (404) are fine.
+
+    Every deletion is attempted even when an earlier one fails, so one stuck
+    object does not orphan the others; then the failures, if any, are raised
+    together as one :class:`KubernetesError`. Returns ``kind/name`` of the
+    objects this call deleted. ``api`` is a ``CoreV1Api`` or a fake with the
+    same methods.
+    """
+    deleted: list[str] = []
+    failures: list[str] = []
+    objects = (("pod", pod), ("secret", env_secret), ("config_map", config_map), ("secret", secret))
+    for kind, name in objects:
+        if not name:
+            continue
+        try:
+            if await _delete(api, kind, name, namespace, policy):
+                deleted.append(f"{kind}/{name}")
+        except KubernetesError as error:
+            failures.append(str(error))
+    if failures:
+        raise KubernetesError("; ".join(failures))
+    return deleted
+
+
+async def create_lab_config(
+    api: Any, namespace: str, objects: LabObjects, policy: RetryPolicy
+) -> None:
+    """Create the lab's env Secret (its environment), then its Secret, replacing leftovers."""
+    for body in (objects.env_secret, objects.secret):
+        await create_replacing(api, "secret", namespace, body, policy)
+
+
+async def delete_lab_config(
+    api: Any, namespace: str, pod_name: str, policy: RetryPolicy
+) -> list[str]:
+    """Delete the env Secret and Secret of the lab whose pod is ``pod_name`` (not the pod).
+
+    The names come from the pod's name (:func:`~lsst_spawner.lab.names.names_for_pod`),
+    which the spawner's saved state keeps, so a lab started before the name
+    template changed is still cleaned up completely.
+    """
+    names = names_for_pod(pod_name)
+    return await delete_lab_objects(
+        api,
+        namespace,
+        pod=None,
+        config_map=None,
+        secret=names["secret"],
+        env_secret=names["env_secret"],
+        policy=policy,
+    )

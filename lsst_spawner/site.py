@@ -1,0 +1,252 @@
+"""``SiteContext``: what every spawner of one configuration shares, built once per configuration.
+
+JupyterHub makes one spawner per user, all from the same configuration. What
+follows from the configuration alone is computed once per configuration
+fingerprint (:meth:`~lsst_spawner.config.CheckedConfigurable.config_fingerprint`)
+and kept here, not once per user and not in module-level caches:
+
+- whether the configuration was found clean (the checks run until it is);
+- the frozen :class:`~lsst_spawner.lab.spec.LabSettings`;
+- the image menu cache (shared by every configuration with the same source,
+  policy and timing, so one background refresh per registry repository);
+- the options catalog (menu plus sizes) validation reads;
+- the :class:`~lsst_spawner.kube.retries.RetryPolicy` of Kubernetes requests.
+
+:func:`site_context` gives an object its site; the first call fixes it, so
+defaults read later do not change which site it belongs to.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Hashable
+from typing import Any, Protocol
+
+from .config import CheckedConfigurable, ConfigError
+from .form.options import OptionsCatalog, SizeChoice
+from .images.cache import CacheSettings, MenuCache, source_cache_key
+from .images.menu import MenuPolicy
+from .images.model import ImageMenu
+from .images.registry_config import RegistrySourceTraits
+from .images.sources import ImageSource
+from .images.static import StaticImageSource
+from .kube.retries import RetryPolicy
+from .lab.sizes import describe_size
+from .lab.spec import LabSettings
+
+__all__ = [
+    "SITE_LIMIT",
+    "MenuTraits",
+    "SiteContext",
+    "SiteRegistry",
+    "build_image_source",
+    "forget_sites",
+    "image_source_key",
+    "registry_source_available",
+    "site_context",
+]
+
+Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
+
+
+class MenuTraits(Protocol):
+    """What the site reads of an object with the image menu traits (``ImageMenuTraits``)."""
+
+    image_source: str
+    static_image_base: str
+    static_image_tags: list[str]
+    static_image_digests: dict[str, str]
+    log: Log
+
+    def image_menu_policy(self) -> MenuPolicy: ...
+    def image_cache_settings(self) -> CacheSettings: ...
+
+
+#: At most this many configurations are remembered (tests make many; a hub has one or two).
+SITE_LIMIT = 64
+#: Where an object keeps its site (one reference per object, set at the first call).
+_SITE_ATTRIBUTE = "_lsst_site"
+
+
+def registry_source_available(obj: object) -> bool:
+    """Whether ``obj`` has the registry traits an ``image_source = "registry"`` menu needs."""
+    return isinstance(obj, RegistrySourceTraits)
+
+
+def build_image_source(obj: MenuTraits) -> ImageSource:
+    """The image source ``obj.image_source`` names, from ``obj``'s traits."""
+    if obj.image_source == "static":
+        return StaticImageSource(
+            obj.static_image_base, obj.static_image_tags, obj.static_image_digests
+        )
+    if not isinstance(obj, RegistrySourceTraits):
+        raise ConfigError(
+            f'LSSTSpawner.image_source is "registry" but {type(obj).__name__} has no '
+            "make_registry_source(): mix in RegistrySourceTraits, or set "
+            'LSSTSpawner.image_source = "static"'
+        )
+    return obj.make_registry_source()
+
+
+def image_source_key(obj: MenuTraits) -> Hashable:
+    """What identifies ``obj``'s configured source, so equal configurations share one menu."""
+    if obj.image_source == "static":
+        return (
+            "static",
+            obj.static_image_base,
+            tuple(obj.static_image_tags),
+            tuple(sorted(obj.static_image_digests.items())),
+        )
+    return ("registry", source_cache_key(build_image_source(obj)))
+
+
+class SiteContext:
+    """Everything one configuration's spawners share; see the module's docstring.
+
+    Each value is computed from the first object that asks for it: objects of
+    one site have equal configured values, so any of them gives the same result.
+    """
+
+    def __init__(self, fingerprint: Hashable | None, registry: SiteRegistry) -> None:
+        self.fingerprint = fingerprint
+        self._registry = registry
+        #: True once the configuration was checked and found clean.
+        self.clean = False
+        self._lab_settings: LabSettings | None = None
+        self._sizes: tuple[tuple[SizeChoice, ...], str] | None = None
+        self._menu_cache: MenuCache | None = None
+        self._catalog: OptionsCatalog | None = None
+        self._retry: RetryPolicy | None = None
+        self._delete_retry: RetryPolicy | None = None
+
+    def __repr__(self) -> str:
+        return f"SiteContext(clean={self.clean}, shared={self.fingerprint is not None})"
+
+    # --- the checks -------------------------------------------------------------
+
+    def ensure_clean(self, obj: CheckedConfigurable) -> None:
+        """Check the configuration (every problem, with trait names) until it is found clean.
+
+        Runs ``obj``'s own check entry point (:meth:`raise_for_config_problems`),
+        once per clean configuration; a configuration with problems is checked
+        every time (a missing directory may appear while the hub runs).
+        """
+        if self.clean:
+            return
+        obj.raise_for_config_problems()
+        self.clean = self.fingerprint is not None
+
+    # --- frozen settings --------------------------------------------------------
+
+    def lab_settings(self, obj: Any) -> LabSettings:
+        """The frozen lab settings (``obj.lab_settings()``), built once."""
+        if self._lab_settings is None:
+            settings: LabSettings = obj.lab_settings()
+            self._lab_settings = settings
+        return self._lab_settings
+
+    def form_sizes(self, obj: Any) -> tuple[tuple[SizeChoice, ...], str]:
+        """The sizes the form offers and the default one, from the lab settings."""
+        if self._sizes is None:
+            settings = self.lab_settings(obj)
+            choices = tuple(SizeChoice(size.name, describe_size(size)) for size in settings.sizes)
+            self._sizes = (choices, settings.default_size)
+        return self._sizes
+
+    def options_catalog(self, obj: Any, menu: ImageMenu) -> OptionsCatalog:
+        """What options are validated against: ``menu`` and ``obj.form_sizes()`` (one per menu)."""
+        catalog = self._catalog
+        if catalog is None or catalog.menu is not menu:
+            sizes, default_size = obj.form_sizes()
+            catalog = OptionsCatalog(menu=menu, sizes=sizes, default_size=default_size)
+            self._catalog = catalog
+        return catalog
+
+    # --- the menu -----------------------------------------------------------------
+
+    def menu_cache(self, obj: MenuTraits) -> MenuCache:
+        """The menu cache of this configuration's source, policy and timing."""
+        if self._menu_cache is None:
+            self._menu_cache = self._registry.menu_cache(
+                (image_source_key(obj), obj.image_menu_policy(), obj.image_cache_settings()),
+                lambda: build_image_source(obj),
+                log=obj.log,
+            )
+        return self._menu_cache
+
+    # --- Kubernetes -----------------------------------------------------------------
+
+    def retry_policy(self, obj: Any) -> RetryPolicy:
+        """How Kubernetes requests are retried (``kubernetes_*`` traits), logging to ``obj.log``."""
+        if self._retry is None:
+            policy: RetryPolicy = obj.retry_policy()
+            self._retry = policy.with_log(obj.log)
+        return self._retry
+
+    def delete_policy(self, obj: Any) -> RetryPolicy:
+        """:meth:`retry_policy` with ``lab_delete_timeout`` as its budget: deleting a lab."""
+        if self._delete_retry is None:
+            self._delete_retry = self.retry_policy(obj).with_budget(obj.lab_delete_timeout)
+        return self._delete_retry
+
+
+class SiteRegistry:
+    """The sites of this process by configuration fingerprint, and their menu caches."""
+
+    def __init__(self, limit: int = SITE_LIMIT) -> None:
+        self.limit = limit
+        self._sites: dict[Hashable, SiteContext] = {}
+        self._menu_caches: dict[Hashable, MenuCache] = {}
+
+    def site_for(self, obj: CheckedConfigurable) -> SiteContext:
+        """``obj``'s site: the one of its configuration, fixed at the first call."""
+        site: SiteContext | None = obj.__dict__.get(_SITE_ATTRIBUTE)
+        if site is None:
+            key = obj.config_fingerprint()
+            site = self._sites.get(key) if key is not None else None
+            if site is None:
+                site = SiteContext(key, self)
+                if key is not None:
+                    if len(self._sites) >= self.limit:
+                        self._sites.clear()
+                    self._sites[key] = site
+            obj.__dict__[_SITE_ATTRIBUTE] = site
+        return site
+
+    def menu_cache(
+        self,
+        key: tuple[Hashable, MenuPolicy, CacheSettings],
+        make_source: Callable[[], ImageSource],
+        *,
+        log: Log | None = None,
+    ) -> MenuCache:
+        """The cache for this source configuration, policy and timing; ``make_source`` is
+        called only when there is none yet, so a source (and its connection pool) is
+        built once per configuration."""
+        cache = self._menu_caches.get(key)
+        if cache is None:
+            _, policy, settings = key
+            cache = self._menu_caches[key] = MenuCache(make_source(), policy, settings, log=log)
+        return cache
+
+    def forget(self) -> None:
+        """Cancel every menu cache's background task and forget every site (tests, shutdown)."""
+        caches = list(self._menu_caches.values())
+        self._menu_caches.clear()
+        self._sites.clear()
+        for cache in caches:
+            cache.cancel_refresh()
+
+
+#: The process's sites.
+SITES = SiteRegistry()
+
+
+def site_context(obj: CheckedConfigurable) -> SiteContext:
+    """The :class:`SiteContext` of ``obj``'s configuration (see :class:`SiteRegistry`)."""
+    return SITES.site_for(obj)
+
+
+def forget_sites() -> None:
+    """Forget every site and stop the menu caches' refreshes (tests, hub shutdown)."""
+    SITES.forget()
