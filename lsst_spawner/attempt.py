@@ -18,6 +18,8 @@ each with its own status.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import json
 import logging
@@ -25,12 +27,19 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-from .errors import IdentityRejected, LabBuildFailed, NoImageAvailable, OptionsRejected
+from .errors import (
+    IdentityRejected,
+    ImagePullFailed,
+    LabBuildFailed,
+    NoImageAvailable,
+    OptionsRejected,
+)
 from .form.image import lab_image
 from .form.options import LabOptions, OptionsCatalog, OptionsError, OptionsOrigin
 from .form.options import parse_user_options as parse_options
 from .identity import Identity, IdentityError
 from .kube.objects import create_lab_config, delete_lab_config
+from .kube.pull import watch_image_pull
 from .kube.retries import KubernetesError, RetryPolicy
 from .lab.models import dict_to_model
 from .lab.spec import LabObjects, LabRequest, LabSettings, LabSpec, apply_lab_spec, build_lab_spec
@@ -54,7 +63,10 @@ class SpawnerHost(Protocol):
     namespace: str
     modify_pod_hook: Any
     events_enabled: bool
+    lab_image_pull_grace: float
     _start_future: Any
+
+    async def stop(self, now: bool = False) -> None: ...
 
     @property
     def _log_name(self) -> str: ...
@@ -273,7 +285,7 @@ class LabSpawn:
             # and serialising ~150 model objects per spawn, and is smaller while the spawn
             # waits. A site's modify_pod_hook gets the V1Pod it expects.
             self.pod_as_dict = not spawner.modify_pod_hook
-            return await start_pod()
+            return await self._start_pod_failing_fast(start_pod)
         except BaseException as error:
             if self.created_for is not None:  # else nothing was created
                 await self._delete_created(self.created_for)
@@ -285,6 +297,39 @@ class LabSpawn:
                     f"{error} within the {budget:g}s retry budget; last error: {last}"
                 ) from error
             raise
+
+    async def _start_pod_failing_fast(self, start_pod: Callable[[], Awaitable[Any]]) -> Any:
+        """KubeSpawner's start, stopped with the kubelet's reason if the image cannot be had."""
+        spawner = self.spawner
+        name = f"{spawner.namespace}/{self.created_for}"
+
+        def read_pod() -> Any:
+            reflector = getattr(spawner, "pod_reflector", None)
+            return reflector.pods.get(name) if reflector is not None else None
+
+        start = asyncio.ensure_future(start_pod())
+        watch = asyncio.ensure_future(
+            watch_image_pull(read_pod, grace=spawner.lab_image_pull_grace)
+        )
+        try:
+            await asyncio.wait({start, watch}, return_when=asyncio.FIRST_COMPLETED)
+            if start.done() or not watch.done():
+                return await start
+            failure = watch.result()
+        finally:
+            watch.cancel()
+        start.cancel()
+        with contextlib.suppress(BaseException):
+            await start
+        spawner.log.warning(
+            "Stopping the spawn of %s: image %s cannot be pulled (%s: %s)",
+            spawner._log_name,
+            failure.image,
+            failure.reason,
+            failure.message,
+        )
+        await spawner.stop(now=True)  # the pod, then the two Secrets
+        raise ImagePullFailed(failure.user_message())
 
     async def _delete_created(self, pod_name: str) -> None:
         spawner = self.spawner

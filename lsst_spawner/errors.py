@@ -10,6 +10,8 @@ whoever catches it:
   image to offer at all.
 - :class:`IdentityRejected` (403): the user's identity cannot run a lab (no
   identity in auth_state, a uid the lab rules refuse, too many groups).
+- :class:`ImagePullFailed` (503): the kubelet cannot pull the lab's image; the spawn
+  stops after ``lab_image_pull_grace`` instead of waiting out ``start_timeout``.
 - :class:`LabBuildFailed` (500): the site's configuration and KubeSpawner's pod
   cannot make a safe lab (a secret value copied into the environment, a pod
   without containers); the user cannot fix it.
@@ -17,6 +19,7 @@ whoever catches it:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import ClassVar, ParamSpec, TypeVar
@@ -25,11 +28,13 @@ from tornado.web import HTTPError
 
 __all__ = [
     "IdentityRejected",
+    "ImagePullFailed",
     "LabBuildFailed",
     "NoImageAvailable",
     "OptionsRejected",
     "SpawnRefused",
     "answers_http",
+    "log_refusals_as_warnings",
     "to_http_error",
 ]
 
@@ -68,6 +73,12 @@ class IdentityRejected(SpawnRefused):
     status = 403
 
 
+class ImagePullFailed(SpawnRefused):
+    """The kubelet cannot pull the lab's image: the spawn stops instead of timing out."""
+
+    status = 503
+
+
 class LabBuildFailed(SpawnRefused):
     """The configuration and KubeSpawner's pod cannot make a safe lab."""
 
@@ -75,8 +86,15 @@ class LabBuildFailed(SpawnRefused):
 
 
 def to_http_error(error: SpawnRefused) -> HTTPError:
-    """The ``HTTPError`` JupyterHub answers ``error`` with: its status and its message."""
-    return HTTPError(error.status, error.message)
+    """The ``HTTPError`` JupyterHub answers ``error`` with: its status and its message.
+
+    ``jupyterhub_message`` is what JupyterHub's pages show (the form, the spawn-failed
+    page): the plain message, not ``HTTP 400: Bad Request (...)``.
+    """
+    http = HTTPError(error.status, error.message)
+    http.jupyterhub_message = error.message  # type: ignore[attr-defined]
+    http.lsst_refusal = error  # type: ignore[attr-defined]
+    return http
 
 
 _P = ParamSpec("_P")
@@ -96,3 +114,28 @@ def answers_http(
             raise to_http_error(error) from None
 
     return hook
+
+
+class _RefusalsAsWarnings(logging.Filter):
+    """JupyterHub logs a refused form as an error with a traceback; a user's bad input is
+    a warning, one line, with the reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        refusal = getattr(error, "lsst_refusal", None)
+        if isinstance(refusal, SpawnRefused) and refusal.status < 500:
+            text = record.getMessage()
+            record.msg, record.args = "%s: %s", (text, refusal.message)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+_FILTER = _RefusalsAsWarnings()
+
+
+def log_refusals_as_warnings(log: logging.Logger | logging.LoggerAdapter[logging.Logger]) -> None:
+    """Log users' refused input (4xx refusals) on ``log`` at warning level, without traceback."""
+    logger = log.logger if isinstance(log, logging.LoggerAdapter) else log
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)

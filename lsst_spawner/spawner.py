@@ -15,7 +15,7 @@ from typing import Any
 from traitlets import default
 
 from .attempt import LabSpawn, follow_progress
-from .errors import answers_http
+from .errors import answers_http, log_refusals_as_warnings
 from .form.options import LabOptions, OptionsCatalog, SizeChoice
 from .form.render import render_options_form
 from .form.traits import OptionsFormTraits
@@ -60,6 +60,7 @@ class LSSTSpawner(
         # Every problem at once, with the trait names, before anything is created;
         # once per configuration (its SiteContext), not once per user.
         self.site.ensure_clean(self)
+        log_refusals_as_warnings(self.log)  # JupyterHub's handlers log through the same logger
         # Once per client (see its docstring); logged when it turns the lookups off.
         if self.kubernetes_skip_environment_lookups and skip_unused_environment_lookups(self.api):
             self.log.info(

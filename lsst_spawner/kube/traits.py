@@ -27,6 +27,16 @@ class KubeTraits(CheckedConfigurable):
         config=True,
         help="Total time transient Kubernetes failures are retried for, with backoff.",
     )
+    lab_image_pull_grace = Duration(
+        "60s",
+        minimum=0,
+        config=True,
+        help=(
+            "How long a lab pod may report ErrImagePull, ImagePullBackOff or InvalidImageName "
+            "before its spawn fails with the kubelet's reason (KubeSpawner would wait the whole "
+            "start_timeout); its pod and Secrets are deleted."
+        ),
+    )
     kubernetes_skip_environment_lookups = Bool(
         True,
         config=True,

@@ -121,7 +121,9 @@ async def test_the_form_the_hub_serves_and_its_submission(lsst_hub: Any) -> None
     assert hub.app.authenticator.uid_min <= uid <= hub.app.authenticator.uid_max
 
 
-async def test_a_rejected_form_shows_the_message_and_writes_nothing(lsst_hub: Any) -> None:
+async def test_a_rejected_form_shows_the_message_and_writes_nothing(
+    lsst_hub: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     hub = await lsst_hub(images=TAGS)
     async with await hub.login("rra") as browser:
         xsrf = next(c.value for c in browser.cookie_jar if c.key == "_xsrf")
@@ -132,7 +134,14 @@ async def test_a_rejected_form_shows_the_message_and_writes_nothing(lsst_hub: An
     assert reply.status == (400 if int(jupyterhub.__version__.split(".")[0]) >= 6 else 200)
     assert "<script>x</script>" not in html
     assert "not a valid tag" in html
+    # The user's words, not tornado's "HTTP 400: Bad Request (...)".
+    assert "Bad Request" not in html
     assert hub.kube_api.counters.get("create") == 0
+    # A user's bad input is a warning with the reason, not an error with a traceback.
+    (logged,) = [r for r in caplog.records if "Failed to spawn" in r.getMessage()]
+    assert logged.levelname == "WARNING"
+    assert logged.exc_info is None
+    assert "not a valid tag" in logged.getMessage()
 
 
 def snippet_dir(tmp_path: Path, **snippets: str) -> Path:
