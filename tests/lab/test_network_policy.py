@@ -18,6 +18,7 @@ import yaml
 
 from lsst_spawner.cli import main
 from lsst_spawner.netpol import may_connect, policies_selecting, selector_matches
+from lsst_spawner.testing.kube.authn import ADMIN_TOKEN
 from lsst_spawner.testing.kube.z2jh_network import (
     z2jh_extra_labels,
     z2jh_hub_pod,
@@ -302,3 +303,49 @@ def test_peers_namespaces_and_ip_blocks() -> None:
     )
     assert not may_connect(other_ns, b, 1, policies=[by_ip])
     assert may_connect(_pod("d", {}, ip="10.4.1.1", ns="o"), b, 1, policies=[by_ip])
+
+
+async def test_the_emulator_stores_network_policies_and_the_kit_evaluates_them(
+    kube_api: Any, kubelet: Any, lab_pod: Any
+) -> None:
+    """z2jh's policies applied to the emulator, read back, and evaluated for a lab pod."""
+    from kubernetes_asyncio import client
+
+    async with kube_api.api_client(admin=True) as api:
+        networking = client.NetworkingV1Api(api)
+        for policy in z2jh_network_policies(kube_api.namespace):
+            created = await networking.create_namespaced_network_policy(kube_api.namespace, policy)
+            assert created.metadata.uid
+        listed = await networking.list_namespaced_network_policy(kube_api.namespace)
+        stored = [api.sanitize_for_serialization(p) for p in listed.items]
+    assert sorted(p["metadata"]["name"] for p in stored) == ["hub", "proxy", "singleuser"]
+    lab_pod["metadata"]["namespace"] = kube_api.namespace
+    hub = z2jh_hub_pod(kube_api.namespace)
+    assert may_connect(hub, lab_pod, 8888, policies=stored)
+    other = {**OTHER_POD, "metadata": {**OTHER_POD["metadata"], "namespace": kube_api.namespace}}
+    assert not may_connect(other, lab_pod, 8888, policies=stored)
+
+
+async def test_network_policies_are_a_networking_group_resource(kube_api: Any) -> None:
+    """Served under networking.k8s.io/v1 only; z2jh's hub Role cannot read them."""
+    import aiohttp
+
+    base = kube_api.emulator.url
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with aiohttp.ClientSession(headers=admin) as http:
+        async with http.get(f"{base}/apis/networking.k8s.io/v1") as reply:
+            names = [r["name"] for r in (await reply.json())["resources"]]
+        assert names == ["networkpolicies"]
+        core = f"{base}/api/v1/namespaces/{kube_api.namespace}/networkpolicies"
+        async with http.get(core) as reply:
+            assert reply.status == 404
+    async with kube_api.api_client() as api:  # the hub, bound to z2jh's Role
+        from kubernetes_asyncio import client
+        from kubernetes_asyncio.client.exceptions import ApiException
+
+        with pytest.raises(ApiException) as refused:
+            await client.NetworkingV1Api(api).list_namespaced_network_policy(kube_api.namespace)
+    assert refused.value.status == 403
+    message = json.loads(refused.value.body)["message"]
+    assert message.startswith("networkpolicies.networking.k8s.io is forbidden: User ")
+    assert 'cannot list resource "networkpolicies" in API group "networking.k8s.io"' in message

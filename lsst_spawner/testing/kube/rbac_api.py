@@ -26,6 +26,7 @@ from .rbac import (
     UserInfo,
     bootstrap_rbac_objects,
 )
+from .resources import NETWORKING_GROUP, NETWORKING_RESOURCES, ResourceType
 from .status import ApiError
 from .wire import read_body as read_json_body
 
@@ -40,18 +41,26 @@ _REVIEWS = {
     "selfsubjectaccessreviews": "SelfSubjectAccessReview",
     "selfsubjectrulesreviews": "SelfSubjectRulesReview",
 }
+#: The API groups whose objects this module serves from the store, by resource.
+GROUP_RESOURCES: dict[str, dict[str, ResourceType]] = {
+    RBAC_GROUP: RBAC_RESOURCES,
+    NETWORKING_GROUP: NETWORKING_RESOURCES,
+}
 #: The API groups this module serves: name -> resources for discovery.
 API_GROUPS: dict[str, list[dict[str, Any]]] = {
-    RBAC_GROUP: [
-        {
-            "name": r.plural,
-            "singularName": r.kind.lower(),
-            "namespaced": r.namespaced,
-            "kind": r.kind,
-            "verbs": _ALL_VERBS,
-        }
-        for r in RBAC_RESOURCES.values()
-    ],
+    **{
+        group: [
+            {
+                "name": r.plural,
+                "singularName": r.kind.lower(),
+                "namespaced": r.namespaced,
+                "kind": r.kind,
+                "verbs": _ALL_VERBS,
+            }
+            for r in resources.values()
+        ]
+        for group, resources in GROUP_RESOURCES.items()
+    },
     AUTHORIZATION_GROUP: [
         {
             "name": plural,
@@ -207,7 +216,7 @@ class AccessControl:
             if (
                 attrs.resource_request
                 and attrs.api_group == ""
-                and attrs.resource in RBAC_RESOURCES
+                and any(attrs.resource in group for group in GROUP_RESOURCES.values())
             ):
                 raise ApiError(404, "the server could not find the requested resource")
             self.authorizer.authorize(attrs)
@@ -237,7 +246,7 @@ class AccessControl:
         body = await read_json_body(request, patch=request.method == "PATCH")
         if group == AUTHORIZATION_GROUP:
             return self._review(attrs, body)
-        return self._rbac_object(attrs, body, request)
+        return self._group_object(GROUP_RESOURCES[group], group, attrs, body, request)
 
     def api_groups(self) -> list[dict[str, Any]]:
         """The ``groups`` entries of ``/apis`` for the groups served here."""
@@ -318,8 +327,16 @@ class AccessControl:
             "incomplete": False,
         }
 
-    def _rbac_object(self, attrs: Attributes, body: Any, request: web.Request) -> web.Response:
-        rtype = RBAC_RESOURCES.get(attrs.resource)
+    def _group_object(
+        self,
+        resources: dict[str, ResourceType],
+        group: str,
+        attrs: Attributes,
+        body: Any,
+        request: web.Request,
+    ) -> web.Response:
+        """An RBAC or networking object: create, read, list, update, patch, delete."""
+        rtype = resources.get(attrs.resource)
         if rtype is None or attrs.subresource:
             raise ApiError(404, "the server could not find the requested resource")
         namespace = attrs.namespace or None
@@ -329,7 +346,7 @@ class AccessControl:
             raise ApiError(404, "the server could not find the requested resource")
         store, query = self.store, request.query
         if attrs.verb == "watch":
-            raise ApiError(405, "the emulator does not serve watches of RBAC objects")
+            raise ApiError(405, f"the emulator does not serve watches of {group} objects")
         if attrs.verb == "list":
             items, rv = store.list(
                 rtype.plural, namespace, query.get("labelSelector"), query.get("fieldSelector")
@@ -390,7 +407,7 @@ class AccessControl:
                 "status": "Success",
                 "details": {
                     "name": attrs.name,
-                    "group": RBAC_GROUP,
+                    "group": group,
                     "kind": rtype.plural,
                     "uid": obj["metadata"]["uid"],
                 },

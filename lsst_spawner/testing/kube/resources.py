@@ -193,3 +193,14 @@ def apply_create_defaults(resource: str, obj: dict[str, Any], next_cluster_ip: A
         obj.setdefault("type", "Normal")
         obj.setdefault("reportingComponent", "")
         obj.setdefault("reportingInstance", "")
+
+
+NETWORKING_GROUP = "networking.k8s.io"
+
+#: networking.k8s.io/v1 kinds the emulator stores (and enforces nothing with: it has no
+#: network plugin; :func:`lsst_spawner.netpol.may_connect` answers what they allow).
+NETWORKING_RESOURCES: dict[str, ResourceType] = {
+    "networkpolicies": ResourceType(
+        "networkpolicies", "NetworkPolicy", api_version=f"{NETWORKING_GROUP}/v1"
+    )
+}

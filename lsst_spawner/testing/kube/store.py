@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from . import deletion
 from .patch import apply_patch
 from .rbac import RBAC_RESOURCES
-from .resources import RESOURCES, ResourceType, apply_create_defaults
+from .resources import NETWORKING_RESOURCES, RESOURCES, ResourceType, apply_create_defaults
 from .selectors import Matcher, parse_field_selector, parse_label_selector
 from .status import ApiError
 from .validation import Validator, check_name, check_path_segment_name
@@ -32,7 +32,7 @@ __all__ = ["Change", "ObjectStore", "Watcher", "now_rfc3339"]
 
 Key = tuple[str, str]  # (namespace or "", name)
 #: Every kind the store keeps: core v1 and the RBAC group's (served under /apis/...).
-ALL_RESOURCES: dict[str, ResourceType] = {**RESOURCES, **RBAC_RESOURCES}
+ALL_RESOURCES: dict[str, ResourceType] = {**RESOURCES, **RBAC_RESOURCES, **NETWORKING_RESOURCES}
 
 _POD_MUTABLE_SPEC = {"activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"}
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
