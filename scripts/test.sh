@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh machine, then runs the full suite.
 #   bash scripts/test.sh [pytest arguments]
-# System packages (Debian): docker-registry (the real registry the image-menu tests use) and
-# chromium (the end-to-end browser tests); npm: configurable-http-proxy (real JupyterHub tests).
+# System packages (Debian): docker-registry (the real registry the image-menu tests use),
+# chromium (the end-to-end browser tests) and postgresql (the menu database tests);
+# npm: configurable-http-proxy (real JupyterHub tests).
 # Python: a virtualenv in .venv with lsst_spawner installed in editable mode with its test extra.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> apt-get install ${missing[*]}"
   as_root apt-get update -q

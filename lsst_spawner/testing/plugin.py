@@ -6,6 +6,7 @@ with its ``test`` extra makes these fixtures available to any test suite.
 
 from .auth_fixtures import fake_cilogon, fake_github
 from .kube_fixtures import kube_api, kubelet
+from .postgres import postgres_server, postgres_url
 from .registry_fixtures import local_registry, registry, token_registry
 
 __all__ = [
@@ -14,6 +15,8 @@ __all__ = [
     "kube_api",
     "kubelet",
     "local_registry",
+    "postgres_server",
+    "postgres_url",
     "registry",
     "token_registry",
 ]

@@ -13,7 +13,6 @@ from lsst_spawner.menu import (
     CuratedImage,
     ImageState,
     MenuDocument,
-    Profile,
     check_menu,
     diff_menus,
     resolve_saved_image,
@@ -22,6 +21,8 @@ from lsst_spawner.menu import (
     visible_images,
     visible_profiles,
 )
+
+from .conftest import make_profile
 
 POLICY = MenuPolicy(
     recommended_tag="recommended",
@@ -68,21 +69,10 @@ def test_seed_from_a_hub_config() -> None:
     ]
 
 
-def _profile(name: str, cpu: str = "1", **extra: object) -> Profile:
-    return Profile(
-        name=name,
-        cpu_limit=cpu,
-        cpu_guarantee="100m",
-        memory_limit="4Gi",
-        memory_guarantee="1Gi",
-        **extra,  # type: ignore[arg-type]
-    )
-
-
 def test_diff_names_each_change_by_entry() -> None:
     old = MenuDocument(
         images=(CuratedImage(tag="recommended", default=True), CuratedImage(tag="w_2024_01")),
-        profiles=(_profile("small", default=True), _profile("medium")),
+        profiles=(make_profile("small", default=True), make_profile("medium")),
     )
     new = MenuDocument(
         image_policy=old.image_policy.model_copy(update={"weeklies": 5}),
@@ -90,7 +80,7 @@ def test_diff_names_each_change_by_entry() -> None:
             CuratedImage(tag="recommended", default=True),
             CuratedImage(tag="w_2024_01", state=ImageState.HIDDEN),
         ),
-        profiles=(_profile("small", cpu="2", default=True), _profile("gpu")),
+        profiles=(make_profile("small", cpu="2", default=True), make_profile("gpu")),
     )
     assert diff_menus(old, new) == [
         "~ image_policy.weeklies: 2 -> 5",
@@ -103,8 +93,8 @@ def test_diff_names_each_change_by_entry() -> None:
 
 
 def test_diff_reports_reordering() -> None:
-    a = MenuDocument(profiles=(_profile("a", default=True), _profile("b")))
-    b = MenuDocument(profiles=(_profile("b"), _profile("a", default=True)))
+    a = MenuDocument(profiles=(make_profile("a", default=True), make_profile("b")))
+    b = MenuDocument(profiles=(make_profile("b"), make_profile("a", default=True)))
     assert diff_menus(a, b) == ["~ profiles: order changed"]
 
 
@@ -115,7 +105,10 @@ def test_two_groups_see_different_menus() -> None:
             CuratedImage(tag="exp_gpu", groups=("gpu-users",)),
             CuratedImage(tag="w_2024_01", state=ImageState.HIDDEN),
         ),
-        profiles=(_profile("small", default=True), _profile("gpu", groups=("gpu-users", "staff"))),
+        profiles=(
+            make_profile("small", default=True),
+            make_profile("gpu", groups=("gpu-users", "staff")),
+        ),
     )
     assert [i.tag for i in visible_images(document, ["astro"])] == ["recommended"]
     assert [i.tag for i in visible_images(document, ["gpu-users"])] == ["recommended", "exp_gpu"]
@@ -131,7 +124,7 @@ def test_saved_images_follow_deprecation_and_hiding() -> None:
             CuratedImage(tag="w_2024_01", state=ImageState.DEPRECATED, redirect_to="w_2024_05"),
             CuratedImage(tag="w_2023_50", state=ImageState.HIDDEN),
         ),
-        profiles=(_profile("small", default=True),),
+        profiles=(make_profile("small", default=True),),
     )
     assert resolve_saved_image(document, "w_2024_05").message is None
     assert resolve_saved_image(document, "d_2024_01_01").tag == "d_2024_01_01"
