@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_option(menu)
     menu.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    from .menu.commands import add_menu_store_arguments
+
+    add_menu_store_arguments(menu)
 
     render = commands.add_parser(
         "render-pod",
@@ -157,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_hub_config(config_file)
         if args.command == "check-config":
             return _check_config(config, config_file)
+        if args.command == "menu" and getattr(args, "menu_command", None):
+            from .menu.commands import run_menu_store_command
+
+            return run_menu_store_command(config, args)
         if args.command == "menu":
             return _menu(config, args.format)
         if args.command == "manifests":

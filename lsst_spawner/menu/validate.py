@@ -23,6 +23,7 @@ __all__ = [
     "node_groups_by_name",
     "parse_menu",
     "validate_menu",
+    "validation_problems",
 ]
 
 
@@ -62,11 +63,15 @@ def parse_menu(data: Any) -> tuple[MenuDocument | None, list[MenuProblem]]:
     try:
         return MenuDocument.model_validate(dict(data)), []
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            message = str(item["msg"]).removeprefix("Value error, ")
-            problems.append(MenuProblem(_path(item["loc"]), message))
-        return None, problems
+        return None, validation_problems(error)
+
+
+def validation_problems(error: ValidationError) -> list[MenuProblem]:
+    """Pydantic's errors as problems named by field path (``profiles[1].cpu_limit``)."""
+    return [
+        MenuProblem(_path(item["loc"]), str(item["msg"]).removeprefix("Value error, "))
+        for item in error.errors()
+    ]
 
 
 def node_groups_by_name(groups: Iterable[NodeGroup]) -> dict[str, NodeGroup]:
