@@ -112,6 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("--format", choices=("yaml", "json"), default="yaml", help="output format")
 
+    editor = commands.add_parser(
+        "menu-editor",
+        help="run the lab menu editor, as a JupyterHub service (c.JupyterHub.services)",
+        description=(
+            "Serve the lab menu editor under the service prefix JupyterHub passes in the "
+            "environment; the menu database comes from LabMenu in the config file."
+        ),
+    )
+    _add_config_option(editor)
+
     manifests = commands.add_parser(
         "manifests",
         help="print Kubernetes objects to apply next to the hub (the labs' NetworkPolicy)",
@@ -166,6 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_menu_store_command(config, args)
         if args.command == "menu":
             return _menu(config, args.format)
+        if args.command == "menu-editor":
+            from .editor.service import run_menu_editor
+
+            return run_menu_editor(config)
         if args.command == "manifests":
             from .manifests import print_manifests
 

@@ -1,0 +1,249 @@
+"""The menu editor's tornado application: pages, the JSON API and JupyterHub OAuth.
+
+Everyone JupyterHub lets through (``access:services!service=<name>``) reads the
+menu; saving and rolling back need :data:`WRITE_SCOPE` (or JupyterHub admin),
+else 403. Browser forms carry JupyterHub's XSRF token; API calls with a token
+in the ``Authorization`` header need none, as in JupyterHub itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
+from jupyterhub.utils import url_path_join
+from tornado import web
+
+from ..menu.model import NodeGroup
+from ..menu.profile_list import build_profile_list
+from ..menu.storage import MenuConflictError, MenuRevision, MenuStore, MenuStoreError
+from ..menu.validate import MenuInvalidError, MenuProblem
+
+__all__ = ["WRITE_SCOPE", "EditorContext", "make_editor_app"]
+
+#: The custom scope that allows saving and rolling back the menu.
+WRITE_SCOPE = "custom:lab-menu:write"
+_TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass
+class EditorContext:
+    """What every handler shares: the store, the node groups, the URL prefix, templates."""
+
+    store: MenuStore
+    prefix: str
+    node_groups: dict[str, NodeGroup] = field(default_factory=dict)
+    image_repository: str | None = None
+    templates: Environment = field(
+        default_factory=lambda: Environment(
+            loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(default=True)
+        )
+    )
+
+
+def _revision_json(revision: MenuRevision) -> dict[str, Any]:
+    return {
+        "revision": revision.number,
+        "author": revision.author,
+        "created": revision.created.isoformat(),
+        "comment": revision.comment,
+        "restored_from": revision.restored_from,
+        "menu": revision.document.to_json_data(),
+    }
+
+
+class _Base(HubOAuthenticated, web.RequestHandler):
+    @property
+    def editor(self) -> EditorContext:
+        context: EditorContext = self.settings["editor"]
+        return context
+
+    def check_xsrf_cookie(self) -> None:
+        # tornado checks XSRF before anyone asks for the user: identify a request with a
+        # token (header or URL) first, so that it is exempt, as in JupyterHub. Cookie
+        # requests are not identified here: HubOAuth calls this check itself for them.
+        if not hasattr(self, "_cached_hub_user") and self.hub_auth.get_token(self, in_cookie=False):
+            _ = self.current_user
+        super().check_xsrf_cookie()
+
+    def can_write(self) -> bool:
+        user = self.current_user or {}
+        return WRITE_SCOPE in set(user.get("scopes", ())) or bool(user.get("admin"))
+
+    def require_writer(self) -> None:
+        if not self.can_write():
+            raise web.HTTPError(403, f"changing the menu needs the {WRITE_SCOPE} scope")
+
+    def current_revision(self) -> MenuRevision:
+        revision = self.editor.store.current()
+        if revision is None:
+            raise web.HTTPError(503, "the menu database is empty; it is seeded at service start")
+        return revision
+
+    def render_page(self, name: str, status: int = 200, **values: Any) -> None:
+        self.set_status(status)
+        template = self.editor.templates.get_template(name)
+        self.finish(
+            template.render(
+                prefix=self.editor.prefix,
+                user=self.current_user,
+                can_write=self.can_write(),
+                xsrf_form_html=self.xsrf_form_html(),
+                **values,
+            )
+        )
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        reason = self._reason
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, web.HTTPError) and error.log_message:
+            reason = error.log_message
+        if self.request.path.startswith(url_path_join(self.editor.prefix, "api")):
+            self.finish({"error": reason, "status": status_code})
+        else:
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            template = self.editor.templates.get_template("error.html.j2")
+            self.finish(
+                template.render(prefix=self.editor.prefix, status=status_code, reason=reason)
+            )
+
+
+class MenuPage(_Base):
+    @web.authenticated
+    def get(self) -> None:
+        revision = self.current_revision()
+        self.render_page("menu.html.j2", revision=revision, node_groups=self.editor.node_groups)
+
+
+class EditPage(_Base):
+    @web.authenticated
+    def get(self) -> None:
+        self.require_writer()
+        revision = self.current_revision()
+        text = yaml.safe_dump(revision.document.to_json_data(), sort_keys=False)
+        self.render_page("edit.html.j2", base=revision.number, text=text, comment="", problems=[])
+
+    @web.authenticated
+    def post(self) -> None:
+        self.require_writer()
+        text = self.get_body_argument("menu", "")
+        comment = self.get_body_argument("comment", "")
+        try:
+            base = int(self.get_body_argument("base"))
+        except ValueError:
+            raise web.HTTPError(400, "base must be a revision number") from None
+        problems: list[MenuProblem] = []
+        conflict: MenuConflictError | None = None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            problems = [MenuProblem("", f"not YAML: {error}")]
+        else:
+            try:
+                self.editor.store.save(
+                    data, base=base, author=self.current_user["name"], comment=comment
+                )
+                self.redirect(self.editor.prefix)
+                return
+            except MenuInvalidError as invalid:
+                problems = invalid.problems
+            except MenuConflictError as error:
+                conflict = error
+        self.render_page(
+            "edit.html.j2",
+            status=409 if conflict else 400,
+            base=base,
+            text=text,
+            comment=comment,
+            problems=problems,
+            conflict=conflict,
+        )
+
+
+class HistoryPage(_Base):
+    @web.authenticated
+    def get(self) -> None:
+        history = self.editor.store.history()
+        old = self.get_query_argument("old", None)
+        new = self.get_query_argument("new", None)
+        diff: list[str] | None = None
+        if old and new:
+            try:
+                diff = self.editor.store.diff(int(old), int(new))
+            except (ValueError, MenuStoreError) as error:
+                raise web.HTTPError(400, str(error)) from None
+        self.render_page("history.html.j2", history=history, diff=diff, old=old, new=new)
+
+
+class RollbackHandler(_Base):
+    @web.authenticated
+    def post(self) -> None:
+        self.require_writer()
+        try:
+            number = int(self.get_body_argument("revision"))
+            base = int(self.get_body_argument("base"))
+        except ValueError:
+            raise web.HTTPError(400, "revision and base must be revision numbers") from None
+        try:
+            self.editor.store.rollback(number, base=base, author=self.current_user["name"])
+        except MenuConflictError as conflict:
+            raise web.HTTPError(409, str(conflict)) from None
+        except MenuInvalidError as invalid:
+            raise web.HTTPError(400, f"revision {number} is no longer valid: {invalid}") from None
+        except MenuStoreError as error:
+            raise web.HTTPError(404, str(error)) from None
+        self.redirect(url_path_join(self.editor.prefix, "history"))
+
+
+class _API(_Base):
+    def prepare(self) -> None:
+        # An API answers 403, where a page redirects to the hub's login.
+        if self.current_user is None:
+            raise web.HTTPError(403, "a JupyterHub token or login is required")
+
+
+class MenuAPI(_API):
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(_revision_json(self.current_revision())))
+
+
+class ProfileListAPI(_API):
+    def get(self) -> None:
+        revision = self.current_revision()
+        profiles = build_profile_list(
+            revision.document,
+            self.editor.node_groups,
+            image_repository=self.editor.image_repository,
+        )
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(profiles))
+
+
+def make_editor_app(
+    context: EditorContext, hub_auth: HubOAuth, cookie_secret: bytes
+) -> web.Application:
+    """The tornado application serving the editor under ``context.prefix``."""
+    prefix = context.prefix
+    routes: list[Any] = [
+        (prefix, MenuPage),
+        (url_path_join(prefix, "edit"), EditPage),
+        (url_path_join(prefix, "history"), HistoryPage),
+        (url_path_join(prefix, "rollback"), RollbackHandler),
+        (url_path_join(prefix, "api/menu"), MenuAPI),
+        (url_path_join(prefix, "api/profile-list"), ProfileListAPI),
+        (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
+    ]
+    return web.Application(
+        routes,
+        hub_auth=hub_auth,
+        editor=context,
+        cookie_secret=cookie_secret,
+        xsrf_cookies=True,
+        login_url=hub_auth.login_url,
+    )

@@ -1,0 +1,266 @@
+"""The menu editor as the service a real JupyterHub starts: read, write scope, CSRF, API.
+
+One hub (with the editor as a managed service) serves the module. alice holds
+``custom:lab-menu:write`` through a role; bob is an ordinary user who may
+only read.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from lsst_spawner.editor import WRITE_SCOPE
+from lsst_spawner.menu.storage import MenuStore
+from lsst_spawner.testing.hub import HubProcess, free_port
+
+pytestmark = pytest.mark.integration
+
+SERVICE = "lab-menu"
+
+
+class EditorHub(HubProcess):
+    tokens: dict[str, str]
+    db_url: str
+
+    def service_url(self, path: str = "") -> str:
+        return f"{self.url}/services/{SERVICE}/{path}"
+
+    def call(
+        self, method: str, path: str, user: str, data: dict[str, str] | None = None
+    ) -> tuple[int, str]:
+        body = None if data is None else urllib.parse.urlencode(data).encode()
+        request = urllib.request.Request(  # noqa: S310 - loopback
+            self.service_url(path),
+            data=body,
+            method=method,
+            headers={"Authorization": f"token {self.tokens[user]}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EditorHub]:
+    tmp = tmp_path_factory.mktemp("editor-hub")
+    service_port = free_port()
+    db_url = f"sqlite:///{tmp / 'lsst_spawner_menu.sqlite'}"
+    command = [sys.executable, "-m", "lsst_spawner.cli", "-f", str(tmp / "jupyterhub_config.py")]
+    config = f"""
+c.JupyterHub.authenticator_class = "dummy"
+c.DummyAuthenticator.password = "pw"
+c.Authenticator.allow_all = True
+c.JupyterHub.spawner_class = "lsst"
+c.LSSTSpawner.image_source = "static"
+c.LSSTSpawner.static_image_base = "ghcr.io/lsst-sqre/sciplat-lab"
+c.LSSTSpawner.static_image_tags = ["recommended", "w_2024_10", "w_2024_09"]
+c.LabMenu.db_url = {db_url!r}
+c.LabMenu.node_groups = [{{
+    "name": "gpu", "node_selector": {{"pool": "gpu"}},
+    "tolerations": [{{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}}],
+    "extended_resources": {{"nvidia.com/gpu": 1}}, "max_cpu": "8", "max_memory": "64Gi",
+}}]
+c.JupyterHub.custom_scopes = {{{WRITE_SCOPE!r}: {{"description": "change the lab menu"}}}}
+c.JupyterHub.services.append({{
+    "name": {SERVICE!r},
+    "url": "http://127.0.0.1:{service_port}",
+    "command": {[*command, "menu-editor"]!r},
+    "oauth_client_allowed_scopes": [{WRITE_SCOPE!r}],
+    "oauth_no_confirm": True,
+}})
+c.JupyterHub.load_roles.append(
+    {{"name": "user", "scopes": ["self", "access:services!service={SERVICE}"]}}
+)
+c.JupyterHub.load_roles.append(
+    {{"name": "lab-menu-editors", "scopes": [{WRITE_SCOPE!r}], "users": ["alice"]}}
+)
+"""
+    with EditorHub(tmp, config) as hub:
+        hub.db_url = db_url
+        hub.tokens = {}
+        for name in ("alice", "bob"):
+            status, _ = hub.request("POST", f"/users/{name}")
+            assert status in (201, 409), hub.log_tail()
+            status, token = hub.request("POST", f"/users/{name}/tokens", {"note": "test"})
+            assert status == 201, token
+            hub.tokens[name] = token["token"]
+        deadline = time.monotonic() + 60
+        while hub.call("GET", "api/menu", "bob")[0] != 200:
+            assert time.monotonic() < deadline, hub.log_tail()
+            time.sleep(0.5)
+        yield hub
+
+
+def _current(hub: EditorHub) -> dict[str, Any]:
+    status, text = hub.call("GET", "api/menu", "bob")
+    assert status == 200, text
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def test_the_service_seeds_the_menu_from_the_traitlets_config(hub: EditorHub) -> None:
+    current = _current(hub)
+    assert current["author"] == "lsst-spawner (seed)"
+    assert [p["name"] for p in current["menu"]["profiles"]] == ["small", "medium", "large"]
+    status, page = hub.call("GET", "", "bob")
+    assert status == 200
+    assert "Lab menu" in page
+    assert "(read-only)" in page
+
+
+def test_reading_needs_a_hub_identity(hub: EditorHub) -> None:
+    for path in ("api/menu", "api/profile-list"):
+        response = requests.get(hub.service_url(path), allow_redirects=False, timeout=30)
+        assert response.status_code == 403
+        assert response.json()["error"] == "a JupyterHub token or login is required"
+    forged = requests.get(
+        hub.service_url("api/menu"), headers={"Authorization": "token forged"}, timeout=30
+    )
+    assert forged.status_code == 403
+    response = requests.get(hub.service_url(""), allow_redirects=False, timeout=30)
+    assert response.status_code == 302
+    assert "/hub/api/oauth2/authorize" in response.headers["Location"]
+
+
+def test_a_non_admin_post_with_a_valid_token_is_403(hub: EditorHub) -> None:
+    before = _current(hub)
+    text = yaml.safe_dump(before["menu"])
+    for path, data in (
+        ("edit", {"base": str(before["revision"]), "menu": text}),
+        ("rollback", {"base": str(before["revision"]), "revision": "1"}),
+    ):
+        status, body = hub.call("POST", path, "bob", data)
+        assert status == 403, body
+        assert WRITE_SCOPE in body
+    assert hub.call("GET", "edit", "bob")[0] == 403
+    assert _current(hub)["revision"] == before["revision"]
+
+
+def test_writer_saves_a_gpu_profile_and_profile_list_carries_the_node_group(
+    hub: EditorHub,
+) -> None:
+    before = _current(hub)
+    menu = before["menu"]
+    menu["profiles"].append(
+        {
+            "name": "gpu",
+            "cpu_limit": "4",
+            "cpu_guarantee": "1",
+            "memory_limit": "32Gi",
+            "memory_guarantee": "8Gi",
+            "node_group": "gpu",
+        }
+    )
+    status, body = hub.call(
+        "POST",
+        "edit",
+        "alice",
+        {"base": str(before["revision"]), "menu": yaml.safe_dump(menu), "comment": "gpu"},
+    )
+    assert status == 200, body  # redirected to the menu page, which shows the profile
+    assert "gpu" in body
+    after = _current(hub)
+    assert (after["revision"], after["author"], after["comment"]) == (
+        before["revision"] + 1,
+        "alice",
+        "gpu",
+    )
+    status, text = hub.call("GET", "api/profile-list", "bob")
+    assert status == 200
+    gpu = next(p for p in json.loads(text) if p["slug"] == "gpu")
+    override = gpu["kubespawner_override"]
+    assert override["node_selector"] == {"pool": "gpu"}
+    assert override["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert override["extra_resource_limits"] == {"nvidia.com/gpu": "1"}
+    assert override["cpu_limit"] == 4.0
+    assert override["mem_limit"] == 32 * 2**30
+    assert "ghcr.io/lsst-sqre/sciplat-lab:recommended" in text
+
+
+def test_invalid_save_shows_errors_by_field_and_changes_nothing(hub: EditorHub) -> None:
+    before = _current(hub)
+    menu = before["menu"]
+    menu["profiles"][0]["cpu_guarantee"] = "64"
+    menu["profiles"].append(dict(menu["profiles"][1]))
+    status, body = hub.call(
+        "POST", "edit", "alice", {"base": str(before["revision"]), "menu": yaml.safe_dump(menu)}
+    )
+    assert status == 400
+    assert "<code>profiles[0].cpu_guarantee</code>: 64 is more than the limit" in body
+    duplicate = len(menu["profiles"]) - 1
+    message = "&#39;medium&#39; is already profiles[1]"  # as Jinja2 escapes it
+    assert f"<code>profiles[{duplicate}].name</code>: {message}" in body
+    status, body = hub.call(
+        "POST", "edit", "alice", {"base": str(before["revision"]), "menu": "a: [b"}
+    )
+    assert status == 400
+    assert "not YAML" in body
+    assert _current(hub)["revision"] == before["revision"]
+
+
+def test_a_stale_base_is_a_conflict_with_the_diff(hub: EditorHub) -> None:
+    before = _current(hub)
+    menu = before["menu"]
+    stale = str(before["revision"] - 1)
+    status, body = hub.call("POST", "edit", "alice", {"base": stale, "menu": yaml.safe_dump(menu)})
+    assert status == 409
+    assert f"was saved after your base revision {stale}" in body
+    assert _current(hub)["revision"] == before["revision"]
+
+
+def test_rollback_and_history_with_diff(hub: EditorHub) -> None:
+    before = _current(hub)
+    status, body = hub.call(
+        "POST", "rollback", "alice", {"revision": "1", "base": str(before["revision"])}
+    )
+    assert status == 200, body
+    after = _current(hub)
+    assert after["revision"] == before["revision"] + 1
+    assert after["restored_from"] == 1
+    store = MenuStore(hub.db_url)
+    assert store.get(after["revision"]).document == store.get(1).document
+    store.close()
+    status, page = hub.call(
+        "GET", f"history?old={before['revision']}&new={after['revision']}", "bob"
+    )
+    assert status == 200
+    assert "- profiles[gpu]" in page
+    assert "Roll back to this" not in page  # bob cannot write: no rollback buttons
+
+
+def test_browser_form_post_needs_the_xsrf_token(hub: EditorHub) -> None:
+    """A logged-in browser (OAuth cookie) must send the form's XSRF token."""
+    session = requests.Session()
+    login = session.get(f"{hub.url}/hub/login", timeout=30)
+    xsrf = session.cookies.get("_xsrf", path="/hub/")
+    assert login.status_code == 200
+    response = session.post(
+        f"{hub.url}/hub/login?next=/services/{SERVICE}/edit",
+        data={"username": "alice", "password": "pw", "_xsrf": xsrf},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text[-2000:]
+    assert 'name="_xsrf"' in response.text  # the edit form, reached through OAuth
+    before = _current(hub)
+    form = {"base": str(before["revision"]), "menu": yaml.safe_dump(before["menu"])}
+    forged = session.post(hub.service_url("edit"), data=form, timeout=30)
+    assert forged.status_code == 403
+    token = response.text.split('name="_xsrf" value="', 1)[1].split('"', 1)[0]
+    form["menu"] = form["menu"].replace("weeklies: 2", "weeklies: 3")
+    accepted = session.post(hub.service_url("edit"), data={**form, "_xsrf": token}, timeout=30)
+    assert accepted.status_code == 200, accepted.text[-2000:]
+    assert _current(hub)["menu"]["image_policy"]["weeklies"] == 3
+    assert _current(hub)["author"] == "alice"
