@@ -154,6 +154,8 @@ class EditPage(_Base):
                 problems = invalid.problems
             except MenuConflictError as error:
                 conflict = error
+            except MenuStoreError as error:
+                raise web.HTTPError(400, str(error)) from None
         self.render_page(
             "edit.html.j2",
             status=409 if conflict else 400,

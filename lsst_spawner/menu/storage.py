@@ -217,7 +217,8 @@ class MenuStore:
 
     def _raise_conflict(self, base: int | None) -> None:
         current = self.current()
-        assert current is not None
+        if current is None:
+            raise MenuStoreError(f"base revision {base} does not exist: the database is empty")
         before = self.get(base).document if base is not None else MenuDocument()
         raise MenuConflictError(base, current, diff_menus(before, current.document))
 

@@ -218,6 +218,9 @@ def test_a_stale_base_is_a_conflict_with_the_diff(hub: EditorHub) -> None:
     status, body = hub.call("POST", "edit", "alice", {"base": stale, "menu": yaml.safe_dump(menu)})
     assert status == 409
     assert f"was saved after your base revision {stale}" in body
+    status, body = hub.call("POST", "edit", "alice", {"base": "999", "menu": yaml.safe_dump(menu)})
+    assert status == 400
+    assert "there is no revision 999" in body
     assert _current(hub)["revision"] == before["revision"]
 
 

@@ -64,6 +64,15 @@ def test_invalid_save_changes_nothing(store: MenuStore) -> None:
     assert store.current_number() == 1
 
 
+def test_a_base_that_does_not_exist(store: MenuStore) -> None:
+    with pytest.raises(MenuStoreError, match="base revision 3 does not exist"):
+        store.save(BASE, base=3, author="alice")
+    store.save(BASE, base=None, author="alice")
+    with pytest.raises(MenuStoreError, match="there is no revision 5"):
+        store.save(BASE, base=5, author="alice")
+    assert store.current_number() == 1
+
+
 def test_save_needs_an_author(store: MenuStore) -> None:
     with pytest.raises(MenuStoreError, match="needs an author"):
         store.save(BASE, base=None, author="")
