@@ -23,6 +23,7 @@ from ..menu.model import NodeGroup
 from ..menu.profile_list import build_profile_list
 from ..menu.storage import MenuConflictError, MenuRevision, MenuStore, MenuStoreError
 from ..menu.validate import MenuInvalidError, MenuProblem
+from . import forms
 
 __all__ = ["WRITE_SCOPE", "EditorContext", "make_editor_app"]
 
@@ -125,8 +126,70 @@ class EditPage(_Base):
     def get(self) -> None:
         self.require_writer()
         revision = self.current_revision()
-        text = yaml.safe_dump(revision.document.to_json_data(), sort_keys=False)
-        self.render_page("edit.html.j2", base=revision.number, text=text, comment="", problems=[])
+        if self.get_query_argument("format", "form") == "yaml":
+            text = yaml.safe_dump(revision.document.to_json_data(), sort_keys=False)
+            self.render_page(
+                "edit.html.j2", base=revision.number, text=text, comment="", problems=[]
+            )
+        else:
+            self.render_form(revision.number, forms.rows(revision.document))
+
+    def render_form(
+        self,
+        base: int,
+        values: forms.FormRows,
+        *,
+        status: int = 200,
+        comment: str = "",
+        problems: dict[str, list[str]] | None = None,
+        conflict: MenuConflictError | None = None,
+    ) -> None:
+        self.render_page(
+            "form.html.j2",
+            status=status,
+            base=base,
+            values=values,
+            comment=comment,
+            problems=problems or {},
+            conflict=conflict,
+            node_groups=sorted(self.editor.node_groups),
+            profile_fields=forms.PROFILE_FIELDS,
+            image_fields=forms.IMAGE_FIELDS,
+            policy_fields=forms.POLICY_FIELDS,
+        )
+
+    def _save(self, data: Any, base: int, comment: str) -> MenuConflictError | None:
+        """Save; None when saved, the conflict when someone saved first."""
+        try:
+            self.editor.store.save(
+                data, base=base, author=self.current_user["name"], comment=comment
+            )
+        except MenuConflictError as conflict:
+            return conflict
+        except MenuInvalidError:
+            raise
+        except MenuStoreError as error:
+            raise web.HTTPError(400, str(error)) from None
+        return None
+
+    def post_form(self, base: int, comment: str) -> None:
+        form = {name: self.get_body_argument(name) for name in self.request.body_arguments}
+        try:
+            data, row_of = forms.form_to_data(form)
+        except ValueError:
+            raise web.HTTPError(400, "the form's row counts are not numbers") from None
+        try:
+            conflict = self._save(data, base, comment)
+        except MenuInvalidError as invalid:
+            placed = forms.problems_by_field(invalid.problems, row_of)
+            values = forms.values_from_form(form)
+            self.render_form(base, values, status=400, comment=comment, problems=placed)
+            return
+        if conflict is None:
+            self.redirect(self.editor.prefix)
+            return
+        values = forms.values_from_form(form)
+        self.render_form(base, values, status=409, comment=comment, conflict=conflict)
 
     @web.authenticated
     def post(self) -> None:
@@ -137,6 +200,9 @@ class EditPage(_Base):
             base = int(self.get_body_argument("base"))
         except ValueError:
             raise web.HTTPError(400, "base must be a revision number") from None
+        if self.get_body_argument("format", "yaml") == "form":
+            self.post_form(base, comment)
+            return
         problems: list[MenuProblem] = []
         conflict: MenuConflictError | None = None
         try:
@@ -145,17 +211,12 @@ class EditPage(_Base):
             problems = [MenuProblem("", f"not YAML: {error}")]
         else:
             try:
-                self.editor.store.save(
-                    data, base=base, author=self.current_user["name"], comment=comment
-                )
-                self.redirect(self.editor.prefix)
-                return
+                conflict = self._save(data, base, comment)
             except MenuInvalidError as invalid:
                 problems = invalid.problems
-            except MenuConflictError as error:
-                conflict = error
-            except MenuStoreError as error:
-                raise web.HTTPError(400, str(error)) from None
+            if not problems and conflict is None:
+                self.redirect(self.editor.prefix)
+                return
         self.render_page(
             "edit.html.j2",
             status=409 if conflict else 400,

@@ -267,3 +267,43 @@ def test_browser_form_post_needs_the_xsrf_token(hub: EditorHub) -> None:
     assert accepted.status_code == 200, accepted.text[-2000:]
     assert _current(hub)["menu"]["image_policy"]["weeklies"] == 3
     assert _current(hub)["author"] == "alice"
+
+
+def test_the_field_form_shows_each_problem_at_its_input(hub: EditorHub) -> None:
+    status, page = hub.call("GET", "edit", "alice")
+    assert status == 200
+    assert 'name="profiles[0].cpu_limit"' in page
+    before = _current(hub)
+    rows = len(before["menu"]["profiles"]) + 1
+    form = {
+        "format": "form",
+        "base": str(before["revision"]),
+        "profiles.rows": str(rows),
+        "profiles.default": "0",
+        "images.rows": "1",
+        "images.default": "0",
+        "images[0].tag": "recommended",
+        "images[0].state": "shown",
+    }
+    for row, profile in enumerate(before["menu"]["profiles"]):
+        for name in ("name", "cpu_limit", "cpu_guarantee", "memory_limit", "memory_guarantee"):
+            form[f"profiles[{row}].{name}"] = str(profile[name])
+    form["profiles[0].delete"] = "1"
+    form["profiles[1].cpu_limit"] = "<script>x</script>"
+    form["profiles.default"] = "1"
+    status, body = hub.call("POST", "edit", "alice", form)
+    assert status == 400
+    assert '<div class="error" data-error-for="profiles[1].cpu_limit">' in body
+    assert "<script>x</script>" not in body  # the typed value comes back escaped
+    assert "&lt;script&gt;x&lt;/script&gt;" in body
+    assert _current(hub)["revision"] == before["revision"]
+    form["profiles[1].cpu_limit"] = "3"
+    status, body = hub.call("POST", "edit", "alice", dict(form, comment="by form"))
+    assert status == 200, body
+    after = _current(hub)
+    assert after["comment"] == "by form"
+    assert [p["name"] for p in after["menu"]["profiles"]] == [
+        p["name"] for p in before["menu"]["profiles"][1:]
+    ]
+    assert after["menu"]["profiles"][0]["cpu_limit"] == "3"
+    assert after["menu"]["profiles"][0]["default"] is True
