@@ -42,6 +42,8 @@ IMAGE_FIELDS = ("tag", "display_name", "description", "state", "redirect_to", "g
 POLICY_FIELDS = tuple(ImagePolicy.model_fields)
 _LISTS = {"groups", "alias_tags", "pinned_tags"}
 _OPTIONAL = {"node_group", "redirect_to"}
+#: Fields shown as a select that always has a value: they do not make a row non-blank.
+_SELECTS = {"state"}
 _KEYS = {"profiles": PROFILE_FIELDS, "images": IMAGE_FIELDS}
 
 
@@ -100,8 +102,8 @@ def _value(name: str, text: str) -> Any:
 def form_to_data(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, list[int]]]:
     """The document data the form describes, and for each list the form row of each entry.
 
-    A row is left out when its delete box is ticked or all its fields are empty
-    (the blank row left blank).
+    A row is left out when its delete box is ticked or all its text fields are empty
+    (the blank row left blank; its state select always has a value).
     """
     typed = values_from_form(form)
     data: dict[str, Any] = {
@@ -113,7 +115,7 @@ def form_to_data(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, lis
         for row, texts in enumerate(typed.entries[kind]):
             if form.get(f"{kind}[{row}].delete"):
                 continue
-            if not any(texts[n].strip() for n in names):
+            if not any(texts[n].strip() for n in names if n not in _SELECTS):
                 continue
             entry = {n: _value(n, texts[n]) for n in names}
             if entry.get("state") == "":

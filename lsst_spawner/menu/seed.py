@@ -30,7 +30,7 @@ def seed_menu(
                 cpu_limit=resources["limits"]["cpu"],
                 cpu_guarantee=resources["requests"]["cpu"],
                 memory_limit=format_memory(size.memory),
-                memory_guarantee=resources["requests"]["memory"],
+                memory_guarantee=format_memory(int(resources["requests"]["memory"])),
                 default=size.name == default_size,
             )
         )

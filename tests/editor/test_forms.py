@@ -35,6 +35,13 @@ def test_the_form_round_trips_the_document() -> None:
     assert row_of == {"profiles": [0, 1], "images": [0, 1]}
 
 
+def test_a_blank_row_with_its_state_select_set_is_still_blank() -> None:
+    form = _as_form(forms.rows(DOCUMENT))
+    form["images[2].state"] = "shown"  # what a browser sends for the untouched new row
+    data, _ = forms.form_to_data(form)
+    assert [image["tag"] for image in data["images"]] == ["recommended", "w_2024_01"]
+
+
 def test_add_delete_and_problems_go_to_the_form_rows() -> None:
     form = _as_form(forms.rows(DOCUMENT))
     form["profiles[0].delete"] = "1"  # delete small, so gpu is entry 0 but row 1

@@ -51,6 +51,7 @@ def test_seed_reproduces_the_traitlets_menu() -> None:
         assert parse_memory(profile.memory_guarantee) == int(resources["requests"]["memory"])
         assert profile.node_group is None
         assert profile.groups == ()
+    assert [p.memory_guarantee for p in document.profiles] == ["1Gi", "2Gi"]  # readable
 
 
 def test_seed_from_a_hub_config() -> None:
