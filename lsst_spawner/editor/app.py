@@ -8,6 +8,7 @@ in the ``Authorization`` header need none, as in JupyterHub itself.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuth
 from jupyterhub.utils import url_path_join
 from tornado import web
 
+from ..menu.diff import diff_menus
 from ..menu.model import NodeGroup
 from ..menu.profile_list import build_profile_list
 from ..menu.storage import MenuConflictError, MenuRevision, MenuStore, MenuStoreError
@@ -240,7 +242,14 @@ class HistoryPage(_Base):
                 diff = self.editor.store.diff(int(old), int(new))
             except (ValueError, MenuStoreError) as error:
                 raise web.HTTPError(400, str(error)) from None
-        self.render_page("history.html.j2", history=history, diff=diff, old=old, new=new)
+        # The audit trail: what each revision changed from the one before it.
+        changes = {
+            later.number: diff_menus(earlier.document, later.document)
+            for later, earlier in itertools.pairwise(history)
+        }
+        self.render_page(
+            "history.html.j2", history=history, changes=changes, diff=diff, old=old, new=new
+        )
 
 
 class RollbackHandler(_Base):

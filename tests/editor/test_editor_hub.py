@@ -159,6 +159,11 @@ def test_rollback_and_history_with_diff(hub: EditorHub) -> None:
     )
     assert status == 200
     assert "- profiles[gpu]" in page
+    # The audit trail: who, when, and what each revision changed, in the history table.
+    table = page.split('<table id="history">', 1)[1]
+    assert "(restores revision 1)" in table
+    assert "<code>+ profiles[gpu]</code>" in table  # alice's earlier save
+    assert "first revision" in table
     assert "Roll back to this" not in page  # bob cannot write: no rollback buttons
 
 
