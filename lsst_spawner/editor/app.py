@@ -21,10 +21,11 @@ from jupyterhub.utils import url_path_join
 from tornado import web
 
 from ..menu.diff import diff_menus
+from ..menu.image_check import DigestResolver, check_images_exist
 from ..menu.model import NodeGroup
 from ..menu.profile_list import build_profile_list
 from ..menu.storage import MenuConflictError, MenuRevision, MenuStore, MenuStoreError
-from ..menu.validate import MenuInvalidError, MenuProblem
+from ..menu.validate import MenuInvalidError, MenuProblem, check_menu
 from . import forms
 
 __all__ = ["WRITE_SCOPE", "EditorContext", "make_editor_app"]
@@ -42,6 +43,8 @@ class EditorContext:
     prefix: str
     node_groups: dict[str, NodeGroup] = field(default_factory=dict)
     image_repository: str | None = None
+    #: The registry every offered image is checked against on save (None: not checked).
+    image_source: DigestResolver | None = None
     templates: Environment = field(
         default_factory=lambda: Environment(
             loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(default=True)
@@ -160,28 +163,32 @@ class EditPage(_Base):
             policy_fields=forms.POLICY_FIELDS,
         )
 
-    def _save(self, data: Any, base: int, comment: str) -> MenuConflictError | None:
-        """Save; None when saved, the conflict when someone saved first."""
+    async def _save(self, data: Any, base: int, comment: str) -> MenuConflictError | None:
+        """Validate, check the images exist, save; None when saved, else the conflict."""
+        document = check_menu(data, self.editor.store.node_groups)  # MenuInvalidError
+        if self.editor.image_source is not None:
+            where = self.editor.image_repository or "the registry"
+            _, missing = await check_images_exist(document, self.editor.image_source, where)
+            if missing:
+                raise MenuInvalidError(missing)
         try:
             self.editor.store.save(
-                data, base=base, author=self.current_user["name"], comment=comment
+                document, base=base, author=self.current_user["name"], comment=comment
             )
         except MenuConflictError as conflict:
             return conflict
-        except MenuInvalidError:
-            raise
         except MenuStoreError as error:
             raise web.HTTPError(400, str(error)) from None
         return None
 
-    def post_form(self, base: int, comment: str) -> None:
+    async def post_form(self, base: int, comment: str) -> None:
         form = {name: self.get_body_argument(name) for name in self.request.body_arguments}
         try:
             data, row_of = forms.form_to_data(form)
         except ValueError:
             raise web.HTTPError(400, "the form's row counts are not numbers") from None
         try:
-            conflict = self._save(data, base, comment)
+            conflict = await self._save(data, base, comment)
         except MenuInvalidError as invalid:
             placed = forms.problems_by_field(invalid.problems, row_of)
             values = forms.values_from_form(form)
@@ -194,7 +201,7 @@ class EditPage(_Base):
         self.render_form(base, values, status=409, comment=comment, conflict=conflict)
 
     @web.authenticated
-    def post(self) -> None:
+    async def post(self) -> None:
         self.require_writer()
         text = self.get_body_argument("menu", "")
         comment = self.get_body_argument("comment", "")
@@ -203,7 +210,7 @@ class EditPage(_Base):
         except ValueError:
             raise web.HTTPError(400, "base must be a revision number") from None
         if self.get_body_argument("format", "yaml") == "form":
-            self.post_form(base, comment)
+            await self.post_form(base, comment)
             return
         problems: list[MenuProblem] = []
         conflict: MenuConflictError | None = None
@@ -213,7 +220,7 @@ class EditPage(_Base):
             problems = [MenuProblem("", f"not YAML: {error}")]
         else:
             try:
-                conflict = self._save(data, base, comment)
+                conflict = await self._save(data, base, comment)
             except MenuInvalidError as invalid:
                 problems = invalid.problems
             if not problems and conflict is None:

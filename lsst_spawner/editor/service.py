@@ -50,13 +50,16 @@ async def _serve(config: Config) -> None:
         )
     menu_settings = lab_menu_from_config(config)
     store = menu_settings.open_store()
-    settings = spawner_settings(config)
+    settings: Any = spawner_settings(config)
     store.seed(seed_menu_from_settings(settings))
+    # Offered images are checked against the registry (not a static source's list).
+    source = settings.make_image_source() if settings.image_source == "registry" else None
     context = EditorContext(
         store=store,
         prefix=prefix,
         node_groups=menu_settings.parsed_node_groups()[0],
-        image_repository=_image_repository(settings),
+        image_repository=source.image_base if source is not None else _image_repository(settings),
+        image_source=source,
     )
     hub_auth = HubOAuth(cache_max_age=60)
     app = make_editor_app(context, hub_auth, secrets.token_bytes(32))
@@ -66,6 +69,9 @@ async def _serve(config: Config) -> None:
         await asyncio.Event().wait()
     finally:
         store.close()
+        close = getattr(source, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def run_menu_editor(config: Config) -> int:

@@ -45,9 +45,21 @@ class EditorHub(HubProcess):
             return error.code, error.read().decode(errors="replace")
 
 
+STATIC_IMAGES = """
+c.LSSTSpawner.image_source = "static"
+c.LSSTSpawner.static_image_base = "ghcr.io/lsst-sqre/sciplat-lab"
+c.LSSTSpawner.static_image_tags = ["recommended", "w_2024_10", "w_2024_09"]
+"""
+
+
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EditorHub]:
-    tmp = tmp_path_factory.mktemp("editor-hub")
+    yield from start_editor_hub(tmp_path_factory, STATIC_IMAGES)
+
+
+def start_editor_hub(factory: pytest.TempPathFactory, images_config: str) -> Iterator[EditorHub]:
+    """A hub with the editor service; ``images_config`` sets the spawner's image source."""
+    tmp = factory.mktemp("editor-hub")
     service_port = free_port()
     db_url = f"sqlite:///{tmp / 'lsst_spawner_menu.sqlite'}"
     command = [sys.executable, "-m", "lsst_spawner.cli", "-f", str(tmp / "jupyterhub_config.py")]
@@ -56,9 +68,7 @@ c.JupyterHub.authenticator_class = "dummy"
 c.DummyAuthenticator.password = "pw"
 c.Authenticator.allow_all = True
 c.JupyterHub.spawner_class = "lsst"
-c.LSSTSpawner.image_source = "static"
-c.LSSTSpawner.static_image_base = "ghcr.io/lsst-sqre/sciplat-lab"
-c.LSSTSpawner.static_image_tags = ["recommended", "w_2024_10", "w_2024_09"]
+{images_config}
 c.LabMenu.db_url = {db_url!r}
 c.LabMenu.node_groups = [{{
     "name": "gpu", "node_selector": {{"pool": "gpu"}},
