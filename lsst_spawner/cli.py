@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_option(menu)
     menu.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    from .menu.commands import add_menu_store_arguments
+
+    add_menu_store_arguments(menu)
 
     render = commands.add_parser(
         "render-pod",
@@ -140,6 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="kubeconfig of the hub's identity (default: $KUBECONFIG or ~/.kube/config)",
     )
+
+    editor = commands.add_parser(
+        "menu-editor",
+        help="run the lab menu editor, as a JupyterHub service (c.JupyterHub.services)",
+        description=(
+            "Serve the lab menu editor under the service prefix JupyterHub passes in the "
+            "environment; the menu database comes from LabMenu in the config file."
+        ),
+    )
+    _add_config_option(editor)
 
     manifests = commands.add_parser(
         "manifests",
@@ -230,6 +243,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_hub_config(config_file)
         if args.command == "check-config":
             return _check_config(config, config_file)
+        if args.command == "menu" and getattr(args, "menu_command", None):
+            from .menu.commands import run_menu_store_command
+
+            return run_menu_store_command(config, args)
         if args.command == "menu":
             return _menu(config, args.format)
         if args.command == "rbac":
@@ -238,6 +255,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _doctor(config, args.kubeconfig)
         if args.command == "prune-images":
             return prune_images(config, args)
+        if args.command == "menu-editor":
+            from .editor.service import run_menu_editor
+
+            return run_menu_editor(config)
         if args.command == "manifests":
             from .manifests import print_manifests
 

@@ -11,9 +11,10 @@ def public_classes() -> list[type[HasTraits]]:
     """The classes operators configure, in the order the reference lists them."""
     from .auth.cilogon import LSSTCILogonOAuthenticator
     from .auth.github import LSSTGitHubOAuthenticator
+    from .menu.traits import LabMenu
     from .spawner import LSSTSpawner
 
-    return [LSSTSpawner, LSSTGitHubOAuthenticator, LSSTCILogonOAuthenticator]
+    return [LSSTSpawner, LSSTGitHubOAuthenticator, LSSTCILogonOAuthenticator, LabMenu]
 
 
 def own_config_traits(cls: type[HasTraits]) -> list[str]:

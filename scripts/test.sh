@@ -2,8 +2,9 @@
 # Installs everything the test suite needs on a fresh machine, then runs the full suite.
 #   bash scripts/test.sh [pytest arguments]
 # System packages (Debian): docker-registry (the real registry the image-menu tests use),
-# chromium (the end-to-end browser tests) and runc (the OCI kubelet's container runtime; its
-# tests fail without it); npm: configurable-http-proxy (real JupyterHub tests).
+# chromium (the end-to-end browser tests), runc (the OCI kubelet's container runtime; its
+# tests fail without it) and postgresql (the menu database tests); npm:
+# configurable-http-proxy (real JupyterHub tests).
 # Python: a virtualenv in .venv with lsst_spawner installed in editable mode with its test extra.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,7 @@ missing=()
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v runc >/dev/null || [ -x /usr/sbin/runc ] || missing+=(runc)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> apt-get install ${missing[*]}"
   as_root apt-get update -q

@@ -9,6 +9,7 @@ that package's own plugin registers.
 from .auth_fixtures import fake_cilogon, fake_github
 from .hub_fixtures import lsst_hub
 from .kube_fixtures import kube_api, kube_role, kube_tls, kubelet, oci_kubelet
+from .postgres import postgres_server, postgres_url
 from .registry_fixtures import local_registry, registry, token_registry
 
 __all__ = [
@@ -21,6 +22,8 @@ __all__ = [
     "local_registry",
     "lsst_hub",
     "oci_kubelet",
+    "postgres_server",
+    "postgres_url",
     "registry",
     "token_registry",
 ]
