@@ -360,9 +360,29 @@ def build_spec(
         "process": process,
         "root": {"path": str(rootfs), "readonly": bool(sc.get("readOnlyRootFilesystem"))},
         "hostname": pod["metadata"]["name"],
-        "mounts": base_mounts + mounts,
+        "mounts": base_mounts + _host_paths_hidden_by_tmp() + mounts,
         "linux": linux,
     }
+
+
+def _host_paths_hidden_by_tmp() -> list[dict[str, Any]]:
+    """Read-only binds of this Python (its venv, this checkout) when they live under /tmp.
+
+    The container's /tmp is a tmpfs, which would hide a venv or a clone under /tmp (a CI
+    checkout, a fresh clone): the lab's ``jupyterhub-singleuser`` could not start.
+    """
+    tmp = Path("/tmp")
+    package_root = Path(__file__).resolve().parents[3]
+    tops: set[Path] = set()
+    for path in (Path(sys.prefix), package_root, Path(sys.executable).parent):
+        resolved = path.resolve() if path.exists() else path
+        for candidate in (path.absolute(), resolved):
+            if candidate.is_relative_to(tmp) and candidate != tmp:
+                tops.add(tmp / candidate.relative_to(tmp).parts[0])
+    return [
+        {"destination": str(top), "type": "bind", "source": str(top), "options": ["rbind", "ro"]}
+        for top in sorted(tops)
+    ]
 
 
 async def _run(*argv: str, check: bool = True) -> str:
