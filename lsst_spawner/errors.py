@@ -32,6 +32,7 @@ __all__ = [
     "LabBuildFailed",
     "NoImageAvailable",
     "OptionsRejected",
+    "RefusalHTTPError",
     "SpawnRefused",
     "answers_http",
     "log_refusals_as_warnings",
@@ -91,10 +92,23 @@ def to_http_error(error: SpawnRefused) -> HTTPError:
     ``jupyterhub_message`` is what JupyterHub's pages show (the form, the spawn-failed
     page): the plain message, not ``HTTP 400: Bad Request (...)``.
     """
-    http = HTTPError(error.status, error.message)
-    http.jupyterhub_message = error.message  # type: ignore[attr-defined]
-    http.lsst_refusal = error  # type: ignore[attr-defined]
-    return http
+    return RefusalHTTPError(error)
+
+
+class RefusalHTTPError(HTTPError):
+    """An ``HTTPError`` that reads as the user's message.
+
+    JupyterHub 6 shows ``jupyterhub_message``; JupyterHub 5.0 shows ``str(error)``, which
+    tornado makes ``HTTP 400: Bad Request (...)``: both get the plain message.
+    """
+
+    def __init__(self, refusal: SpawnRefused) -> None:
+        super().__init__(refusal.status, refusal.message)
+        self.jupyterhub_message = refusal.message
+        self.lsst_refusal = refusal
+
+    def __str__(self) -> str:
+        return self.jupyterhub_message
 
 
 _P = ParamSpec("_P")
