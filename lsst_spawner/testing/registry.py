@@ -359,6 +359,41 @@ async def _put_blob(
             raise RuntimeError(f"finishing upload: HTTP {response.status}")
 
 
+async def _put_manifest(
+    session: aiohttp.ClientSession,
+    url: str,
+    repository: str,
+    tag: str,
+    *,
+    config: bytes,
+    layer: bytes,
+    layer_type: str,
+    headers: dict[str, str],
+) -> str:
+    """Push a Docker v2 manifest of ``config`` and one ``layer`` (both pushed already) as
+    ``tag``; return the manifest's digest."""
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": len(config),
+                "digest": _digest(config),
+            },
+            "layers": [{"mediaType": layer_type, "size": len(layer), "digest": _digest(layer)}],
+        }
+    ).encode()
+    async with session.put(
+        f"{url}/v2/{repository}/manifests/{tag}",
+        data=manifest,
+        headers={**headers, "Content-Type": DOCKER_MANIFEST},
+    ) as response:
+        if response.status != 201:
+            raise RuntimeError(f"pushing {repository}:{tag}: HTTP {response.status}")
+    return _digest(manifest)
+
+
 async def push_tags(
     url: str,
     repository: str,
@@ -391,32 +426,16 @@ async def push_tags(
                         {"architecture": "amd64", "os": "linux", "config": {"Labels": {"t": tag}}}
                     ).encode()
                     await _put_blob(session, url, repository, config, headers)
-                manifest = json.dumps(
-                    {
-                        "schemaVersion": 2,
-                        "mediaType": DOCKER_MANIFEST,
-                        "config": {
-                            "mediaType": "application/vnd.docker.container.image.v1+json",
-                            "size": len(config),
-                            "digest": _digest(config),
-                        },
-                        "layers": [
-                            {
-                                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                                "size": len(layer),
-                                "digest": _digest(layer),
-                            }
-                        ],
-                    }
-                ).encode()
-                async with session.put(
-                    f"{url}/v2/{repository}/manifests/{tag}",
-                    data=manifest,
-                    headers={**headers, "Content-Type": DOCKER_MANIFEST},
-                ) as response:
-                    if response.status != 201:
-                        raise RuntimeError(f"pushing {tag}: HTTP {response.status}")
-                digests[tag] = _digest(manifest)
+                digests[tag] = await _put_manifest(
+                    session,
+                    url,
+                    repository,
+                    tag,
+                    config=config,
+                    layer=layer,
+                    layer_type="application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    headers=headers,
+                )
 
         await asyncio.gather(*(one(tag) for tag in tags))
     return digests

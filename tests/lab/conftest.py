@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from kubespawner.objects import make_pod
 
 from lsst_spawner.identity import Identity
 from lsst_spawner.lab.models import model_to_dict
+from lsst_spawner.testing.golden import golden_checker
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 API_TOKEN = "hubtoken-0123456789abcdef0123"
@@ -23,20 +23,7 @@ GIT_TOKEN = "gho_GitTokenValue0123456789"
 @pytest.fixture
 def golden(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
     """Compare ``data`` with ``golden/<name>.json``, or rewrite it under ``--update-golden``."""
-    update = request.config.getoption("--update-golden", default=False)
-
-    def check(name: str, data: Any) -> None:
-        path = GOLDEN_DIR / f"{name}.json"
-        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-        if update:
-            path.write_text(text)
-            return
-        assert path.exists(), f"{path} is missing; run pytest tests/lab --update-golden"
-        assert json.loads(path.read_text()) == json.loads(text), (
-            f"{path.name} differs; review and run pytest tests/lab --update-golden"
-        )
-
-    return check
+    return golden_checker(request, GOLDEN_DIR, "tests/lab")
 
 
 def validate(obj: dict[str, Any]) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 
+from .test_kube_kubelet import wait_for as kubelet_wait_for
+
 pytestmark = pytest.mark.integration
 
 RUNNING_OR_DONE = ("Running", "Succeeded", "Failed")
@@ -31,14 +33,8 @@ def pod(name: str, image: str, script: str | None = None, **extra: Any) -> dict[
 
 
 async def wait_for(check: Any, limit: float = 30.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + limit
-    while True:
-        value = await check()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("timed out waiting")
-        await asyncio.sleep(0.1)
+    """The kubelet tests' wait, with the longer limit a container in runc needs."""
+    return await kubelet_wait_for(check, limit)
 
 
 async def finished(kube_api: Any, name: str) -> dict[str, Any]:

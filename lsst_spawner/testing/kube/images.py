@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from ..registry import DOCKER_MANIFEST, _digest, _put_blob
+from ..registry import DOCKER_MANIFEST, _digest, _put_blob, _put_manifest
 
 __all__ = [
     "HOST_PATH",
@@ -220,33 +220,18 @@ async def publish_image(
     async with aiohttp.ClientSession() as session:
         for blob in (layer, config):
             await _put_blob(session, registry_url, repository, blob, headers)
-        manifest = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": DOCKER_MANIFEST,
-                "config": {
-                    "mediaType": "application/vnd.docker.container.image.v1+json",
-                    "size": len(config),
-                    "digest": _digest(config),
-                },
-                "layers": [
-                    {
-                        "mediaType": "application/vnd.docker.image.rootfs.diff.tar",
-                        "size": len(layer),
-                        "digest": _digest(layer),
-                    }
-                ],
-            }
-        ).encode()
-        async with session.put(
-            f"{registry_url}/v2/{repository}/manifests/{tag}",
-            data=manifest,
-            headers={**headers, "Content-Type": DOCKER_MANIFEST},
-        ) as response:
-            if response.status != 201:
-                raise RuntimeError(f"pushing {repository}:{tag}: HTTP {response.status}")
+        digest = await _put_manifest(
+            session,
+            registry_url,
+            repository,
+            tag,
+            config=config,
+            layer=layer,
+            layer_type="application/vnd.docker.image.rootfs.diff.tar",
+            headers=headers,
+        )
     host = registry_url.split("://", 1)[-1].rstrip("/")
-    return f"{host}/{repository}:{tag}@{_digest(manifest)}"
+    return f"{host}/{repository}:{tag}@{digest}"
 
 
 #: The entrypoint of :func:`publish_lab_stand_in`: a command other than
