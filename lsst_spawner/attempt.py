@@ -106,8 +106,6 @@ class LabSpawn:
         self.pending_pod: dict[str, Any] | None = None
         #: True while KubeSpawner's ``_start`` may receive the pod as a plain dict.
         self.pod_as_dict = False
-        #: True once the pod was requested (its Kubernetes events are then shown).
-        self.pod_requested = False
         #: The pod whose Secrets this attempt created (deleted if it fails).
         self.created_for: str | None = None
         #: The last transient failure of a KubeSpawner request, named in timeout messages.
@@ -274,7 +272,7 @@ class LabSpawn:
             )
             self.progress.step("Created your environment, /etc/passwd, /etc/group and secrets", 15)
             self.progress.step(f"Creating your lab pod {self.created_for}", 25)
-            self.pod_requested = True
+            self.progress.follows_pod_events = True  # the pod's events are shown from here
             # From here on only the pod is needed: the spec and the two Secrets'
             # bodies (with the secret values) are released, not kept while the spawn waits.
             self.pending_pod = objects.pod
@@ -343,9 +341,16 @@ class LabSpawn:
             )
 
 
-async def follow_progress(spawner: SpawnerHost, attempt: LabSpawn | None) -> AsyncIterator[Any]:
-    """Our steps and the pod's events, with rising percentages, ending at 100 when ready."""
-    tracker = attempt.progress if attempt is not None else SpawnProgress()
+async def follow_progress(
+    spawner: SpawnerHost, tracker: SpawnProgress | None
+) -> AsyncIterator[Any]:
+    """Our steps and the pod's events, with rising percentages, ending at 100 when ready.
+
+    ``tracker`` is the current attempt's, or the last finished one's: JupyterHub keeps a
+    spawn pending (adding the route) after ``start`` returns, and a progress page that
+    connects then is shown the whole spawn, not only its end.
+    """
+    tracker = tracker if tracker is not None else SpawnProgress()
     if spawner.events_enabled:
         await spawner._start_watching_events()
     sent = 0
@@ -356,7 +361,7 @@ async def follow_progress(spawner: SpawnerHost, attempt: LabSpawn | None) -> Asy
         while sent < len(tracker.events):
             yield tracker.events[sent]
             sent += 1
-        if spawner.events_enabled and attempt is not None and attempt.pod_requested:
+        if spawner.events_enabled and tracker.follows_pod_events:
             events = spawner.events
             for event in events[seen:]:
                 yield tracker.kube_event(event)

@@ -48,6 +48,8 @@ class SpawnProgress:
         self._clock = clock
         self._last = 0
         self.events: list[dict[str, Any]] = []
+        #: True once the pod was requested: its Kubernetes events belong to this spawn.
+        self.follows_pod_events = False
         #: Made by the first reader that waits: many spawns have none (REST API clients).
         self._changed: asyncio.Event | None = None
 

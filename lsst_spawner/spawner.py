@@ -29,6 +29,7 @@ from .lab.models import model_to_dict
 from .lab.names import build_object_names
 from .lab.spec import LabObjects, LabSettings, LabSpec
 from .lab.traits import LabTraits
+from .progress import SpawnProgress
 from .site import SiteContext, site_context
 
 __all__ = ["LSSTSpawner"]
@@ -54,6 +55,10 @@ class LSSTSpawner(
     lab_options_fresh: bool | None = None
     #: The current start attempt: the only per-spawn state (see lsst_spawner.attempt).
     lab_spawn: LabSpawn | None = None
+    #: The last finished attempt's progress (steps and percentages, no secret values), shown
+    #: to a progress page that connects after ``start`` returned but before JupyterHub has
+    #: finished the spawn.
+    finished_spawn_progress: SpawnProgress | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -243,6 +248,7 @@ class LSSTSpawner(
         try:
             return await attempt.run(super()._start)
         finally:
+            self.finished_spawn_progress = attempt.progress
             if self.lab_spawn is attempt:
                 self.lab_spawn = None
 
@@ -267,4 +273,6 @@ class LSSTSpawner(
 
     def progress(self) -> AsyncIterator[Any]:
         """Our steps and the pod's events, with rising percentages, ending at 100 when ready."""
-        return follow_progress(self, self.lab_spawn)
+        attempt = self.lab_spawn
+        tracker = attempt.progress if attempt is not None else self.finished_spawn_progress
+        return follow_progress(self, tracker)

@@ -149,6 +149,28 @@ async def test_spawn_and_stop_leave_nothing_behind(kube_api: KubeHandle, stub_ku
     assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
 
 
+async def test_a_progress_page_that_connects_after_start_returned_sees_the_whole_spawn(
+    kube_api: KubeHandle, stub_kubelet: Any
+) -> None:
+    # JupyterHub keeps the spawn pending (adding the proxy route) after start() returned; a
+    # progress page that connects then once saw only "ready" (found by the browser e2e test
+    # under load): it is shown every step and the pod's events, then ready.
+    spawner = make_spawner(kube_api, "rra", image="w_2026_46", size="small")
+    await asyncio.wait_for(spawner.start(), 60)
+    assert spawner.lab_spawn is None
+    late = [event async for event in spawner.progress()]
+    messages = [event["message"] for event in late]
+    assert any("Image: Weekly 2026_46" in m for m in messages), messages
+    assert any(m.startswith("Scheduled") for m in messages), messages
+    assert late[-1]["progress"] == 100
+    percentages = [event["progress"] for event in late]
+    assert percentages == sorted(percentages)
+    # It keeps the steps only: nothing of the Secret's values.
+    assert TOKEN not in json.dumps(late)
+    assert TOKEN not in json.dumps(vars(spawner.finished_spawn_progress), default=str)
+    await spawner.stop(now=True)
+
+
 async def test_the_lab_process_gets_the_environment_its_objects_describe(
     kube_api: KubeHandle, lab_kubelet: Any
 ) -> None:
