@@ -26,6 +26,7 @@ from lsst_spawner.rbac import Z2JH_HUB_ROLE_RULES
 from lsst_spawner.testing.kube import KubeEmulator, spdy
 from lsst_spawner.testing.kube.hub_role import write_hub_kubeconfig
 from lsst_spawner.testing.kube.kubelet import ProcessKubelet
+from lsst_spawner.testing.kube.portforward import _BACKLOG, _Inbox
 from lsst_spawner.testing.ports import free_port
 
 from .test_kube_kubelet import wait_for
@@ -728,3 +729,19 @@ def test_the_dictionary_is_spdy3s() -> None:
     """1423 bytes; Adler-32 0xe3c6a7c2, the DICTID that kubectl 1.27's first header block
     carries (read off the wire on 2026-12-02)."""
     assert (len(spdy.DICTIONARY), zlib.adler32(spdy.DICTIONARY)) == (1423, 0xE3C6A7C2)
+
+
+async def test_a_client_faster_than_the_pod_is_held_back() -> None:
+    inbox = _Inbox()
+    for _ in range(_BACKLOG - 1):
+        await inbox.put(b"x")
+    blocked = asyncio.ensure_future(inbox.put(b"x"))
+    await asyncio.sleep(0)
+    assert not blocked.done()  # the 64th chunk waits for the pod to take some
+    for _ in range(_BACKLOG // 2 + 1):
+        assert await inbox.get() == b"x"
+    await asyncio.wait_for(blocked, 5)
+    while inbox.queue.qsize() < _BACKLOG:
+        inbox.queue.put_nowait(b"y")
+    inbox.close()  # the pod's side is gone: nobody waits for it any more
+    await asyncio.wait_for(inbox.put(b"z"), 5)

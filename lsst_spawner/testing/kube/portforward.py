@@ -49,6 +49,7 @@ CHANNEL_PROTOCOLS = ("v4.channel.k8s.io", "v4.base64.channel.k8s.io")
 #: The first API server version whose PortForwardWebsockets gate is on by default.
 TUNNEL_SINCE = (1, 31)
 _CHUNK = 65536
+_BACKLOG = 64
 
 Dial = Callable[[int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 Send = Callable[[bytes], Awaitable[None]]
@@ -74,6 +75,40 @@ def parse_ports(values: list[str]) -> list[int]:
                 raise ApiError.bad_request(f"port {json.dumps(value)} must be > 0")
             ports.append(int(part))
     return ports
+
+
+class _Inbox:
+    """What the client sent for one forwarded connection, until the pod takes it.
+
+    :meth:`put` waits while :data:`_BACKLOG` chunks are queued, so a client faster
+    than the pod is held back (its reads pause) instead of filling memory; ``None``
+    ends the input. Once the consumer is gone (:meth:`close`) nothing waits.
+    """
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.room = asyncio.Event()
+        self.room.set()
+        self.closed = False
+
+    async def put(self, chunk: bytes) -> None:
+        self.queue.put_nowait(chunk)
+        if self.queue.qsize() >= _BACKLOG and not self.closed:
+            self.room.clear()
+            await self.room.wait()
+
+    def end(self) -> None:
+        self.queue.put_nowait(None)
+
+    async def get(self) -> bytes | None:
+        chunk = await self.queue.get()
+        if self.queue.qsize() < _BACKLOG // 2:
+            self.room.set()
+        return chunk
+
+    def close(self) -> None:
+        self.closed = True
+        self.room.set()
 
 
 @dataclass
@@ -153,7 +188,7 @@ async def _serve_channels(
         else:
             await ws.send_bytes(bytes([channel]) + payload)
 
-    inboxes: list[asyncio.Queue[bytes | None]] = [asyncio.Queue() for _ in ports]
+    inboxes = [_Inbox() for _ in ports]
     try:
         for index, port in enumerate(ports):
             prefix = port.to_bytes(2, "little")
@@ -174,9 +209,7 @@ async def _serve_channels(
     return ws
 
 
-async def _read_channels(
-    ws: web.WebSocketResponse, inboxes: list[asyncio.Queue[bytes | None]], text: bool
-) -> None:
+async def _read_channels(ws: web.WebSocketResponse, inboxes: list[_Inbox], text: bool) -> None:
     async for message in ws:
         if message.type == WSMsgType.BINARY and not text:
             data: bytes = message.data
@@ -191,16 +224,16 @@ async def _read_channels(
             continue
         channel, payload = data[0], data[1:]
         if channel % 2 == 0 and channel // 2 < len(inboxes) and payload:
-            inboxes[channel // 2].put_nowait(payload)
+            await inboxes[channel // 2].put(payload)
     for inbox in inboxes:
-        inbox.put_nowait(None)
+        inbox.end()
 
 
 async def _forward_channel(
     target: _PodTarget,
     port: int,
     channel: int,
-    inbox: asyncio.Queue[bytes | None],
+    inbox: _Inbox,
     send: Callable[[int, bytes], Awaitable[None]],
 ) -> None:
     async def down(chunk: bytes) -> None:
@@ -214,13 +247,14 @@ async def _forward_channel(
 async def _copy(
     target: _PodTarget,
     port: int,
-    inbox: asyncio.Queue[bytes | None],
+    inbox: _Inbox,
     down: Callable[[bytes], Awaitable[None]],
 ) -> str | None:
     """Connect to the pod's port and copy both ways, as containerd does; the error text."""
     try:
         reader, writer = await target.dial(port)
     except OSError as error:
+        inbox.close()
         return target.failure(port, error)
 
     async def upstream() -> None:
@@ -229,7 +263,6 @@ async def _copy(
             await writer.drain()
         if writer.can_write_eof():
             writer.write_eof()  # the client is done sending: half-close, as CloseWrite
-        await asyncio.Event().wait()  # the reply may still come
 
     async def downstream() -> None:
         while chunk := await reader.read(_CHUNK):
@@ -237,10 +270,12 @@ async def _copy(
 
     tasks = [asyncio.ensure_future(upstream()), asyncio.ensure_future(downstream())]
     try:
+        # Whichever way ends first, the other gets a second (containerd's grace), no more.
         _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        if pending and tasks[1] in pending:  # give the reply a second, then give up
+        if pending:
             await asyncio.wait(pending, timeout=1.0)
     finally:
+        inbox.close()
         for task in tasks:
             task.cancel()
         writer.close()
@@ -258,7 +293,7 @@ class _Stream:
     kind: str
     port: int
     request_id: str
-    inbox: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+    inbox: _Inbox = field(default_factory=_Inbox)
     closed_here: bool = False
 
 
@@ -303,14 +338,14 @@ class SpdyPortForward:
                 await self._reset(frame.stream_id, spdy.INVALID_STREAM)
                 return True
             if frame.data and stream.kind == "data":
-                stream.inbox.put_nowait(frame.data)
+                await stream.inbox.put(frame.data)
             if frame.fin:
-                stream.inbox.put_nowait(None)
+                stream.inbox.end()
         elif frame.kind == spdy.RST_STREAM:
             stream = self.streams.pop(frame.stream_id, None)
             if stream is not None:
                 stream.closed_here = True
-                stream.inbox.put_nowait(None)
+                stream.inbox.end()
         elif frame.kind == spdy.PING:
             if frame.value % 2 == 1:  # the client's ping; ours would be even
                 await self._send(lambda: self.writer.ping(frame.value))
@@ -343,7 +378,7 @@ class SpdyPortForward:
         self.streams[sid] = stream
         await self._send(lambda: self.writer.syn_reply(sid))
         if frame.fin:
-            stream.inbox.put_nowait(None)
+            stream.inbox.end()
         pair[kind] = stream
         if len(pair) == 2:
             task = asyncio.get_running_loop().create_task(self._forward(pair))
@@ -383,17 +418,33 @@ class SpdyPortForward:
 
 
 class _RawReader:
-    """The payload parser of an upgraded aiohttp connection: bytes into a queue."""
+    """The payload parser of an upgraded aiohttp connection: bytes into a queue.
 
-    def __init__(self) -> None:
+    Reading from the socket pauses while :data:`_BACKLOG` chunks wait, so a client
+    that sends faster than the pod takes is held back by TCP, not by memory.
+    """
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.paused = False
 
     def feed_data(self, data: bytes) -> tuple[bool, bytes]:
         self.queue.put_nowait(bytes(data))
+        if self.queue.qsize() >= _BACKLOG and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
         return False, b""
 
     def feed_eof(self) -> None:
         self.queue.put_nowait(None)
+
+    async def get(self) -> bytes | None:
+        chunk = await self.queue.get()
+        if self.paused and self.queue.qsize() < _BACKLOG // 2:
+            self.paused = False
+            self.transport.resume_reading()
+        return chunk
 
 
 async def _serve_spdy(request: web.Request, target: _PodTarget) -> web.StreamResponse:
@@ -425,7 +476,7 @@ async def _serve_spdy(request: web.Request, target: _PodTarget) -> web.StreamRes
     protocol = request.protocol
     if transport is None:
         return response
-    raw = _RawReader()
+    raw = _RawReader(transport)
     cast(Any, protocol).set_parser(raw)
     protocol.keep_alive(False)
 
@@ -438,7 +489,7 @@ async def _serve_spdy(request: web.Request, target: _PodTarget) -> web.StreamRes
 
     session = SpdyPortForward(send, target)
     try:
-        while (chunk := await raw.queue.get()) is not None:
+        while (chunk := await raw.get()) is not None:
             if not await session.receive(chunk):
                 break
     except (ConnectionError, asyncio.CancelledError):
