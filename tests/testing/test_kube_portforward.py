@@ -24,9 +24,9 @@ from kubernetes_asyncio.stream import WsApiClient
 
 from lsst_spawner.rbac import Z2JH_HUB_ROLE_RULES
 from lsst_spawner.testing.kube import KubeEmulator, spdy
+from lsst_spawner.testing.kube.forward import BACKLOG, Inbox
 from lsst_spawner.testing.kube.hub_role import write_hub_kubeconfig
 from lsst_spawner.testing.kube.kubelet import ProcessKubelet
-from lsst_spawner.testing.kube.portforward import _BACKLOG, _Inbox
 from lsst_spawner.testing.ports import free_port
 
 from .test_kube_kubelet import wait_for
@@ -732,16 +732,22 @@ def test_the_dictionary_is_spdy3s() -> None:
 
 
 async def test_a_client_faster_than_the_pod_is_held_back() -> None:
-    inbox = _Inbox()
-    for _ in range(_BACKLOG - 1):
+    inbox = Inbox()
+    for _ in range(BACKLOG - 1):
         await inbox.put(b"x")
     blocked = asyncio.ensure_future(inbox.put(b"x"))
     await asyncio.sleep(0)
     assert not blocked.done()  # the 64th chunk waits for the pod to take some
-    for _ in range(_BACKLOG // 2 + 1):
+    for _ in range(BACKLOG // 2 + 1):
         assert await inbox.get() == b"x"
     await asyncio.wait_for(blocked, 5)
-    while inbox.queue.qsize() < _BACKLOG:
+    while inbox.queue.qsize() < BACKLOG - 1:
         inbox.queue.put_nowait(b"y")
-    inbox.close()  # the pod's side is gone: nobody waits for it any more
+    blocked = asyncio.ensure_future(inbox.put(b"y"))
+    await asyncio.sleep(0)
+    assert not blocked.done()
+    inbox.close()  # the pod's side is gone: nobody waits for it, input is dropped
+    await asyncio.wait_for(blocked, 5)
+    size = inbox.queue.qsize()
     await asyncio.wait_for(inbox.put(b"z"), 5)
+    assert inbox.queue.qsize() == size

@@ -26,9 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import hashlib
 import json
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -36,6 +34,7 @@ from typing import TYPE_CHECKING, Any, cast
 from aiohttp import WSMsgType, web
 
 from . import spdy
+from .forward import BACKLOG, CHUNK, Inbox, PodTarget, copy_both_ways, version_tuple
 from .status import ApiError
 
 if TYPE_CHECKING:
@@ -48,16 +47,8 @@ TUNNEL_PROTOCOL = f"SPDY/3.1+{PORTFORWARD_PROTOCOL}"
 CHANNEL_PROTOCOLS = ("v4.channel.k8s.io", "v4.base64.channel.k8s.io")
 #: The first API server version whose PortForwardWebsockets gate is on by default.
 TUNNEL_SINCE = (1, 31)
-_CHUNK = 65536
-_BACKLOG = 64
 
-Dial = Callable[[int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 Send = Callable[[bytes], Awaitable[None]]
-
-
-def _minor(version: str) -> tuple[int, int]:
-    major, _, minor = version.partition(".")
-    return int(major), int(minor.split(".")[0])
 
 
 def parse_ports(values: list[str]) -> list[int]:
@@ -77,65 +68,6 @@ def parse_ports(values: list[str]) -> list[int]:
     return ports
 
 
-class _Inbox:
-    """What the client sent for one forwarded connection, until the pod takes it.
-
-    :meth:`put` waits while :data:`_BACKLOG` chunks are queued, so a client faster
-    than the pod is held back (its reads pause) instead of filling memory; ``None``
-    ends the input. Once the consumer is gone (:meth:`close`) nothing waits.
-    """
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self.room = asyncio.Event()
-        self.room.set()
-        self.closed = False
-
-    async def put(self, chunk: bytes) -> None:
-        self.queue.put_nowait(chunk)
-        if self.queue.qsize() >= _BACKLOG and not self.closed:
-            self.room.clear()
-            await self.room.wait()
-
-    def end(self) -> None:
-        self.queue.put_nowait(None)
-
-    async def get(self) -> bytes | None:
-        chunk = await self.queue.get()
-        if self.queue.qsize() < _BACKLOG // 2:
-            self.room.set()
-        return chunk
-
-    def close(self) -> None:
-        self.closed = True
-        self.room.set()
-
-
-@dataclass
-class _PodTarget:
-    """Where a pod's ports are, and the names its errors use."""
-
-    ip: str
-    uid: str
-
-    @property
-    def sandbox(self) -> str:
-        return hashlib.sha256(self.uid.encode()).hexdigest()
-
-    async def dial(self, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_connection(self.ip, port)
-
-    def failure(self, port: int, error: OSError) -> str:
-        """The kubelet's message (containerd's words) for a port it could not reach."""
-        reason = os.strerror(error.errno).lower() if error.errno else str(error)
-        return (
-            f"error forwarding port {port} to pod {self.sandbox}, uid : failed to execute "
-            f'portforward in network namespace "/var/run/netns/cni-{self.uid}": failed to '
-            f'connect to localhost:{port} inside namespace "{self.sandbox}", IPv4: dial tcp4 '
-            f"{self.ip}:{port}: connect: {reason} "
-        )
-
-
 async def serve_portforward(
     kubelet: ProcessKubelet, request: web.Request, namespace: str, name: str
 ) -> web.StreamResponse:
@@ -151,11 +83,11 @@ async def serve_portforward(
         return web.Response(status=404, text="pod does not exist\n")
     if runtime.ip is None:
         return web.Response(status=500, text="sandbox container is not running\n")
-    target = _PodTarget(runtime.ip, runtime.uid)
+    target = PodTarget(runtime.ip, runtime.uid)
     if upgrade == "websocket":
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
         offered = [p for p in offered if p]
-        tunnel = _minor(kubelet.emulator.kubernetes_version) >= TUNNEL_SINCE
+        tunnel = version_tuple(kubelet.emulator.kubernetes_version) >= TUNNEL_SINCE
         if tunnel and TUNNEL_PROTOCOL in offered:
             return await _serve_tunnel(request, target)
         return await _serve_channels(request, target, offered)
@@ -170,7 +102,7 @@ async def serve_portforward(
 
 
 async def _serve_channels(
-    request: web.Request, target: _PodTarget, offered: list[str]
+    request: web.Request, target: PodTarget, offered: list[str]
 ) -> web.StreamResponse:
     ports = parse_ports(request.query.getall("ports", []))
     if offered and not any(p in CHANNEL_PROTOCOLS for p in offered):
@@ -188,7 +120,7 @@ async def _serve_channels(
         else:
             await ws.send_bytes(bytes([channel]) + payload)
 
-    inboxes = [_Inbox() for _ in ports]
+    inboxes = [Inbox() for _ in ports]
     try:
         for index, port in enumerate(ports):
             prefix = port.to_bytes(2, "little")
@@ -209,7 +141,7 @@ async def _serve_channels(
     return ws
 
 
-async def _read_channels(ws: web.WebSocketResponse, inboxes: list[_Inbox], text: bool) -> None:
+async def _read_channels(ws: web.WebSocketResponse, inboxes: list[Inbox], text: bool) -> None:
     async for message in ws:
         if message.type == WSMsgType.BINARY and not text:
             data: bytes = message.data
@@ -230,58 +162,18 @@ async def _read_channels(ws: web.WebSocketResponse, inboxes: list[_Inbox], text:
 
 
 async def _forward_channel(
-    target: _PodTarget,
+    target: PodTarget,
     port: int,
     channel: int,
-    inbox: _Inbox,
+    inbox: Inbox,
     send: Callable[[int, bytes], Awaitable[None]],
 ) -> None:
     async def down(chunk: bytes) -> None:
         await send(channel, chunk)
 
-    failure = await _copy(target, port, inbox, down)
+    failure = await copy_both_ways(target, port, inbox, down)
     if failure:
         await send(channel + 1, failure.encode())
-
-
-async def _copy(
-    target: _PodTarget,
-    port: int,
-    inbox: _Inbox,
-    down: Callable[[bytes], Awaitable[None]],
-) -> str | None:
-    """Connect to the pod's port and copy both ways, as containerd does; the error text."""
-    try:
-        reader, writer = await target.dial(port)
-    except OSError as error:
-        inbox.close()
-        return target.failure(port, error)
-
-    async def upstream() -> None:
-        while (chunk := await inbox.get()) is not None:
-            writer.write(chunk)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()  # the client is done sending: half-close, as CloseWrite
-
-    async def downstream() -> None:
-        while chunk := await reader.read(_CHUNK):
-            await down(chunk)
-
-    tasks = [asyncio.ensure_future(upstream()), asyncio.ensure_future(downstream())]
-    try:
-        # Whichever way ends first, the other gets a second (containerd's grace), no more.
-        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        if pending:
-            await asyncio.wait(pending, timeout=1.0)
-    finally:
-        inbox.close()
-        for task in tasks:
-            task.cancel()
-        writer.close()
-        with contextlib.suppress(OSError, asyncio.CancelledError):
-            await writer.wait_closed()
-    return None
 
 
 # -- SPDY/3.1, direct or tunnelled --------------------------------------------------------
@@ -293,14 +185,14 @@ class _Stream:
     kind: str
     port: int
     request_id: str
-    inbox: _Inbox = field(default_factory=_Inbox)
+    inbox: Inbox = field(default_factory=Inbox)
     closed_here: bool = False
 
 
 class SpdyPortForward:
     """The kubelet's side of one SPDY port-forward connection (``httpStreamHandler``)."""
 
-    def __init__(self, send: Send, target: _PodTarget) -> None:
+    def __init__(self, send: Send, target: PodTarget) -> None:
         self._send_bytes = send
         self.target = target
         self.reader = spdy.FrameReader()
@@ -398,7 +290,7 @@ class SpdyPortForward:
                 await self._send(lambda: self.writer.data(data.stream_id, chunk))
 
         try:
-            failure = await _copy(self.target, data.port, data.inbox, down)
+            failure = await copy_both_ways(self.target, data.port, data.inbox, down)
             if failure and not error.closed_here:
                 await self._send(lambda: self.writer.data(error.stream_id, failure.encode()))
         except (ConnectionError, RuntimeError):
@@ -420,7 +312,7 @@ class SpdyPortForward:
 class _RawReader:
     """The payload parser of an upgraded aiohttp connection: bytes into a queue.
 
-    Reading from the socket pauses while :data:`_BACKLOG` chunks wait, so a client
+    Reading from the socket pauses while :data:`BACKLOG` chunks wait, so a client
     that sends faster than the pod takes is held back by TCP, not by memory.
     """
 
@@ -431,7 +323,7 @@ class _RawReader:
 
     def feed_data(self, data: bytes) -> tuple[bool, bytes]:
         self.queue.put_nowait(bytes(data))
-        if self.queue.qsize() >= _BACKLOG and not self.paused:
+        if self.queue.qsize() >= BACKLOG and not self.paused:
             self.paused = True
             self.transport.pause_reading()
         return False, b""
@@ -441,13 +333,13 @@ class _RawReader:
 
     async def get(self) -> bytes | None:
         chunk = await self.queue.get()
-        if self.paused and self.queue.qsize() < _BACKLOG // 2:
+        if self.paused and self.queue.qsize() < BACKLOG // 2:
             self.paused = False
             self.transport.resume_reading()
         return chunk
 
 
-async def _serve_spdy(request: web.Request, target: _PodTarget) -> web.StreamResponse:
+async def _serve_spdy(request: web.Request, target: PodTarget) -> web.StreamResponse:
     offered = request.headers.getall("X-Stream-Protocol-Version", [])
     offered = [p.strip() for value in offered for p in value.split(",") if p.strip()]
     if not offered:
@@ -484,7 +376,7 @@ async def _serve_spdy(request: web.Request, target: _PodTarget) -> web.StreamRes
         if transport.is_closing():
             raise ConnectionResetError("the client went away")
         transport.write(data)
-        if transport.get_write_buffer_size() > 4 * _CHUNK:
+        if transport.get_write_buffer_size() > 4 * CHUNK:
             await cast(Any, protocol)._drain_helper()
 
     session = SpdyPortForward(send, target)
@@ -500,7 +392,7 @@ async def _serve_spdy(request: web.Request, target: _PodTarget) -> web.StreamRes
     return response
 
 
-async def _serve_tunnel(request: web.Request, target: _PodTarget) -> web.StreamResponse:
+async def _serve_tunnel(request: web.Request, target: PodTarget) -> web.StreamResponse:
     ws = web.WebSocketResponse(protocols=(TUNNEL_PROTOCOL,), autoping=True)
     await ws.prepare(request)
     session = SpdyPortForward(ws.send_bytes, target)

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from .forward import version_tuple
 from .portforward import serve_portforward
 from .rbac_api import request_attributes
 from .status import ApiError
@@ -89,8 +90,7 @@ def authorize_connect(emulator: KubeEmulator, request: web.Request, name: str) -
     authorizer's reason (empty unless a binding names a missing role).
     """
     access = emulator.access
-    major, _, minor = emulator.kubernetes_version.partition(".")
-    if not access.enabled or (int(major), int(minor.split(".")[0])) < CONNECT_CREATE_SINCE:
+    if not access.enabled or version_tuple(emulator.kubernetes_version) < CONNECT_CREATE_SINCE:
         return
     user = access.authn.authenticate(request.headers)
     attrs = request_attributes(user, request.method, request.path, request.query)
