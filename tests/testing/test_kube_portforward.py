@@ -126,6 +126,27 @@ async def test_kubernetes_asyncio_forwards_a_pod_port(kube_api: Any, kubelet: An
     assert reply.endswith(REPLY + b"/through")
 
 
+async def test_a_stub_pod_answers_through_port_forward(kube_api: Any, kubelet: Any) -> None:
+    kubelet.mode = "stub"
+    await serving(kube_api, web_pod())
+    session, ws = await open_ws(kube_api, "ports=8888", ("v4.channel.k8s.io",))
+    try:
+        assert [await ws.receive_bytes(timeout=10) for _ in range(2)] == [
+            b"\x00\xb8\x22",
+            b"\x01\xb8\x22",
+        ]
+        await ws.send_bytes(b"\x00" + GET)
+        reply = b""
+        while not reply.endswith(b'{"kubelet": "stub"}\n'):
+            frame = await ws.receive_bytes(timeout=10)
+            assert frame[0] == 0, frame  # data, not the error channel
+            reply += frame[1:]
+    finally:
+        await ws.close()
+        await session.close()
+    assert reply.startswith(b"HTTP/1.1 200 OK")
+
+
 async def open_ws(
     kube_api: Any, query: str, protocols: tuple[str, ...], pod: str = "web"
 ) -> tuple[aiohttp.ClientSession, aiohttp.ClientWebSocketResponse]:
