@@ -121,6 +121,7 @@ async def _serve_channels(
             await ws.send_bytes(bytes([channel]) + payload)
 
     inboxes = [Inbox() for _ in ports]
+    reader: asyncio.Task[None] | None = None
     try:
         for index, port in enumerate(ports):
             prefix = port.to_bytes(2, "little")
@@ -133,10 +134,11 @@ async def _serve_channels(
                 for i, port in enumerate(ports)
             )
         )
-        reader.cancel()
     except (ConnectionError, asyncio.CancelledError):
         pass
     finally:
+        if reader is not None:
+            reader.cancel()
         await ws.close()
     return ws
 
@@ -146,9 +148,10 @@ async def _read_channels(ws: web.WebSocketResponse, inboxes: list[Inbox], text: 
         if message.type == WSMsgType.BINARY and not text:
             data: bytes = message.data
         elif message.type == WSMsgType.TEXT and text and message.data:
+            channel = ord(message.data[0]) - ord("0")  # the channel as a character, from "0"
             try:
-                data = bytes([int(message.data[0])]) + base64.b64decode(message.data[1:])
-            except ValueError:
+                data = bytes([channel]) + base64.b64decode(message.data[1:], validate=True)
+            except ValueError:  # a channel out of range, or not base64: end, as the kubelet
                 break
         else:
             continue
