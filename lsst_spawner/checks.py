@@ -212,7 +212,27 @@ def check_config_with_warnings(
         checked.append(cls.__name__)
         found[trait] = settings
     problems.extend(_group_reference_problems(found))
+    problems.extend(_lab_menu_problems(config))
     return problems, warnings, checked
+
+
+_LAB_MENU_MODULE = "lsst_spawner.menu.traits"
+
+
+def _lab_menu_problems(config: Config) -> list[ConfigProblem]:
+    """``LabMenu``'s own checks (its database URL, node groups, check interval), when set."""
+    if not config._has_section("LabMenu"):
+        return []
+    import importlib
+
+    # By name, as the configured classes are: the menu's traits import config, which runs
+    # these checks when it loads a configuration.
+    LabMenu = importlib.import_module(_LAB_MENU_MODULE).LabMenu
+
+    _, problems = offline_settings(LabMenu, config)
+    if problems:  # unknown names and wrong types: the object below could not be built
+        return problems
+    return list(_safe_config_problems(LabMenu(config=config)))
 
 
 def _group_reference_problems(found: dict[str, ConfigChecks]) -> list[ConfigProblem]:
