@@ -21,11 +21,11 @@ from jupyterhub.utils import url_path_join
 from tornado import web
 
 from ..menu.diff import diff_menus
-from ..menu.image_check import DigestResolver, check_images_exist
+from ..menu.image_check import DigestResolver, check_save
 from ..menu.model import NodeGroup
 from ..menu.profile_list import build_profile_list
 from ..menu.storage import MenuConflictError, MenuRevision, MenuStore, MenuStoreError
-from ..menu.validate import MenuInvalidError, MenuProblem, check_menu
+from ..menu.validate import MenuInvalidError, MenuProblem
 from . import forms
 
 __all__ = ["WRITE_SCOPE", "EditorContext", "make_editor_app"]
@@ -165,12 +165,10 @@ class EditPage(_Base):
 
     async def _save(self, data: Any, base: int, comment: str) -> MenuConflictError | None:
         """Validate, check the images exist, save; None when saved, else the conflict."""
-        document = check_menu(data, self.editor.store.node_groups)  # MenuInvalidError
-        if self.editor.image_source is not None:
-            where = self.editor.image_repository or "the registry"
-            _, missing = await check_images_exist(document, self.editor.image_source, where)
-            if missing:
-                raise MenuInvalidError(missing)
+        where = self.editor.image_repository or "the registry"
+        document = await check_save(  # MenuInvalidError
+            data, self.editor.store.node_groups, self.editor.image_source, where
+        )
         try:
             self.editor.store.save(
                 document, base=base, author=self.current_user["name"], comment=comment

@@ -37,6 +37,7 @@ async def _serve(config: Config) -> None:
     from jupyterhub.services.auth import HubOAuth
 
     from ..checks import spawner_settings
+    from ..menu.image_check import save_checker
     from ..menu.seed import seed_menu_from_settings
     from ..menu.traits import lab_menu_from_config
     from .app import EditorContext, make_editor_app
@@ -53,7 +54,7 @@ async def _serve(config: Config) -> None:
     settings: Any = spawner_settings(config)
     store.seed(seed_menu_from_settings(settings))
     # Offered images are checked against the registry (not a static source's list).
-    source = settings.make_image_source() if settings.image_source == "registry" else None
+    source, _ = save_checker(settings)
     context = EditorContext(
         store=store,
         prefix=prefix,
