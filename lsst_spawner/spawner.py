@@ -144,6 +144,7 @@ class LSSTSpawner(
 
     # --- the options form and user options --------------------------------------------
 
+    @answers_http
     async def render_options_form(self, spawner: Any = None) -> str:
         """The options form's HTML (JupyterHub calls ``options_form(spawner)``)."""
         return render_options_form(

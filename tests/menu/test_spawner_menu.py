@@ -342,3 +342,64 @@ def test_a_profile_keeps_kubespawner_scheduling_and_adds_its_own() -> None:
     untouched: dict[str, Any] = {"nodeSelector": {"zone": "a"}}
     _apply_scheduling(untouched, build_profile_scheduling(LabProfile("s", 1, 1, 2**30, 2**30)))
     assert untouched == {"nodeSelector": {"zone": "a"}}
+
+
+async def test_a_saved_revision_is_seen_once_the_check_interval_has_passed(
+    store: MenuStore,
+) -> None:
+    from lsst_spawner.menu.live import LiveMenu
+
+    now = [100.0]
+    live = LiveMenu(store, store.node_groups, check_interval=1.0, clock=lambda: now[0])
+    assert await live.revision() is None  # empty: the traitlets menu
+    first = store.save(menu(), base=None, author="alice")
+    now[0] += 0.5
+    assert await live.revision() is None  # within the interval: no database read
+    now[0] += 0.5
+    seen = await live.revision()
+    assert seen is not None
+    assert seen.number == first.number
+    assert live.checks == 2
+
+
+async def test_an_unreadable_database_keeps_the_last_revision(
+    store: MenuStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    from lsst_spawner.menu.live import LiveMenu, MenuUnavailable
+
+    store.save(menu(), base=None, author="alice")
+    live = LiveMenu(store, store.node_groups, check_interval=0)
+    kept = await live.revision()
+
+    def broken() -> int:
+        raise OSError("disk on fire")
+
+    store.current_number = broken  # type: ignore[method-assign]
+    assert await live.revision() is kept
+    assert await live.revision() is kept
+    warnings = [r for r in caplog.records if "Cannot read the lab menu database" in r.message]
+    assert len(warnings) == 1  # once, until it answers again
+    cold = LiveMenu(store, store.node_groups, check_interval=0)
+    with pytest.raises(MenuUnavailable, match="cannot be read right now"):
+        await cold.revision()
+
+
+async def test_a_profile_on_a_node_group_the_infra_admins_removed_is_not_offered(
+    store: MenuStore, db: str
+) -> None:
+    document = menu()
+    document["profiles"][0]["node_group"] = "gpu"  # the default profile too
+    store.save(document, base=None, author="alice")
+    config = hub_config(db)
+    config.LabMenu.node_groups = []  # removed from the configuration since
+    gina = spawner_for(config, "gina", gpu=True)
+    with pytest.raises(HTTPError) as refused:
+        await gina.get_options_form()
+    assert refused.value.status_code == 503
+    assert "no lab profile is available" in str(refused.value.log_message)
+    document["profiles"].append(make_profile("plain").model_dump(mode="json"))
+    store.save(document, base=1, author="alice")
+    form = await gina.get_options_form()
+    assert 'value="plain" checked' in form
+    assert 'value="gpu"' not in form
+    assert 'value="small"' not in form
