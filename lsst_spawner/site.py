@@ -122,7 +122,8 @@ class SiteContext:
         self._catalog: OptionsCatalog | None = None
         self._retry: RetryPolicy | None = None
         self._delete_retry: RetryPolicy | None = None
-        self._revision_cache: tuple[MenuPolicy, MenuCache] | None = None
+        #: The current revision, its image policy and that policy's image menu cache.
+        self._revision_cache: tuple[Any, MenuPolicy, MenuCache] | None = None
 
     def __repr__(self) -> str:
         return f"SiteContext(clean={self.clean}, shared={self.fingerprint is not None})"
@@ -192,7 +193,7 @@ class SiteContext:
             raise NoImageAvailable(str(error), field="image") from None
         if revision is None:
             return None
-        image_menu = await self.revision_menu_cache(obj, revision.document).get_menu()
+        image_menu = await self.revision_menu_cache(obj, revision).get_menu()
         groups = await self._registry.lab_menus.user_groups(obj, live, revision)
         try:
             return live.catalog(revision, image_menu, groups)
@@ -202,23 +203,26 @@ class SiteContext:
                 "no lab profile is available right now; ask the hub's admins", field="size"
             ) from None
 
-    def revision_menu_cache(self, obj: MenuTraits, document: Any) -> MenuCache:
+    def revision_menu_cache(self, obj: MenuTraits, revision: Any) -> MenuCache:
         """The image menu cache under a revision's image policy (the site's cycle and filters
         kept); the cache of the previous policy stops refreshing when the policy changes."""
         from .menu.catalog import image_cache_policy
 
-        policy = image_cache_policy(document, obj.image_menu_policy())
         kept = self._revision_cache
-        if kept is not None and kept[0] == policy:
-            return kept[1]
+        if kept is not None and kept[0] is revision:  # the live menu's object while current
+            return kept[2]
+        policy = image_cache_policy(revision.document, obj.image_menu_policy())
+        if kept is not None and kept[1] == policy:
+            self._revision_cache = (revision, policy, kept[2])
+            return kept[2]
         cache = self._registry.menu_cache(
             (image_source_key(obj), policy, obj.image_cache_settings()),
             lambda: build_image_source(obj),
             log=obj.log,
         )
-        if kept is not None and kept[1] is not cache and kept[1] is not self._menu_cache:
-            kept[1].cancel_refresh()  # restarted by whoever reads it again
-        self._revision_cache = (policy, cache)
+        if kept is not None and kept[2] is not cache and kept[2] is not self._menu_cache:
+            kept[2].cancel_refresh()  # restarted by whoever reads it again
+        self._revision_cache = (revision, policy, cache)
         return cache
 
     # --- Kubernetes -----------------------------------------------------------------
