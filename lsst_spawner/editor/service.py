@@ -41,6 +41,7 @@ async def _serve(config: Config) -> None:
     from ..menu.seed import seed_menu_from_settings
     from ..menu.traits import lab_menu_from_config
     from .app import EditorContext, make_editor_app
+    from .preview import FormPreview
 
     url = os.environ.get("JUPYTERHUB_SERVICE_URL")
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
@@ -61,6 +62,7 @@ async def _serve(config: Config) -> None:
         node_groups=menu_settings.parsed_node_groups()[0],
         image_repository=source.image_base if source is not None else _image_repository(settings),
         image_source=source,
+        preview=FormPreview(settings, menu_settings.parsed_node_groups()[0]),
     )
     hub_auth = HubOAuth(cache_max_age=60)
     app = make_editor_app(context, hub_auth, secrets.token_bytes(32))

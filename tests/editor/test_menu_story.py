@@ -171,6 +171,11 @@ def test_admin_changes_the_menu_the_user_spawns_on_it_and_the_admin_rolls_back(
     admin_page.click("button[type=submit]")
     admin_page.wait_for_selector("h1:text('Lab menu')")
     _shot(admin_page, "admin-menu")
+    _open_editor(admin_page, demo, "preview")  # the form as a user in no group sees it
+    preview = admin_page.locator("#preview-form")
+    assert preview.locator("input[name=size][value=gpu]").count() == 1
+    assert preview.locator(f"input[name=image_list][value={HIDDEN}]").count() == 0
+    _shot(admin_page, "admin-preview")
 
     # 2. annie's form changes; she spawns on the GPU profile.
     took = _until(user_page, demo, lambda i, s: "gpu" in s and HIDDEN not in i, "the GPU profile")
