@@ -49,6 +49,8 @@ class EditorContext:
     image_source: DigestResolver | None = None
     #: Renders the spawn form a revision gives some groups (None: no preview page).
     preview: FormPreview | None = None
+    #: The labs' namespace, for the running-labs view (None: no such view).
+    lab_namespace: str | None = None
     templates: Environment = field(
         default_factory=lambda: Environment(
             loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(default=True)
@@ -334,6 +336,39 @@ class PreviewPage(_Base):
         return sorted(model.get("groups") or []), ""
 
 
+class LabsPage(_Base):
+    """Admins: every running server with its image tag and digest, profile, node and activity."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        self.require_writer()
+        namespace = self.editor.lab_namespace
+        if namespace is None:
+            raise web.HTTPError(404, "the running-labs view needs the spawner's namespace")
+        from datetime import UTC, datetime
+
+        from tornado.httpclient import HTTPClientError
+
+        from .labs import fetch_running_labs
+
+        problem = ""
+        try:
+            labs = await fetch_running_labs(
+                self.hub_auth.api_url, self.hub_auth.api_token, namespace
+            )
+        except HTTPClientError as error:
+            labs, problem = (
+                [],
+                (
+                    f"the hub answered {error.code} when asked for its users' servers: give this "
+                    "service the list:users and read:servers scopes through a role"
+                ),
+            )
+        except Exception as error:  # Kubernetes unreachable, no credentials
+            labs, problem = [], f"the lab pods could not be listed: {type(error).__name__}: {error}"
+        self.render_page("labs.html.j2", labs=labs, problem=problem, now=datetime.now(UTC))
+
+
 class _API(_Base):
     def prepare(self) -> None:
         # An API answers 403, where a page redirects to the hub's login.
@@ -369,6 +404,7 @@ def make_editor_app(
         (url_path_join(prefix, "edit"), EditPage),
         (url_path_join(prefix, "history"), HistoryPage),
         (url_path_join(prefix, "preview"), PreviewPage),
+        (url_path_join(prefix, "labs"), LabsPage),
         (url_path_join(prefix, "rollback"), RollbackHandler),
         (url_path_join(prefix, "api/menu"), MenuAPI),
         (url_path_join(prefix, "api/profile-list"), ProfileListAPI),

@@ -33,6 +33,18 @@ def _image_repository(settings: Any) -> str | None:
     return f"{host}/{repository}" if host and repository else None
 
 
+def _lab_namespace(config: Config) -> str:
+    """The labs' namespace: the spawner's, else the pod's own (in a cluster), else default."""
+    for section in ("LSSTSpawner", "KubeSpawner"):
+        if config._has_section(section) and config[section].get("namespace"):
+            return str(config[section]["namespace"])
+    path = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as file:
+            return file.read().strip()
+    return "default"
+
+
 async def _serve(config: Config) -> None:
     from jupyterhub.services.auth import HubOAuth
 
@@ -63,6 +75,7 @@ async def _serve(config: Config) -> None:
         image_repository=source.image_base if source is not None else _image_repository(settings),
         image_source=source,
         preview=FormPreview(settings, menu_settings.parsed_node_groups()[0]),
+        lab_namespace=_lab_namespace(config),
     )
     hub_auth = HubOAuth(cache_max_age=60)
     app = make_editor_app(context, hub_auth, secrets.token_bytes(32))

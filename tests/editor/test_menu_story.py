@@ -71,6 +71,11 @@ c.JupyterHub.custom_scopes = {{{WRITE_SCOPE!r}: {{"description": "change the lab
 c.JupyterHub.services.append({{
     "name": {SERVICE!r}, "url": "http://127.0.0.1:{free_port()}", "command": {command!r},
     "oauth_client_allowed_scopes": [{WRITE_SCOPE!r}], "oauth_no_confirm": True,
+    "environment": {{"KUBECONFIG": {str(workdir / "kubeconfig")!r}}},
+}})
+c.JupyterHub.load_roles.append({{
+    "name": "lab-menu-service", "scopes": ["list:users", "read:servers", "read:users:groups"],
+    "services": [{SERVICE!r}],
 }})
 c.JupyterHub.load_roles.append(
     {{"name": "user", "scopes": ["self", "access:services!service={SERVICE}"]}}
@@ -196,6 +201,15 @@ def test_admin_changes_the_menu_the_user_spawns_on_it_and_the_admin_rolls_back(
     assert resources["requests"]["nvidia.com/gpu"] == "1"
     assert resources["limits"]["cpu"] == "4"
     assert spec.get("nodeName") == "gpu-node-1"
+    # The running-labs view: annie's server, its image, profile and node.
+    _open_editor(admin_page, demo, "labs")
+    row = admin_page.locator("table#labs tr", has_text=USER)
+    text = row.inner_text()
+    assert "gpu" in text, admin_page.content()
+    assert "gpu-node-1" in text
+    assert "recommended" in text
+    assert "sha256:" in text
+    _shot(admin_page, "admin-running-labs")
     status, _ = demo.hub.request("DELETE", f"/users/{USER}/server")
     assert status in (202, 204)
     _wait(lambda: not any(demo.lab_objects(USER).values()), 60, "annie's lab to go")
