@@ -212,17 +212,22 @@ def check_config_with_warnings(
         checked.append(cls.__name__)
         found[trait] = settings
     problems.extend(_group_reference_problems(found))
-    problems.extend(_lab_menu_problems(config))
+    menu_problems, menu_warnings = _lab_menu_checks(config, found.get("spawner_class"))
+    problems.extend(menu_problems)
+    warnings.extend(menu_warnings)
     return problems, warnings, checked
 
 
 _LAB_MENU_MODULE = "lsst_spawner.menu.traits"
 
 
-def _lab_menu_problems(config: Config) -> list[ConfigProblem]:
-    """``LabMenu``'s own checks (its database URL, node groups, check interval), when set."""
+def _lab_menu_checks(
+    config: Config, spawner: ConfigChecks | None
+) -> tuple[list[ConfigProblem], list[ConfigProblem]]:
+    """``LabMenu``'s own checks (its database URL, node groups, check interval), when set,
+    and the spawner settings the menu replaces."""
     if not config._has_section("LabMenu"):
-        return []
+        return [], []
     import importlib
 
     # By name, as the configured classes are: the menu's traits import config, which runs
@@ -231,8 +236,21 @@ def _lab_menu_problems(config: Config) -> list[ConfigProblem]:
 
     _, problems = offline_settings(LabMenu, config)
     if problems:  # unknown names and wrong types: the object below could not be built
-        return problems
-    return list(_safe_config_problems(LabMenu(config=config)))
+        return problems, []
+    menu = LabMenu(config=config)
+    warnings = []
+    quota = getattr(spawner, "lab_size_quota", None) or getattr(
+        spawner, "lab_size_quota_hook", None
+    )
+    if menu.enabled and quota:
+        warnings.append(
+            ConfigProblem(
+                "LSSTSpawner.lab_size_quota",
+                "is not applied while LabMenu.enabled: the menu's profiles and their groups "
+                "decide who may pick what",
+            )
+        )
+    return list(_safe_config_problems(menu)), warnings
 
 
 def _group_reference_problems(found: dict[str, ConfigChecks]) -> list[ConfigProblem]:
