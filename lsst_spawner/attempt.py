@@ -184,7 +184,7 @@ class LabSpawn:
         identity = await self.load_identity()
         settings = spawner.lab_settings_cached()
         size = options.size or settings.default_size
-        if size not in {choice.name for choice in settings.sizes}:
+        if options.profile is None and size not in {choice.name for choice in settings.sizes}:
             # Validation offered a size the site's lab_sizes do not have: the request is
             # what cannot be served (a site's own catalog, or sizes changed meanwhile).
             names = ", ".join(choice.name for choice in settings.sizes)
@@ -196,6 +196,7 @@ class LabSpawn:
             debug=options.enable_debug,
             reset_user_env=options.reset_user_env,
             image_env=tuple(sorted(image.env.items())),
+            profile=options.profile,
         )
         try:
             spec = build_lab_spec(
