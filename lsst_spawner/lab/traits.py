@@ -16,6 +16,7 @@ from . import checks
 from .init import DEFAULT_INIT_IMAGE, INIT_CONTAINER_NAME
 from .kubespawner_fit import REPLACED_KUBESPAWNER_TRAITS, kubespawner_warnings
 from .nss import DEFAULT_BASE_GROUP, DEFAULT_BASE_PASSWD
+from .part_checks import check_init_containers
 from .quota import SizeQuotaTraits
 from .security import MAX_GROUPS_LIMIT
 from .sizes import SIZE_NAME_RULE
@@ -287,6 +288,13 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
             checks.trait_name(self, trait): parse_mounts(getattr(self, trait), trait)[0]
             for trait in ("lab_volume_mounts", "lab_init_volume_mounts")
         }
+        _, init_mounts, _ = check_init_containers(
+            self.lab_init_containers,
+            checks.trait_name(self, "lab_init_containers"),
+            allow_privileged=self.lab_init_allow_privileged,
+            defaults=(self.lab_init_image, tuple(self.lab_init_command), []),
+        )
+        mounts.update({trait: found for trait, found in init_mounts.items() if found})
         return check_mount_groups(mounts, known) + self.quota_group_problems(known)
 
     # --- frozen settings for the builders --------------------------------------
