@@ -31,6 +31,7 @@ __all__ = [
     "home_directory",
     "occupied_paths",
     "parse_files",
+    "unreadable_files",
 ]
 
 #: The volume of the lab's static files (a ``secret`` volume of the lab's Secret).
@@ -72,6 +73,24 @@ def occupied_paths(
 def home_directory(path: str) -> Occupied:
     """The user's home directory, which no file may equal, contain or sit inside."""
     return Occupied(path, "the home directory (LSSTSpawner.lab_home_directory)")
+
+
+def unreadable_files(
+    files: Sequence[LabFile], fs_group: int | None, where: str
+) -> list[ConfigProblem]:
+    """Warnings for files the lab's user cannot read: owned by root, group ``fs_group``."""
+    warnings = []
+    for index, file in enumerate(files):
+        if file.mode & 0o004 or (fs_group is not None and file.mode & 0o040):
+            continue
+        group = f"group lab_fs_group ({fs_group})" if fs_group is not None else "no lab_fs_group"
+        warnings.append(
+            ConfigProblem(
+                f"{where}[{index}].mode",
+                f"{file.mode:#o}: the lab's user cannot read this file (owner root, {group})",
+            )
+        )
+    return warnings
 
 
 def file_key(index: int) -> str:

@@ -13,6 +13,7 @@ from traitlets import Bool, Dict, Float, Int, List, Unicode
 
 from ..config import CheckedConfigurable, ConfigError, ConfigProblem, Duration
 from . import checks
+from .files import parse_files, unreadable_files
 from .init import DEFAULT_INIT_IMAGE, INIT_CONTAINER_NAME
 from .kubespawner_fit import REPLACED_KUBESPAWNER_TRAITS, kubespawner_warnings
 from .nss import DEFAULT_BASE_GROUP, DEFAULT_BASE_PASSWD
@@ -276,6 +277,9 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
         warnings.extend(
             kubespawner_warnings(values, defaults, home_directory=self.lab_home_directory)
         )
+        where = checks.trait_name(self, "lab_files")
+        files, _ = parse_files(self.lab_files, where)
+        warnings.extend(unreadable_files(files, self.lab_fs_group, where))
         return warnings
 
     def lab_config_problems(self) -> list[ConfigProblem]:

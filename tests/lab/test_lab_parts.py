@@ -495,3 +495,18 @@ def test_a_kubespawner_mount_on_a_writable_path_or_file_is_refused(
     assert len(found) == 1, found
     assert found[0].startswith("KubeSpawner.volume_mounts[0].mountPath: ")
     assert f"LSSTSpawner.{trait}" in found[0]
+
+
+@pytest.mark.parametrize(
+    ("mode", "fs_group", "warned"),
+    [(0o444, None, False), (0o440, None, True), (0o440, 2000, False), (0o400, 2000, True)],
+)
+def test_a_file_the_user_cannot_read_is_warned_about(
+    mode: int, fs_group: int | None, warned: bool
+) -> None:
+    traits = LabTraits(lab_files=[{"path": "/etc/motd", "content": "x", "mode": mode}])
+    traits.lab_fs_group = fs_group
+    found = [str(w) for w in traits.config_warnings()]
+    expected = [w for w in found if w.startswith("LSSTSpawner.lab_files[0].mode: ")]
+    assert bool(expected) is warned, found
+    assert traits.config_problems() == [], "a warning, not a problem"
