@@ -7,8 +7,8 @@ An attempt is made by the first hook JupyterHub calls for a spawn (the form's
 options (validated once, strictly when the request supplied them) →
 identity (from the auth_state JupyterHub decrypted for the spawn) →
 spec (:func:`~lsst_spawner.lab.spec.build_lab_spec`) →
-objects (env Secret, Secret, Pod from KubeSpawner's pod) →
-created (the two Secrets, then the pod through KubeSpawner's ``_start``).
+objects (Secret and Pod from KubeSpawner's pod) →
+created (the Secret, then the pod through KubeSpawner's ``_start``).
 
 The spawner keeps one reference to its current attempt and drops it when the
 start ends, so nothing of one attempt (the Secret's values, the auth_state)
@@ -106,7 +106,7 @@ class LabSpawn:
         self.pending_pod: dict[str, Any] | None = None
         #: True while KubeSpawner's ``_start`` may receive the pod as a plain dict.
         self.pod_as_dict = False
-        #: The pod whose Secrets this attempt created (deleted if it fails).
+        #: The pod whose Secret this attempt created (deleted if it fails).
         self.created_for: str | None = None
         #: The last transient failure of a KubeSpawner request, named in timeout messages.
         self.last_transient: str | None = None
@@ -218,11 +218,11 @@ class LabSpawn:
         return spec
 
     async def prepare_objects(self) -> LabObjects:
-        """The env Secret, Secret and Pod from the spec and KubeSpawner's pod; creates nothing.
+        """The Secret and Pod from the spec and KubeSpawner's pod; creates nothing.
 
         KubeSpawner's pod is built once, here, before KubeSpawner's ``_start``: the
-        env Secret (created first) holds its env, and the pod manifest KubeSpawner
-        asks for is the pod built with it. So a setting KubeSpawner's ``_start``
+        Secret (created first) holds its long env values, and the pod manifest
+        KubeSpawner asks for is the pod built with it. So a setting KubeSpawner's ``_start``
         changes before it asks for the manifest (only the legacy PVC name of
         ``storage_pvc_ensure`` with ``handle_legacy_names``) is not seen.
         """
@@ -262,7 +262,7 @@ class LabSpawn:
     # --- the start ------------------------------------------------------------------
 
     async def run(self, start_pod: Callable[[], Awaitable[Any]]) -> Any:
-        """Build everything, create the two Secrets, then the pod (``start_pod``)."""
+        """Build everything, create the Secret, then the pod (``start_pod``)."""
         spawner = self.spawner
         try:
             # Options, identity, KubeSpawner's pod: all of the lab's objects before any write.
@@ -274,8 +274,8 @@ class LabSpawn:
             self.progress.step("Created your environment, /etc/passwd, /etc/group and secrets", 15)
             self.progress.step(f"Creating your lab pod {self.created_for}", 25)
             self.progress.follows_pod_events = True  # the pod's events are shown from here
-            # From here on only the pod is needed: the spec and the two Secrets'
-            # bodies (with the secret values) are released, not kept while the spawn waits.
+            # From here on only the pod is needed: the spec and the Secret's body
+            # (with the secret values) are released, not kept while the spawn waits.
             self.pending_pod = objects.pod
             self.spec = self.objects = None
             del objects
@@ -327,7 +327,7 @@ class LabSpawn:
             failure.reason,
             failure.message,
         )
-        await spawner.stop(now=True)  # the pod, then the two Secrets
+        await spawner.stop(now=True)  # the pod, then the Secret
         raise ImagePullFailed(failure.user_message())
 
     async def _delete_created(self, pod_name: str) -> None:

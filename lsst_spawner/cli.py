@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the minimal Kubernetes Role the hub needs for this configuration",
         description=(
             "Print, as YAML, the Role with the least the hub's service account needs for the "
-            "configured features (pods, the lab's Secrets, events, PVCs, services). Zero to "
+            "configured features (pods, the lab's Secret, events, PVCs, services). Zero to "
             "JupyterHub's hub Role grants all of it."
         ),
     )

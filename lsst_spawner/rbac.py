@@ -75,8 +75,8 @@ def required_rules(features: HubFeatures = HubFeatures()) -> list[dict[str, list
     """The minimal rules for ``features``; each rule and verb is used by a spawn or a stop.
 
     Pods: created and deleted, listed and watched by KubeSpawner's pod reflector.
-    Secrets: the lab's two Secrets (environment; secrets and NSS files) are created
-    and deleted. Events: listed and watched by the event reflector. PVCs and
+    Secrets: the lab's Secret (secrets, NSS and static files, long env values) is
+    created and deleted. Events: listed and watched by the event reflector. PVCs and
     Services only when configured.
     """
     rules = [_rule(["pods"], ["create", "delete", "list", "watch"])]

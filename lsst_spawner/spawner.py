@@ -21,7 +21,7 @@ from .form.render import render_options_form
 from .form.traits import OptionsFormTraits
 from .images.registry_config import RegistrySourceTraits
 from .images.traits import ImageMenuTraits
-from .kube.objects import delete_lab_config
+from .kube.objects import delete_lab_config, has_legacy_env_secret
 from .kube.resilience import ResilientKubeSpawnerMixin
 from .kube.retries import RetryPolicy, skip_unused_environment_lookups
 from .kube.traits import KubeTraits
@@ -208,7 +208,7 @@ class LSSTSpawner(
 
     @answers_http
     async def prepare_lab_objects(self) -> LabObjects:
-        """The lab's Secrets and Pod from its spec and KubeSpawner's pod."""
+        """The lab's Secret and Pod from its spec and KubeSpawner's pod."""
         return await self._attempt().prepare_objects()
 
     @property
@@ -218,12 +218,12 @@ class LSSTSpawner(
 
     @property
     def lab_objects(self) -> LabObjects | None:
-        """The current attempt's Secrets and Pod, until the pod is handed over."""
+        """The current attempt's Secret and Pod, until the pod is handed over."""
         return self.lab_spawn.objects if self.lab_spawn is not None else None
 
     @answers_http
     async def render_lab_objects(self) -> list[dict[str, Any]]:
-        """The Secrets and Pod a spawn would create now, without creating them."""
+        """The Secret and Pod a spawn would create now, without creating them."""
         objects = (await LabSpawn(self).prepare_objects()).as_list()
         for obj in objects:
             obj["metadata"]["namespace"] = self.namespace
@@ -269,12 +269,21 @@ class LSSTSpawner(
             self.lab_spawn.last_transient = detail
 
     async def stop(self, now: bool = False) -> None:
-        """Delete the pod (KubeSpawner), then the lab's two Secrets."""
+        """Delete the pod (KubeSpawner), then the lab's Secret (and a pre-0.1.0 lab's -env)."""
         pod_name = self.pod_name  # from saved state: survives a template change
+        reflector = getattr(self, "pod_reflector", None)
+        pod = reflector.pods.get(f"{self.namespace}/{pod_name}") if reflector else None
+        legacy = has_legacy_env_secret(pod, pod_name)
         try:
             await super().stop(now=now)
         finally:
-            await delete_lab_config(self.api, self.namespace, pod_name, self.lab_delete_policy())
+            await delete_lab_config(
+                self.api,
+                self.namespace,
+                pod_name,
+                self.lab_delete_policy(),
+                legacy_env_secret=legacy,
+            )
 
     def progress(self) -> AsyncIterator[Any]:
         """Our steps and the pod's events, with rising percentages, ending at 100 when ready."""

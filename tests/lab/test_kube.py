@@ -16,12 +16,14 @@ from lsst_spawner.kube import (
     RetryPolicy,
     api_message,
     create_replacing,
+    delete_lab_config,
     delete_lab_objects,
     is_transient,
     request_without_reply,
     retry_after_seconds,
     with_retries,
 )
+from lsst_spawner.kube.objects import has_legacy_env_secret
 
 
 def api_error(
@@ -346,3 +348,22 @@ async def test_retries_and_replacements_are_logged(caplog: pytest.LogCaptureFixt
     assert messages[0].endswith("after a transient failure (attempt 1): 503 etcd is unavailable")
     assert messages[1] == "Replacing secret labs/nb-rra-secret: it already exists"
     assert api.objects[("secret", "nb-rra-secret")] is body
+
+
+def test_a_lab_whose_pod_reads_the_env_secret_has_the_legacy_layout() -> None:
+    legacy = {"spec": {"containers": [{"envFrom": [{"secretRef": {"name": "nb-rra-env"}}]}]}}
+    site_only = {"spec": {"containers": [{"envFrom": [{"secretRef": {"name": "site-env"}}]}]}}
+    assert has_legacy_env_secret(legacy, "nb-rra")
+    assert not has_legacy_env_secret(site_only, "nb-rra")
+    assert not has_legacy_env_secret({"spec": {"containers": [{"env": []}]}}, "nb-rra")
+    assert has_legacy_env_secret(None, "nb-rra"), "a pod already gone: only a delete can tell"
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+async def test_delete_lab_config_deletes_the_env_secret_only_of_a_legacy_lab(legacy: bool) -> None:
+    api = FakeCoreV1()
+    api.objects[("secret", "nb-rra-secret")] = {}
+    api.objects[("secret", "nb-rra-env")] = {}
+    deleted = await delete_lab_config(api, "labs", "nb-rra", POLICY, legacy_env_secret=legacy)
+    assert sorted(deleted) == [*(["secret/nb-rra-env"] if legacy else []), "secret/nb-rra-secret"]
+    assert (("secret", "nb-rra-env") in api.objects) is not legacy

@@ -170,7 +170,7 @@ async def test_the_gpu_profile_reaches_the_pod(
     store.save(menu(), base=None, author="alice")
     config = hub_config(db)
     spawner = spawner_for(config, "gina", gpu=True, image="exp_cuda", size="gpu")
-    pod = (await spawner.render_lab_objects())[2]
+    pod = (await spawner.render_lab_objects())[-1]
     kubernetes_validate.validate(pod, "1.30", strict=True)
     body = pod["spec"]
     lab = body["containers"][0]
@@ -184,7 +184,7 @@ async def test_the_gpu_profile_reaches_the_pod(
     assert lab["image"] == f"ghcr.io/lsst-sqre/sciplat-lab:exp_cuda@{DIGESTS['exp_cuda']}"
     # The small profile: its own guarantees, no node group.
     small = spawner_for(config, "paul", image="recommended", size="small")
-    small_pod = (await small.render_lab_objects())[2]
+    small_pod = (await small.render_lab_objects())[-1]
     assert small_pod["spec"]["nodeSelector"] == {"zone": "a"}
     assert "affinity" not in small_pod["spec"]
     resources = small_pod["spec"]["containers"][0]["resources"]
@@ -273,7 +273,7 @@ def test_render_pod_uses_the_menu_profile(
     options.write_text(json.dumps({"size": "small"}))
     args = ["render-pod", "-f", str(config_file), "--user", "rra", "--options", str(options)]
     assert main([*args, "--format", "json"]) == 0
-    pod = json.loads(capsys.readouterr().out)[2]
+    pod = json.loads(capsys.readouterr().out)[-1]
     assert pod["spec"]["containers"][0]["resources"]["limits"]["cpu"] == "1"
     options.write_text(json.dumps({"size": "medium"}))  # a lab_size, not a profile
     assert main([*args, "--format", "json"]) != 0
