@@ -102,7 +102,7 @@ class LabSettings:
 
     sizes: tuple[LabSize, ...]
     default_size: str
-    pod_name_template: str = "nb-{username}"
+    pod_name_template: str = "nb-{user_server}"
     request_ratio: float = 0.25
     fs_group: int | None = None
     minimum_uid: int = 1000
@@ -135,6 +135,8 @@ class LabRequest:
     #: Image variables (``JUPYTER_IMAGE_SPEC``, ``IMAGE_DIGEST``, ...) from the menu entry;
     #: when empty, ``JUPYTER_IMAGE`` and ``JUPYTER_IMAGE_SPEC`` are set to :attr:`image`.
     image_env: tuple[tuple[str, str], ...] = ()
+    #: The JupyterHub server name ("" for the default server), checked upstream.
+    server_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -205,8 +207,8 @@ def build_lab_spec(
     if not options.image:
         raise LabSpecError("no image was chosen for the lab")
     size = _choose_size(settings, options.size)
-    names = build_object_names(settings.pod_name_template, identity.username)
-    labels = build_lab_labels(identity.username, options.image, names["pod"])
+    names = build_object_names(settings.pod_name_template, identity.username, options.server_name)
+    labels = build_lab_labels(identity.username, options.image, names["pod"], options.server_name)
     fields = template_fields(identity.username, identity.uid, identity.gid)
     home = expand_template(
         settings.nss.home_template, fields, where="LSSTSpawner.lab_home_directory"

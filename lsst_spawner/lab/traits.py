@@ -13,6 +13,7 @@ from traitlets import Bool, Dict, Float, Int, List, Unicode
 
 from ..config import CheckedConfigurable, ConfigError, ConfigProblem, Duration
 from . import checks
+from .claims import HomeClaimTraits
 from .init import DEFAULT_INIT_IMAGE
 from .kubespawner_fit import REPLACED_KUBESPAWNER_TRAITS, kubespawner_warnings
 from .nss import DEFAULT_BASE_GROUP, DEFAULT_BASE_PASSWD
@@ -25,7 +26,7 @@ from .volumes import check_mount_groups, parse_mounts
 __all__ = ["LabTraits", "to_settings"]
 
 
-class LabTraits(SizeQuotaTraits, CheckedConfigurable):
+class LabTraits(SizeQuotaTraits, HomeClaimTraits, CheckedConfigurable):
     """The lab's traits: identity, NSS files, secrets, volumes, sizes, init container, timeouts."""
 
     #: Class name used in problem messages, as operators write the traits.
@@ -35,10 +36,11 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
     foreign_warned_traits: ClassVar[tuple[str, ...]] = tuple(REPLACED_KUBESPAWNER_TRAITS)
 
     lab_pod_name_template = Unicode(
-        "nb-{username}",
+        "nb-{user_server}",
         config=True,
-        help="Name of the lab pod. {username} is the escaped, DNS-safe username; the two "
-        "Secrets (environment; secrets and NSS files) are named after it with -env and -secret.",
+        help="Name of the lab pod; its Secrets are named after it. {user_server} is the escaped "
+        "username, plus '--' and the escaped server name for a named server ({username} and "
+        "{servername} alone also work); named servers need {servername} or {user_server}.",
     )
     lab_sizes = List(
         Dict(),
