@@ -77,6 +77,12 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], LabRequest]] = {
         LabRequest(image="sciplat-lab:w_2026_40"),
     ),
     "group-mounts-student": (GROUP_CONFIG, STUDENT, LabRequest(image="sciplat-lab:w_2026_40")),
+    # A named server: its objects carry the escaped server name and the server label.
+    "named-server-gpu": (
+        {},
+        {},
+        LabRequest(image="sciplat-lab:w_2026_41", server_name="GPU.Test"),
+    ),
 }
 
 
