@@ -31,6 +31,7 @@ from traitlets.config import Config
 
 from ..config import load_config_dir
 from ..identity import Identity
+from ..kube.sweep import stop_sweeps
 from .hub import ADMIN_SCOPES, spawn_body
 from .identity_auth import StaticIdentityAuthenticator, identity_for
 from .kube.kubelet import ProcessKubelet
@@ -353,6 +354,7 @@ async def lsst_hub(
     yield start
     if started:
         await _stop_servers(started[0].app)
+    stop_sweeps()  # the hub's leftover sweep runs on this test's event loop
     # KubeSpawner's reflectors are shared by the class and watch this test's emulator.
     await KubeSpawner._stop_all_reflectors()
     clients.load_config.cache_clear()
