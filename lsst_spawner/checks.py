@@ -215,7 +215,47 @@ def check_config_with_warnings(
     menu_problems, menu_warnings = _lab_menu_checks(config, found.get("spawner_class"))
     problems.extend(menu_problems)
     warnings.extend(menu_warnings)
-    return problems, warnings, checked
+    server_problems, server_warnings = _server_findings(config, found)
+    return problems + server_problems, warnings + server_warnings, checked
+
+
+def _server_findings(
+    config: Config, found: dict[str, ConfigChecks]
+) -> tuple[list[ConfigProblem], list[ConfigProblem]]:
+    """Named servers with a pod name that ignores them; rules a user namespace needs."""
+    from .lab.names import names_server
+    from .rbac import Z2JH_HUB_ROLE_RULES, hub_role_for_config, missing_rules
+
+    spawner = found.get("spawner_class")
+    if spawner is None:
+        return [], []
+    problems, warnings = [], []
+    hub = config.JupyterHub if config._has_section("JupyterHub") else Config()
+    template = getattr(spawner, "lab_pod_name_template", None)
+    if hub.get("allow_named_servers") and isinstance(template, str) and not names_server(template):
+        problems.append(
+            ConfigProblem(
+                spawner.trait_where("lab_pod_name_template"),
+                f"{template!r} has no {{servername}} or {{user_server}}, but "
+                "JupyterHub.allow_named_servers is True: every server of a user would get "
+                "the same pod (the default, 'nb-{user_server}', tells them apart)",
+            )
+        )
+    role = hub_role_for_config(config)
+    if role["kind"] == "ClusterRole":
+        beyond = "; ".join(
+            f"{', '.join(rule['resources'])}: {', '.join(rule['verbs'])}"
+            for rule in missing_rules(role["rules"], Z2JH_HUB_ROLE_RULES)
+        )
+        warnings.append(
+            ConfigProblem(
+                "KubeSpawner.enable_user_namespaces",
+                "the hub needs a ClusterRole (`lsst-spawner rbac` prints it), not z2jh's "
+                f"namespaced hub Role: it creates namespaces and works in all of them; "
+                f"beyond z2jh's rules: {beyond}",
+            )
+        )
+    return problems, warnings
 
 
 _LAB_MENU_MODULE = "lsst_spawner.menu.traits"

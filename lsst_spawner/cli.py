@@ -204,7 +204,7 @@ def _rbac(config: Config) -> int:
 
     role = hub_role_for_config(config)
     beyond = missing_rules(role["rules"], Z2JH_HUB_ROLE_RULES)
-    print("# The minimal Role for this configuration (lsst-spawner rbac).")
+    print(f"# The minimal {role['kind']} for this configuration (lsst-spawner rbac).")
     print(
         "# "
         + (

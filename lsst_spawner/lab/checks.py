@@ -23,7 +23,7 @@ from .errors import LabSpecError
 from .files import Occupied, occupied_paths
 from .init import InitSettings
 from .limits import MAX_ENV_STRING_BYTES, env_string_bytes
-from .names import build_object_names, expand_template, template_fields
+from .names import build_object_names, expand_template, names_server, template_fields
 from .nss import (
     NssGroup,
     NssSettings,
@@ -62,6 +62,8 @@ __all__ = ["KUBESPAWNER_CHECKED_TRAITS", "LabTraitValues", "lab_settings_and_pro
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?")
 # Usernames that stress the pod name template: long, dotted, upper case.
 _SAMPLE_USERNAMES = ("a", "first.last", "x" * 64, "Mixed_Case-User")
+# Server names that stress it, checked when the template names the server.
+_SAMPLE_SERVER_NAMES = ("", "a", "x" * 63, "Mixed.Case_Server")
 
 #: KubeSpawner's traits whose entries must not take the lab's own names and paths.
 KUBESPAWNER_CHECKED_TRAITS = ("volumes", "volume_mounts", "init_containers")
@@ -148,11 +150,14 @@ def trait_name(t: LabTraitValues, trait: str) -> str:
 
 
 def check_names(t: LabTraitValues) -> list[ConfigProblem]:
+    template = t.lab_pod_name_template
+    servers = _SAMPLE_SERVER_NAMES if names_server(template) else ("",)
     for username in _SAMPLE_USERNAMES:
-        try:
-            build_object_names(t.lab_pod_name_template, username)
-        except LabSpecError as error:
-            return [ConfigProblem(trait_name(t, "lab_pod_name_template"), _message(error))]
+        for server in servers:
+            try:
+                build_object_names(template, username, server)
+            except LabSpecError as error:
+                return [ConfigProblem(trait_name(t, "lab_pod_name_template"), _message(error))]
     return []
 
 

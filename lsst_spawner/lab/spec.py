@@ -127,7 +127,7 @@ class LabSettings:
 
     sizes: tuple[LabSize, ...]
     default_size: str
-    pod_name_template: str = "nb-{username}"
+    pod_name_template: str = "nb-{user_server}"
     request_ratio: float = 0.25
     fs_group: int | None = None
     minimum_uid: int = 1000
@@ -167,6 +167,8 @@ class LabRequest:
     #: The menu profile chosen (limits, guarantees, node group); ``None``: :attr:`size`
     #: among the configured ``lab_sizes``.
     profile: LabProfile | None = None
+    #: The JupyterHub server name ("" for the default server), checked upstream.
+    server_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -239,8 +241,8 @@ def build_lab_spec(
     profile = options.profile or size_profile(
         _choose_size(settings, options.size), settings.request_ratio
     )
-    names = build_object_names(settings.pod_name_template, identity.username)
-    labels = build_lab_labels(identity.username, options.image, names["pod"])
+    names = build_object_names(settings.pod_name_template, identity.username, options.server_name)
+    labels = build_lab_labels(identity.username, options.image, names["pod"], options.server_name)
     fields = template_fields(identity.username, identity.uid, identity.gid)
     home = expand_template(
         settings.nss.home_template, fields, where="LSSTSpawner.lab_home_directory"

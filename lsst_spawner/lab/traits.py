@@ -13,6 +13,7 @@ from traitlets import Bool, Dict, Float, Int, List, Unicode
 
 from ..config import CheckedConfigurable, ConfigError, ConfigProblem, Duration
 from . import checks
+from .claims import HomeClaimTraits
 from .files import parse_files, unreadable_files
 from .init import DEFAULT_INIT_IMAGE, INIT_CONTAINER_NAME
 from .kubespawner_fit import REPLACED_KUBESPAWNER_TRAITS, kubespawner_warnings
@@ -27,7 +28,7 @@ from .volumes import check_mount_groups, parse_mounts
 __all__ = ["LabTraits", "to_settings"]
 
 
-class LabTraits(SizeQuotaTraits, CheckedConfigurable):
+class LabTraits(SizeQuotaTraits, HomeClaimTraits, CheckedConfigurable):
     """The lab's traits: identity, NSS files, secrets, volumes, sizes, init container, timeouts."""
 
     #: Class name used in problem messages, as operators write the traits.
@@ -41,10 +42,11 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
     foreign_warned_traits: ClassVar[tuple[str, ...]] = tuple(REPLACED_KUBESPAWNER_TRAITS)
 
     lab_pod_name_template = Unicode(
-        "nb-{username}",
+        "nb-{user_server}",
         config=True,
-        help="Name of the lab pod. {username} is the escaped, DNS-safe username; the lab's "
-        "Secret (secrets, NSS and static files, long env values) is named after it with -secret.",
+        help="Name of the lab pod; its Secret is named after it with -secret. {user_server} is "
+        "the escaped username, plus '--' and the escaped server name for a named server "
+        "({username} and {servername} also work; named servers need one with the server).",
     )
     lab_sizes = List(
         Dict(),

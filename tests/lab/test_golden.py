@@ -168,6 +168,12 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], LabRequest]] = {
         {"groups": [{"name": f"g{i:03d}", "gid": 10_000 + i} for i in range(60)]},
         LabRequest(image="sciplat-lab:w_2026_40"),
     ),
+    # A named server: its objects carry the escaped server name and the server label.
+    "named-server-gpu": (
+        {},
+        {},
+        LabRequest(image="sciplat-lab:w_2026_41", server_name="GPU.Test"),
+    ),
 }
 
 

@@ -218,7 +218,9 @@ def test_pod_names_are_distinct_dns_labels_for_similar_usernames() -> None:
         ("nb-lab", "must contain {username}"),
         ("nb-{username}-" + "x" * 40, "not a DNS label"),
         ("NB-{username}", "not a DNS label"),
-        ("nb-{username}-{servername}", "unknown placeholder {servername}"),
+        ("nb-{username}-{servername}", "as {username}--{servername}"),
+        ("nb-{username}--{servername}", "not a DNS label"),  # too long for long names
+        ("nb-{username}-{server}", "unknown placeholder {server}"),
     ],
 )
 def test_bad_pod_name_templates_are_problems(template: str, message: str) -> None:
