@@ -357,7 +357,7 @@ class ObjectStore:
         if not meta.get("name"):
             if not meta.get("generateName"):
                 raise ApiError.invalid(
-                    rtype.kind,
+                    _qualified_kind(rtype),
                     "",
                     [
                         (
@@ -374,7 +374,7 @@ class ObjectStore:
         else:
             cause = check_name(rtype.kind, meta["name"], label=rtype.label_name)
         if cause:
-            raise ApiError.invalid(rtype.kind, meta["name"], [cause])
+            raise ApiError.invalid(_qualified_kind(rtype), meta["name"], [cause])
         if self._key(rtype, namespace, meta["name"]) in self.objects[resource]:
             raise ApiError.already_exists(resource, meta["name"])
         for server_field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
