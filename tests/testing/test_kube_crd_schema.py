@@ -4,7 +4,6 @@ validated with the API server's wording; CRDs with bad names or unmodelled featu
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,14 +11,6 @@ import pytest
 from lsst_spawner.testing.kube import KubeEmulator
 
 from .widgets_crd import CRDS, GROUP, MERGE, WIDGET_SCHEMA, WIDGETS, call, ok, widget, widget_crd
-
-
-@pytest.fixture
-def emulator() -> Iterator[KubeEmulator]:
-    emulator = KubeEmulator().start_in_thread()
-    ok(call(emulator, "POST", CRDS, widget_crd()), 201)
-    yield emulator
-    emulator.stop_thread()
 
 
 def refusal(emulator: KubeEmulator, body: dict[str, Any], path: str = WIDGETS) -> str:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from lsst_spawner.testing.kube import KubeEmulator
 from lsst_spawner.testing.kube.authn import ADMIN_TOKEN
@@ -17,14 +14,6 @@ from .widgets_crd import CRDS, GROUP, JSON_PATCH, MERGE, WIDGETS, call, ok, widg
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 CLUSTER_WIDGETS = f"/apis/{GROUP}/v1/clusterwidgets"
-
-
-@pytest.fixture
-def emulator() -> Iterator[KubeEmulator]:
-    emulator = KubeEmulator(namespaces=("default", "other")).start_in_thread()
-    ok(call(emulator, "POST", CRDS, widget_crd()), 201)
-    yield emulator
-    emulator.stop_thread()
 
 
 def watch_lines(emulator: KubeEmulator, path: str, out: list[dict[str, Any]]) -> threading.Thread:

@@ -6,7 +6,6 @@ what kopf needs, so the emulator's RBAC on the custom group is exercised too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from lsst_spawner.testing.kube import KubeEmulator
 from lsst_spawner.testing.kube.authn import service_account_user
 from lsst_spawner.testing.kube.kopf_process import KopfProcess, peering_crds
 
-from .widgets_crd import CRDS, GROUP, MERGE, WIDGETS, call, ok, wait_for, widget, widget_crd
+from .widgets_crd import CRDS, GROUP, MERGE, WIDGETS, call, ok, wait_for, widget
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,14 +40,6 @@ OPERATOR_RULES = [
         "verbs": ["list", "watch", "patch", "get"],
     },
 ]
-
-
-@pytest.fixture
-def emulator() -> Iterator[KubeEmulator]:
-    emulator = KubeEmulator().start_in_thread()
-    ok(call(emulator, "POST", CRDS, widget_crd()), 201)
-    yield emulator
-    emulator.stop_thread()
 
 
 def operator_kubeconfig(emulator: KubeEmulator, tmp_path: Path) -> Path:
