@@ -499,3 +499,18 @@ def test_leases_are_served_watched_and_validated(emulator: KubeEmulator) -> None
         ("MODIFIED", "b"),
         ("DELETED", "b"),
     ]
+
+
+def test_watch_list_initial_events_are_refused_as_without_the_feature_gate(
+    emulator: KubeEmulator,
+) -> None:
+    code, answer, _ = call(
+        emulator,
+        "GET",
+        f"{WIDGETS}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan",
+    )
+    assert code == 422
+    assert (
+        "sendInitialEvents is forbidden for watch unless the WatchList feature gate"
+        in answer["message"]
+    )

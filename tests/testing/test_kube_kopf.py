@@ -69,6 +69,7 @@ def operator_kubeconfig(emulator: KubeEmulator, tmp_path: Path) -> Path:
 
 
 def kopf(emulator: KubeEmulator, tmp_path: Path, *args: str, name: str = "kopf") -> KopfProcess:
+    """kopf with the widget handlers; the first (``name="kopf"``) makes the kubeconfig."""
     return KopfProcess(
         [*args, "--namespace", "default", "--verbose", str(HANDLERS)],
         operator_kubeconfig(emulator, tmp_path)
@@ -177,3 +178,47 @@ def test_kopf_peering_with_the_peering_crds(emulator: KubeEmulator, tmp_path: Pa
         assert announced["priority"] == 10
         ok(call(emulator, "POST", WIDGETS, widget("peered")), 201)
         wait_for(lambda: handled(emulator, "peered"), "the widget", log=lambda: operator.output)
+
+
+def test_two_kopf_replicas_share_the_work_through_peering(
+    emulator: KubeEmulator, tmp_path: Path
+) -> None:
+    """The lower-priority replica pauses; it resumes when the other stops (and its peering
+    entry goes). Each widget is handled once: one Event per widget."""
+    for crd in peering_crds():
+        ok(call(emulator, "POST", CRDS, crd), 201)
+    peering = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "default"}}
+    ok(call(emulator, "POST", "/apis/kopf.dev/v1/namespaces/default/kopfpeerings", peering), 201)
+    first = kopf(emulator, tmp_path, "--peering", "default", "--priority", "20").start()
+    second = kopf(emulator, tmp_path, "--peering", "default", "--priority", "10", name="second")
+    try:
+        second.start()
+
+        def peers() -> Any:
+            status = (emulator.get_object("kopfpeerings.kopf.dev", "default") or {}).get("status")
+            return status if status and len(status) == 2 else None
+
+        announced = wait_for(peers, "both replicas in the peering", log=lambda: second.output)
+        assert sorted(p["priority"] for p in announced.values()) == [10, 20]
+        wait_for(
+            lambda: "Pausing operations in favour of" in second.output,
+            "the pause",
+            log=lambda: second.output,
+        )
+        ok(call(emulator, "POST", WIDGETS, widget("one")), 201)
+        wait_for(lambda: handled(emulator, "one"), "the first widget", log=lambda: first.output)
+        first.stop()
+        wait_for(
+            lambda: "Resuming operations" in second.output, "the resume", log=lambda: second.output
+        )
+        ok(call(emulator, "POST", WIDGETS, widget("two")), 201)
+        wait_for(lambda: handled(emulator, "two"), "the second widget", log=lambda: second.output)
+        sized = [
+            e["involvedObject"]["name"]
+            for e in emulator.list_objects("events", "default")
+            if e["reason"] == "Sized"
+        ]
+        assert sorted(sized) == ["one", "two"]
+    finally:
+        second.stop()
+        first.stop()

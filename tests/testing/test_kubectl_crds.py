@@ -42,3 +42,16 @@ def test_apply_a_crd_and_its_custom_resources(kubectl: Kubectl, kube_api: Any) -
     assert row(crds.stdout, f"widgets.{GROUP}")[0] == f"widgets.{GROUP}"
     deleted = kubectl.run("delete", "widget", "w1")
     assert deleted.stdout.strip() == f'widget.{GROUP} "w1" deleted'
+
+
+def test_explain_reads_the_crds_schema(kubectl: Kubectl, kube_api: Any) -> None:
+    kubectl.apply(widget_crd())
+    explained = kubectl.run("explain", "widgets.spec").stdout
+    assert f"GROUP:      {GROUP}" in explained
+    assert "FIELD: spec <Object>" in explained
+    assert "size\t<integer> -required-" in explained
+    assert "limits\t<map[string]integer>" in explained
+    assert "tags\t<[]string>" in explained
+    missing = kubectl.run("explain", "widgets.spec.nosuchfield", check=False)
+    assert missing.returncode != 0
+    assert "nosuchfield" in missing.stderr

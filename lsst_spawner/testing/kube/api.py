@@ -115,7 +115,10 @@ def build_app(emulator: KubeEmulator) -> web.Application:
             return json_response(server_version(emulator.kubernetes_version))
         if path in ("/healthz", "/livez", "/readyz"):
             return web.Response(text="ok")
-        if (served := openapi_response(request, emulator.kubernetes_version)) is not None:
+        documents = emulator.custom_resources.openapi_documents(emulator.kubernetes_version)
+        if (
+            served := openapi_response(request, emulator.kubernetes_version, documents)
+        ) is not None:
             return served
         return json_response(
             status_body(404, "the server could not find the requested resource"), 404
@@ -138,6 +141,19 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                 )
             await resp.write(_dumps({"type": kind, "object": obj}).encode() + b"\n")
 
+        if "sendInitialEvents" in query:  # WatchList: not modelled, refused as without the gate
+            raise ApiError.invalid(
+                "ListOptions.meta.k8s.io",
+                "",
+                [
+                    (
+                        "FieldValueForbidden",
+                        "sendInitialEvents",
+                        "Forbidden: sendInitialEvents is forbidden for watch unless the "
+                        "WatchList feature gate is enabled",
+                    )
+                ],
+            )
         timeout = _int(query, "timeoutSeconds") or emulator.watch_timeout
         resp = web.StreamResponse(headers={"Content-Type": _JSON})
         try:

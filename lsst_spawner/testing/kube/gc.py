@@ -88,7 +88,7 @@ class GarbageCollector:
         self.store = store
         self.delay = delay
         self._dependents: dict[str, set[Ident]] = {}  # owner uid -> dependents
-        self._alive: dict[str, tuple[str, str]] = {}  # uid -> (resource, namespace or "")
+        self._alive: dict[str, Ident] = {}  # uid -> (resource, namespace or "", name)
         self._terminated: set[str] = set()  # pods marked for deletion whose containers stopped
         self._timers: dict[str, asyncio.TimerHandle] = {}
 
@@ -100,7 +100,7 @@ class GarbageCollector:
             self._index(resource, prev, add=False)
         self._index(resource, obj, add=True)
         meta = obj["metadata"]
-        self._alive[meta["uid"]] = (resource, meta.get("namespace", ""))
+        self._alive[meta["uid"]] = (resource, meta.get("namespace", ""), meta["name"])
         refs = meta.get("ownerReferences") or []
         if prev is None and refs and not self._owned(obj):
             self._deferred(lambda: self._collect_dangling(resource, obj))
@@ -339,11 +339,9 @@ class GarbageCollector:
         where = self._alive.get(uid)
         if where is None:
             return None
-        resource, namespace = where
-        for obj in self.store.objects.get(resource, {}).values():
-            if obj["metadata"]["uid"] == uid and obj["metadata"].get("namespace", "") == namespace:
-                return resource, obj
-        return None
+        resource, namespace, name = where
+        obj = self.store.objects.get(resource, {}).get((namespace, name))
+        return (resource, obj) if obj is not None and obj["metadata"]["uid"] == uid else None
 
     def _owned(self, obj: dict[str, Any]) -> bool:
         """Whether some owner of ``obj`` is present (same namespace, or cluster-scoped)."""
