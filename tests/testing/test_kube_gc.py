@@ -152,7 +152,7 @@ def test_dependents_of_an_absent_owner_are_collected(emulator: KubeEmulator) -> 
 
 
 def test_gc_delay_makes_collection_asynchronous(emulator: KubeEmulator) -> None:
-    slow = KubeEmulator(gc_delay=0.5, rbac=False).start_in_thread()
+    slow = KubeEmulator(gc_delay=5, rbac=False).start_in_thread()
     try:
         ok(call(slow, "POST", CRDS, widget_crd()), 201)
         labserver_like(slow, "lab")
