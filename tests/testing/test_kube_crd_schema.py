@@ -437,3 +437,20 @@ def test_a_crds_group_scope_and_kind_cannot_change(emulator: KubeEmulator) -> No
 def test_an_invalid_singular_is_refused_even_when_the_name_is_valid(emulator: KubeEmulator) -> None:
     crd = crd_with(names={"singular": "Widget_"})
     assert "spec.names.singular: Invalid value" in refusal(emulator, crd, CRDS)
+
+
+def test_a_schemas_rules_for_metadata_name_apply(emulator: KubeEmulator) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "metadata": {
+                "type": "object",
+                "properties": {"name": {"type": "string", "maxLength": 5}},
+            }
+        },
+    }
+    ok(call(emulator, "POST", CRDS, widget_crd(scope="Cluster", schema=schema)), 201)
+    path = f"/apis/{GROUP}/v1/clusterwidgets"
+    body = {"apiVersion": f"{GROUP}/v1", "kind": "ClusterWidget", "metadata": {"name": "toolong"}}
+    assert "metadata.name: Too long: may not be more than 5 bytes" in refusal(emulator, body, path)
+    ok(call(emulator, "POST", path, {**body, "metadata": {"name": "short"}}), 201)
