@@ -1,4 +1,4 @@
-"""The in-memory object store: resourceVersions, watch history, deletion and GC.
+"""The in-memory object store: resourceVersions, watch history; deletion and GC in gc.py.
 
 All methods run on the emulator's event loop (single-threaded), so there are
 no locks. Stored objects are never mutated in place: every change stores a
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from . import deletion
+from .gc import GarbageCollector
 from .patch import apply_patch
 from .rbac import RBAC_RESOURCES
 from .resources import NETWORKING_RESOURCES, RESOURCES, ResourceType, apply_create_defaults
@@ -36,6 +36,11 @@ ALL_RESOURCES: dict[str, ResourceType] = {**RESOURCES, **RBAC_RESOURCES, **NETWO
 
 _POD_MUTABLE_SPEC = {"activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"}
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def _qualified_kind(rtype: ResourceType) -> str:
+    """The kind as 422s name it: ``Pod``, ``Role.rbac.authorization.k8s.io``."""
+    return f"{rtype.kind}.{rtype.group}" if rtype.group else rtype.kind
 
 
 def now_rfc3339(when: float | None = None) -> str:
@@ -90,30 +95,41 @@ class ObjectStore:
         seed: int | None = None,
     ) -> None:
         self.validator = validator or Validator()
+        #: The kinds served: the built-in ones, and custom resources while their CRD exists.
+        self.resources: dict[str, ResourceType] = dict(ALL_RESOURCES)
         self.objects: dict[str, dict[Key, dict[str, Any]]] = {r: {} for r in ALL_RESOURCES}
         self.rv = 0
         self.history: deque[Change] = deque()
         self.history_limit = history_limit
         self.compacted_rv = 0
-        self.gc_delay = gc_delay
         self.watchers: dict[str, set[Watcher]] = {r: set() for r in ALL_RESOURCES}
         self.listeners: list[Callable[[Change], None]] = []
-        self._dependents: dict[str, set[tuple[str, str, str]]] = {}
         self._random = random.Random(seed)
         self._cluster_ips = (f"10.96.{n // 254}.{n % 254 + 1}" for n in itertools.count(1))
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-        # uids of pods marked for deletion whose containers have stopped
-        self._terminated: set[str] = set()
-        self._uids: set[str] = set()  # uids of stored objects, for the garbage collector
+        #: Deletion (grace periods, finalizers, propagation) and ownerReference collection.
+        self.gc = GarbageCollector(self, gc_delay)
 
     # -- helpers ------------------------------------------------------------------------
 
-    @staticmethod
-    def resource_type(resource: str) -> ResourceType:
+    def resource_type(self, resource: str) -> ResourceType:
         try:
-            return ALL_RESOURCES[resource]
+            return self.resources[resource]
         except KeyError:
             raise ApiError(404, "the server could not find the requested resource") from None
+
+    def register_resource(self, rtype: ResourceType) -> None:
+        """Serve a kind (a custom resource, keyed ``<plural>.<group>``), or replace its type."""
+        self.resources[rtype.plural] = rtype
+        self.objects.setdefault(rtype.plural, {})
+        self.watchers.setdefault(rtype.plural, set())
+
+    def unregister_resource(self, resource: str) -> None:
+        """Stop serving a kind: its objects go (without events) and its watches end."""
+        self.resources.pop(resource, None)
+        for obj in self.objects.pop(resource, {}).values():
+            self.gc.untrack(resource, obj)
+        for watcher in self.watchers.pop(resource, set()):
+            watcher.queue.put_nowait(None)
 
     def _key(self, rtype: ResourceType, namespace: str | None, name: str) -> Key:
         return (namespace or "", name) if rtype.namespaced else ("", name)
@@ -123,7 +139,7 @@ class ObjectStore:
         self.history.append(change)
         if len(self.history) > self.history_limit:
             self.compacted_rv = self.history.popleft().rv
-        for watcher in self.watchers[resource]:
+        for watcher in self.watchers.get(resource, ()):
             if watcher.namespace is None or watcher.namespace == change.namespace:
                 watcher.queue.put_nowait(change)
         for listener in self.listeners:
@@ -134,27 +150,25 @@ class ObjectStore:
         self.rv += 1
         obj["metadata"]["resourceVersion"] = str(self.rv)
 
-    def _index_owners(self, resource: str, obj: dict[str, Any], add: bool) -> None:
-        meta = obj["metadata"]
-        ident = (resource, meta.get("namespace", ""), meta["name"])
-        for ref in meta.get("ownerReferences") or []:
-            deps = self._dependents.setdefault(ref.get("uid", ""), set())
-            if add:
-                deps.add(ident)
-            else:
-                deps.discard(ident)
-                if not deps:
-                    del self._dependents[ref.get("uid", "")]
-
     def _store(self, resource: str, obj: dict[str, Any], prev: dict[str, Any] | None) -> None:
         meta = obj["metadata"]
-        if prev is not None:
-            self._index_owners(resource, prev, add=False)
-        self._index_owners(resource, obj, add=True)
-        self._uids.add(meta["uid"])
         self.objects[resource][(meta.get("namespace", ""), meta["name"])] = obj
+        self.gc.track(resource, obj, prev)
 
-    # -- deletion (see deletion.py) --------------------------------------------------------
+    def discard(self, resource: str, namespace: str | None, name: str) -> dict[str, Any]:
+        """Take an object out now (a DELETED event), nothing more: the collector's primitive."""
+        rtype = self.resource_type(resource)
+        current = self.objects[resource].pop(self._key(rtype, namespace, name), None)
+        if current is None:
+            raise ApiError.not_found(resource, name)
+        final = copy.copy(current)
+        final["metadata"] = dict(current["metadata"])
+        self._bump(final)
+        self._record("DELETED", resource, final, current)
+        self.gc.untrack(resource, current)
+        return final
+
+    # -- deletion (see gc.py) ------------------------------------------------------------
 
     def delete(
         self,
@@ -169,11 +183,10 @@ class ObjectStore:
     ) -> dict[str, Any]:
         """Start deleting an object; return the object as last seen (or as marked)."""
         if dry_run:
-            return deletion.preview_delete(
-                self, resource, namespace, name, grace_period, preconditions
+            return self.gc.preview(
+                resource, namespace, name, grace_period, preconditions, propagation
             )
-        return deletion.delete(
-            self,
+        return self.gc.delete(
             resource,
             namespace,
             name,
@@ -182,15 +195,13 @@ class ObjectStore:
             preconditions=preconditions,
         )
 
-    def remove(
-        self, resource: str, namespace: str | None, name: str, propagation: str | None = None
-    ) -> dict[str, Any]:
+    def remove(self, resource: str, namespace: str | None, name: str) -> dict[str, Any]:
         """Remove an object now (DELETED event) and garbage-collect its dependents."""
-        return deletion.remove(self, resource, namespace, name, propagation)
+        return self.gc.remove(resource, namespace, name)
 
     def finish_pod_termination(self, namespace: str, name: str, uid: str) -> None:
         """The kubelet has stopped the pod's containers: let it go."""
-        deletion.finish_pod_termination(self, namespace, name, uid)
+        self.gc.finish_pod_termination(namespace, name, uid)
 
     def delete_collection(
         self,
@@ -201,12 +212,9 @@ class ObjectStore:
         grace_period: int | None = None,
         dry_run: bool = False,
     ) -> builtins.list[dict[str, Any]]:
-        return deletion.delete_collection(
-            self, resource, namespace, label_selector, field_selector, grace_period, dry_run
+        return self.gc.delete_collection(
+            resource, namespace, label_selector, field_selector, grace_period, dry_run
         )
-
-    def _pod_terminated(self, pod: dict[str, Any]) -> bool:
-        return deletion.pod_terminated(self, pod)
 
     # -- reads --------------------------------------------------------------------------
 
@@ -286,7 +294,7 @@ class ObjectStore:
         return watcher, initial
 
     def unwatch(self, watcher: Watcher) -> None:
-        self.watchers[watcher.resource].discard(watcher)
+        self.watchers.get(watcher.resource, set()).discard(watcher)
 
     def close_watches(self) -> None:
         for watchers in self.watchers.values():
@@ -336,7 +344,7 @@ class ObjectStore:
         if not meta.get("name"):
             if not meta.get("generateName"):
                 raise ApiError.invalid(
-                    rtype.kind,
+                    _qualified_kind(rtype),
                     "",
                     [
                         (
@@ -353,18 +361,20 @@ class ObjectStore:
         else:
             cause = check_name(rtype.kind, meta["name"], label=rtype.label_name)
         if cause:
-            raise ApiError.invalid(rtype.kind, meta["name"], [cause])
+            raise ApiError.invalid(_qualified_kind(rtype), meta["name"], [cause])
         if self._key(rtype, namespace, meta["name"]) in self.objects[resource]:
             raise ApiError.already_exists(resource, meta["name"])
         for server_field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
             meta.pop(server_field, None)
         meta["uid"] = str(uuid.UUID(int=self._random.getrandbits(128), version=4))
         meta["creationTimestamp"] = now_rfc3339()
-        if "spec" in obj:
+        if "spec" in obj or rtype.hooks is not None:  # custom resources always have one
             meta["generation"] = 1
         if resource == "secrets" and "stringData" in obj:
             self._fold_string_data(obj)
-        warnings = self.validator.check(obj, field_validation)
+        warnings = self.validator.check(obj, field_validation) if rtype.openapi else []
+        if rtype.hooks is not None:
+            warnings += rtype.hooks.admit(obj, None, field_validation)
         apply_create_defaults(resource, obj, lambda: next(self._cluster_ips))
         if dry_run:
             return obj, warnings
@@ -474,21 +484,39 @@ class ObjectStore:
             self._check_pod_update(current, new)
         if resource == "secrets" and "stringData" in new:
             self._fold_string_data(new)
-        if "spec" in new and new.get("spec") != current.get("spec"):
+        if old_meta.get("deletionTimestamp"):
+            added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
+            if added:
+                raise ApiError.invalid(
+                    _qualified_kind(rtype),
+                    name,
+                    [
+                        (
+                            "FieldValueForbidden",
+                            "metadata.finalizers",
+                            "Forbidden: no new finalizers can be added if the object is being "
+                            "deleted, found new finalizers []string{"
+                            + ", ".join(f'"{f}"' for f in sorted(added))
+                            + "}",
+                        )
+                    ],
+                )
+        warnings = self.validator.check(new, field_validation) if rtype.openapi else []
+        if rtype.hooks is not None:
+            warnings += rtype.hooks.admit(new, current, field_validation)
+            changed = rtype.hooks.generation_changed(current, new)
+        else:
+            changed = "spec" in new and new.get("spec") != current.get("spec")
+        if changed:
             meta["generation"] = old_meta.get("generation", 0) + 1
-        warnings = self.validator.check(new, field_validation)
         if dry_run:  # everything checked, nothing stored: the object as it would be
             meta["resourceVersion"] = old_meta["resourceVersion"]
             return new, warnings
         self._bump(new)
         self._store(resource, new, current)
         self._record("MODIFIED", resource, new, current)
-        if (
-            old_meta.get("deletionTimestamp")
-            and not meta.get("finalizers")
-            and (resource != "pods" or self._pod_terminated(new))
-        ):
-            self.remove(resource, meta.get("namespace"), name)
+        if old_meta.get("deletionTimestamp"):
+            self.gc.release(resource, new)  # its last finalizer may have gone
         return new, warnings
 
     @staticmethod

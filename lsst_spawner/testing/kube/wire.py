@@ -8,6 +8,7 @@ document an Accept header gets.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -107,7 +108,7 @@ def dry_run_requested(values: list[str], verb: str) -> bool:
 def api_resource(rtype: ResourceType) -> list[dict[str, Any]]:
     """A resource's entries in ``/api/v1`` discovery: itself, then its subresources."""
     entry: dict[str, Any] = {
-        "name": rtype.plural,
+        "name": rtype.resource_name,
         "singularName": rtype.singular,
         "namespaced": rtype.namespaced,
         "kind": rtype.kind,
@@ -119,7 +120,7 @@ def api_resource(rtype: ResourceType) -> list[dict[str, Any]]:
         entry["categories"] = list(rtype.categories)
     subs = [
         {
-            "name": f"{rtype.plural}/{sub}",
+            "name": f"{rtype.resource_name}/{sub}",
             "singularName": "",
             "namespaced": rtype.namespaced,
             "kind": rtype.kind,
@@ -130,9 +131,27 @@ def api_resource(rtype: ResourceType) -> list[dict[str, Any]]:
     return [entry, *subs]
 
 
-def openapi_response(request: web.Request, kubernetes_version: str) -> web.Response | None:
-    """``/openapi/v2`` (protobuf or JSON by Accept) and ``/openapi/v3[/api/v1]``."""
+def openapi_response(
+    request: web.Request,
+    kubernetes_version: str,
+    groups: dict[str, bytes] | None = None,
+) -> web.Response | None:
+    """``/openapi/v2`` (protobuf or JSON by Accept) and ``/openapi/v3[/api/v1]``.
+
+    ``groups`` are more v3 documents by group-version (``apis/example.test/v1``), listed
+    in the ``/openapi/v3`` index with their hashes: the custom resources' schemas.
+    """
     path = request.path.rstrip("/")
+    groups = groups or {}
+    if path == "/openapi/v3" and groups:
+        index = json.loads(openapi_v3(kubernetes_version)[0])
+        for group_version, document in groups.items():
+            digest = hashlib.sha512(document).hexdigest().upper()
+            url = f"/openapi/v3/{group_version}?hash={digest}"
+            index["paths"][group_version] = {"serverRelativeURL": url}
+        return json_response(index)
+    if path.startswith("/openapi/v3/") and path[len("/openapi/v3/") :] in groups:
+        return web.Response(body=groups[path[len("/openapi/v3/") :]], content_type=_JSON)
     if path == "/openapi/v2":
         as_json, as_protobuf = openapi_v2(kubernetes_version)
         if OPENAPI_V2_PROTOBUF in request.headers.get("Accept", ""):
@@ -152,7 +171,7 @@ def objects_response(
 ) -> web.Response:
     """A get/list/write answer, as a Table when the client's Accept asks for one."""
     version = table.negotiate(request.headers.get("Accept", ""))
-    if version is None or rtype.plural not in table.PRINTED:
+    if version is None or (rtype.printer is None and rtype.plural not in table.PRINTED):
         return json_response(obj, status)
     items = obj["items"] if obj.get("kind", "").endswith("List") else [obj]
     rv = obj["metadata"].get("resourceVersion")
@@ -162,5 +181,6 @@ def objects_response(
         rv,
         version=version,
         include_object=request.query.get("includeObject"),
+        printer=rtype.printer,
     )
     return json_response(body, status)
