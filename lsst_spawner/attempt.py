@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ from .form.image import lab_image
 from .form.options import LabOptions, OptionsCatalog, OptionsError, OptionsOrigin
 from .form.options import parse_user_options as parse_options
 from .identity import Identity, IdentityError
+from .images.prepull import with_preferred_nodes
 from .kube.objects import create_lab_config, delete_lab_config
 from .kube.pull import watch_image_pull
 from .kube.retries import KubernetesError, RetryPolicy
@@ -233,6 +235,11 @@ class LabSpawn:
             objects = apply_lab_spec(base, spec)
         except IdentityError as error:  # LabSpecError: configuration and KubeSpawner's pod
             raise LabBuildFailed(f"Cannot build the lab pod: {error}") from None
+        options = self.options
+        if options is not None and options.image.present_on:  # prepull: on some nodes only
+            objects = dataclasses.replace(
+                objects, pod=with_preferred_nodes(objects.pod, options.image.present_on)
+            )
         self.objects = objects
         return objects
 

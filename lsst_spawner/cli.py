@@ -200,7 +200,12 @@ def _render_pod(config: Config, args: argparse.Namespace) -> int:
 def _rbac(config: Config) -> int:
     import yaml
 
-    from .rbac import Z2JH_HUB_ROLE_RULES, hub_role_for_config, missing_rules
+    from .rbac import (
+        Z2JH_HUB_ROLE_RULES,
+        hub_cluster_role_for_config,
+        hub_role_for_config,
+        missing_rules,
+    )
 
     role = hub_role_for_config(config)
     beyond = missing_rules(role["rules"], Z2JH_HUB_ROLE_RULES)
@@ -214,6 +219,14 @@ def _rbac(config: Config) -> int:
         )
     )
     print(yaml.safe_dump(role, sort_keys=False), end="")
+    cluster_role = hub_cluster_role_for_config(config)
+    if cluster_role is not None:
+        print("---")
+        print(
+            "# Also needed (image_prepull_enabled lists nodes, which are cluster-scoped): this "
+            "ClusterRole, bound to the hub's service account by a ClusterRoleBinding."
+        )
+        print(yaml.safe_dump(cluster_role, sort_keys=False), end="")
     return 0
 
 

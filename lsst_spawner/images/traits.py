@@ -243,8 +243,14 @@ class ImageMenuTraits(CheckedConfigurable):
         return site_context(self).menu_cache(self)
 
     async def get_menu(self) -> ImageMenu:
-        """The shared menu: the cached one, or on a cold start a bounded wait for it."""
-        return await self.image_menu_cache().get_menu()
+        """The shared menu: the cached one, or on a cold start a bounded wait for it.
+
+        With prepull on, each image carries its presence on the lab nodes and the
+        radio rule applies (:meth:`PrepullTraits.menu_with_presence`).
+        """
+        menu = await self.image_menu_cache().get_menu()
+        with_presence = getattr(self, "menu_with_presence", None)
+        return with_presence(menu) if with_presence is not None else menu
 
     # --- checks -----------------------------------------------------------------
 

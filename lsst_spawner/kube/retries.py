@@ -32,6 +32,7 @@ __all__ = [
     "RetryPolicy",
     "api_message",
     "is_transient",
+    "request_json",
     "request_without_reply",
     "retry_after_seconds",
     "skip_unused_environment_lookups",
@@ -209,6 +210,18 @@ async def request_without_reply(
     the same :class:`ApiException` it would have raised (status, reason,
     headers and the API's Status body).
     """
+    await _raw_reply(method, *args, **kwargs)
+
+
+async def request_json(method: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+    """Call a ``CoreV1Api`` method and return its reply as plain JSON (no model objects).
+
+    Errors are raised as :func:`request_without_reply` raises them.
+    """
+    return json.loads(await _raw_reply(method, *args, **kwargs))
+
+
+async def _raw_reply(method: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> bytes:
     response = await method(*args, _preload_content=False, **kwargs)
     try:
         data = await response.read()  # also returns the connection to the pool
@@ -219,6 +232,7 @@ async def request_without_reply(
         error.body = data.decode("utf-8", "replace")
         error.headers = response.headers
         raise error
+    return bytes(data)
 
 
 #: The aiohttp sessions already looked at by skip_unused_environment_lookups. Weak, not

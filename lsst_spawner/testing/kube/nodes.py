@@ -30,6 +30,7 @@ __all__ = [
     "NodeImage",
     "affinity_score",
     "fits_node",
+    "grant_hub_cluster_rules",
     "image_digest",
     "node_body",
     "node_has_image",
@@ -242,3 +243,34 @@ def affinity_score(pod: Mapping[str, Any], node: Mapping[str, Any]) -> int:
         if taint.get("effect") == "PreferNoSchedule" and not tolerates(tolerations, taint):
             score -= 1
     return score
+
+
+def grant_hub_cluster_rules(
+    emulator: Any, namespace: str, rules: list[dict[str, Any]], name: str = "lsst-spawner-hub"
+) -> None:
+    """Bind the hub's service account in ``namespace`` to a ClusterRole of ``rules``
+    (such as the prepuller's ``list nodes``, which no namespaced Role can grant)."""
+    from .hub_role import HUB_SERVICE_ACCOUNT
+    from .rbac import RBAC_GROUP
+
+    role = {
+        "apiVersion": f"{RBAC_GROUP}/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name},
+        "rules": [dict(rule) for rule in rules],
+    }
+    binding = {
+        "apiVersion": f"{RBAC_GROUP}/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": f"{name}-{namespace}"},
+        "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": name},
+        "subjects": [
+            {"kind": "ServiceAccount", "name": HUB_SERVICE_ACCOUNT, "namespace": namespace}
+        ],
+    }
+
+    def grant() -> None:
+        emulator.access.set_object("clusterroles", None, role)
+        emulator.access.set_object("clusterrolebindings", None, binding)
+
+    emulator.call(grant)
