@@ -81,6 +81,7 @@ class SpawnerHost(Protocol):
     async def base_pod_manifest(self) -> dict[str, Any]: ...
     def kube_retry_policy(self) -> RetryPolicy: ...
     def lab_delete_policy(self) -> RetryPolicy: ...
+    def image_manifest_check(self, image: Any) -> Callable[[], Awaitable[bool]] | None: ...
 
 
 class LabSpawn:
@@ -312,9 +313,15 @@ class LabSpawn:
             reflector = getattr(spawner, "pod_reflector", None)
             return reflector.pods.get(name) if reflector is not None else None
 
+        image = self.options.image if self.options is not None else None
         start = asyncio.ensure_future(start_pod())
         watch = asyncio.ensure_future(
-            watch_image_pull(read_pod, grace=spawner.lab_image_pull_grace)
+            watch_image_pull(
+                read_pod,
+                grace=spawner.lab_image_pull_grace,
+                manifest_exists=spawner.image_manifest_check(image) if image else None,
+                image=image.pinned_reference if image else "",
+            )
         )
         try:
             await asyncio.wait({start, watch}, return_when=asyncio.FIRST_COMPLETED)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +14,7 @@ from ..site import build_image_source, image_source_key, registry_source_availab
 from .cache import CacheSettings, MenuCache
 from .filters import MAX_FILTER_AGE, parse_dropdown_filters
 from .menu import MenuPolicy
-from .model import ImageMenu
+from .model import ImageMenu, MenuImage
 from .sources import ImageSource
 from .tags import parse_tag
 
@@ -241,6 +241,19 @@ class ImageMenuTraits(CheckedConfigurable):
     def image_menu_cache(self) -> MenuCache:
         """This configuration's menu cache (its :class:`~lsst_spawner.site.SiteContext`'s)."""
         return site_context(self).menu_cache(self)
+
+    def image_manifest_check(self, image: MenuImage) -> Callable[[], Awaitable[bool]] | None:
+        """Asks the menu's registry whether ``image``'s pinned manifest still exists (at a
+        spawn, to fail fast on a deleted image); ``None`` without a digest or a registry."""
+        check = getattr(self.image_menu_cache().source, "manifest_exists", None)
+        digest = image.digest
+        if check is None or digest is None:
+            return None
+
+        async def exists() -> bool:
+            return bool(await check(digest))
+
+        return exists
 
     async def get_menu(self) -> ImageMenu:
         """The shared menu: the cached one, or on a cold start a bounded wait for it.
