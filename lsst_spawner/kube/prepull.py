@@ -101,23 +101,51 @@ class Prepuller:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._cleaned = False
-        self._memo: tuple[int, str, ImageMenu] | None = None
+        self._memo: tuple[ImageMenu, str, ImageMenu] | None = None
+        self._marking: asyncio.Task[ImageMenu] | None = None
 
     # --- what the menu reads ---------------------------------------------------------
 
     def menu_for(self, menu: ImageMenu) -> ImageMenu:
-        """``menu`` with presence and the radio rule; the same object until either changes
-        (so the form's cached dropdown stays valid). Unchanged before the first listing."""
+        """``menu`` with presence and the radio rule (the same object until either changes,
+        so the form's cached dropdown stays valid); unchanged before the first listing.
+
+        Marking ten thousand images takes a while, so it is done in a worker thread: until
+        it is done for this menu and state, the last marked menu is returned (or ``menu``).
+        Never waits.
+        """
+        done = self._already_marked(menu)
+        if done is not None:
+            return done
+        if self._marking is None or self._marking.done():
+            self._marking = asyncio.get_running_loop().create_task(self.mark(menu))
+        memo = self._memo
+        return memo[2] if memo is not None else menu
+
+    def _already_marked(self, menu: ImageMenu) -> ImageMenu | None:
+        """``menu`` itself when there is nothing to mark, its marked copy when it is
+        marked for the current state, else ``None``."""
         state = self.state
         if state is None or not menu.complete:
             return menu
         memo = self._memo
-        if memo is not None and memo[0] == id(menu) and memo[1] == state.version:
+        if memo is not None and memo[0] is menu and memo[1] == state.version:
             return memo[2]
-        marked = apply_presence(
-            menu, state, radio_requires_presence=self.settings.radio_requires_presence
+        return None
+
+    async def mark(self, menu: ImageMenu) -> ImageMenu:
+        """Mark ``menu`` with the current state now (in a worker thread) and keep it."""
+        done = self._already_marked(menu)
+        state = self.state
+        if done is not None or state is None:
+            return done or menu
+        marked = await asyncio.to_thread(
+            apply_presence,
+            menu,
+            state,
+            radio_requires_presence=self.settings.radio_requires_presence,
         )
-        self._memo = (id(menu), state.version, marked)
+        self._memo = (menu, state.version, marked)
         return marked
 
     # --- the background task ------------------------------------------------------------
@@ -183,6 +211,7 @@ class Prepuller:
         menu = await self._menu()  # starts the menu's own refresh, if nothing else did
         if menu is None or not menu.complete:
             return []
+        await self.mark(menu)  # ready before the next form request asks
         now = time.monotonic()
         self._failed = {k: t for k, t in self._failed.items() if t > now}
         plans = plan_pulls(
