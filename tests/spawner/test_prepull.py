@@ -283,3 +283,23 @@ async def test_prepull_is_off_by_default_and_needs_no_nodes_rule(kube_api: KubeH
     spawner = LSSTSpawner(config=config, user=user, hub=OfflineHub())
     assert spawner.image_prepull_enabled is False
     assert spawner.image_prepuller() is None
+
+
+async def test_a_node_listing_exactly_50_images_is_warned_about_once(
+    kube_api: KubeHandle, nodes: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from lsst_spawner.testing.kube.nodes import NodeImage
+
+    full = [NodeImage([f"other.example/i@sha256:{i:064x}"], 10**9 + i) for i in range(60)]
+    nodes.emulator.run(nodes.add_node(FakeNode("full", images=full)))
+    nodes.emulator.run(nodes.add_node(FakeNode("roomy", images=full[:40])))
+    spawner = make_spawner(kube_api)
+    prepuller = spawner.image_prepuller()
+    assert prepuller is not None
+    await until(lambda: prepuller.requests.get("list nodes", 0) >= 3, limit=60)
+    warnings = [r.getMessage() for r in caplog.records if "nodeStatusMaxImages" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("Node full lists exactly 50 images")
+    assert "Raise nodeStatusMaxImages in the kubelet configuration" in warnings[0]
+    await prepuller.close()
+    await until(lambda: _none_left(kube_api, nodes))
