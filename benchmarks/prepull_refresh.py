@@ -81,7 +81,10 @@ def run(refreshes: int = 5, renders: int = 500, page_size: int = 1000) -> dict[s
     emulator.run(kubelet.start())
     kubeconfig = emulator.write_kubeconfig(Path(kubelet.workdir) / "kubeconfig", NAMESPACE)
     settings = PrepullSettings(
-        namespace=NAMESPACE, node_selector=(("pool", "lab"),), poll_interval=0.05
+        namespace=NAMESPACE,
+        node_selector=(("pool", "lab"),),
+        poll_interval=0.05,
+        running_grace=0.05,  # stub containers never exit
     )
     policy = RetryPolicy(budget=30, request_timeout=10)
     result: dict[str, Any] = {"nodes": NODES, "tags": TAG_COUNT}

@@ -12,7 +12,7 @@ Each round (every ``interval``, and again as soon as a pull ends) it
 
 A pull is one small pod pinned to its node (:func:`~lsst_spawner.images.prepull.prepull_pod`)
 that runs ``/bin/true`` and exits; the prepuller reads it every ``poll_interval``
-until its container left the image pull (running or terminated), a pull failure
+until its container has run (terminated, or running for ``running_grace``), a pull failure
 is reported (``ErrImagePull``: not retried on that node for ``failure_backoff``)
 or ``timeout`` passes, and then deletes it. The first round deletes prepull pods
 a previous hub left behind (one list); :meth:`Prepuller.close` deletes those in
@@ -54,6 +54,9 @@ Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
 #: The ClusterRole rule the prepuller needs beyond z2jh's hub Role.
 NODES_RULE = PREPULL_NODES_RULE
 
+#: The longest :meth:`Prepuller.close` waits for its pulls to delete their pods.
+CLOSE_TIMEOUT = 10.0
+
 _SELECTOR = ",".join(f"{k}={v}" for k, v in PREPULL_LABELS.items())
 
 
@@ -69,6 +72,9 @@ class PrepullSettings:
     poll_interval: float = 2.0
     failure_backoff: float = 600.0
     radio_requires_presence: bool = True
+    #: How long a pull's container may run before it is deleted anyway (``/bin/true``
+    #: exits at once; an image whose ``/bin/true`` does something else is not waited for).
+    running_grace: float = 5.0
 
 
 class Prepuller:
@@ -280,12 +286,19 @@ class Prepuller:
                 if error.status != 409:  # 409: a pod of ours already pulls it; follow that
                     raise
             self._in_flight[plan.node] = name
+            running_since: float | None = None
             while time.monotonic() - began < settings.timeout:
                 await asyncio.sleep(settings.poll_interval)
                 pod = await self._call(
                     "read pod", self.api.read_namespaced_pod, name, settings.namespace
                 )
-                result = _pull_outcome(pod)
+                if _running(pod):
+                    running_since = running_since or time.monotonic()
+                ran_long = (
+                    running_since is not None
+                    and time.monotonic() - running_since >= settings.running_grace
+                )
+                result = _pull_outcome(pod, ran_long)
                 if result is not None:
                     outcome = result
                     break
@@ -293,7 +306,9 @@ class Prepuller:
             outcome = f"failed: {error}"
         finally:
             self._in_flight.pop(plan.node, None)
-            await asyncio.shield(self._delete(name))
+            # Shielded (a cancelled pull still deletes its pod) and bounded.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._delete(name)), self.policy.budget)
         seconds = time.monotonic() - began
         if outcome == "pulled":
             self.log.info("Prepulled %s onto %s in %.1fs", reference, plan.node, seconds)
@@ -310,17 +325,18 @@ class Prepuller:
         self._wake.set()  # list the nodes again now: their images changed
 
     async def close(self) -> None:
-        """Stop the task and the pulls, deleting the pods of pulls under way."""
+        """Stop the task and the pulls, deleting the pods of pulls under way; waits at most
+        ``CLOSE_TIMEOUT`` (a pod whose delete did not finish is the next hub's leftover)."""
         task, self._task = self._task, None
         pulls = list(self._pulls.values())
         self._pulls.clear()
-        for t in (task, *pulls):
-            if t is not None and not t.done():
+        tasks = [t for t in (task, *pulls, self._marking) if t is not None]
+        for t in tasks:
+            if not t.done():
                 t.cancel()
-        for t in (task, *pulls):
-            if t is not None and t.get_loop() is asyncio.get_running_loop():
-                with contextlib.suppress(BaseException):
-                    await t
+        here = [t for t in tasks if t.get_loop() is asyncio.get_running_loop()]
+        if here:
+            await asyncio.wait(here, timeout=CLOSE_TIMEOUT)
 
     def cancel(self) -> None:
         """Cancel without waiting (forgetting sites); in-flight pods go with the next hub."""
@@ -334,8 +350,10 @@ class Prepuller:
         return f"Prepuller(namespace={self.settings.namespace!r}, rounds={self.rounds})"
 
 
-def _pull_outcome(pod: Mapping[str, Any]) -> str | None:
-    """``pulled`` once the container left the pull, a failure text, or ``None`` (pulling)."""
+def _pull_outcome(pod: Mapping[str, Any], ran_long: bool) -> str | None:
+    """``pulled`` once the container has run (its image is there), a failure text, or
+    ``None`` (still pulling). ``/bin/true`` exits at once: a container running for longer
+    than ``running_grace`` (``ran_long``) is not waited for (deleted; its image is there)."""
     failure = pull_failure(pod)
     if failure is not None:
         return f"failed ({failure.reason}: {failure.message})"
@@ -344,9 +362,14 @@ def _pull_outcome(pod: Mapping[str, Any]) -> str | None:
         return "pulled"
     for container in status.get("containerStatuses") or []:
         state = container.get("state") or {}
-        if "running" in state or "terminated" in state:
+        if "terminated" in state or ("running" in state and ran_long):
             return "pulled"
     return None
+
+
+def _running(pod: Mapping[str, Any]) -> bool:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return any("running" in (c.get("state") or {}) for c in statuses)
 
 
 def settings_from(

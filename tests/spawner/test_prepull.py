@@ -303,3 +303,58 @@ async def test_a_node_listing_exactly_50_images_is_warned_about_once(
     assert "Raise nodeStatusMaxImages in the kubelet configuration" in warnings[0]
     await prepuller.close()
     await until(lambda: _none_left(kube_api, nodes))
+
+
+async def test_prepull_pods_run_in_runc_and_leave_nothing(
+    kube_api: KubeHandle, oci_kubelet: Any, local_registry: Any
+) -> None:
+    """The OCI kubelet: each prepull pod's image comes from the real registry, its
+    /bin/true runs in runc as uid 65534 and exits, and the pod is deleted."""
+    import uuid
+
+    from lsst_spawner.testing.kube.images import publish_image
+
+    grant_hub_cluster_rules(kube_api.emulator, kube_api.namespace, [PREPULL_NODES_RULE])
+    clients.load_config.cache_clear()
+    repository = f"prepull/lab-{uuid.uuid4().hex[:8]}"
+    digests = {}
+    for tag in ("recommended", "w_2026_45", "w_2026_44"):
+        reference = await publish_image(
+            local_registry.registry.url, repository, tag, env={"TAG": tag}
+        )
+        digests[tag] = reference.rsplit("@", 1)[1]
+    base = f"{local_registry.host_port}/{repository}"
+    watch = PodWatch(oci_kubelet)
+    finished: list[dict[str, Any]] = []
+
+    def seen(change: Any) -> None:
+        labels = change.obj["metadata"].get("labels") or {}
+        phase = (change.obj.get("status") or {}).get("phase")
+        if change.resource == "pods" and labels == PREPULL_LABELS and phase == "Succeeded":
+            finished.append(change.obj)
+
+    oci_kubelet.store.listeners.append(seen)
+    spawner = make_spawner(
+        kube_api,
+        static_image_base=base,
+        static_image_digests=digests,
+        image_prepull_poll_interval=0.05,
+    )
+    prepuller = spawner.image_prepuller()
+    assert prepuller is not None
+
+    def everywhere() -> bool:
+        state = prepuller.state
+        names = [f"{base}@{digests[t]}" for t in ("recommended", "w_2026_45")]
+        return state is not None and all(n in node.names for node in state.nodes for n in names)
+
+    await until(everywhere, limit=90)
+    await until(lambda: _none_left(kube_api, oci_kubelet))
+    await prepuller.close()
+    assert watch.created == 4
+    assert max(watch.most.values()) == 1
+    # The containers ran /bin/true (in runc, as the pod's unprivileged user) and exited 0.
+    assert len({pod["metadata"]["name"] for pod in finished}) == 4
+    for pod in finished:
+        (status,) = pod["status"]["containerStatuses"]
+        assert status["state"]["terminated"]["exitCode"] == 0
