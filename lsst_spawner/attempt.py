@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ from .form.image import lab_image
 from .form.options import LabOptions, OptionsCatalog, OptionsError, OptionsOrigin
 from .form.options import parse_user_options as parse_options
 from .identity import Identity, IdentityError
+from .images.prepull import with_preferred_nodes
 from .kube.claims import ensure_home_claim, ensure_namespace
 from .kube.objects import create_lab_config, delete_lab_config, has_legacy_env_secret
 from .kube.pull import watch_image_pull
@@ -89,6 +91,7 @@ class SpawnerHost(Protocol):
     def lab_delete_policy(self) -> RetryPolicy: ...
     def home_claim_settings(self) -> HomeClaimSettings: ...
     def _expand_all(self, src: Any) -> Any: ...
+    def image_manifest_check(self, image: Any) -> Callable[[], Awaitable[bool]] | None: ...
 
 
 class LabSpawn:
@@ -249,6 +252,11 @@ class LabSpawn:
             objects = apply_lab_spec(base, spec)
         except IdentityError as error:  # LabSpecError: configuration and KubeSpawner's pod
             raise LabBuildFailed(f"Cannot build the lab pod: {error}") from None
+        options = self.options
+        if options is not None and options.image.present_on:  # prepull: on some nodes only
+            objects = dataclasses.replace(
+                objects, pod=with_preferred_nodes(objects.pod, options.image.present_on)
+            )
         self.objects = objects
         return objects
 
@@ -349,9 +357,15 @@ class LabSpawn:
             reflector = getattr(spawner, "pod_reflector", None)
             return reflector.pods.get(name) if reflector is not None else None
 
+        image = self.options.image if self.options is not None else None
         start = asyncio.ensure_future(start_pod())
         watch = asyncio.ensure_future(
-            watch_image_pull(read_pod, grace=spawner.lab_image_pull_grace)
+            watch_image_pull(
+                read_pod,
+                grace=spawner.lab_image_pull_grace,
+                manifest_exists=spawner.image_manifest_check(image) if image else None,
+                image=image.pinned_reference if image else "",
+            )
         )
         try:
             await asyncio.wait({start, watch}, return_when=asyncio.FIRST_COMPLETED)

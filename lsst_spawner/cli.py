@@ -1,7 +1,7 @@
-"""``lsst-spawner``: the operators' command line (check-config, menu, render-pod, rbac).
+"""``lsst-spawner``: the operators' command line (check-config, menu, render-pod, rbac, ...).
 
 Every command works against a JupyterHub config file loaded the way JupyterHub
-loads it; only ``doctor`` contacts Kubernetes.
+loads it; only ``doctor`` and ``prepull-status`` contact Kubernetes.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ._version import __version__
 from .checks import check_config_with_warnings
 from .config import ConfigError, problems_as_lines, syntax_error_line, validation_on_load
 from .images.prune_command import add_prune_parser, prune_images
+from .kube.prepull_command import add_prepull_status_parser, prepull_status
 
 __all__ = ["build_parser", "load_hub_config", "main"]
 
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_manifests_arguments(manifests)
     add_prune_parser(commands, _add_config_option)
+    add_prepull_status_parser(commands, _add_config_option)
     return parser
 
 
@@ -200,7 +202,12 @@ def _render_pod(config: Config, args: argparse.Namespace) -> int:
 def _rbac(config: Config) -> int:
     import yaml
 
-    from .rbac import Z2JH_HUB_ROLE_RULES, hub_role_for_config, missing_rules
+    from .rbac import (
+        Z2JH_HUB_ROLE_RULES,
+        hub_cluster_role_for_config,
+        hub_role_for_config,
+        missing_rules,
+    )
 
     role = hub_role_for_config(config)
     beyond = missing_rules(role["rules"], Z2JH_HUB_ROLE_RULES)
@@ -214,6 +221,14 @@ def _rbac(config: Config) -> int:
         )
     )
     print(yaml.safe_dump(role, sort_keys=False), end="")
+    cluster_role = hub_cluster_role_for_config(config)
+    if cluster_role is not None:
+        print("---")
+        print(
+            "# Also needed (image_prepull_enabled lists nodes, which are cluster-scoped): this "
+            "ClusterRole, bound to the hub's service account by a ClusterRoleBinding."
+        )
+        print(yaml.safe_dump(cluster_role, sort_keys=False), end="")
     return 0
 
 
@@ -227,6 +242,8 @@ def _doctor(config: Config, kubeconfig: str | None) -> int:
         print(f"ok: {line}")
     for line in report.problems:
         print(f"PROBLEM: {line}")
+    for note in report.notes:
+        print(note)
     if report.problems:
         print(f"{len(report.problems)} problem(s)", file=sys.stderr)
         return 1
@@ -255,6 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _doctor(config, args.kubeconfig)
         if args.command == "prune-images":
             return prune_images(config, args)
+        if args.command == "prepull-status":
+            return prepull_status(config, args)
         if args.command == "menu-editor":
             from .editor.service import run_menu_editor
 

@@ -16,10 +16,11 @@ from .checks import spawner_settings
 from .config import ConfigError
 from .offline import OfflineHub, OfflineServer, OfflineUser
 
-__all__ = ["format_menu_text", "print_menu", "render_pod"]
+__all__ = ["build_menu_once", "format_menu_text", "print_menu", "render_pod"]
 
 
-async def _build_menu_once(settings: Any) -> Any:
+async def build_menu_once(settings: Any) -> Any:
+    """The menu the settings' image source gives now (one refresh, no background task)."""
     from .images.cache import MenuCache
 
     source = settings.make_image_source()
@@ -61,7 +62,7 @@ def print_menu(config: Config, output_format: str) -> int:
 
     settings = spawner_settings(config)
     try:
-        menu = asyncio.run(_build_menu_once(settings))
+        menu = asyncio.run(build_menu_once(settings))
     except ConfigError:
         raise
     except Exception as error:

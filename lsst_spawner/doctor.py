@@ -9,7 +9,9 @@ Every check runs, and every problem is reported:
 - that the lab namespace exists (read, or, when the hub may not read namespaces, a
   dry-run create of a Secret there, which writes nothing);
 - that the image registry answers with the configured credentials, and that the
-  recommended image's manifest resolves to a digest.
+  recommended image's manifest resolves to a digest;
+- the prepull image x node table (``prepull-status``); with prepull on, that the hub
+  may list the nodes.
 
 The Kubernetes and registry requests are the I/O edge; what to check comes from the
 pure rule computation and settings.
@@ -35,6 +37,8 @@ class DoctorReport:
 
     problems: list[str] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)
+    #: Tables printed after the checks (the prepull image x node table).
+    notes: list[str] = field(default_factory=list)
 
 
 def _namespace(config: Mapping[str, Any], context_namespace: str | None) -> str:
@@ -185,4 +189,22 @@ async def run_doctor(config: Any, kubeconfig: str | None = None) -> DoctorReport
         report.problems.append(f"registry: not checked: {error}")
     else:
         await _registry_checks(settings, report)
+    await _prepull_checks(config, kubeconfig, report)
     return report
+
+
+async def _prepull_checks(config: Any, kubeconfig: str | None, report: DoctorReport) -> None:
+    """The prepull table (``prepull-status``); its problems count only with prepull on."""
+    from .kube.prepull_command import prepull_report
+    from .rbac import features_for_config
+
+    enabled = features_for_config(config)[0].prepull
+    table, problems = await prepull_report(config, kubeconfig)
+    if table is not None:
+        report.notes.append("prepull: which lab nodes have the menu's radio images\n" + table)
+    if enabled:
+        report.problems.extend(problems)
+        if not problems:
+            report.passed.append("prepull: the hub can list the nodes")
+    else:
+        report.notes.append("prepull: off (LSSTSpawner.image_prepull_enabled)")

@@ -13,11 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "PREPULL_NODES_RULE",
     "Z2JH_HUB_ROLE_RULES",
     "Z2JH_HUB_ROLE_SOURCE",
     "HubFeatures",
+    "cluster_role_manifest",
+    "features_for_config",
+    "hub_cluster_role_for_config",
     "hub_role_for_config",
     "missing_rules",
+    "required_cluster_rules",
     "required_rules",
     "role_manifest",
 ]
@@ -59,6 +64,9 @@ class HubFeatures:
     #: ``KubeSpawner.enable_user_namespaces``: namespaces are created, every rule is
     #: needed in every namespace, so the hub needs a ClusterRole.
     user_namespaces: bool = False
+    #: ``LSSTSpawner.image_prepull_enabled``: the prepuller lists nodes (a ClusterRole) and
+    #: creates, reads and deletes its pull pods (the Role's pods rule).
+    prepull: bool = False
 
     @classmethod
     def from_spawner_config(
@@ -76,6 +84,7 @@ class HubFeatures:
             home_claims=bool(spawner.get("lab_home_claim_enabled", False)),
             sweep=sweep,
             user_namespaces=bool(spawner.get("enable_user_namespaces", False)),
+            prepull=bool(spawner.get("image_prepull_enabled", False)),
         )
 
 
@@ -97,7 +106,10 @@ def required_rules(features: HubFeatures = HubFeatures()) -> list[dict[str, list
     if features.user_namespaces:
         # Created before the lab's first object; a 409 (it exists) is fine.
         rules.append({"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create"]})
-    rules.append(_rule(["pods"], ["create", "delete", "list", "watch"]))
+    pod_verbs = ["create", "delete", "list", "watch"]
+    if features.prepull:  # the prepuller reads each pull's pod until its image arrived
+        pod_verbs.insert(2, "get")
+    rules.append(_rule(["pods"], pod_verbs))
     rules.append(
         _rule(["secrets"], ["create", "delete", "list"] if features.sweep else ["create", "delete"])
     )
@@ -109,6 +121,32 @@ def required_rules(features: HubFeatures = HubFeatures()) -> list[dict[str, list
     if features.services:
         rules.append(_rule(["services"], ["create", "delete"]))
     return rules
+
+
+#: What the prepuller needs at the cluster scope: nodes are not namespaced, so only a
+#: ClusterRole (bound to the hub's service account) can grant it; z2jh's hub Role has none.
+PREPULL_NODES_RULE: dict[str, list[str]] = {
+    "apiGroups": [""],
+    "resources": ["nodes"],
+    "verbs": ["list"],
+}
+
+
+def required_cluster_rules(features: HubFeatures = HubFeatures()) -> list[dict[str, list[str]]]:
+    """The ClusterRole rules for ``features``: ``list nodes`` with prepull on, else none."""
+    return [dict(PREPULL_NODES_RULE)] if features.prepull else []
+
+
+def cluster_role_manifest(
+    rules: Iterable[Mapping[str, Any]], *, name: str = "lsst-spawner-hub"
+) -> dict[str, Any]:
+    """A ``ClusterRole`` manifest holding ``rules``."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name},
+        "rules": [dict(rule) for rule in rules],
+    }
 
 
 def _grants(rules: Iterable[Mapping[str, Any]], resource: str, verb: str) -> bool:
@@ -162,15 +200,26 @@ def _section(config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return section if isinstance(section, Mapping) else {}
 
 
-def hub_role_for_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The minimal Role for a JupyterHub config (``KubeSpawner``/``LSSTSpawner`` settings)."""
+def features_for_config(config: Mapping[str, Any]) -> tuple[HubFeatures, str | None]:
+    """The features of a JupyterHub config (``KubeSpawner``/``LSSTSpawner``) and its namespace."""
     spawner: dict[str, Any] = {}
     for name in ("KubeSpawner", "LSSTSpawner"):  # LSSTSpawner's settings win, as in traitlets
         spawner.update(_section(config, name))
     features = HubFeatures.from_spawner_config(spawner, _section(config, "JupyterHub"))
     namespace = spawner.get("namespace")
+    return features, str(namespace) if namespace else None
+
+
+def hub_role_for_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The minimal Role for a JupyterHub config (``KubeSpawner``/``LSSTSpawner`` settings)."""
+    features, namespace = features_for_config(config)
     return role_manifest(
-        required_rules(features),
-        namespace=str(namespace) if namespace else None,
-        cluster=features.user_namespaces,
+        required_rules(features), namespace=namespace, cluster=features.user_namespaces
     )
+
+
+def hub_cluster_role_for_config(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ClusterRole a JupyterHub config needs beyond its Role, or ``None`` (the default)."""
+    features, _ = features_for_config(config)
+    rules = required_cluster_rules(features)
+    return cluster_role_manifest(rules) if rules else None

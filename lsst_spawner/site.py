@@ -33,6 +33,7 @@ from .images.model import ImageMenu
 from .images.registry_config import RegistrySourceTraits
 from .images.sources import ImageSource
 from .images.static import StaticImageSource
+from .kube.prepull import Prepuller
 from .kube.retries import RetryPolicy
 from .lab.sizes import describe_size
 from .lab.spec import LabSettings
@@ -225,6 +226,17 @@ class SiteContext:
         self._revision_cache = (revision, policy, cache)
         return cache
 
+    def prepuller(self, obj: Any) -> Prepuller:
+        """The prepuller of this configuration's menu, namespace and node selection."""
+        cache = self.menu_cache(obj)
+        settings = obj.prepull_settings()
+        return self._registry.prepuller(
+            (id(cache), repr(settings)),
+            lambda: Prepuller(
+                obj.api, settings, cache.get_menu, self.retry_policy(obj), log=obj.log
+            ),
+        )
+
     # --- Kubernetes -----------------------------------------------------------------
 
     def retry_policy(self, obj: Any) -> RetryPolicy:
@@ -250,6 +262,7 @@ class SiteRegistry:
         self._menu_caches: dict[Hashable, MenuCache] = {}
         #: The lab menu databases of this process, one live view each.
         self.lab_menus = LiveMenus()
+        self._prepullers: dict[Hashable, Prepuller] = {}
 
     def site_for(self, obj: CheckedConfigurable) -> SiteContext:
         """``obj``'s site: the one of its configuration, fixed at the first call."""
@@ -282,14 +295,25 @@ class SiteRegistry:
             cache = self._menu_caches[key] = MenuCache(make_source(), policy, settings, log=log)
         return cache
 
+    def prepuller(self, key: Hashable, make: Callable[[], Prepuller]) -> Prepuller:
+        """The prepuller for ``key`` (menu cache and settings), made once."""
+        prepuller = self._prepullers.get(key)
+        if prepuller is None:
+            prepuller = self._prepullers[key] = make()
+        return prepuller
+
     def forget(self) -> None:
-        """Cancel every menu cache's background task and forget every site (tests, shutdown)."""
+        """Cancel the menu caches' and prepullers' tasks; forget every site (tests, shutdown)."""
         caches = list(self._menu_caches.values())
         self._menu_caches.clear()
         self._sites.clear()
         self.lab_menus.forget()
         for cache in caches:
             cache.cancel_refresh()
+        prepullers = list(self._prepullers.values())
+        self._prepullers.clear()
+        for prepuller in prepullers:
+            prepuller.cancel()
 
 
 #: The process's sites.

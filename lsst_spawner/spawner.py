@@ -20,6 +20,7 @@ from .errors import answers_http, log_refusals_as_warnings
 from .form.options import LabOptions, OptionsCatalog, SizeChoice
 from .form.render import render_options_form
 from .form.traits import OptionsFormTraits
+from .images.prepull_traits import PrepullTraits
 from .images.registry_config import RegistrySourceTraits
 from .images.traits import ImageMenuTraits
 from .kube.resilience import ResilientKubeSpawnerMixin
@@ -39,6 +40,7 @@ __all__ = ["LSSTSpawner"]
 class LSSTSpawner(
     OptionsFormTraits,
     ImageMenuTraits,
+    PrepullTraits,
     RegistrySourceTraits,
     LabTraits,
     KubeTraits,
@@ -75,6 +77,7 @@ class LSSTSpawner(
                 "aiohttp's per-request lookups of them are turned off",
                 self.api.api_client.configuration.host,
             )
+        self.start_prepull_in_background()  # with image_prepull_enabled only
         names = self.lab_object_names()
         self.pod_name = names["pod"]
         self.dns_name = self.dns_name_template.format(namespace=self.namespace, name=self.pod_name)

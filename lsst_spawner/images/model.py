@@ -42,6 +42,16 @@ class MenuImage:
     #: The alias tag this image is shown as, when it shares the alias's digest
     #: (the menu lists the alias, not the image a second time).
     shown_as: str | None = None
+    #: On how many of the lab's eligible nodes the image is: ``all``, ``some`` or
+    #: ``none``; ``None`` when not known (prepull off). See ``images.prepull``.
+    presence: Literal["all", "some", "none"] | None = None
+    #: The nodes that have it, when ``presence`` is ``some`` (a preferred affinity).
+    present_on: tuple[str, ...] = ()
+
+    @property
+    def slower_to_start(self) -> bool:
+        """True when prepull knows the image is not on every eligible node."""
+        return self.presence is not None and self.presence != "all"
 
     @property
     def pinned_reference(self) -> str:

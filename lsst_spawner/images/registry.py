@@ -241,6 +241,18 @@ class RegistryClient:
             await asyncio.gather(*(one(tag) for tag in wanted[1:]))
         return {tag: results[tag] for tag in wanted if tag in results}
 
+    async def manifest_exists(self, repository: str, digest: str) -> bool:
+        """Whether the registry still has the manifest ``digest`` (one ``HEAD``).
+
+        ``False`` only for the registry's 404; any other failure raises
+        :class:`RegistryError`.
+        """
+        self.check_repository(repository)
+        if not is_valid_digest(digest):
+            raise RegistryError(f"{digest[:80]!r} is not a manifest digest")
+        async with self._session() as session:
+            return await self._head_manifest(session, repository, digest) is not None
+
     async def delete_manifest(self, repository: str, digest: str) -> bool:
         """Delete the manifest ``digest`` (every tag pointing at it goes too).
 
@@ -467,3 +479,7 @@ class RegistryImageSource:
     async def resolve_digests(self, tags: Iterable[str]) -> dict[str, str]:
         """Digests of the given tags (see :meth:`RegistryClient.resolve_digests`)."""
         return await self.client.resolve_digests(self.repository, tags)
+
+    async def manifest_exists(self, digest: str) -> bool:
+        """Whether the manifest ``digest`` is still there (see the client's method)."""
+        return await self.client.manifest_exists(self.repository, digest)

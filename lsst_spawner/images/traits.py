@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +14,7 @@ from ..site import build_image_source, image_source_key, registry_source_availab
 from .cache import CacheSettings, MenuCache
 from .filters import MAX_FILTER_AGE, parse_dropdown_filters
 from .menu import MenuPolicy
-from .model import ImageMenu
+from .model import ImageMenu, MenuImage
 from .sources import ImageSource
 from .tags import parse_tag
 
@@ -242,9 +242,28 @@ class ImageMenuTraits(CheckedConfigurable):
         """This configuration's menu cache (its :class:`~lsst_spawner.site.SiteContext`'s)."""
         return site_context(self).menu_cache(self)
 
+    def image_manifest_check(self, image: MenuImage) -> Callable[[], Awaitable[bool]] | None:
+        """Asks the menu's registry whether ``image``'s pinned manifest still exists (at a
+        spawn, to fail fast on a deleted image); ``None`` without a digest or a registry."""
+        check = getattr(self.image_menu_cache().source, "manifest_exists", None)
+        digest = image.digest
+        if check is None or digest is None:
+            return None
+
+        async def exists() -> bool:
+            return bool(await check(digest))
+
+        return exists
+
     async def get_menu(self) -> ImageMenu:
-        """The shared menu: the cached one, or on a cold start a bounded wait for it."""
-        return await self.image_menu_cache().get_menu()
+        """The shared menu: the cached one, or on a cold start a bounded wait for it.
+
+        With prepull on, each image carries its presence on the lab nodes and the
+        radio rule applies (:meth:`PrepullTraits.menu_with_presence`).
+        """
+        menu = await self.image_menu_cache().get_menu()
+        with_presence = getattr(self, "menu_with_presence", None)
+        return with_presence(menu) if with_presence is not None else menu
 
     # --- checks -----------------------------------------------------------------
 

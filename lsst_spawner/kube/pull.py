@@ -5,28 +5,45 @@ KubeSpawner waits out ``start_timeout`` (often 10 minutes) while the kubelet rep
 (the reflector's copy: no extra request) for those reasons; :func:`watch_image_pull` gives
 the kubelet a grace period to recover (a registry hiccup) and then returns the failure, so
 the spawn can be stopped with the kubelet's reason in words a user understands.
+
+The menu pins images by the digest it resolved at its last refresh; a manifest deleted
+since (a pruned tag) cannot be pulled. :func:`watch_image_pull` also asks the registry
+once (``manifest_exists``) whether the pinned manifest is still there: when it is gone
+and the container has not started within the grace period (a node that cached the
+image still runs it), the spawn fails saying the image is no longer in the registry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PULL_FAILURE_REASONS", "PullFailure", "pull_failure", "watch_image_pull"]
+__all__ = [
+    "MANIFEST_GONE",
+    "PULL_FAILURE_REASONS",
+    "PullFailure",
+    "container_started",
+    "pull_failure",
+    "watch_image_pull",
+]
 
 #: Waiting reasons a kubelet gives a container whose image it cannot get.
 PULL_FAILURE_REASONS = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 )
 
+#: The reason of a failure found by asking the registry, not the kubelet.
+MANIFEST_GONE = "ManifestUnknown"
+
 _EXPLAINED = {
     "ErrImagePull": "the node could not pull it",
     "ImagePullBackOff": "the node could not pull it and is waiting before it tries again",
     "InvalidImageName": "its name is not a valid image reference",
     "ErrImageNeverPull": "it is not on the node and the pod may not pull it",
+    MANIFEST_GONE: "it is no longer in the registry (deleted after the image list was made)",
 }
 
 
@@ -62,24 +79,66 @@ def pull_failure(pod: Mapping[str, Any] | None) -> PullFailure | None:
     return None
 
 
+def container_started(pod: Mapping[str, Any] | None) -> bool:
+    """Whether any container of ``pod`` runs or ran (its image was there)."""
+    status = (pod or {}).get("status") or {}
+    for group in ("initContainerStatuses", "containerStatuses"):
+        for container in status.get(group) or []:
+            state = container.get("state") or {}
+            if "running" in state or "terminated" in state:
+                return True
+    return False
+
+
 async def watch_image_pull(
     read_pod: Callable[[], Mapping[str, Any] | None],
     *,
     grace: float,
     interval: float = 1.0,
     clock: Callable[[], float] = time.monotonic,
+    manifest_exists: Callable[[], Awaitable[bool]] | None = None,
+    image: str = "",
 ) -> PullFailure:
-    """Return once ``read_pod()`` has shown a pull failure for ``grace`` seconds without a break.
+    """Return once ``read_pod()`` has shown a pull failure for ``grace`` seconds without a break,
+    or once ``manifest_exists()`` said the image's manifest is gone and no container started
+    within ``grace`` seconds of that answer.
 
-    Runs until cancelled otherwise; ``read_pod`` must not do I/O (a reflector's cache).
+    ``manifest_exists`` is asked once, in the background; an error there proves nothing
+    and is ignored (the kubelet decides). A failure while the manifest is known gone is
+    reported as :data:`MANIFEST_GONE`, with the kubelet's message. Runs until cancelled
+    otherwise; ``read_pod`` must not do I/O (a reflector's cache).
     """
     since: float | None = None
-    while True:
-        failure = pull_failure(read_pod())
-        if failure is None:
-            since = None
-        else:
-            since = clock() if since is None else since
-            if clock() - since >= grace:
-                return failure
-        await asyncio.sleep(interval)
+    gone_since: float | None = None
+    check = asyncio.ensure_future(manifest_exists()) if manifest_exists is not None else None
+    try:
+        while True:
+            if check is not None and check.done():
+                if not check.cancelled() and check.exception() is None and not check.result():
+                    gone_since = clock()
+                check = None
+            pod = read_pod()
+            failure = pull_failure(pod)
+            now = clock()
+            if gone_since is not None and container_started(pod):
+                gone_since = None  # the node had the image: the lab runs anyway
+            gone = gone_since is not None
+            if failure is None:
+                since = None
+            else:
+                since = now if since is None else since
+                if now - since >= grace:
+                    return _gone(failure.image, failure.message) if gone else failure
+            if gone_since is not None and now - gone_since >= grace:
+                return _gone(image or (failure.image if failure else "?"), "")
+            await asyncio.sleep(interval)
+    finally:
+        if check is not None:
+            check.cancel()
+
+
+def _gone(image: str, kubelet_message: str) -> PullFailure:
+    message = "the registry answers 404 for its manifest digest"
+    if kubelet_message:
+        message += f"; the node said: {kubelet_message}"
+    return PullFailure(image, MANIFEST_GONE, message[:500])

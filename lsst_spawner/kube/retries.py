@@ -32,6 +32,7 @@ __all__ = [
     "RetryPolicy",
     "api_message",
     "is_transient",
+    "request_json",
     "request_raw",
     "request_without_reply",
     "retry_after_seconds",
@@ -211,6 +212,14 @@ async def request_without_reply(
     headers and the API's Status body).
     """
     await request_raw(method, *args, **kwargs)
+
+
+async def request_json(method: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+    """Call a ``CoreV1Api`` method and return its reply as plain JSON (no model objects).
+
+    Errors are raised as :func:`request_without_reply` raises them.
+    """
+    return json.loads(await request_raw(method, *args, **kwargs))
 
 
 async def request_raw(method: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> bytes:

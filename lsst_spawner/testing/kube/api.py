@@ -51,7 +51,8 @@ def _route(path: str) -> tuple[str | None, str | None, str | None, str | None]:
         return "namespaces", None, (parts[1] if len(parts) > 1 else None), None
     if len(parts) == 1:
         return parts[0], None, None, None
-    raise ApiError(404, "the server could not find the requested resource")
+    # A cluster-scoped object (nodes/NAME[/status]); dispatch refuses namespaced kinds here.
+    return parts[0], None, parts[1], ("/".join(parts[2:]) or None)
 
 
 def _verb(method: str, name: str | None, query: Any) -> str:

@@ -36,6 +36,7 @@ __all__ = [
     "parse_reference",
     "publish_image",
     "publish_lab_stand_in",
+    "registry_images",
 ]
 
 #: A PATH for test images: this interpreter's bin directory (the virtualenv's console
@@ -180,6 +181,21 @@ async def fetch_image_config(image: str, limit: float = 10.0) -> ImageConfig:
             f'failed to pull and unpack image "{image}": {type(exc).__name__}: {exc}'
         ) from None
     return ImageConfig.from_blob(blob, _digest(raw))
+
+
+def registry_images(mirrors: dict[str, str] | None = None) -> Any:
+    """An ``images`` check for the process kubelet: is the image in the registry it names?
+
+    The kubelet then pulls as a node would: a reference whose manifest (by tag or
+    digest) the registry does not have fails with ``ErrImagePull`` and the
+    registry's answer (the :class:`ImagePullError` this raises).
+    """
+
+    async def present(image: str) -> bool:
+        await fetch_image_config(mirrored(image, mirrors or {}))
+        return True
+
+    return present
 
 
 async def publish_image(

@@ -49,6 +49,16 @@ from .containers import RunningContainer, host_environment, start_oci, start_pro
 from .dns import hosts_file, service_env
 from .images import ImageConfig, ImagePullError, fetch_image_config, mirrored
 from .network import AddressPool, StubResponder
+from .nodes import (
+    FakeNode,
+    affinity_score,
+    fits_node,
+    image_digest,
+    node_body,
+    node_has_image,
+    record_image,
+    status_images,
+)
 from .oci import Bundle, build_process, build_spec, find_runc
 from .podenv import ContainerConfigError, resolve_env
 from .podstatus import (
@@ -69,13 +79,6 @@ from .volumes import HostVolume, VolumeError, container_mounts, prepare_volumes
 __all__ = ["FakeNode", "ProcessKubelet"]
 
 ImageCheck = Callable[[str], Any] | Collection[str] | None
-
-
-@dataclass
-class FakeNode:
-    name: str
-    labels: dict[str, str] = field(default_factory=dict)
-    max_pods: int = 110
 
 
 @dataclass
@@ -140,6 +143,15 @@ class ProcessKubelet:
         self.retry_period = 0.5
         #: How long a restart backs off, at most (a real kubelet goes to 5 minutes).
         self.max_backoff = 2.0
+        #: Image sizes by reference (with or without ``@digest``), else the default: a pull
+        #: takes ``size / pull_bytes_per_second`` seconds (scaled down so tests stay fast).
+        self.image_sizes: dict[str, int] = {}
+        self.default_image_size = 2_000_000_000
+        self.pull_bytes_per_second = 100e9
+        #: Pulls done (node, image), in order, for tests.
+        self.pulls: list[tuple[str, str]] = []
+        # A kubelet pulls one image at a time (serializeImagePulls, the default).
+        self._pull_locks: dict[str, asyncio.Lock] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -153,9 +165,42 @@ class ProcessKubelet:
         if self.mode == "oci" and not self.runc:  # switched to oci after construction
             self.runc = find_runc()
         self._started = True
+        for node in self.nodes:
+            self._register(node)
         for pod in list(self.store.objects["pods"].values()):
             if not (pod.get("spec") or {}).get("nodeName"):
                 self._launch(pod)
+
+    async def add_node(self, node: str | FakeNode) -> FakeNode:
+        """A new node joins (call on the emulator's loop): registered, and pending pods retried."""
+        fake = FakeNode(node) if isinstance(node, str) else node
+        if any(n.name == fake.name for n in self.nodes):
+            raise ValueError(f"node {fake.name} is already registered")
+        self.nodes.append(fake)
+        if self._started:
+            self._register(fake)
+            self._retry_unschedulable()
+        return fake
+
+    def node(self, name: str | None) -> FakeNode | None:
+        return next((n for n in self.nodes if n.name == name), None)
+
+    def _register(self, node: FakeNode) -> None:
+        """Create the node's ``Node`` object, or refresh its status.images if it exists."""
+        body = node_body(node, now_rfc3339())
+        if ("", node.name) not in self.store.objects["nodes"]:
+            status = body.pop("status")
+            self.store.create("nodes", None, body)
+            self.store.mutate("nodes", None, node.name, lambda n: n.update(status=status))
+        else:
+            self._report_images(node)
+
+    def _report_images(self, node: FakeNode) -> None:
+        images = status_images(node)
+        with contextlib.suppress(ApiError):  # the node object was deleted
+            self.store.mutate(
+                "nodes", None, node.name, lambda n: n.setdefault("status", {}).update(images=images)
+            )
 
     async def stop(self) -> None:
         """Kill every process and close every stub socket; pods stay in the store."""
@@ -209,8 +254,9 @@ class ProcessKubelet:
             return
         meta = change.obj["metadata"]
         runtime = self.pods.get(meta["uid"])
-        if change.type == "ADDED" and not (change.obj.get("spec") or {}).get("nodeName"):
-            self._launch(change.obj)
+        bound = (change.obj.get("spec") or {}).get("nodeName")
+        if change.type == "ADDED" and (not bound or self.node(bound) is not None):
+            self._launch(change.obj)  # to schedule, or pinned to one of our nodes (nodeName)
         elif change.type == "MODIFIED" and meta.get("deletionTimestamp") and runtime:
             if not runtime.terminating:
                 runtime.terminating = True
@@ -312,17 +358,21 @@ class ProcessKubelet:
     # -- the pod's life -----------------------------------------------------------------
 
     def _pick_node(self, pod: dict[str, Any]) -> FakeNode | None:
-        selector = (pod.get("spec") or {}).get("nodeSelector") or {}
+        """The scheduler: nodes the pod fits (selector, affinity, taints, capacity), best
+        preferred-affinity score first, then the least loaded."""
         load = {n.name: 0 for n in self.nodes}
         for other in self.pods.values():
             if other.node in load:
                 load[other.node] += 1
-        fits = [
-            n
-            for n in self.nodes
-            if all(n.labels.get(k) == v for k, v in selector.items()) and load[n.name] < n.max_pods
-        ]
-        return min(fits, key=lambda n: load[n.name]) if fits else None
+        scored = []
+        for n in self.nodes:
+            obj = self.store.objects["nodes"].get(("", n.name))
+            if obj is None:  # a node put in ``nodes`` after start(): it registers now
+                self._register(n)
+                obj = self.store.objects["nodes"].get(("", n.name))
+            if obj is not None and fits_node(pod, obj) and load[n.name] < n.max_pods:
+                scored.append((-affinity_score(pod, obj), load[n.name], n.name, n))
+        return min(scored)[3] if scored else None
 
     async def _pause(self) -> None:
         if self.step_delay:
@@ -332,13 +382,14 @@ class ProcessKubelet:
         try:
             await self._pause()
             pod = self.store.get("pods", runtime.namespace, runtime.name)
-            node = self._pick_node(pod)
+            pinned = self.node(pod["spec"].get("nodeName"))
+            node = pinned or self._pick_node(pod)
             if node is None:
                 self._event(
                     runtime,
                     "FailedScheduling",
-                    f"0/{len(self.nodes)} nodes are "
-                    "available: no node matches the pod's node selector or capacity.",
+                    f"0/{len(self.nodes)} nodes are available: no node matches the pod's "
+                    "node selector, affinity, taints or capacity.",
                     warning=True,
                     component="default-scheduler",
                 )
@@ -351,12 +402,13 @@ class ProcessKubelet:
                 set_condition(p, "PodScheduled", True)
 
             self._mutate(runtime, bind)
-            self._event(
-                runtime,
-                "Scheduled",
-                f"Successfully assigned {runtime.namespace}/{runtime.name} to {node.name}",
-                component="default-scheduler",
-            )
+            if pinned is None:  # a pod created with nodeName bypasses the scheduler
+                self._event(
+                    runtime,
+                    "Scheduled",
+                    f"Successfully assigned {runtime.namespace}/{runtime.name} to {node.name}",
+                    component="default-scheduler",
+                )
             await self._pause()
             containers = pod["spec"]["containers"]
             ports = sorted({p["containerPort"] for c in containers for p in c.get("ports") or []})
@@ -731,29 +783,68 @@ class ProcessKubelet:
     def _set_waiting(self, runtime: _Runtime, waiting: dict[str, Any]) -> None:
         self._mutate(runtime, lambda p: set_container(p, waiting["name"], waiting))
 
-    async def _pull(self, runtime: _Runtime, container: dict[str, Any]) -> ImageConfig | None:
-        image, name = container["image"], container["name"]
-        self._event(runtime, "Pulling", f'Pulling image "{image}"', container=name)
-        await self._pause()
+    def image_size(self, image: str) -> int:
+        """The size of ``image`` in bytes (``image_sizes``, by reference or without digest)."""
+        for key in (image, image.split("@", 1)[0]):
+            if key in self.image_sizes:
+                return self.image_sizes[key]
+        return self.default_image_size
+
+    async def _image_config(self, image: str, use_cache: bool) -> tuple[ImageConfig | None, str]:
+        """The image's config if it can be had (OCI: from its registry), else the failure."""
         failure = f'failed to pull and unpack image "{image}": not found'
-        config: ImageConfig | None = None
         if self.mode == "oci":
             cached = self._image_cache.get(image)
-            if cached is not None and container.get("imagePullPolicy") != "Always":
-                config = cached
-            else:
-                try:
-                    config = await fetch_image_config(mirrored(image, self.mirrors))
-                    self._image_cache[image] = config
-                except ImagePullError as exc:
-                    failure = str(exc)
-        elif await self._image_present(image):
-            config = ImageConfig()
+            if cached is not None and use_cache:
+                return cached, ""
+            try:
+                config = await fetch_image_config(mirrored(image, self.mirrors))
+            except ImagePullError as exc:
+                return None, str(exc)
+            self._image_cache[image] = config
+            return config, ""
+        try:
+            if await self._image_present(image):
+                return ImageConfig(), ""
+        except ImagePullError as exc:  # a check that says why (registry_images)
+            return None, str(exc)
+        return None, failure
+
+    async def _pull(self, runtime: _Runtime, container: dict[str, Any]) -> ImageConfig | None:
+        image, name = container["image"], container["name"]
+        node = self.node(runtime.node)
+        use_cache = container.get("imagePullPolicy") != "Always"
+        if node is not None and use_cache and node_has_image(node, image):
+            config, _ = await self._image_config(image, use_cache)
+            if config is not None:
+                self._event(
+                    runtime,
+                    "Pulled",
+                    f'Container image "{image}" already present on machine',
+                    container=name,
+                )
+                return config
+        self._event(runtime, "Pulling", f'Pulling image "{image}"', container=name)
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        async with self._pull_locks.setdefault(runtime.node or "", asyncio.Lock()):
+            await self._pause()
+            began = loop.time()
+            config, failure = await self._image_config(image, use_cache)
+            if config is not None:
+                size = self.image_size(image)
+                await asyncio.sleep(size / self.pull_bytes_per_second)
+                if node is not None:
+                    record_image(node, image, size, image_digest(image, config.digest))
+                    self._report_images(node)
+                    self.pulls.append((node.name, image))
         if config is not None:
+            done = loop.time()
             self._event(
                 runtime,
                 "Pulled",
-                f'Successfully pulled image "{image}" in 0.01s (0.01s including waiting)',
+                f'Successfully pulled image "{image}" in {done - began:.3f}s '
+                f"({done - asked:.3f}s including waiting). Image size: {size} bytes.",
                 container=name,
             )
             return config
