@@ -34,7 +34,7 @@ from .errors import (
     NoImageAvailable,
     OptionsRejected,
 )
-from .form.image import lab_image
+from .form.image import lab_image, lab_request
 from .form.options import LabOptions, OptionsCatalog, OptionsError, OptionsOrigin
 from .form.options import parse_user_options as parse_options
 from .identity import Identity, IdentityError
@@ -42,7 +42,7 @@ from .kube.objects import create_lab_config, delete_lab_config
 from .kube.pull import watch_image_pull
 from .kube.retries import KubernetesError, RetryPolicy
 from .lab.models import dict_to_model
-from .lab.spec import LabObjects, LabRequest, LabSettings, LabSpec, apply_lab_spec, build_lab_spec
+from .lab.spec import LabObjects, LabSettings, LabSpec, apply_lab_spec, build_lab_spec
 from .progress import SpawnProgress
 
 __all__ = ["LabSpawn", "SpawnerHost", "follow_progress", "request_supplies_options"]
@@ -190,13 +190,7 @@ class LabSpawn:
             names = ", ".join(choice.name for choice in settings.sizes)
             raise OptionsRejected(f"size {size!r} is not one of {names}", field="size")
         image = lab_image(options.image)
-        request = LabRequest(
-            image=image.reference,
-            size=options.size,
-            debug=options.enable_debug,
-            reset_user_env=options.reset_user_env,
-            image_env=tuple(sorted(image.env.items())),
-        )
+        request = lab_request(options)
         try:
             spec = build_lab_spec(
                 settings,
