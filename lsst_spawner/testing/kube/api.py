@@ -104,8 +104,13 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                 }
             )
         if path == "/apis":
-            groups = emulator.access.api_groups()
+            groups = emulator.access.api_groups() + emulator.groups.api_groups()
             return json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+        try:
+            if (group := emulator.groups.discovery(path)) is not None:
+                return json_response(group)
+        except ApiError as exc:
+            return json_response(exc.body, exc.code)
         if path == "/version":
             return json_response(server_version(emulator.kubernetes_version))
         if path in ("/healthz", "/livez", "/readyz"):
@@ -150,19 +155,38 @@ def build_app(emulator: KubeEmulator) -> web.Application:
             await write_event(resp, "ERROR", exc.body)
             return resp
         counters.timed("watch", time.perf_counter() - started)
-        deadline = asyncio.get_running_loop().time() + timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        # BOOKMARKs (asked for with allowWatchBookmarks) every bookmark_interval and at the
+        # end: the newest resourceVersion, sent only while nothing is queued, so the client
+        # has seen every change up to it.
+        bookmarks = as_table is None and query.get("allowWatchBookmarks", "") in ("true", "1")
+        next_bookmark = loop.time() + emulator.bookmark_interval
+
+        async def bookmark() -> None:
+            rtype = store.resource_type(resource)
+            meta = {"resourceVersion": str(store.rv)}
+            marker = {"kind": rtype.kind, "apiVersion": rtype.api_version, "metadata": meta}
+            await resp.write(_dumps({"type": "BOOKMARK", "object": marker}).encode() + b"\n")
+
         try:
             await resp.prepare(request)
             for kind, obj in initial:
                 await write_event(resp, kind, obj)
             while True:
-                remaining = deadline - asyncio.get_running_loop().time()
+                remaining = deadline - loop.time()
                 if remaining <= 0:
+                    if bookmarks:
+                        await bookmark()
                     break
+                wait = min(remaining, next_bookmark - loop.time()) if bookmarks else remaining
                 try:
-                    change = await asyncio.wait_for(watcher.queue.get(), remaining)
+                    change = await asyncio.wait_for(watcher.queue.get(), max(wait, 0))
                 except TimeoutError:
-                    break
+                    if bookmarks and loop.time() >= next_bookmark:
+                        await bookmark()
+                        next_bookmark = loop.time() + emulator.bookmark_interval
+                    continue
                 if change is None:  # emulator stopping, or API going down
                     break
                 event_type = watcher.translate(change)
@@ -200,7 +224,10 @@ def build_app(emulator: KubeEmulator) -> web.Application:
         if sub is None and verb not in rtype.verbs:
             raise ApiError(405, "the server does not allow this method on the requested resource")
         if verb == "patch":  # the patch type is checked before the object is looked up
-            check_patch_type(request.headers.get("Content-Type", "").split(";")[0].strip())
+            check_patch_type(
+                request.headers.get("Content-Type", "").split(";")[0].strip(),
+                strategic=rtype.strategic_merge,
+            )
         dry_run = dry_run_requested(query.getall("dryRun", []), verb)
         field_validation = query.get("fieldValidation")
         headers: dict[str, str] = {}
@@ -217,7 +244,7 @@ def build_app(emulator: KubeEmulator) -> web.Application:
             )
             listed = {
                 "kind": f"{rtype.kind}List",
-                "apiVersion": "v1",
+                "apiVersion": rtype.api_version,
                 "metadata": {"resourceVersion": str(rv)},
                 "items": items,
             }
@@ -281,7 +308,7 @@ def build_app(emulator: KubeEmulator) -> web.Application:
             return json_response(
                 {
                     "kind": f"{rtype.kind}List",
-                    "apiVersion": "v1",
+                    "apiVersion": rtype.api_version,
                     "metadata": {"resourceVersion": str(store.rv)},
                     "items": deleted,
                 }
@@ -295,15 +322,18 @@ def build_app(emulator: KubeEmulator) -> web.Application:
             preconditions=options.get("preconditions"),
             dry_run=dry_run or dry_run_requested(options.get("dryRun") or [], verb),
         )
-        if rtype.returns_object_on_delete:
-            return json_response(obj)
+        if rtype.returns_object_on_delete or obj["metadata"].get("deletionTimestamp"):
+            return json_response(obj)  # graceful kinds, and objects finalizers hold
+        details = {"name": name, "kind": rtype.resource_name, "uid": obj["metadata"]["uid"]}
+        if rtype.group:
+            details["group"] = rtype.group
         return json_response(
             {
                 "kind": "Status",
                 "apiVersion": "v1",
                 "metadata": {},
                 "status": "Success",
-                "details": {"name": name, "kind": resource, "uid": obj["metadata"]["uid"]},
+                "details": details,
             }
         )
 
@@ -313,13 +343,19 @@ def build_app(emulator: KubeEmulator) -> web.Application:
         # Authentication, RBAC, and the rbac/authorization API groups (rbac_api.py).
         if (answered := await emulator.access.handle(request)) is not None:
             return answered
-        if not path.startswith("/api/v1/") and path.rstrip("/") != "/api/v1/":
+        try:
+            grouped = emulator.groups.route(path)  # /apis/<group>/<version>/... served here
+        except ApiError as exc:
+            return json_response(exc.body, exc.code)
+        if grouped is None and not path.startswith("/api/v1/") and path.rstrip("/") != "/api/v1/":
             return await discovery(request)
         verb, resource = "unknown", "unknown"
         try:
-            resource_, namespace, name, sub = _route(path)
+            resource_, namespace, name, sub = grouped or _route(path)
             if resource_ is None:
                 return await discovery(request)
+            if grouped is None and resource_ not in RESOURCES:  # /api/v1/roles, /api/v1/leases
+                raise ApiError(404, "the server could not find the requested resource")
             resource = resource_ if sub is None else f"{resource_}/{sub}"
             verb = _verb(request.method, name, request.query)
             counters.count(verb, resource)

@@ -32,18 +32,20 @@ JSON_PATCH = "application/json-patch+json"
 PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH)
 
 
-def check_patch_type(content_type: str) -> None:
+def check_patch_type(content_type: str, *, strategic: bool = True) -> None:
     """415 for a patch type the server does not take, before any object is looked up.
 
     Server-side apply (``application/apply-patch+yaml``) is refused as an API server
     with the ServerSideApply feature off refuses it: the handler checks the type
-    first, so a patch for an object that does not exist gets the 415 too.
+    first, so a patch for an object that does not exist gets the 415 too. Custom
+    resources (``strategic=False``) take no strategic merge patch.
     """
-    if content_type not in PATCH_TYPES:
+    accepted = PATCH_TYPES if strategic else (JSON_PATCH, MERGE_PATCH)
+    if content_type not in accepted:
         raise ApiError(
             415,
             "the body of the request was in an unknown format - accepted media types "
-            f"include: {', '.join(PATCH_TYPES)}",
+            f"include: {', '.join(accepted)}",
         )
 
 

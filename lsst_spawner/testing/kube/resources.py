@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-__all__ = ["RESOURCES", "ResourceType", "apply_create_defaults", "event_name"]
+__all__ = ["RESOURCES", "AdmissionHooks", "ResourceType", "apply_create_defaults", "event_name"]
 
 _ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
+class AdmissionHooks(Protocol):
+    """What a kind without an OpenAPI schema (custom resources, CRDs) adds to a write."""
+
+    def admit(
+        self, obj: dict[str, Any], old: dict[str, Any] | None, field_validation: str | None
+    ) -> list[str]:
+        """Prune, default and validate ``obj`` in place (raise ApiError); return warnings."""
+
+    def generation_changed(self, old: dict[str, Any], new: dict[str, Any]) -> bool:
+        """Whether an update moves ``metadata.generation`` on."""
 
 
 @dataclass(frozen=True)
@@ -31,10 +43,31 @@ class ResourceType:
     verbs: tuple[str, ...] = _ALL_VERBS
     # Subresources served (discovery lists them as "<plural>/<sub>") with their verbs.
     subresources: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The name in URLs and discovery when it differs from the store key ``plural``: custom
+    # resources are stored as "<plural>.<group>", so two groups may use one plural.
+    url_name: str = ""
+    singular_name: str = ""
+    # Admission beyond the OpenAPI schema (custom resources' and CRDs' own rules).
+    hooks: AdmissionHooks | None = field(default=None, compare=False)
+    # (columns, row printer) for Table answers of kinds table.py does not know.
+    printer: Any = field(default=None, compare=False)
+    # Checked against the Kubernetes OpenAPI schema of its kind (custom resources: no).
+    openapi: bool = True
+    # Takes strategic merge patches (custom resources: no, a 415 as from an API server).
+    strategic_merge: bool = True
 
     @property
     def singular(self) -> str:
-        return self.kind.lower()
+        return self.singular_name or self.kind.lower()
+
+    @property
+    def resource_name(self) -> str:
+        """The resource as URLs and RBAC rules name it (``widgets``)."""
+        return self.url_name or self.plural
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
 
 
 _STATUS = ("status", ("get", "patch", "update"))

@@ -14,8 +14,10 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from .api import build_app
+from .apis import ApiGroups
 from .authn import ADMIN_TOKEN
 from .counters import RequestCounters
+from .crds import CustomResources
 from .faults import FaultInjector
 from .kubeconfig import server_ssl_context, write_kubeconfig
 from .openapi import newest_kubernetes_version
@@ -63,6 +65,11 @@ class KubeEmulator:
             gc_delay=gc_delay,
             seed=seed,
         )
+        # CRDs (and the kinds they define) and Leases, served under /apis (apis.py).
+        self.custom_resources = CustomResources(self.store)
+        self.groups = ApiGroups(self.store)
+        #: Seconds between BOOKMARK events on watches that allow them (and one at the end).
+        self.bookmark_interval = 60.0
         # Bearer tokens and RBAC (off: every request is the administrator's).
         self.access = AccessControl(self, enabled=rbac)
         self.faults = FaultInjector(seed)

@@ -38,6 +38,11 @@ _POD_MUTABLE_SPEC = {"activeDeadlineSeconds", "tolerations", "terminationGracePe
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
+def _qualified_kind(rtype: ResourceType) -> str:
+    """The kind as 422s name it: ``Pod``, ``Role.rbac.authorization.k8s.io``."""
+    return f"{rtype.kind}.{rtype.group}" if rtype.group else rtype.kind
+
+
 def now_rfc3339(when: float | None = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if when is None else when))
 
@@ -90,6 +95,8 @@ class ObjectStore:
         seed: int | None = None,
     ) -> None:
         self.validator = validator or Validator()
+        #: The kinds served: the built-in ones, and custom resources while their CRD exists.
+        self.resources: dict[str, ResourceType] = dict(ALL_RESOURCES)
         self.objects: dict[str, dict[Key, dict[str, Any]]] = {r: {} for r in ALL_RESOURCES}
         self.rv = 0
         self.history: deque[Change] = deque()
@@ -108,12 +115,26 @@ class ObjectStore:
 
     # -- helpers ------------------------------------------------------------------------
 
-    @staticmethod
-    def resource_type(resource: str) -> ResourceType:
+    def resource_type(self, resource: str) -> ResourceType:
         try:
-            return ALL_RESOURCES[resource]
+            return self.resources[resource]
         except KeyError:
             raise ApiError(404, "the server could not find the requested resource") from None
+
+    def register_resource(self, rtype: ResourceType) -> None:
+        """Serve a kind (a custom resource, keyed ``<plural>.<group>``), or replace its type."""
+        self.resources[rtype.plural] = rtype
+        self.objects.setdefault(rtype.plural, {})
+        self.watchers.setdefault(rtype.plural, set())
+
+    def unregister_resource(self, resource: str) -> None:
+        """Stop serving a kind: its objects go (without events) and its watches end."""
+        self.resources.pop(resource, None)
+        for obj in self.objects.pop(resource, {}).values():
+            self._index_owners(resource, obj, add=False)
+            self._uids.discard(obj["metadata"]["uid"])
+        for watcher in self.watchers.pop(resource, set()):
+            watcher.queue.put_nowait(None)
 
     def _key(self, rtype: ResourceType, namespace: str | None, name: str) -> Key:
         return (namespace or "", name) if rtype.namespaced else ("", name)
@@ -123,7 +144,7 @@ class ObjectStore:
         self.history.append(change)
         if len(self.history) > self.history_limit:
             self.compacted_rv = self.history.popleft().rv
-        for watcher in self.watchers[resource]:
+        for watcher in self.watchers.get(resource, ()):
             if watcher.namespace is None or watcher.namespace == change.namespace:
                 watcher.queue.put_nowait(change)
         for listener in self.listeners:
@@ -286,7 +307,7 @@ class ObjectStore:
         return watcher, initial
 
     def unwatch(self, watcher: Watcher) -> None:
-        self.watchers[watcher.resource].discard(watcher)
+        self.watchers.get(watcher.resource, set()).discard(watcher)
 
     def close_watches(self) -> None:
         for watchers in self.watchers.values():
@@ -360,11 +381,13 @@ class ObjectStore:
             meta.pop(server_field, None)
         meta["uid"] = str(uuid.UUID(int=self._random.getrandbits(128), version=4))
         meta["creationTimestamp"] = now_rfc3339()
-        if "spec" in obj:
+        if "spec" in obj or rtype.hooks is not None:  # custom resources always have one
             meta["generation"] = 1
         if resource == "secrets" and "stringData" in obj:
             self._fold_string_data(obj)
-        warnings = self.validator.check(obj, field_validation)
+        warnings = self.validator.check(obj, field_validation) if rtype.openapi else []
+        if rtype.hooks is not None:
+            warnings += rtype.hooks.admit(obj, None, field_validation)
         apply_create_defaults(resource, obj, lambda: next(self._cluster_ips))
         if dry_run:
             return obj, warnings
@@ -474,9 +497,31 @@ class ObjectStore:
             self._check_pod_update(current, new)
         if resource == "secrets" and "stringData" in new:
             self._fold_string_data(new)
-        if "spec" in new and new.get("spec") != current.get("spec"):
+        if old_meta.get("deletionTimestamp"):
+            added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
+            if added:
+                raise ApiError.invalid(
+                    _qualified_kind(rtype),
+                    name,
+                    [
+                        (
+                            "FieldValueForbidden",
+                            "metadata.finalizers",
+                            "Forbidden: no new finalizers can be added if the object is being "
+                            "deleted, found new finalizers []string{"
+                            + ", ".join(f'"{f}"' for f in sorted(added))
+                            + "}",
+                        )
+                    ],
+                )
+        warnings = self.validator.check(new, field_validation) if rtype.openapi else []
+        if rtype.hooks is not None:
+            warnings += rtype.hooks.admit(new, current, field_validation)
+            changed = rtype.hooks.generation_changed(current, new)
+        else:
+            changed = "spec" in new and new.get("spec") != current.get("spec")
+        if changed:
             meta["generation"] = old_meta.get("generation", 0) + 1
-        warnings = self.validator.check(new, field_validation)
         if dry_run:  # everything checked, nothing stored: the object as it would be
             meta["resourceVersion"] = old_meta["resourceVersion"]
             return new, warnings

@@ -15,10 +15,10 @@ from typing import Any
 
 from .status import ApiError
 
-__all__ = ["PRINTED", "human_duration", "negotiate", "to_table"]
+__all__ = ["NAME_COLUMN", "PRINTED", "human_duration", "negotiate", "since", "to_table"]
 
 Row = list[Any]
-_NAME = {
+NAME_COLUMN = _NAME = {
     "name": "Name",
     "type": "string",
     "format": "name",
@@ -105,7 +105,8 @@ def human_duration(seconds: float) -> str:
     return f"{hours // 24 // 365}y"
 
 
-def _since(timestamp: str | None, now: float) -> str:
+def since(timestamp: str | None, now: float) -> str:
+    """How long before ``now`` an RFC 3339 timestamp was, as kubectl's Age shows it."""
     if not timestamp:
         return "<unknown>"
     when = calendar.timegm(time.strptime(timestamp[:19], "%Y-%m-%dT%H:%M:%S"))
@@ -182,7 +183,7 @@ def _pod_row(pod: dict[str, Any], now: float) -> Row:
         reason = "Unknown" if status.get("reason") == "NodeLost" else "Terminating"
     restarts_cell = str(restarts)
     if restarts and last_restart:
-        restarts_cell = f"{restarts} ({_since(last_restart, now)} ago)"
+        restarts_cell = f"{restarts} ({since(last_restart, now)} ago)"
     ips = [p.get("ip") for p in status.get("podIPs") or []] or [status.get("podIP")]
     gates = spec.get("readinessGates") or []
     gates_cell = "<none>"
@@ -194,7 +195,7 @@ def _pod_row(pod: dict[str, Any], now: float) -> Row:
         f"{ready}/{len(spec.get('containers') or [])}",
         reason,
         restarts_cell,
-        _since(meta.get("creationTimestamp"), now),
+        since(meta.get("creationTimestamp"), now),
         _none(ips[0]),
         _none(spec.get("nodeName")),
         _none(status.get("nominatedNodeName")),
@@ -237,7 +238,7 @@ def _service_row(svc: dict[str, Any], now: float) -> Row:
         _none(cluster_ips[0]),
         _external_ip(spec, svc.get("status") or {}),
         ",".join(ports) or "<none>",
-        _since(svc["metadata"].get("creationTimestamp"), now),
+        since(svc["metadata"].get("creationTimestamp"), now),
         _labels(spec.get("selector")),
     ]
 
@@ -267,7 +268,7 @@ def _pvc_row(pvc: dict[str, Any], now: float) -> Row:
         modes,
         spec.get("storageClassName") or "",
         vac or "<unset>",
-        _since(meta.get("creationTimestamp"), now),
+        since(meta.get("creationTimestamp"), now),
         spec.get("volumeMode") or "<unset>",
     ]
 
@@ -287,14 +288,14 @@ def _event_row(event: dict[str, Any], now: float) -> Row:
     instance = source.get("host") or event.get("reportingInstance") or ""
     source_cell = f"{component}, {instance}" if component and instance else component
     return [
-        _since(last, now),
+        since(last, now),
         event.get("type", ""),
         event.get("reason", ""),
         target,
         involved.get("fieldPath", ""),
         source_cell,
         str(event.get("message", "")).strip(),
-        _since(first, now),
+        since(first, now),
         int(count),
         event["metadata"]["name"],
     ]
@@ -302,7 +303,7 @@ def _event_row(event: dict[str, Any], now: float) -> Row:
 
 def _configmap_row(cm: dict[str, Any], now: float) -> Row:
     size = len(cm.get("data") or {}) + len(cm.get("binaryData") or {})
-    return [cm["metadata"]["name"], size, _since(cm["metadata"].get("creationTimestamp"), now)]
+    return [cm["metadata"]["name"], size, since(cm["metadata"].get("creationTimestamp"), now)]
 
 
 def _secret_row(secret: dict[str, Any], now: float) -> Row:
@@ -311,14 +312,14 @@ def _secret_row(secret: dict[str, Any], now: float) -> Row:
         meta["name"],
         secret.get("type", "Opaque"),
         len(secret.get("data") or {}),
-        _since(meta.get("creationTimestamp"), now),
+        since(meta.get("creationTimestamp"), now),
     ]
 
 
 def _namespace_row(ns: dict[str, Any], now: float) -> Row:
     meta = ns["metadata"]
     phase = (ns.get("status") or {}).get("phase", "")
-    return [meta["name"], phase, _since(meta.get("creationTimestamp"), now)]
+    return [meta["name"], phase, since(meta.get("creationTimestamp"), now)]
 
 
 def _node_row(node: dict[str, Any], now: float) -> Row:
@@ -345,7 +346,7 @@ def _node_row(node: dict[str, Any], now: float) -> Row:
         meta["name"],
         ",".join(state),
         ",".join(sorted(r for r in roles if r)) or "<none>",
-        _since(meta.get("creationTimestamp"), now),
+        since(meta.get("creationTimestamp"), now),
         info.get("kubeletVersion", ""),
         address("InternalIP"),
         address("ExternalIP"),
@@ -469,19 +470,24 @@ def to_table(
     version: str = "meta.k8s.io/v1",
     include_object: str | None = None,
     now: float | None = None,
+    printer: Any = None,
 ) -> dict[str, Any]:
-    """A Table of ``items`` (objects of ``resource``), as the API server builds it."""
+    """A Table of ``items`` (objects of ``resource``), as the API server builds it.
+
+    ``printer`` is ``(columns, row function)`` for kinds this module does not know
+    (a custom resource's printer columns).
+    """
     include = include_object or "Metadata"
     if include not in ("None", "Metadata", "Object"):
         raise ApiError.bad_request(
             f'invalid value for includeObject: "{include}": supported values: "None", '
             '"Metadata", "Object"'
         )
-    columns, printer = _PRINTERS[resource]
+    columns, print_row = printer or _PRINTERS[resource]
     when = time.time() if now is None else now
     rows = []
     for obj in items:
-        row: dict[str, Any] = {"cells": printer(obj, when)}
+        row: dict[str, Any] = {"cells": print_row(obj, when)}
         if (embedded := _row_object(obj, include, version)) is not None:
             row["object"] = embedded
         rows.append(row)

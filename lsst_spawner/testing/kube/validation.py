@@ -153,6 +153,24 @@ class Validator:
             return []
         return [f'unknown field "{path}"' for _, _, path in unknown]
 
+    def check_metadata(self, obj: dict[str, Any]) -> tuple[list[tuple[str, str, str]], list[str]]:
+        """A custom resource's ``metadata`` against ObjectMeta: (causes, unknown fields dropped)."""
+        meta = obj.get("metadata")
+        validator = _compiled("ObjectMeta-meta", self.kubernetes_version) if self.schema else None
+        if validator is None or not isinstance(meta, dict):
+            return [], []
+        causes, unknown = [], []
+        for error in validator.iter_errors(meta):
+            where = _field_path(["metadata", *error.absolute_path])
+            if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+                for key in sorted(set(error.instance) - set(error.schema.get("properties", {}))):
+                    error.instance.pop(key, None)
+                    unknown.append(f"{where[len('metadata.') :]}.{key}".lstrip("."))
+                continue
+            reason = "FieldValueRequired" if error.validator == "required" else "FieldValueInvalid"
+            causes.append((reason, where, error.message))
+        return causes, unknown
+
     def _semantic(self, kind: str, obj: dict[str, Any]) -> list[tuple[str, str, str]]:
         causes: list[tuple[str, str, str]] = []
         if kind == "Pod":

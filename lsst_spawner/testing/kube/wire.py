@@ -107,7 +107,7 @@ def dry_run_requested(values: list[str], verb: str) -> bool:
 def api_resource(rtype: ResourceType) -> list[dict[str, Any]]:
     """A resource's entries in ``/api/v1`` discovery: itself, then its subresources."""
     entry: dict[str, Any] = {
-        "name": rtype.plural,
+        "name": rtype.resource_name,
         "singularName": rtype.singular,
         "namespaced": rtype.namespaced,
         "kind": rtype.kind,
@@ -119,7 +119,7 @@ def api_resource(rtype: ResourceType) -> list[dict[str, Any]]:
         entry["categories"] = list(rtype.categories)
     subs = [
         {
-            "name": f"{rtype.plural}/{sub}",
+            "name": f"{rtype.resource_name}/{sub}",
             "singularName": "",
             "namespaced": rtype.namespaced,
             "kind": rtype.kind,
@@ -152,7 +152,7 @@ def objects_response(
 ) -> web.Response:
     """A get/list/write answer, as a Table when the client's Accept asks for one."""
     version = table.negotiate(request.headers.get("Accept", ""))
-    if version is None or rtype.plural not in table.PRINTED:
+    if version is None or (rtype.printer is None and rtype.plural not in table.PRINTED):
         return json_response(obj, status)
     items = obj["items"] if obj.get("kind", "").endswith("List") else [obj]
     rv = obj["metadata"].get("resourceVersion")
@@ -162,5 +162,6 @@ def objects_response(
         rv,
         version=version,
         include_object=request.query.get("includeObject"),
+        printer=rtype.printer,
     )
     return json_response(body, status)
