@@ -190,7 +190,12 @@ class LabCluster:
     def lab_server(self, name: str) -> Any:
         return self.get(LABSERVERS, name)
 
-    def declare(self, server: dict[str, Any], api_token: str = "hubtoken-1", git: str = "") -> Any:
+    def declare(
+        self,
+        server: dict[str, Any],
+        api_token: str = "hubtoken-1",  # noqa: S107 - a test value
+        git: str = "",
+    ) -> Any:
         """What the hub does: the LabServer, then its Secret owned by it."""
         created = self.create(LABSERVERS, server)
         name = created["metadata"]["name"]
