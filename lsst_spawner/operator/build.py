@@ -22,6 +22,7 @@ from ..crd.settings import TemplateSettings, settings_from_template
 from ..crd.template import HUB_ENV_PATTERN, expand_pod_template
 from ..form.image import lab_request
 from ..form.options import (
+    LabOptions,
     OptionsCatalog,
     OptionsError,
     OptionsOrigin,
@@ -38,11 +39,13 @@ __all__ = [
     "API_TOKEN_KEY",
     "GIT_TOKEN_KEY",
     "SERVER_LABEL",
+    "Policed",
     "Rejected",
     "SiteTemplate",
     "build_server_objects",
     "check_references",
     "parse_lab_server",
+    "police",
     "read_template",
 ]
 
@@ -199,27 +202,21 @@ def _owner(server: LabServer) -> dict[str, Any]:
     }
 
 
-async def build_server_objects(
-    server: LabServer,
-    site: SiteTemplate,
-    menu: ImageMenu,
-    hub_secret: Mapping[str, str],
-    *,
-    namespace: str,
-    environ: Mapping[str, str] | None = None,
-) -> LabObjects:
-    """The lab's objects for ``server`` with the in-hub spawner's builders; or :class:`Rejected`.
+@dataclass(frozen=True)
+class Policed:
+    """A LabServer the policy accepts: its identity (no git token yet), options and hub env."""
 
-    ``hub_secret`` is the decoded data of the Secret ``spec.secretRef`` names;
-    site secrets (``lab_extra_secrets``) are read from the operator's environment.
-    """
+    identity: Identity
+    options: LabOptions
+    hub_env: dict[str, str]
+
+
+async def police(
+    server: LabServer, site: SiteTemplate, menu: ImageMenu, *, namespace: str
+) -> Policed:
+    """Every rule a LabServer must pass, before any of its secrets is read; or :class:`Rejected`."""
     check_references(server, namespace)
-    api_token = hub_secret.get(API_TOKEN_KEY, "")
-    if not api_token:
-        raise Rejected(
-            "MissingSecret", f"Secret {server.spec.secret_ref.name} has no {API_TOKEN_KEY}"
-        )
-    identity = _identity(server, hub_secret.get(GIT_TOKEN_KEY) or None)
+    identity = _identity(server, None)
     _check_identity_rules(identity, site.lab)
     hub_env = _hub_env(server)
     catalog = await _catalog(site, menu, identity)
@@ -236,6 +233,36 @@ async def build_server_objects(
             error.field or "", "OptionsRejected"
         )
         raise Rejected(reason, error.message) from None
+    return Policed(identity=identity, options=options, hub_env=hub_env)
+
+
+async def build_server_objects(
+    server: LabServer,
+    site: SiteTemplate,
+    menu: ImageMenu,
+    hub_secret: Mapping[str, str],
+    *,
+    namespace: str,
+    environ: Mapping[str, str] | None = None,
+) -> LabObjects:
+    """The lab's objects for ``server`` with the in-hub spawner's builders; or :class:`Rejected`.
+
+    ``hub_secret`` is the decoded data of the Secret ``spec.secretRef`` names;
+    site secrets (``lab_extra_secrets``) are read from the operator's environment.
+    """
+    policed = await police(server, site, menu, namespace=namespace)
+    api_token = hub_secret.get(API_TOKEN_KEY, "")
+    if not api_token:
+        raise Rejected(
+            "MissingSecret", f"Secret {server.spec.secret_ref.name} has no {API_TOKEN_KEY}"
+        )
+    identity, options, hub_env = policed.identity, policed.options, policed.hub_env
+    git_token = hub_secret.get(GIT_TOKEN_KEY)
+    if git_token:
+        try:
+            identity = replace(identity, git_token=git_token)
+        except IdentityError as error:
+            raise Rejected("InvalidSecret", f"the git token: {error}") from None
     base = expand_pod_template(
         site.template.spec.pod_template, server.spec.user.name, server.spec.user.server, hub_env
     )

@@ -27,6 +27,7 @@ from .build import (
     build_server_objects,
     check_references,
     parse_lab_server,
+    police,
     read_template,
 )
 from .kube import LabKube, NotOurs
@@ -152,6 +153,8 @@ async def reconcile(
         server = parse_lab_server(body)
         check_references(server, namespace)
         site = await state.site(namespace, server.spec.template_ref.name)
+        menu = await site.traits.get_menu()
+        await police(server, site, menu, namespace=namespace)
         secret = await state.kube.get_secret(namespace, server.spec.secret_ref.name)
         if secret is not None and not _owned_by(secret, uid):
             raise Rejected(
@@ -168,7 +171,6 @@ async def reconcile(
                 "MissingSecret",
                 f"Secret {server.spec.secret_ref.name} (spec.secretRef) does not exist",
             )
-        menu = await site.traits.get_menu()
         objects = await build_server_objects(
             server, site, menu, _decode(secret), namespace=namespace
         )

@@ -190,17 +190,16 @@ class LabCluster:
     def lab_server(self, name: str) -> Any:
         return self.get(LABSERVERS, name)
 
-    def declare(
+    def declare_secret(
         self,
-        server: dict[str, Any],
+        created: dict[str, Any],
         api_token: str = "hubtoken-1",  # noqa: S107 - a test value
         git: str = "",
-    ) -> Any:
-        """What the hub does: the LabServer, then its Secret owned by it."""
-        created = self.create(LABSERVERS, server)
+    ) -> None:
+        """The hub's Secret of a created LabServer, with an owner reference to it."""
         name = created["metadata"]["name"]
         secret = build_hub_secret(
-            server["spec"]["secretRef"]["name"], self.namespace, "u", api_token, git or None
+            created["spec"]["secretRef"]["name"], self.namespace, "u", api_token, git or None
         )
         secret["metadata"]["ownerReferences"] = [
             {
@@ -211,6 +210,16 @@ class LabCluster:
             }
         ]
         self.create("secrets", secret)
+
+    def declare(
+        self,
+        server: dict[str, Any],
+        api_token: str = "hubtoken-1",  # noqa: S107 - a test value
+        git: str = "",
+    ) -> Any:
+        """What the hub does: the LabServer, then its Secret owned by it."""
+        created = self.create(LABSERVERS, server)
+        self.declare_secret(created, api_token, git)
         return created
 
     def phase(self, name: str) -> str | None:
