@@ -186,6 +186,7 @@ async def reconcile(
         f"Accepted: image {server.spec.image}, size {server.spec.size}, uid {identity.uid}, "
         f"gid {identity.gid}, {len(identity.groups)} group(s)"
     )
+    _LOG.info("Accepted labserver %s/%s: %s", namespace, name, accepted)
     kopf.info(body, reason="Accepted", message=accepted)
     generation = body["metadata"].get("generation")
     await _patch(
@@ -207,6 +208,7 @@ async def reconcile(
         kopf.warn(body, reason="Retried", message=f"{error}; trying again")
         raise kopf.TemporaryError(str(error), delay=5) from None
     created = f"Created your lab pod {pod_name} and its Secret(s)"
+    _LOG.info("Labserver %s/%s: %s", namespace, name, created)
     kopf.info(body, reason="PodCreated", message=created)
     fresh = await state.kube.get_lab_server(namespace, name)
     await _patch(state, fresh or body, phase="Starting", message=created, progress=40)

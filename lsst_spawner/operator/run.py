@@ -57,6 +57,13 @@ def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--priority", type=int, default=None, help="peering priority (default: random)"
     )
+    parser.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=60,
+        metavar="SECONDS",
+        help="how long a silent replica's peering entry counts as alive (default: 60)",
+    )
 
 
 async def _heartbeat(state: Any, api: Any) -> None:
@@ -119,6 +126,7 @@ def _register(args: argparse.Namespace, identity: str, priority: int) -> None:
             prefix="lab.lsst-spawner.io", key="last-handled-configuration"
         )
         settings.watching.server_timeout = 300
+        settings.peering.lifetime = args.peering_lifetime
         settings.posting.level = logging.INFO
         configuration = client.Configuration()
         if os.environ.get("KUBERNETES_SERVICE_HOST"):
@@ -154,7 +162,8 @@ def _register(args: argparse.Namespace, identity: str, priority: int) -> None:
             return {"heartbeatAge": round(age, 1)}
         if await _standing_by(state, memo.api):
             return "standing by"
-        raise RuntimeError(
+        # Permanent: kopf would retry a plain error in 60 s, and the probe would hang till then.
+        raise kopf.PermanentError(
             f"no watch event for {age:.0f}s (heartbeat every {state.heartbeat:g}s): "
             "the watch streams are dead"
         )
@@ -185,6 +194,8 @@ def run_operator(args: argparse.Namespace) -> int:
     import kopf
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # kopf logs every handler run at INFO (the heartbeat's each second); failures stay visible.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     identity = f"op-{secrets.token_hex(6)}"
     priority = args.priority if args.priority is not None else random.randint(1, 2**30)  # noqa: S311
     _register(args, identity, priority)
