@@ -29,6 +29,7 @@ from .lab.models import model_to_dict
 from .lab.names import build_object_names
 from .lab.spec import LabObjects, LabSettings, LabSpec
 from .lab.traits import LabTraits
+from .operator_mode import OperatorModeTraits
 from .progress import SpawnProgress
 from .site import SiteContext, site_context
 
@@ -41,6 +42,7 @@ class LSSTSpawner(
     RegistrySourceTraits,
     LabTraits,
     KubeTraits,
+    OperatorModeTraits,
     ResilientKubeSpawnerMixin,
 ):
     """Spawns science platform labs on Kubernetes as the user's own POSIX identity.
@@ -246,6 +248,8 @@ class LSSTSpawner(
     async def _start(self) -> Any:
         attempt = self._attempt()
         try:
+            if self.operator_backend is not None:  # operator mode: a LabServer, no pod
+                return await self.operator_backend.start()
             return await attempt.run(super()._start)
         finally:
             self.finished_spawn_progress = attempt.progress
@@ -265,6 +269,8 @@ class LSSTSpawner(
 
     async def stop(self, now: bool = False) -> None:
         """Delete the pod (KubeSpawner), then the lab's two Secrets."""
+        if self.operator_backend is not None:
+            return await self.operator_backend.stop()
         pod_name = self.pod_name  # from saved state: survives a template change
         try:
             await super().stop(now=now)
@@ -273,6 +279,8 @@ class LSSTSpawner(
 
     def progress(self) -> AsyncIterator[Any]:
         """Our steps and the pod's events, with rising percentages, ending at 100 when ready."""
+        if self.operator_backend is not None:
+            return self.operator_backend.progress()
         attempt = self.lab_spawn
         tracker = attempt.progress if attempt is not None else self.finished_spawn_progress
         return follow_progress(self, tracker)

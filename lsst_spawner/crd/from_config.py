@@ -48,12 +48,21 @@ def offline_spawner(
     if servername:
         # JupyterHub reads the server name from its database row; this stands in for it.
         cls = type(cls.__name__, (cls,), {"name": property(lambda self: servername)})
+    from kubespawner import clients
+
     user = OfflineUser(username, auth_state)
-    with tempfile.TemporaryDirectory() as tmp, _offline_kubernetes_client(tmp):
-        spawner = cls(config=config, user=user, hub=OfflineHub())
-        spawner.server = OfflineServer(user)
-        spawner.api_token = _PLACEHOLDER_TOKEN
-        yield spawner
+    cached = set(clients._client_cache)
+    try:
+        with tempfile.TemporaryDirectory() as tmp, _offline_kubernetes_client(tmp):
+            spawner = cls(config=config, user=user, hub=OfflineHub())
+            spawner.server = OfflineServer(user)
+            spawner.api_token = _PLACEHOLDER_TOKEN
+            yield spawner
+    finally:
+        # KubeSpawner shares API clients per event loop: the offline one must not be
+        # handed to spawners made later in the same loop (an in-process caller's).
+        for key in set(clients._client_cache) - cached:
+            clients._client_cache.pop(key, None)
 
 
 async def base_pod_for(config: Config, username: str, servername: str) -> dict[str, Any]:

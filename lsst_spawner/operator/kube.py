@@ -16,7 +16,7 @@ from kubernetes_asyncio import client
 from ..crd.models import GROUP, VERSION
 from ..kube.retries import KubernetesError, RetryPolicy, with_retries
 
-__all__ = ["LabKube", "NotOurs"]
+__all__ = ["LabKube", "NotOurs", "json_reply"]
 
 _CORE = {"Pod": "pod", "Secret": "secret"}
 _MERGE = "application/merge-patch+json"
@@ -26,7 +26,8 @@ class NotOurs(Exception):
     """An object of that name exists and belongs to someone else."""
 
 
-async def _raw(call: Any) -> Any:
+async def json_reply(call: Any) -> Any:
+    """Await a ``_preload_content=False`` call: its JSON, or the ``ApiException`` it meant."""
     response = await call
     try:
         text = await response.read()
@@ -48,7 +49,7 @@ class LabKube:
         self.policy = policy
 
     async def _call(self, what: str, make: Any) -> Any:
-        return await with_retries(lambda: _raw(make()), what=what, policy=self.policy)
+        return await with_retries(lambda: json_reply(make()), what=what, policy=self.policy)
 
     async def _get(self, what: str, make: Any) -> dict[str, Any] | None:
         try:
