@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     manifests = commands.add_parser(
         "manifests",
-        help="print Kubernetes objects to apply next to the hub (the labs' NetworkPolicy)",
+        help="print Kubernetes objects to apply next to the hub (NetworkPolicy; --operator)",
         description=(
             "Print, as YAML, the labs' NetworkPolicy for sites not using Zero to JupyterHub's: "
             "ingress from the hub and the proxy only, on the lab's port; egress by intent."

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._version import __version__
 from ..crd.models import GROUP
 
 __all__ = [
+    "DEFAULT_OPERATOR_IMAGE",
     "HUB_OPERATOR_ROLE_RULES",
     "OPERATOR_CLUSTER_RULES",
     "OPERATOR_ROLE_RULES",
     "PEERING_NAME",
+    "kopf_peering_crd",
     "operator_manifests",
 ]
 
 #: The kopf peering object the replicas share.
 PEERING_NAME = "lsst-spawner"
+#: The operator's image: any image with ``pip install lsst-spawner[operator]``.
+DEFAULT_OPERATOR_IMAGE = f"lsst-spawner:{__version__}"
 
 #: The hub's Role in operator mode: no pods, no reading Secrets.
 HUB_OPERATOR_ROLE_RULES: list[dict[str, list[str]]] = [
@@ -101,6 +106,38 @@ def _binding(
     }
 
 
+def kopf_peering_crd() -> dict[str, Any]:
+    """kopf's namespaced ``KopfPeering`` CRD (``kopf.dev/v1``), which ``--peering`` needs."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "kopfpeerings.kopf.dev"},
+        "spec": {
+            "scope": "Namespaced",
+            "group": "kopf.dev",
+            "names": {"kind": "KopfPeering", "plural": "kopfpeerings", "singular": "kopfpeering"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "status": {
+                                    "type": "object",
+                                    "x-kubernetes-preserve-unknown-fields": True,
+                                }
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
 def operator_manifests(
     *,
     namespace: str,
@@ -111,8 +148,8 @@ def operator_manifests(
 ) -> list[dict[str, Any]]:
     """The operator's ServiceAccount, Roles, bindings, peering and Deployment; the hub's Role.
 
-    The CRDs (:func:`lsst_spawner.crd.build_crds`) and kopf's peering CRD are applied
-    first; the LabTemplate (``template-from-config``) after.
+    The CRDs (:func:`lsst_spawner.crd.build_crds`, :func:`kopf_peering_crd`) are
+    applied first; the LabTemplate (``template-from-config``) after.
     """
     account = "lsst-spawner-operator"
     labels = {"app.kubernetes.io/name": account, "app.kubernetes.io/part-of": "lsst-spawner"}
