@@ -73,6 +73,14 @@ class OperatorModeTraits(CheckedConfigurable):
             return result
         return await backend.poll()
 
+    async def get_url(self) -> str:
+        """A restarted hub asks each running server's URL: in operator mode, from the status."""
+        backend = self.operator_backend
+        if backend is None:
+            url: str = await super().get_url()  # type: ignore[misc]
+            return url
+        return await backend.url()
+
     def get_state(self) -> dict[str, Any]:
         state: dict[str, Any] = super().get_state()  # type: ignore[misc]
         if self.operator_backend is not None:
@@ -226,6 +234,18 @@ class OperatorBackend:
                     f"Your lab could not start: {self.status.get('message') or phase}"
                 )
             await asyncio.sleep(_POLL_INTERVAL)
+
+    async def url(self) -> str:
+        """The lab's URL from the status, waiting while it starts; else the recorded one."""
+        deadline = time.monotonic() + float(self.spawner.start_timeout)
+        while await self.read() is not None and time.monotonic() < deadline:
+            if self.status.get("phase") == "Running" and self.status.get("podAddress"):
+                return f"http://{self.status['podAddress']}:{self.spawner.port}"
+            if self.status.get("phase") in ("Rejected", "Failed"):
+                break
+            await asyncio.sleep(_POLL_INTERVAL)
+        server = self.spawner.server
+        return str(server.url) if server is not None else ""
 
     async def poll(self) -> int | None:
         """None while the lab runs or starts; 0 when its LabServer is gone, 1 when it failed."""
