@@ -4,10 +4,12 @@ test images in the real local registry."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from lsst_spawner.testing.kube import KubeEmulator
 from lsst_spawner.testing.kube.images import publish_image
 
 
@@ -38,3 +40,15 @@ def images(local_registry: Any) -> dict[str, str]:
 @pytest.fixture
 def kube_role() -> list[dict[str, Any]] | None:
     return None
+
+
+@pytest.fixture
+def emulator() -> Iterator[KubeEmulator]:
+    """An emulator in its own thread (namespaces ``default`` and ``other``, RBAC on) with the
+    made-up ``widgets.example.test`` CRD of widgets_crd.py; the CRD, GC and kopf tests use it."""
+    from .widgets_crd import CRDS, call, ok, widget_crd
+
+    emulator = KubeEmulator(namespaces=("default", "other")).start_in_thread()
+    ok(call(emulator, "POST", CRDS, widget_crd()), 201)
+    yield emulator
+    emulator.stop_thread()

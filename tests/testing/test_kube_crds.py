@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from lsst_spawner.testing.kube import KubeEmulator
 from lsst_spawner.testing.kube.authn import ADMIN_TOKEN
@@ -19,21 +16,14 @@ TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 CLUSTER_WIDGETS = f"/apis/{GROUP}/v1/clusterwidgets"
 
 
-@pytest.fixture
-def emulator() -> Iterator[KubeEmulator]:
-    emulator = KubeEmulator(namespaces=("default", "other")).start_in_thread()
-    ok(call(emulator, "POST", CRDS, widget_crd()), 201)
-    yield emulator
-    emulator.stop_thread()
-
-
-def watch_lines(emulator: KubeEmulator, path: str, out: list[dict[str, Any]]) -> threading.Thread:
+def watch_lines(
+    emulator: KubeEmulator, path: str, out: list[dict[str, Any]], accept: str = "application/json"
+) -> threading.Thread:
     """Read a watch stream into ``out`` in a thread (the stream ends at its timeoutSeconds)."""
 
     def run() -> None:
-        request = urllib.request.Request(  # noqa: S310 - loopback
-            emulator.url + path, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
-        )
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Accept": accept}
+        request = urllib.request.Request(emulator.url + path, headers=headers)  # noqa: S310
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
             for line in response:
                 out.append(json.loads(line))
@@ -197,6 +187,39 @@ def test_the_kind_is_watched_from_the_first_list_and_through_a_table(
     thread = watch_lines(emulator, f"{WIDGETS}?watch=1&timeoutSeconds=1", events)
     thread.join(30)
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "w1")]
+    tables: list[dict[str, Any]] = []
+    thread = watch_lines(emulator, f"{WIDGETS}?watch=1&timeoutSeconds=1", tables, accept=TABLE)
+    thread.join(30)
+    ((kind, table),) = [(e["type"], e["object"]) for e in tables]
+    assert kind == "ADDED"
+    assert table["kind"] == "Table"
+    assert table["rows"][0]["cells"][:3] == ["w1", 7, "red"]
+
+
+def test_networking_is_served_with_the_other_groups_watch_included(
+    emulator: KubeEmulator,
+) -> None:
+    path = "/apis/networking.k8s.io/v1/namespaces/default/networkpolicies"
+    policy = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "deny"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+    }
+    rv = ok(call(emulator, "GET", path))["metadata"]["resourceVersion"]
+    events: list[dict[str, Any]] = []
+    thread = watch_lines(emulator, f"{path}?watch=1&resourceVersion={rv}&timeoutSeconds=1", events)
+    ok(call(emulator, "POST", path, policy), 201)
+    thread.join(30)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "deny")]
+    bad = call(
+        emulator,
+        "POST",
+        path,
+        {**policy, "metadata": {"name": "bad"}, "spec": {"podSelector": "all"}},
+    )
+    assert bad[0] == 422
+    assert call(emulator, "GET", "/api/v1/namespaces/default/networkpolicies")[0] == 404
 
 
 # -- status subresource, generation, patches ----------------------------------------------------
@@ -510,3 +533,18 @@ def test_leases_are_served_watched_and_validated(emulator: KubeEmulator) -> None
         ("MODIFIED", "b"),
         ("DELETED", "b"),
     ]
+
+
+def test_watch_list_initial_events_are_refused_as_without_the_feature_gate(
+    emulator: KubeEmulator,
+) -> None:
+    code, answer, _ = call(
+        emulator,
+        "GET",
+        f"{WIDGETS}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan",
+    )
+    assert code == 422
+    assert (
+        "sendInitialEvents is forbidden for watch unless the WatchList feature gate"
+        in answer["message"]
+    )

@@ -6,7 +6,6 @@ what kopf needs, so the emulator's RBAC on the custom group is exercised too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from lsst_spawner.testing.kube import KubeEmulator
 from lsst_spawner.testing.kube.authn import service_account_user
 from lsst_spawner.testing.kube.kopf_process import KopfProcess, peering_crds
 
-from .widgets_crd import CRDS, GROUP, MERGE, WIDGETS, call, ok, wait_for, widget, widget_crd
+from .widgets_crd import CRDS, GROUP, MERGE, WIDGETS, call, ok, wait_for, widget
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,14 +40,6 @@ OPERATOR_RULES = [
         "verbs": ["list", "watch", "patch", "get"],
     },
 ]
-
-
-@pytest.fixture
-def emulator() -> Iterator[KubeEmulator]:
-    emulator = KubeEmulator().start_in_thread()
-    ok(call(emulator, "POST", CRDS, widget_crd()), 201)
-    yield emulator
-    emulator.stop_thread()
 
 
 def operator_kubeconfig(emulator: KubeEmulator, tmp_path: Path) -> Path:
@@ -78,13 +69,18 @@ def operator_kubeconfig(emulator: KubeEmulator, tmp_path: Path) -> Path:
 
 
 def kopf(emulator: KubeEmulator, tmp_path: Path, *args: str, name: str = "kopf") -> KopfProcess:
+    """kopf with the widget handlers; the first (``name="kopf"``) makes the kubeconfig."""
     return KopfProcess(
         [*args, "--namespace", "default", "--verbose", str(HANDLERS)],
         operator_kubeconfig(emulator, tmp_path)
         if name == "kopf"
         else tmp_path / "operator.kubeconfig",
         tmp_path / f"{name}.log",
-        env={"WIDGET_DELETED_LOG": str(tmp_path / "deleted.log")},
+        env={
+            "WIDGET_DELETED_LOG": str(tmp_path / "deleted.log"),
+            "WIDGET_HANDLED_LOG": str(tmp_path / "handled.log"),
+            "WIDGET_OPERATOR": name,
+        },
     )
 
 
@@ -186,3 +182,41 @@ def test_kopf_peering_with_the_peering_crds(emulator: KubeEmulator, tmp_path: Pa
         assert announced["priority"] == 10
         ok(call(emulator, "POST", WIDGETS, widget("peered")), 201)
         wait_for(lambda: handled(emulator, "peered"), "the widget", log=lambda: operator.output)
+
+
+def test_two_kopf_replicas_share_the_work_through_peering(
+    emulator: KubeEmulator, tmp_path: Path
+) -> None:
+    """The lower-priority replica stays paused while the other runs, and takes over when it
+    stops (its peering entry goes with it): each widget is handled once, by one replica."""
+    for crd in peering_crds():
+        ok(call(emulator, "POST", CRDS, crd), 201)
+    peering = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "default"}}
+    ok(call(emulator, "POST", "/apis/kopf.dev/v1/namespaces/default/kopfpeerings", peering), 201)
+    first = kopf(emulator, tmp_path, "--peering", "default", "--priority", "20").start()
+    second = kopf(emulator, tmp_path, "--peering", "default", "--priority", "10", name="second")
+    try:
+        second.start()
+
+        def peers() -> Any:
+            status = (emulator.get_object("kopfpeerings.kopf.dev", "default") or {}).get("status")
+            return status if status and len(status) == 2 else None
+
+        announced = wait_for(peers, "both replicas in the peering", log=lambda: second.output)
+        assert sorted(p["priority"] for p in announced.values()) == [10, 20]
+        ok(call(emulator, "POST", WIDGETS, widget("one")), 201)
+        wait_for(lambda: handled(emulator, "one"), "the first widget", log=lambda: first.output)
+        first.stop()
+        wait_for(lambda: peers() is None, "the stopped replica to leave the peering")
+        ok(call(emulator, "POST", WIDGETS, widget("two")), 201)
+        wait_for(lambda: handled(emulator, "two"), "the second widget", log=lambda: second.output)
+        assert (tmp_path / "handled.log").read_text().splitlines() == ["kopf one", "second two"]
+        sized = [
+            e["involvedObject"]["name"]
+            for e in emulator.list_objects("events", "default")
+            if e["reason"] == "Sized"
+        ]
+        assert sorted(sized) == ["one", "two"]
+    finally:
+        second.stop()
+        first.stop()

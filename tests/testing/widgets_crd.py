@@ -130,6 +130,11 @@ def ok(result: tuple[int, Any, dict[str, str]], status: int = 200) -> Any:
     return body
 
 
+def clear_finalizers(emulator: KubeEmulator, path: str) -> Any:
+    """Merge-patch the object at ``path`` to have no finalizers (what a controller does last)."""
+    return ok(call(emulator, "PATCH", path, {"metadata": {"finalizers": None}}, content_type=MERGE))
+
+
 def wait_for(fn: Callable[[], T | None], what: str, timeout: float = 60, log: Any = None) -> T:
     """Poll ``fn`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout

@@ -574,12 +574,11 @@ def _cause(error: jsonschema.ValidationError) -> list[Cause]:
 
 
 def validate(obj: Any, schema: dict[str, Any]) -> list[Cause]:
-    """The causes ``obj`` fails ``schema`` with (root fields apiVersion/kind/metadata skipped)."""
+    """The causes ``obj`` fails ``schema`` with (``metadata`` beyond the schema's name and
+    generateName rules is checked against ObjectMeta elsewhere)."""
     checker = _KubeValidator(schema, format_checker=_FORMATS)
     causes: list[Cause] = []
     for error in sorted(checker.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))):
-        if error.absolute_path and error.absolute_path[0] == "metadata":
-            continue  # ObjectMeta is checked against Kubernetes' own schema
         for cause in _cause(error):
             if cause not in causes:
                 causes.append(cause)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from .crd_schema import Cause, apply_defaults, prune, schema_causes, validate
 from .crd_table import check_json_path, crd_printer
+from .openapi import custom_resources_v3
 from .resources import ResourceType
 from .status import ApiError
 from .validation import check_name
@@ -505,6 +506,17 @@ class CustomResources:
         schema = copy.deepcopy(version["schema"]["openAPIV3Schema"])
         hooks = _CustomResourceHooks(self, crd["metadata"]["name"], rtype, schema)
         return dataclasses.replace(rtype, hooks=hooks)
+
+    def openapi_documents(self, kubernetes_version: str) -> dict[str, bytes]:
+        """``/openapi/v3`` documents of the custom kinds, by ``apis/<group>/<version>``."""
+        kinds: dict[str, list[tuple[ResourceType, dict[str, Any]]]] = {}
+        for rtype in self.store.resources.values():
+            if isinstance(rtype.hooks, _CustomResourceHooks):
+                kinds.setdefault(rtype.api_version, []).append((rtype, rtype.hooks.schema))
+        return {
+            f"apis/{gv}": custom_resources_v3(kubernetes_version, gv, found)
+            for gv, found in sorted(kinds.items())
+        }
 
     # -- the apiextensions controllers ---------------------------------------------------
 

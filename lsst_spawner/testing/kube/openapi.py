@@ -26,7 +26,13 @@ from typing import Any
 from .protobuf import encode_openapi_v2
 from .resources import RESOURCES, ResourceType
 
-__all__ = ["OPENAPI_V2_PROTOBUF", "newest_kubernetes_version", "openapi_v2", "openapi_v3"]
+__all__ = [
+    "OPENAPI_V2_PROTOBUF",
+    "custom_resources_v3",
+    "newest_kubernetes_version",
+    "openapi_v2",
+    "openapi_v3",
+]
 
 OPENAPI_V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
 _CORE = "io.k8s.api.core.v1."
@@ -118,8 +124,22 @@ def _closure(defs: dict[str, Any], roots: list[str]) -> list[str]:
     return sorted(seen)
 
 
-def _gvk(kind: str) -> dict[str, str]:
-    return {"group": "", "version": "v1", "kind": kind}
+def _gvk(rtype: ResourceType, suffix: str = "") -> dict[str, str]:
+    group, _, version = rtype.api_version.rpartition("/")
+    return {"group": group, "version": version, "kind": rtype.kind + suffix}
+
+
+def _tag(rtype: ResourceType) -> str:
+    """``core_v1``, ``exampleTest_v1``: the operation tags of an API server's document."""
+    camel = _camel(rtype)
+    version = rtype.api_version.rpartition("/")[2]
+    return f"{camel[0].lower()}{camel[1 : -len(version)]}_{version}"
+
+
+def _camel(rtype: ResourceType) -> str:
+    group, _, version = rtype.api_version.rpartition("/")
+    words = [w for w in re.split(r"[.-]", group) if w] or ["core"]
+    return "".join(w.capitalize() for w in words) + version.capitalize()
 
 
 def _query(name: str, description: str) -> dict[str, Any]:
@@ -154,27 +174,33 @@ def _operation(
     rtype: ResourceType, action: str, method: str, ref: str, params: list[dict[str, Any]]
 ) -> dict[str, Any]:
     kind = rtype.kind
+    patch_types = _PATCH_TYPES if rtype.strategic_merge else _PATCH_TYPES[:2]
     op = {
         "description": f"{action} {kind}",
-        "operationId": f"{method}CoreV1{kind}",
-        "consumes": _PATCH_TYPES if action == "patch" else ["*/*"],
+        "operationId": f"{method}{_camel(rtype)}{kind}",
+        "consumes": patch_types if action == "patch" else ["*/*"],
         "produces": ["application/json"],
         "parameters": params,
         "responses": {"200": {"description": "OK", "schema": {"$ref": ref}}},
-        "tags": ["core_v1"],
+        "tags": [_tag(rtype)],
         "x-kubernetes-action": action,
-        "x-kubernetes-group-version-kind": _gvk(kind),
+        "x-kubernetes-group-version-kind": _gvk(rtype),
     }
     return op
 
 
-def _paths(prefix: str) -> dict[str, Any]:
-    """Swagger-style path items for every resource the emulator serves."""
+def _paths(
+    prefix: str,
+    rtypes: Any = None,
+    root: str = "/api/v1",
+    name_of: Any = lambda rtype, suffix="": _CORE + rtype.kind + suffix,
+) -> dict[str, Any]:
+    """Swagger-style path items for the resources (default: the core kinds) under ``root``."""
     paths: dict[str, Any] = {}
     status = prefix + _META + "Status"
-    for rtype in RESOURCES.values():
-        ref = prefix + _CORE + rtype.kind
-        list_ref = prefix + _CORE + rtype.kind + "List"
+    for rtype in RESOURCES.values() if rtypes is None else rtypes:
+        ref = prefix + name_of(rtype)
+        list_ref = prefix + name_of(rtype, "List")
         body = {"name": "body", "in": "body", "required": True, "schema": {"$ref": ref}}
         patch_body = {"name": "body", "in": "body", "required": True, "schema": {}}
         ns = "/namespaces/{namespace}" if rtype.namespaced else ""
@@ -197,12 +223,12 @@ def _paths(prefix: str) -> dict[str, Any]:
             namespace = {"name": "namespace", "in": "path", "required": True, "type": "string"}
             collection["parameters"] = [namespace]
             path_params.append(namespace)
-            paths[f"/api/v1/{rtype.plural}"] = {
+            paths[f"{root}/{rtype.resource_name}"] = {
                 "get": _operation(rtype, "list", "listForAllNamespaces", list_ref, _LIST_QUERY)
             }
         item["parameters"] = path_params
-        paths[f"/api/v1{ns}/{rtype.plural}"] = collection
-        paths[f"/api/v1{ns}/{rtype.plural}/{{name}}"] = item
+        paths[f"{root}{ns}/{rtype.resource_name}"] = collection
+        paths[f"{root}{ns}/{rtype.resource_name}/{{name}}"] = item
     return paths
 
 
@@ -256,13 +282,9 @@ def _v3_parameter(param: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@functools.cache
-def openapi_v3(version: str) -> tuple[bytes, bytes]:
-    """(the ``/openapi/v3`` index, the ``api/v1`` document), both JSON."""
-    defs = _definitions(version)
-    prefix = _V3_REFS
+def _v3_paths(swagger_paths: dict[str, Any]) -> dict[str, Any]:
     paths = {}
-    for path, item in _paths(prefix).items():
+    for path, item in swagger_paths.items():
         converted: dict[str, Any] = {}
         for method, value in item.items():
             if method == "parameters":
@@ -270,13 +292,83 @@ def openapi_v3(version: str) -> tuple[bytes, bytes]:
             else:
                 converted[method] = _v3_operation(copy.deepcopy(value))
         paths[path] = converted
+    return paths
+
+
+@functools.cache
+def openapi_v3(version: str) -> tuple[bytes, bytes]:
+    """(the ``/openapi/v3`` index, the ``api/v1`` document), both JSON."""
+    defs = _definitions(version)
+    prefix = _V3_REFS
     doc = {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": f"v{version}.0"},
-        "paths": paths,
+        "paths": _v3_paths(_paths(prefix)),
         "components": {"schemas": {n: _convert(defs[n], prefix) for n in _closure(defs, _roots())}},
     }
     document = json.dumps(doc, separators=(",", ":")).encode()
     digest = hashlib.sha512(document).hexdigest().upper()
     index = {"paths": {"api/v1": {"serverRelativeURL": f"/openapi/v3/api/v1?hash={digest}"}}}
     return json.dumps(index).encode(), document
+
+
+_TYPE_META = {
+    "apiVersion": {
+        "type": "string",
+        "description": "APIVersion defines the versioned schema of this representation of an "
+        "object.",
+    },
+    "kind": {
+        "type": "string",
+        "description": "Kind is a string value representing the REST resource this object "
+        "represents.",
+    },
+}
+
+
+def custom_resources_v3(
+    version: str, group_version: str, kinds: list[tuple[ResourceType, dict[str, Any]]]
+) -> bytes:
+    """The ``/openapi/v3/apis/<group>/<version>`` document of custom kinds and their schemas.
+
+    As the API server publishes a CRD: the schema named ``<reversed group>.<version>.<Kind>``
+    with ``x-kubernetes-group-version-kind``, ``apiVersion``/``kind``/``metadata`` added, a
+    ``<Kind>List``, the paths with the operations and parameters the emulator honours.
+    """
+    defs = _definitions(version)
+    group, _, gv_version = group_version.rpartition("/")
+
+    def name_of(rtype: ResourceType, suffix: str = "") -> str:
+        return ".".join(reversed(group.split("."))) + f".{gv_version}.{rtype.kind}{suffix}"
+
+    meta_roots = [_META + "ObjectMeta", _META + "ListMeta", _META + "Status"]
+    schemas = {n: _convert(defs[n], _V3_REFS) for n in _closure(defs, meta_roots)}
+    for rtype, schema in kinds:
+        shown = copy.deepcopy(schema)
+        shown.setdefault("properties", {}).update(copy.deepcopy(_TYPE_META))
+        shown["properties"]["metadata"] = {
+            "description": "Standard object's metadata.",
+            "allOf": [{"$ref": _V3_REFS + _META + "ObjectMeta"}],
+        }
+        shown["x-kubernetes-group-version-kind"] = [_gvk(rtype)]
+        schemas[name_of(rtype)] = shown
+        schemas[name_of(rtype, "List")] = {
+            "description": f"{rtype.kind}List is a list of {rtype.kind}",
+            "type": "object",
+            "required": ["items"],
+            "properties": {
+                **copy.deepcopy(_TYPE_META),
+                "items": {"type": "array", "items": {"$ref": _V3_REFS + name_of(rtype)}},
+                "metadata": {"allOf": [{"$ref": _V3_REFS + _META + "ListMeta"}]},
+            },
+            "x-kubernetes-group-version-kind": [_gvk(rtype, "List")],
+        }
+    root = f"/apis/{group_version}"
+    swagger = _paths(_V3_REFS, [r for r, _ in kinds], root, name_of)
+    doc = {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes CRD Swagger", "version": "v0.1.0"},
+        "paths": _v3_paths(swagger),
+        "components": {"schemas": schemas},
+    }
+    return json.dumps(doc, separators=(",", ":")).encode()

@@ -26,7 +26,7 @@ from .rbac import (
     UserInfo,
     bootstrap_rbac_objects,
 )
-from .resources import NETWORKING_GROUP, NETWORKING_RESOURCES, ResourceType
+from .resources import ResourceType
 from .status import ApiError
 from .wire import read_body as read_json_body
 
@@ -41,11 +41,9 @@ _REVIEWS = {
     "selfsubjectaccessreviews": "SelfSubjectAccessReview",
     "selfsubjectrulesreviews": "SelfSubjectRulesReview",
 }
-#: The API groups whose objects this module serves from the store, by resource.
-GROUP_RESOURCES: dict[str, dict[str, ResourceType]] = {
-    RBAC_GROUP: RBAC_RESOURCES,
-    NETWORKING_GROUP: NETWORKING_RESOURCES,
-}
+#: The API groups whose objects this module serves from the store, by resource (the
+#: other groups, networking's and the CRDs' included, are routed by apis.py).
+GROUP_RESOURCES: dict[str, dict[str, ResourceType]] = {RBAC_GROUP: RBAC_RESOURCES}
 #: The API groups this module serves: name -> resources for discovery.
 API_GROUPS: dict[str, list[dict[str, Any]]] = {
     **{
@@ -335,7 +333,7 @@ class AccessControl:
         body: Any,
         request: web.Request,
     ) -> web.Response:
-        """An RBAC or networking object: create, read, list, update, patch, delete."""
+        """An RBAC object: create, read, list, update, patch, delete."""
         rtype = resources.get(attrs.resource)
         if rtype is None or attrs.subresource:
             raise ApiError(404, "the server could not find the requested resource")

@@ -1,4 +1,4 @@
-"""The in-memory object store: resourceVersions, watch history, deletion and GC.
+"""The in-memory object store: resourceVersions, watch history; deletion and GC in gc.py.
 
 All methods run on the emulator's event loop (single-threaded), so there are
 no locks. Stored objects are never mutated in place: every change stores a
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from . import deletion
+from .gc import GarbageCollector
 from .patch import apply_patch
 from .rbac import RBAC_RESOURCES
 from .resources import NETWORKING_RESOURCES, RESOURCES, ResourceType, apply_create_defaults
@@ -102,16 +102,12 @@ class ObjectStore:
         self.history: deque[Change] = deque()
         self.history_limit = history_limit
         self.compacted_rv = 0
-        self.gc_delay = gc_delay
         self.watchers: dict[str, set[Watcher]] = {r: set() for r in ALL_RESOURCES}
         self.listeners: list[Callable[[Change], None]] = []
-        self._dependents: dict[str, set[tuple[str, str, str]]] = {}
         self._random = random.Random(seed)
         self._cluster_ips = (f"10.96.{n // 254}.{n % 254 + 1}" for n in itertools.count(1))
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-        # uids of pods marked for deletion whose containers have stopped
-        self._terminated: set[str] = set()
-        self._uids: set[str] = set()  # uids of stored objects, for the garbage collector
+        #: Deletion (grace periods, finalizers, propagation) and ownerReference collection.
+        self.gc = GarbageCollector(self, gc_delay)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -131,8 +127,7 @@ class ObjectStore:
         """Stop serving a kind: its objects go (without events) and its watches end."""
         self.resources.pop(resource, None)
         for obj in self.objects.pop(resource, {}).values():
-            self._index_owners(resource, obj, add=False)
-            self._uids.discard(obj["metadata"]["uid"])
+            self.gc.untrack(resource, obj)
         for watcher in self.watchers.pop(resource, set()):
             watcher.queue.put_nowait(None)
 
@@ -155,27 +150,25 @@ class ObjectStore:
         self.rv += 1
         obj["metadata"]["resourceVersion"] = str(self.rv)
 
-    def _index_owners(self, resource: str, obj: dict[str, Any], add: bool) -> None:
-        meta = obj["metadata"]
-        ident = (resource, meta.get("namespace", ""), meta["name"])
-        for ref in meta.get("ownerReferences") or []:
-            deps = self._dependents.setdefault(ref.get("uid", ""), set())
-            if add:
-                deps.add(ident)
-            else:
-                deps.discard(ident)
-                if not deps:
-                    del self._dependents[ref.get("uid", "")]
-
     def _store(self, resource: str, obj: dict[str, Any], prev: dict[str, Any] | None) -> None:
         meta = obj["metadata"]
-        if prev is not None:
-            self._index_owners(resource, prev, add=False)
-        self._index_owners(resource, obj, add=True)
-        self._uids.add(meta["uid"])
         self.objects[resource][(meta.get("namespace", ""), meta["name"])] = obj
+        self.gc.track(resource, obj, prev)
 
-    # -- deletion (see deletion.py) --------------------------------------------------------
+    def discard(self, resource: str, namespace: str | None, name: str) -> dict[str, Any]:
+        """Take an object out now (a DELETED event), nothing more: the collector's primitive."""
+        rtype = self.resource_type(resource)
+        current = self.objects[resource].pop(self._key(rtype, namespace, name), None)
+        if current is None:
+            raise ApiError.not_found(resource, name)
+        final = copy.copy(current)
+        final["metadata"] = dict(current["metadata"])
+        self._bump(final)
+        self._record("DELETED", resource, final, current)
+        self.gc.untrack(resource, current)
+        return final
+
+    # -- deletion (see gc.py) ------------------------------------------------------------
 
     def delete(
         self,
@@ -190,11 +183,10 @@ class ObjectStore:
     ) -> dict[str, Any]:
         """Start deleting an object; return the object as last seen (or as marked)."""
         if dry_run:
-            return deletion.preview_delete(
-                self, resource, namespace, name, grace_period, preconditions
+            return self.gc.preview(
+                resource, namespace, name, grace_period, preconditions, propagation
             )
-        return deletion.delete(
-            self,
+        return self.gc.delete(
             resource,
             namespace,
             name,
@@ -203,15 +195,13 @@ class ObjectStore:
             preconditions=preconditions,
         )
 
-    def remove(
-        self, resource: str, namespace: str | None, name: str, propagation: str | None = None
-    ) -> dict[str, Any]:
+    def remove(self, resource: str, namespace: str | None, name: str) -> dict[str, Any]:
         """Remove an object now (DELETED event) and garbage-collect its dependents."""
-        return deletion.remove(self, resource, namespace, name, propagation)
+        return self.gc.remove(resource, namespace, name)
 
     def finish_pod_termination(self, namespace: str, name: str, uid: str) -> None:
         """The kubelet has stopped the pod's containers: let it go."""
-        deletion.finish_pod_termination(self, namespace, name, uid)
+        self.gc.finish_pod_termination(namespace, name, uid)
 
     def delete_collection(
         self,
@@ -222,12 +212,9 @@ class ObjectStore:
         grace_period: int | None = None,
         dry_run: bool = False,
     ) -> builtins.list[dict[str, Any]]:
-        return deletion.delete_collection(
-            self, resource, namespace, label_selector, field_selector, grace_period, dry_run
+        return self.gc.delete_collection(
+            resource, namespace, label_selector, field_selector, grace_period, dry_run
         )
-
-    def _pod_terminated(self, pod: dict[str, Any]) -> bool:
-        return deletion.pod_terminated(self, pod)
 
     # -- reads --------------------------------------------------------------------------
 
@@ -357,7 +344,7 @@ class ObjectStore:
         if not meta.get("name"):
             if not meta.get("generateName"):
                 raise ApiError.invalid(
-                    rtype.kind,
+                    _qualified_kind(rtype),
                     "",
                     [
                         (
@@ -374,7 +361,7 @@ class ObjectStore:
         else:
             cause = check_name(rtype.kind, meta["name"], label=rtype.label_name)
         if cause:
-            raise ApiError.invalid(rtype.kind, meta["name"], [cause])
+            raise ApiError.invalid(_qualified_kind(rtype), meta["name"], [cause])
         if self._key(rtype, namespace, meta["name"]) in self.objects[resource]:
             raise ApiError.already_exists(resource, meta["name"])
         for server_field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
@@ -528,12 +515,8 @@ class ObjectStore:
         self._bump(new)
         self._store(resource, new, current)
         self._record("MODIFIED", resource, new, current)
-        if (
-            old_meta.get("deletionTimestamp")
-            and not meta.get("finalizers")
-            and (resource != "pods" or self._pod_terminated(new))
-        ):
-            self.remove(resource, meta.get("namespace"), name)
+        if old_meta.get("deletionTimestamp"):
+            self.gc.release(resource, new)  # its last finalizer may have gone
         return new, warnings
 
     @staticmethod

@@ -8,6 +8,7 @@ document an Accept header gets.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -130,9 +131,27 @@ def api_resource(rtype: ResourceType) -> list[dict[str, Any]]:
     return [entry, *subs]
 
 
-def openapi_response(request: web.Request, kubernetes_version: str) -> web.Response | None:
-    """``/openapi/v2`` (protobuf or JSON by Accept) and ``/openapi/v3[/api/v1]``."""
+def openapi_response(
+    request: web.Request,
+    kubernetes_version: str,
+    groups: dict[str, bytes] | None = None,
+) -> web.Response | None:
+    """``/openapi/v2`` (protobuf or JSON by Accept) and ``/openapi/v3[/api/v1]``.
+
+    ``groups`` are more v3 documents by group-version (``apis/example.test/v1``), listed
+    in the ``/openapi/v3`` index with their hashes: the custom resources' schemas.
+    """
     path = request.path.rstrip("/")
+    groups = groups or {}
+    if path == "/openapi/v3" and groups:
+        index = json.loads(openapi_v3(kubernetes_version)[0])
+        for group_version, document in groups.items():
+            digest = hashlib.sha512(document).hexdigest().upper()
+            url = f"/openapi/v3/{group_version}?hash={digest}"
+            index["paths"][group_version] = {"serverRelativeURL": url}
+        return json_response(index)
+    if path.startswith("/openapi/v3/") and path[len("/openapi/v3/") :] in groups:
+        return web.Response(body=groups[path[len("/openapi/v3/") :]], content_type=_JSON)
     if path == "/openapi/v2":
         as_json, as_protobuf = openapi_v2(kubernetes_version)
         if OPENAPI_V2_PROTOBUF in request.headers.get("Accept", ""):

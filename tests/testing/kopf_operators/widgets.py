@@ -1,8 +1,9 @@
 """A trivial kopf operator for ``widgets.example.test``, run by test_kube_kopf.py.
 
-On create it annotates the widget, posts an Event and stores a result in status; on
-delete it writes the widget's name to ``$WIDGET_DELETED_LOG``, so a test sees the delete
-handler ran before the finalizer went. The marker file is appended, never read here.
+On create it annotates the widget, posts an Event and stores a result in status (and
+appends "<$WIDGET_OPERATOR> <name>" to ``$WIDGET_HANDLED_LOG`` when set); on delete it
+writes the widget's name to ``$WIDGET_DELETED_LOG``, so a test sees the delete handler ran
+before the finalizer went. The marker files are appended, never read here.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 def created(
     body: kopf.Body, spec: kopf.Spec, name: str, patch: kopf.Patch, **_: Any
 ) -> dict[str, Any]:
+    if log := os.environ.get("WIDGET_HANDLED_LOG"):  # which replica handled which widget
+        with open(log, "a") as handled:
+            handled.write(f"{os.environ.get('WIDGET_OPERATOR', 'kopf')} {name}\n")
     patch.metadata.annotations["example.test/seen-size"] = str(spec["size"])
     kopf.info(body, reason="Sized", message=f"widget {name} has size {spec['size']}")
     return {"size": spec["size"], "doubled": spec["size"] * 2}
