@@ -69,9 +69,15 @@ async def test_two_replicas_create_each_pod_once(lab_cluster: LabCluster, kubele
     kubelet.mode = "stub"
     server = await _setup(lab_cluster)
     peering = ("--peering", "lsst-spawner", "--peering-lifetime", "5")
-    low = lab_cluster.start_operator(*peering, "--priority", "10", name="low")
     high = lab_cluster.start_operator(*peering, "--priority", "20", name="high")
-    wait_for(lambda: "Pausing operations in favour of" in low.output, "low to stand by", 90)
+
+    def peers() -> dict[str, Any]:
+        peering_object = lab_cluster.get("kopfpeerings.kopf.dev", "lsst-spawner") or {}
+        return {k: v["priority"] for k, v in (peering_object.get("status") or {}).items()}
+
+    wait_for(lambda: 20 in peers().values(), "high in the peering", 90, log=lab_cluster.output)
+    low = lab_cluster.start_operator(*peering, "--priority", "10", name="low")
+    wait_for(lambda: 10 in peers().values(), "low in the peering", 90, log=lab_cluster.output)
     names = [f"lab-user{i}" for i in range(4)]
     creates_before = lab_cluster.emulator.counters.get("create", "pods")
     for name in names[:2]:
