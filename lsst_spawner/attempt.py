@@ -184,7 +184,7 @@ class LabSpawn:
         identity = await self.load_identity()
         settings = spawner.lab_settings_cached()
         size = options.size or settings.default_size
-        if size not in {choice.name for choice in settings.sizes}:
+        if options.profile is None and size not in {choice.name for choice in settings.sizes}:
             # Validation offered a size the site's lab_sizes do not have: the request is
             # what cannot be served (a site's own catalog, or sizes changed meanwhile).
             names = ", ".join(choice.name for choice in settings.sizes)

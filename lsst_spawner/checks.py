@@ -212,7 +212,45 @@ def check_config_with_warnings(
         checked.append(cls.__name__)
         found[trait] = settings
     problems.extend(_group_reference_problems(found))
+    menu_problems, menu_warnings = _lab_menu_checks(config, found.get("spawner_class"))
+    problems.extend(menu_problems)
+    warnings.extend(menu_warnings)
     return problems, warnings, checked
+
+
+_LAB_MENU_MODULE = "lsst_spawner.menu.traits"
+
+
+def _lab_menu_checks(
+    config: Config, spawner: ConfigChecks | None
+) -> tuple[list[ConfigProblem], list[ConfigProblem]]:
+    """``LabMenu``'s own checks (its database URL, node groups, check interval), when set,
+    and the spawner settings the menu replaces."""
+    if not config._has_section("LabMenu"):
+        return [], []
+    import importlib
+
+    # By name, as the configured classes are: the menu's traits import config, which runs
+    # these checks when it loads a configuration.
+    LabMenu = importlib.import_module(_LAB_MENU_MODULE).LabMenu
+
+    _, problems = offline_settings(LabMenu, config)
+    if problems:  # unknown names and wrong types: the object below could not be built
+        return problems, []
+    menu = LabMenu(config=config)
+    warnings = []
+    quota = getattr(spawner, "lab_size_quota", None) or getattr(
+        spawner, "lab_size_quota_hook", None
+    )
+    if menu.enabled and quota:
+        warnings.append(
+            ConfigProblem(
+                "LSSTSpawner.lab_size_quota",
+                "is not applied while LabMenu.enabled: the menu's profiles and their groups "
+                "decide who may pick what",
+            )
+        )
+    return list(_safe_config_problems(menu)), warnings
 
 
 def _group_reference_problems(found: dict[str, ConfigChecks]) -> list[ConfigProblem]:

@@ -125,7 +125,11 @@ class LSSTSpawner(
         return self.site.form_sizes(self)
 
     async def options_catalog(self) -> OptionsCatalog:
-        """The menu (from the cache, never the registry) and the sizes this user may pick."""
+        """The menu (from the cache, never the registry) and the sizes this user may pick;
+        with ``LabMenu.enabled``, the lab menu's current revision as this user's groups see it."""
+        catalog = await self.site.lab_menu_catalog(self)
+        if catalog is not None:
+            return catalog
         return await self.apply_size_quota(self.site.options_catalog(self, await self.get_menu()))
 
     def kube_retry_policy(self) -> RetryPolicy:
@@ -142,6 +146,7 @@ class LSSTSpawner(
 
     # --- the options form and user options --------------------------------------------
 
+    @answers_http
     async def render_options_form(self, spawner: Any = None) -> str:
         """The options form's HTML (JupyterHub calls ``options_form(spawner)``)."""
         return render_options_form(

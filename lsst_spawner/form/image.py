@@ -64,4 +64,5 @@ def lab_request(options: LabOptions) -> LabRequest:
         debug=options.enable_debug,
         reset_user_env=options.reset_user_env,
         image_env=tuple(sorted(image.env.items())),
+        profile=options.profile,
     )

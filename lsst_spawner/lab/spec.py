@@ -45,7 +45,14 @@ from .security import (
     check_lab_identity,
     drop_system_groups,
 )
-from .sizes import LabSize, build_resources, build_size_env
+from .sizes import (
+    LabProfile,
+    LabSize,
+    build_profile_env,
+    build_profile_resources,
+    build_profile_scheduling,
+    size_profile,
+)
 from .volumes import SiteMount, SiteVolume, build_mounts, build_volumes, select_site_storage
 
 __all__ = [
@@ -135,6 +142,9 @@ class LabRequest:
     #: Image variables (``JUPYTER_IMAGE_SPEC``, ``IMAGE_DIGEST``, ...) from the menu entry;
     #: when empty, ``JUPYTER_IMAGE`` and ``JUPYTER_IMAGE_SPEC`` are set to :attr:`image`.
     image_env: tuple[tuple[str, str], ...] = ()
+    #: The menu profile chosen (limits, guarantees, node group); ``None``: :attr:`size`
+    #: among the configured ``lab_sizes``.
+    profile: LabProfile | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +170,8 @@ class LabSpec:
     secret: Mapping[str, Any]
     #: Secret values by name, to prove the Pod holds none of them.
     secret_values: Mapping[str, str] = field(repr=False, default_factory=dict)
+    #: The pod spec's nodeSelector, tolerations and affinity from the profile's node group.
+    scheduling: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -204,7 +216,9 @@ def build_lab_spec(
     )
     if not options.image:
         raise LabSpecError("no image was chosen for the lab")
-    size = _choose_size(settings, options.size)
+    profile = options.profile or size_profile(
+        _choose_size(settings, options.size), settings.request_ratio
+    )
     names = build_object_names(settings.pod_name_template, identity.username)
     labels = build_lab_labels(identity.username, options.image, names["pod"])
     fields = template_fields(identity.username, identity.uid, identity.gid)
@@ -236,7 +250,7 @@ def build_lab_spec(
         **dict(options.image_env),
         "JUPYTER_RUNTIME_DIR": settings.runtime_directory,
         **build_identity_env(identity),
-        **build_size_env(size, settings.request_ratio),
+        **build_profile_env(profile),
     }
     if options.debug:
         plain_env["DEBUG"] = "TRUE"
@@ -280,12 +294,13 @@ def build_lab_spec(
         pod_security_context=build_pod_security_context(identity, settings.fs_group),
         container_security_context=build_container_security_context(identity),
         env=tuple(env),
-        resources=build_resources(size, settings.request_ratio),
+        resources=build_profile_resources(profile),
         volumes=tuple(volumes),
         volume_mounts=tuple(mounts),
         init_containers=(init,) if init else (),
         secret=secret,
         secret_values=values,
+        scheduling=build_profile_scheduling(profile),
     )
 
 
@@ -344,6 +359,7 @@ def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> LabObjects:
         **spec.container_security_context,
     }
     lab["resources"] = spec.resources
+    _apply_scheduling(body, spec.scheduling)
 
     # KubeSpawner's entries for names we set are dropped, even valueFrom ones: in
     # Kubernetes env overrides envFrom, so one left in env would beat our env Secret.
@@ -387,6 +403,23 @@ def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> LabObjects:
         copied["env"], env_secret, secret, copied["pod"], json_size=len(as_json)
     )
     return LabObjects(env_secret=env_secret, secret=secret, pod=copied["pod"])
+
+
+def _apply_scheduling(body: dict[str, Any], scheduling: Mapping[str, Any]) -> None:
+    """The profile's node group on the pod spec, with KubeSpawner's own settings kept.
+
+    Its node selector entries win over KubeSpawner's for the same key, its
+    tolerations are added to KubeSpawner's, and its affinity, when it has one,
+    replaces KubeSpawner's (two affinities cannot be merged without changing
+    what either means).
+    """
+    if "nodeSelector" in scheduling:
+        body["nodeSelector"] = {**(body.get("nodeSelector") or {}), **scheduling["nodeSelector"]}
+    if "tolerations" in scheduling:
+        theirs = list(body.get("tolerations") or [])
+        body["tolerations"] = theirs + [t for t in scheduling["tolerations"] if t not in theirs]
+    if "affinity" in scheduling:
+        body["affinity"] = scheduling["affinity"]
 
 
 def _plain_mapping(obj: Any) -> Any:

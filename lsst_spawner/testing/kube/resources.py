@@ -98,6 +98,7 @@ RESOURCES: dict[str, ResourceType] = {
                 ("attach", ("create", "get")),
                 ("exec", ("create", "get")),
                 ("log", ("get",)),
+                ("portforward", ("create", "get")),
                 _STATUS,
             ),
         ),
