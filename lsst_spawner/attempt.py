@@ -35,7 +35,7 @@ from .errors import (
     NoImageAvailable,
     OptionsRejected,
 )
-from .form.image import lab_image
+from .form.image import lab_image, lab_request
 from .form.options import LabOptions, OptionsCatalog, OptionsError, OptionsOrigin
 from .form.options import parse_user_options as parse_options
 from .identity import Identity, IdentityError
@@ -48,7 +48,7 @@ from .kube.sweep import SPAWNS
 from .lab.claims import HomeClaimSettings, build_home_claim, build_user_namespace
 from .lab.models import dict_to_model
 from .lab.names import server_name_problem
-from .lab.spec import LabObjects, LabRequest, LabSettings, LabSpec, apply_lab_spec, build_lab_spec
+from .lab.spec import LabObjects, LabSettings, LabSpec, apply_lab_spec, build_lab_spec
 from .progress import SpawnProgress
 
 __all__ = ["LabSpawn", "SpawnerHost", "follow_progress", "request_supplies_options", "stop_lab"]
@@ -75,6 +75,8 @@ class SpawnerHost(Protocol):
     events_enabled: bool
     lab_image_pull_grace: float
     _start_future: Any
+    lab_spawn: LabSpawn | None
+    finished_spawn_progress: SpawnProgress | None
 
     async def stop(self, now: bool = False) -> None: ...
 
@@ -207,15 +209,7 @@ class LabSpawn:
             names = ", ".join(choice.name for choice in settings.sizes)
             raise OptionsRejected(f"size {size!r} is not one of {names}", field="size")
         image = lab_image(options.image)
-        request = LabRequest(
-            image=image.reference,
-            size=options.size,
-            debug=options.enable_debug,
-            reset_user_env=options.reset_user_env,
-            image_env=tuple(sorted(image.env.items())),
-            profile=options.profile,
-            server_name=spawner.name or "",
-        )
+        request = lab_request(options, server_name=spawner.name or "")
         try:
             spec = build_lab_spec(
                 settings,
@@ -399,36 +393,34 @@ class LabSpawn:
             )
 
 
-async def follow_progress(
-    spawner: SpawnerHost, tracker: SpawnProgress | None
-) -> AsyncIterator[Any]:
+async def follow_progress(spawner: SpawnerHost) -> AsyncIterator[Any]:
     """Our steps and the pod's events, with rising percentages, ending at 100 when ready.
 
-    ``tracker`` is the current attempt's, or the last finished one's: JupyterHub keeps a
+    The steps are the current attempt's, or the last finished one's: JupyterHub keeps a
     spawn pending (adding the route) after ``start`` returns, and a progress page that
-    connects then is shown the whole spawn, not only its end.
+    connects then is shown the whole spawn, not only its end. The pod's events are
+    recorded in the attempt's progress as they arrive, so every page that follows the
+    spawn, early or late, is shown the same events at the same percentages.
     """
+    attempt = spawner.lab_spawn
+    tracker = attempt.progress if attempt is not None else spawner.finished_spawn_progress
     tracker = tracker if tracker is not None else SpawnProgress()
     if spawner.events_enabled:
         await spawner._start_watching_events()
     sent = 0
-    seen = 0
     while True:
         future = spawner._start_future
         done = future is not None and future.done()
+        if spawner.events_enabled and tracker.follows_pod_events:
+            tracker.record_kube_events(spawner.events)
         while sent < len(tracker.events):
             yield tracker.events[sent]
             sent += 1
-        if spawner.events_enabled and tracker.follows_pod_events:
-            events = spawner.events
-            for event in events[seen:]:
-                yield tracker.kube_event(event)
-            seen = len(events)
         if done:
             break
         await tracker.wait_for_step(1.0)
     if future is not None and not future.cancelled() and future.exception() is None:
-        yield tracker.ready(f"Your lab pod {spawner.pod_name} is running")
+        yield tracker.finish(f"Your lab pod {spawner.pod_name} is running")
 
 
 async def stop_lab(spawner: SpawnerHost, stop_pod: Callable[[], Awaitable[None]]) -> None:

@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from traitlets.config import Config
 from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
@@ -157,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     manifests = commands.add_parser(
         "manifests",
-        help="print Kubernetes objects to apply next to the hub (the labs' NetworkPolicy)",
+        help="print Kubernetes objects to apply next to the hub (NetworkPolicy; --operator)",
         description=(
             "Print, as YAML, the labs' NetworkPolicy for sites not using Zero to JupyterHub's: "
             "ingress from the hub and the proxy only, on the lab's port; egress by intent."
@@ -169,7 +170,37 @@ def build_parser() -> argparse.ArgumentParser:
     add_manifests_arguments(manifests)
     add_prune_parser(commands, _add_config_option)
     add_prepull_status_parser(commands, _add_config_option)
+    _add_operator_parsers(commands)
     return parser
+
+
+def _add_operator_parsers(commands: Any) -> None:
+    """``crds``, ``template-from-config`` and ``operator`` (operator mode, docs/operator.md)."""
+    commands.add_parser(
+        "crds",
+        help="print the LabServer and LabTemplate CustomResourceDefinitions (YAML)",
+        description="Print the CRDs of operator mode, generated from lsst_spawner.crd's models.",
+    )
+    template = commands.add_parser(
+        "template-from-config",
+        help="print the LabTemplate equivalent to the configuration's lab settings",
+        description=(
+            "Turn the configured LSSTSpawner traits (lab, image menu, Kubernetes) and "
+            "KubeSpawner's pod into a LabTemplate for operator mode, as YAML."
+        ),
+    )
+    _add_config_option(template)
+    from .crd.from_config import add_template_arguments
+
+    add_template_arguments(template)
+    operator = commands.add_parser(
+        "operator",
+        help="run the operator of operator mode (kopf), reconciling LabServers",
+        description="Run the kopf operator that builds, polices and audits LabServers.",
+    )
+    from .operator.run import add_operator_arguments
+
+    add_operator_arguments(operator)
 
 
 def _check_config(config: Config, config_file: str) -> int:
@@ -257,6 +288,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config_file = getattr(args, "config", DEFAULT_CONFIG_FILE)
     try:
+        if args.command == "crds":  # neither reads a hub configuration
+            from .crd import print_crds
+
+            return print_crds()
+        if args.command == "operator":
+            from .operator.run import run_operator
+
+            return run_operator(args)
         config = load_hub_config(config_file)
         if args.command == "check-config":
             return _check_config(config, config_file)
@@ -278,6 +317,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .editor.service import run_menu_editor
 
             return run_menu_editor(config)
+        if args.command == "template-from-config":
+            from .crd.from_config import print_template
+
+            return print_template(config, args)
         if args.command == "manifests":
             from .manifests import print_manifests
 

@@ -97,6 +97,12 @@ def add_manifests_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NS/KEY=VALUE:PORT",
         help="an in-cluster service labs may reach, by its pods' labels (repeatable)",
     )
+    parser.add_argument(
+        "--operator",
+        action="store_true",
+        help="also operator mode's CRDs, the operator's Deployment and RBAC, the hub's Role",
+    )
+    parser.add_argument("--operator-image", help="the operator's image (with lsst-spawner)")
 
 
 def lab_network_policy_from_config(config: Config, args: argparse.Namespace) -> dict[str, Any]:
@@ -131,5 +137,19 @@ def lab_network_policy_from_config(config: Config, args: argparse.Namespace) -> 
 def print_manifests(config: Config, args: argparse.Namespace) -> int:
     """Print the manifests as one YAML stream."""
     documents = [lab_network_policy_from_config(config, args)]
+    if args.operator:
+        from .crd import build_crds
+        from .operator.manifests import DEFAULT_OPERATOR_IMAGE, kopf_peering_crd, operator_manifests
+
+        namespace = documents[0]["metadata"]["namespace"]
+        documents += [
+            *build_crds(),
+            kopf_peering_crd(),
+            *operator_manifests(
+                namespace=namespace,
+                hub_namespace=args.hub_namespace or namespace,
+                image=args.operator_image or DEFAULT_OPERATOR_IMAGE,
+            ),
+        ]
     print(yaml.safe_dump_all(documents, sort_keys=False), end="")
     return 0

@@ -9,7 +9,7 @@ successful spawn is at 100.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +50,10 @@ class SpawnProgress:
         self.events: list[dict[str, Any]] = []
         #: True once the pod was requested: its Kubernetes events belong to this spawn.
         self.follows_pod_events = False
+        #: How many of the pod's Kubernetes events are recorded in :attr:`events`.
+        self._kube_recorded = 0
+        #: The final event, made once (every page that follows the spawn is shown it).
+        self._final: dict[str, Any] | None = None
         #: Made by the first reader that waits: many spawns have none (REST API clients).
         self._changed: asyncio.Event | None = None
 
@@ -94,9 +98,21 @@ class SpawnProgress:
         timestamp = stamp.isoformat() if isinstance(stamp, datetime) else stamp
         return self._event(message, self._advance(wanted), severity, timestamp)
 
+    def record_kube_events(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Record the pod's events not yet recorded (``events``: all of them, in order)."""
+        for event in events[self._kube_recorded :]:
+            self.events.append(self.kube_event(event))
+        self._kube_recorded = max(self._kube_recorded, len(events))
+
     def ready(self, message: str = "Your lab is ready") -> dict[str, Any]:
         """The final event of a successful spawn, at 100."""
         return self._event(message, self._advance(100, final=True), "info")
+
+    def finish(self, message: str) -> dict[str, Any]:
+        """The final event of this successful spawn, made by its first reader, at 100."""
+        if self._final is None:
+            self._final = self.ready(message)
+        return self._final
 
     async def wait_for_step(self, seconds: float) -> None:
         """Wait until a step is recorded or ``seconds`` pass."""

@@ -31,6 +31,7 @@ from .lab.models import model_to_dict
 from .lab.names import build_object_names
 from .lab.spec import LabObjects, LabSettings, LabSpec
 from .lab.traits import LabTraits
+from .operator_mode import OperatorModeTraits
 from .progress import SpawnProgress
 from .site import SiteContext, site_context
 
@@ -45,6 +46,7 @@ class LSSTSpawner(
     LabTraits,
     KubeTraits,
     SweepTraits,
+    OperatorModeTraits,
     ResilientKubeSpawnerMixin,
 ):
     """Spawns science platform labs on Kubernetes as the user's own POSIX identity.
@@ -258,6 +260,8 @@ class LSSTSpawner(
     async def _start(self) -> Any:
         attempt = self._attempt()
         try:
+            if self.operator_backend is not None:  # operator mode: a LabServer, no pod
+                return await self.operator_backend.start()
             return await attempt.run(super()._start)
         finally:
             self.finished_spawn_progress = attempt.progress
@@ -277,6 +281,8 @@ class LSSTSpawner(
 
     async def stop(self, now: bool = False) -> None:
         """Delete the pod (KubeSpawner), then the lab's Secret (and a pre-0.1.0 lab's -env)."""
+        if self.operator_backend is not None:
+            return await self.operator_backend.stop()
         await stop_lab(self, functools.partial(super().stop, now=now))
 
     async def delete_forever(self) -> None:
@@ -287,6 +293,6 @@ class LSSTSpawner(
 
     def progress(self) -> AsyncIterator[Any]:
         """Our steps and the pod's events, with rising percentages, ending at 100 when ready."""
-        attempt = self.lab_spawn
-        tracker = attempt.progress if attempt is not None else self.finished_spawn_progress
-        return follow_progress(self, tracker)
+        if self.operator_backend is not None:
+            return self.operator_backend.progress()
+        return follow_progress(self)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..images.model import MenuImage
+from ..lab.spec import LabRequest
 from .options import LabOptions
 
-__all__ = ["LabImage", "lab_image", "lab_options_env"]
+__all__ = ["LabImage", "lab_image", "lab_options_env", "lab_request"]
 
 
 @dataclass(frozen=True)
@@ -52,3 +53,18 @@ def lab_options_env(options: LabOptions) -> dict[str, str]:
     if options.reset_user_env:
         env["RESET_USER_ENV"] = "TRUE"
     return env
+
+
+def lab_request(options: LabOptions, *, server_name: str = "") -> LabRequest:
+    """What the lab builders are given for validated options of a server (in-hub and
+    operator modes); ``server_name`` is JupyterHub's, "" for the default server."""
+    image = lab_image(options.image)
+    return LabRequest(
+        image=image.reference,
+        size=options.size,
+        debug=options.enable_debug,
+        reset_user_env=options.reset_user_env,
+        image_env=tuple(sorted(image.env.items())),
+        profile=options.profile,
+        server_name=server_name,
+    )

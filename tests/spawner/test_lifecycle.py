@@ -146,6 +146,10 @@ async def test_spawn_and_stop_leave_nothing_behind(kube_api: KubeHandle, stub_ku
     assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
 
 
+async def _collect(events: Any) -> list[dict[str, Any]]:
+    return [event async for event in events]
+
+
 async def test_a_progress_page_that_connects_after_start_returned_sees_the_whole_spawn(
     kube_api: KubeHandle, stub_kubelet: Any
 ) -> None:
@@ -153,15 +157,20 @@ async def test_a_progress_page_that_connects_after_start_returned_sees_the_whole
     # progress page that connects then once saw only "ready" (found by the browser e2e test
     # under load): it is shown every step and the pod's events, then ready.
     spawner = make_spawner(kube_api, "rra", image="w_2026_46", size="small")
-    await asyncio.wait_for(spawner.start(), 60)
+    start = spawner.start()
+    early_page = asyncio.create_task(_collect(spawner.progress()))
+    await asyncio.wait_for(start, 60)
+    early = await asyncio.wait_for(early_page, 30)
     assert spawner.lab_spawn is None
-    late = [event async for event in spawner.progress()]
+    late = await _collect(spawner.progress())
     messages = [event["message"] for event in late]
     assert any("Image: Weekly 2026_46" in m for m in messages), messages
     assert any(m.startswith("Scheduled") for m in messages), messages
-    assert late[-1]["progress"] == 100
     percentages = [event["progress"] for event in late]
     assert percentages == sorted(percentages)
+    assert percentages.count(100) == 1, "only the last event is at 100"
+    # Both pages are shown the same spawn: the same events at the same percentages.
+    assert late == early
     # It keeps the steps only: nothing of the Secret's values.
     assert TOKEN not in json.dumps(late)
     assert TOKEN not in json.dumps(vars(spawner.finished_spawn_progress), default=str)

@@ -1,0 +1,210 @@
+"""``lsst-spawner operator``: run the kopf operator (see docs/operator.md).
+
+Two or more replicas use kopf's peering: each starts with its own random
+priority, the highest one works, the others stand by until its peering entry
+expires. The liveness endpoint fails when this replica works but its own
+heartbeat Lease, renewed every ``--heartbeat`` seconds, has stopped coming back
+through a watch: the watch streams are dead (kopf#1276) and a restart is due.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+import secrets
+import time
+from typing import Any
+
+__all__ = ["add_operator_arguments", "run_operator"]
+
+_LOG = logging.getLogger("lsst_spawner.operator")
+
+
+def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--namespace",
+        action="append",
+        required=True,
+        metavar="NS",
+        help="a namespace whose LabServers to reconcile (repeat for more)",
+    )
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--peering",
+        default="lsst-spawner",
+        metavar="NAME",
+        help="kopf peering object shared by the replicas (default: lsst-spawner)",
+    )
+    group.add_argument(
+        "--standalone", action="store_true", help="one replica only: no peering object"
+    )
+    parser.add_argument(
+        "--liveness",
+        default="http://0.0.0.0:8080/healthz",
+        metavar="URL",
+        help="where the liveness probe is served (default: http://0.0.0.0:8080/healthz)",
+    )
+    parser.add_argument(
+        "--heartbeat",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how often the heartbeat Lease is renewed (default: 10)",
+    )
+    parser.add_argument(
+        "--priority", type=int, default=None, help="peering priority (default: random)"
+    )
+    parser.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=60,
+        metavar="SECONDS",
+        help="how long a silent replica's peering entry counts as alive (default: 60)",
+    )
+
+
+async def _heartbeat(state: Any, api: Any) -> None:
+    """Renew this replica's heartbeat Lease; its watch event proves the watches work."""
+    from kubernetes_asyncio import client
+
+    from .handlers import HEARTBEAT_LABEL
+
+    leases: Any = client.CoordinationV1Api(api)  # dict bodies, _content_type
+    namespace = state.namespaces[0]
+    name = f"lsst-spawner-operator-{state.identity}"
+    while True:
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+        body = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": name, "labels": {HEARTBEAT_LABEL: state.identity}},
+            "spec": {"holderIdentity": state.identity, "renewTime": now},
+        }
+        try:
+            try:
+                await leases.patch_namespaced_lease(
+                    name,
+                    namespace,
+                    {"spec": body["spec"]},
+                    _content_type="application/merge-patch+json",
+                )
+            except client.ApiException as error:
+                if error.status != 404:
+                    raise
+                await leases.create_namespaced_lease(namespace, body)
+        except Exception as error:  # the probe reports a heartbeat that stops
+            _LOG.warning("Could not renew the heartbeat Lease %s: %s", name, error)
+        await asyncio.sleep(state.heartbeat)
+
+
+def _register(args: argparse.Namespace, identity: str, priority: int) -> None:
+    import kopf
+    from kubernetes_asyncio import client, config
+
+    from . import handlers  # noqa: F401 - registers the handlers
+    from .handlers import FINALIZER, OperatorState
+    from .kube import LabKube
+
+    @kopf.on.login()
+    def login(**kwargs: Any) -> Any:
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            return kopf.login_with_service_account(**kwargs)
+        return kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.startup()
+    async def startup(settings: Any, memo: Any, **_: Any) -> None:
+        from ..kube.retries import RetryPolicy
+
+        settings.persistence.finalizer = FINALIZER
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+            prefix="lab.lsst-spawner.io"
+        )
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix="lab.lsst-spawner.io", key="last-handled-configuration"
+        )
+        settings.watching.server_timeout = 300
+        settings.peering.lifetime = args.peering_lifetime
+        settings.posting.level = logging.INFO
+        configuration = client.Configuration()
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            await config.load_kube_config(client_configuration=configuration)
+        api = client.ApiClient(configuration)
+        policy = RetryPolicy(budget=30, request_timeout=10).with_log(_LOG)
+        state = OperatorState(
+            LabKube(api, policy),
+            identity=identity,
+            priority=priority,
+            peering=None if args.standalone else args.peering,
+            heartbeat=args.heartbeat,
+            namespaces=tuple(args.namespace),
+        )
+        memo.state = state
+        memo.api = api
+        state.heartbeat_task = asyncio.ensure_future(_heartbeat(state, api))
+
+    @kopf.on.cleanup()
+    async def cleanup(memo: Any, **_: Any) -> None:
+        task = getattr(memo.state, "heartbeat_task", None)
+        if task is not None:
+            task.cancel()
+        await memo.api.close()
+
+    @kopf.on.probe(id="watching")
+    async def watching(memo: Any, **_: Any) -> Any:
+        state = memo.state
+        age = time.monotonic() - state.heartbeat_seen
+        if age <= 3 * state.heartbeat + 5:
+            return {"heartbeatAge": round(age, 1)}
+        if await _standing_by(state, memo.api):
+            return "standing by"
+        # Permanent: kopf would retry a plain error in 60 s, and the probe would hang till then.
+        raise kopf.PermanentError(
+            f"no watch event for {age:.0f}s (heartbeat every {state.heartbeat:g}s): "
+            "the watch streams are dead"
+        )
+
+
+async def _standing_by(state: Any, api: Any) -> bool:
+    """Whether a live peer of higher priority works instead of this replica (kopf peering)."""
+    from kubernetes_asyncio import client
+
+    if state.peering is None:
+        return False
+    custom = client.CustomObjectsApi(api)
+    try:
+        peering = await custom.get_namespaced_custom_object(
+            "kopf.dev", "v1", state.namespaces[0], "kopfpeerings", state.peering
+        )
+    except client.ApiException:
+        return False
+    for peer, info in (peering.get("status") or {}).items():
+        higher = isinstance(info, dict) and int(info.get("priority", 0)) > state.priority
+        if peer != state.identity and higher:
+            return True
+    return False
+
+
+def run_operator(args: argparse.Namespace) -> int:
+    """Run until stopped (SIGINT/SIGTERM); returns the exit code."""
+    import kopf
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # kopf logs every handler run at INFO (the heartbeat's each second); failures stay visible.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    identity = f"op-{secrets.token_hex(6)}"
+    priority = args.priority if args.priority is not None else random.randint(1, 2**30)  # noqa: S311
+    _register(args, identity, priority)
+    kopf.run(
+        standalone=args.standalone,
+        peering_name=None if args.standalone else args.peering,
+        priority=priority,
+        identity=identity,  # type: ignore[arg-type] # kopf's Identity is a NewType of str
+        namespaces=args.namespace,
+        liveness_endpoint=args.liveness,
+    )
+    return 0

@@ -1,0 +1,271 @@
+"""Operator-mode fixtures: the emulator with the CRDs, the real operator as a process.
+
+The hub's kubeconfig (``kube_api.kubeconfig``) is bound to operator mode's hub Role
+(``HUB_OPERATOR_ROLE_RULES``) for the whole suite; the operator runs as its own
+service account with the Role and ClusterRole ``manifests --operator`` prints.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from lsst_spawner.crd import build_crds
+from lsst_spawner.crd.declare import API_TOKEN_KEY, GIT_TOKEN_KEY, build_hub_secret
+from lsst_spawner.operator.manifests import (
+    HUB_OPERATOR_ROLE_RULES,
+    OPERATOR_CLUSTER_RULES,
+    OPERATOR_ROLE_RULES,
+    PEERING_NAME,
+)
+from lsst_spawner.testing.kube.authn import service_account_user
+from lsst_spawner.testing.kube.kopf_process import peering_crds
+from lsst_spawner.testing.kube_fixtures import KubeHandle
+from lsst_spawner.testing.ports import free_port
+
+T = TypeVar("T")
+LABSERVERS = "labservers.lab.lsst-spawner.io"
+TEMPLATES = "labtemplates.lab.lsst-spawner.io"
+
+
+@pytest.fixture
+def kube_role() -> list[dict[str, Any]]:
+    """The hub's Role in operator mode: LabServers, Secrets create/delete, Events."""
+    return [dict(rule) for rule in HUB_OPERATOR_ROLE_RULES]
+
+
+def wait_for(fn: Callable[[], T | None], what: str, timeout: float = 60, log: Any = None) -> T:
+    """Poll ``fn`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.1)
+    detail = f"\n--- operator output ---\n{log()[-6000:]}" if log is not None else ""
+    raise AssertionError(f"timed out waiting for {what}{detail}")
+
+
+class OperatorProcess:
+    """``lsst-spawner operator`` as a process, in its own process group."""
+
+    def __init__(self, args: list[str], kubeconfig: Path, log_path: Path) -> None:
+        self.args, self.log_path = args, log_path
+        self.env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+        self.env.pop("KUBERNETES_SERVICE_HOST", None)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> OperatorProcess:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "lsst_spawner.cli", "operator", *self.args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,
+            )
+        return self
+
+    @property
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, as a node failure would."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(20)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class LabCluster:
+    """The emulator with operator mode installed, and helpers to drive it as its users."""
+
+    def __init__(self, kube: KubeHandle, tmp_path: Path) -> None:
+        self.kube = kube
+        assert kube.emulator is not None
+        self.emulator = kube.emulator
+        self.namespace = kube.namespace
+        self.tmp_path = tmp_path
+        self.operators: list[OperatorProcess] = []
+        for crd in [*build_crds(), *peering_crds()]:
+            self.emulator.create_object("customresourcedefinitions", crd, None)
+        self.emulator.create_object(
+            "kopfpeerings.kopf.dev",
+            {
+                "apiVersion": "kopf.dev/v1",
+                "kind": "KopfPeering",
+                "metadata": {"name": PEERING_NAME},
+            },
+            self.namespace,
+        )
+        self.operator_kubeconfig = self._operator_account()
+
+    def _operator_account(self) -> Path:
+        ns, account = self.namespace, "lsst-spawner-operator"
+        ref = {"apiGroup": "rbac.authorization.k8s.io", "name": account}
+        subject = [{"kind": "ServiceAccount", "name": account, "namespace": ns}]
+        create = self.emulator.create_object
+        create("roles", {"metadata": {"name": account}, "rules": OPERATOR_ROLE_RULES}, ns)
+        create(
+            "rolebindings",
+            {
+                "metadata": {"name": account},
+                "roleRef": {**ref, "kind": "Role"},
+                "subjects": subject,
+            },
+            ns,
+        )
+        create(
+            "clusterroles", {"metadata": {"name": account}, "rules": OPERATOR_CLUSTER_RULES}, None
+        )
+        create(
+            "clusterrolebindings",
+            {
+                "metadata": {"name": account},
+                "roleRef": {**ref, "kind": "ClusterRole"},
+                "subjects": subject,
+            },
+            None,
+        )
+        token = self.emulator.call(
+            self.emulator.access.authn.issue, service_account_user(ns, account)
+        )
+        return self.emulator.write_kubeconfig(
+            self.tmp_path / "operator.kubeconfig", ns, token=token
+        )
+
+    # --- the operator ------------------------------------------------------------------
+
+    def start_operator(self, *args: str, name: str = "operator") -> OperatorProcess:
+        port = free_port()
+        operator = OperatorProcess(
+            [
+                "--namespace",
+                self.namespace,
+                "--liveness",
+                f"http://127.0.0.1:{port}/healthz",
+                "--heartbeat",
+                "1",
+                *(args or ("--standalone",)),
+            ],
+            self.operator_kubeconfig,
+            self.tmp_path / f"{name}.log",
+        )
+        operator.liveness_port = port  # type: ignore[attr-defined]
+        self.operators.append(operator.start())
+        return operator
+
+    def output(self) -> str:
+        return "\n".join(f"=== {op.log_path.name}\n{op.output}" for op in self.operators)
+
+    def stop(self) -> None:
+        for operator in self.operators:
+            operator.stop()
+
+    # --- objects -----------------------------------------------------------------------
+
+    def create(self, resource: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.emulator.create_object(resource, body, self.namespace)
+
+    def get(self, resource: str, name: str) -> Any:
+        return self.emulator.get_object(resource, name, self.namespace)
+
+    def lab_server(self, name: str) -> Any:
+        return self.get(LABSERVERS, name)
+
+    def declare_secret(
+        self,
+        created: dict[str, Any],
+        api_token: str = "hubtoken-1",  # noqa: S107 - a test value
+        git: str = "",
+    ) -> None:
+        """The hub's Secret of a created LabServer, with an owner reference to it."""
+        name = created["metadata"]["name"]
+        secret = build_hub_secret(
+            created["spec"]["secretRef"]["name"], self.namespace, "u", api_token, git or None
+        )
+        secret["metadata"]["ownerReferences"] = [
+            {
+                "apiVersion": "lab.lsst-spawner.io/v1alpha1",
+                "kind": "LabServer",
+                "name": name,
+                "uid": created["metadata"]["uid"],
+            }
+        ]
+        self.create("secrets", secret)
+
+    def declare(
+        self,
+        server: dict[str, Any],
+        api_token: str = "hubtoken-1",  # noqa: S107 - a test value
+        git: str = "",
+    ) -> Any:
+        """What the hub does: the LabServer, then its Secret owned by it."""
+        created = self.create(LABSERVERS, server)
+        self.declare_secret(created, api_token, git)
+        return created
+
+    def phase(self, name: str) -> str | None:
+        obj = self.lab_server(name)
+        return ((obj or {}).get("status") or {}).get("phase")
+
+    def wait_phase(self, name: str, *phases: str, timeout: float = 60) -> Any:
+        return wait_for(
+            lambda: self.lab_server(name) if self.phase(name) in phases else None,
+            f"labserver {name} in phase {'/'.join(phases)} (now {self.lab_server(name)})",
+            timeout=timeout,
+            log=self.output,
+        )
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [
+            event
+            for event in self.emulator.list_objects("events", self.namespace)
+            if event["involvedObject"].get("name") == name
+        ]
+
+    def wait_event(self, name: str, reason: str, timeout: float = 60) -> dict[str, Any]:
+        return wait_for(
+            lambda: next((e for e in self.events(name) if e["reason"] == reason), None),
+            f"a {reason} Event on {name} (have {[e['reason'] for e in self.events(name)]})",
+            timeout=timeout,
+            log=self.output,
+        )
+
+    def owned(self, resource: str, name: str) -> list[dict[str, Any]]:
+        return self.emulator.list_objects(
+            resource, self.namespace, label_selector=f"lab.lsst-spawner.io/server={name}"
+        )
+
+
+def decoded(secret: dict[str, Any]) -> dict[str, str]:
+    return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+
+
+@pytest.fixture
+def lab_cluster(kube_api: KubeHandle, tmp_path: Path) -> Iterator[LabCluster]:
+    cluster = LabCluster(kube_api, tmp_path)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+__all__ = ["API_TOKEN_KEY", "GIT_TOKEN_KEY", "LabCluster", "decoded", "wait_for"]
