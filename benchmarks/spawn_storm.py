@@ -50,10 +50,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiohttp
 
 from lsst_spawner.testing.hub import HubProcess
-from lsst_spawner.testing.identity_auth import identity_for
 from lsst_spawner.testing.kube import KubeEmulator
 from lsst_spawner.testing.kube.hub_role import write_hub_kubeconfig
 from lsst_spawner.testing.kube.kubelet import FakeNode, ProcessKubelet
+from lsst_spawner.testing.oauth.identity import identity_for
 
 NAMESPACE = "labs"
 IMAGE_BASE = "registry.example.org/sciplat-lab"
@@ -178,7 +178,7 @@ def common_config(kind: str, n: int, workdir: Path) -> str:
     shared = (
         BACKLOG_HOOK
         + f"""
-c.JupyterHub.authenticator_class = "lsst_spawner.testing.identity_auth.StaticIdentityAuthenticator"
+c.JupyterHub.authenticator_class = "lsst_spawner.testing.oauth.identity.StaticIdentityAuthenticator"
 c.JupyterHub.concurrent_spawn_limit = {n + 10}
 c.JupyterHub.active_server_limit = 0
 c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 900, "slow_stop_timeout": 900}}

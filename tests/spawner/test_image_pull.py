@@ -11,7 +11,7 @@ from kubespawner import clients
 from tornado.web import HTTPError
 
 from lsst_spawner.kube.pull import pull_failure, watch_image_pull
-from lsst_spawner.testing.kube_fixtures import KubeHandle
+from lsst_spawner.testing.kube.fixtures import KubeHandle
 
 from .test_lifecycle import IMAGE_BASE, lab_objects, make_spawner
 

@@ -30,8 +30,8 @@ from typing import Any
 
 import aiohttp
 
-from .ports import free_port
-from .recording_server import LocalHTTPServer, RecordedRequest, Reply
+from ..ports import free_port
+from ..recording_server import LocalHTTPServer, RecordedRequest, Reply
 
 __all__ = [
     "REGISTRY_BINARY_ENV",

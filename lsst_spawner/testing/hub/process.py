@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .ports import free_port
+from ..ports import free_port
 
 __all__ = ["HubError", "HubProcess", "free_port", "spawn_body"]
 

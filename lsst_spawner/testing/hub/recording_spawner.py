@@ -20,7 +20,7 @@ from tornado import web
 from tornado.httpserver import HTTPServer
 from traitlets import Unicode
 
-from ..identity import Identity
+from ...identity import Identity
 
 __all__ = ["RecordingSpawner"]
 
