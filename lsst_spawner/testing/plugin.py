@@ -6,6 +6,7 @@ in-process hub (``lsst_hub``) builds on pytest-jupyterhub's ``hub_app``, which
 that package's own plugin registers.
 """
 
+from .golden import golden, pytest_addoption
 from .hub.fixtures import lsst_hub
 from .kube.fixtures import kube_api, kube_role, kube_tls, kubelet, oci_kubelet
 from .oauth.fixtures import fake_cilogon, fake_github
@@ -15,6 +16,7 @@ from .registry.fixtures import local_registry, registry, token_registry
 __all__ = [
     "fake_cilogon",
     "fake_github",
+    "golden",
     "kube_api",
     "kube_role",
     "kube_tls",
@@ -24,6 +26,7 @@ __all__ = [
     "oci_kubelet",
     "postgres_server",
     "postgres_url",
+    "pytest_addoption",
     "registry",
     "token_registry",
 ]
