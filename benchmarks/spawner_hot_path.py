@@ -109,11 +109,11 @@ async def measure(calls: int) -> dict[str, float]:
         pod = model_to_dict(await fresh[0].get_pod_manifest())
         out["lsst dict_to_model(pod)"] = await timed(calls, lambda i: dict_to_model(pod, "V1Pod"))
         out["lsst pod bytes"] = len(json.dumps(pod))
-        # Not kept by the hub (no Secret reflector): the lab's env, moved out of the pod.
+        # Not kept by the hub (no Secret reflector): secrets, NSS files, long env values.
         objects = fresh[0].lab_objects
         assert objects is not None
-        out["lsst env Secret bytes"] = len(json.dumps(objects.env_secret))
-        # The spec a spawn holds until its two Secrets are created (then released).
+        out["lsst Secret bytes"] = len(json.dumps(objects.secret))
+        # The spec a spawn holds until its Secret is created (then released).
         out["lsst lab_spec (held until created) bytes"] = deep_size(fresh[0].lab_spec)
         kube_pod = await make_spawner(
             "kube", load_config("kube", Path(tmp)), "k"
@@ -168,7 +168,7 @@ async def client_writes(spawner: Any, tmp: Path, calls: int) -> dict[str, float]
                 create_cpu = delete_cpu = 0.0
                 for i in range(calls + 20):
                     bodies = []
-                    for body in (objects.env_secret, objects.secret):
+                    for body in (objects.secret,):
                         body = copy.deepcopy(dict(body))
                         body["metadata"]["name"] = f"{body['metadata']['name']}-{i}"
                         bodies.append(body)
@@ -181,15 +181,14 @@ async def client_writes(spawner: Any, tmp: Path, calls: int) -> dict[str, float]
                         "labs",
                         pod=None,
                         config_map=None,
-                        env_secret=bodies[0]["metadata"]["name"],
-                        secret=bodies[1]["metadata"]["name"],
+                        secret=bodies[0]["metadata"]["name"],
                         policy=policy,
                     )
                     if i >= 20:
                         create_cpu += middle - start
                         delete_cpu += time.process_time() - middle
-            out[f"lsst create 2 Secrets (client CPU, {label})"] = create_cpu / calls * 1000
-            out[f"lsst delete 2 Secrets (client CPU, {label})"] = delete_cpu / calls * 1000
+            out[f"lsst create the Secret (client CPU, {label})"] = create_cpu / calls * 1000
+            out[f"lsst delete the Secret (client CPU, {label})"] = delete_cpu / calls * 1000
     finally:
         emulator.terminate()
         emulator.wait(10)

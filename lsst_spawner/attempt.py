@@ -7,8 +7,8 @@ An attempt is made by the first hook JupyterHub calls for a spawn (the form's
 options (validated once, strictly when the request supplied them) →
 identity (from the auth_state JupyterHub decrypted for the spawn) →
 spec (:func:`~lsst_spawner.lab.spec.build_lab_spec`) →
-objects (env Secret, Secret, Pod from KubeSpawner's pod) →
-created (the two Secrets, then the pod through KubeSpawner's ``_start``).
+objects (Secret and Pod from KubeSpawner's pod) →
+created (the Secret, then the pod through KubeSpawner's ``_start``).
 
 The spawner keeps one reference to its current attempt and drops it when the
 start ends, so nothing of one attempt (the Secret's values, the auth_state)
@@ -38,20 +38,25 @@ from .form.image import lab_image
 from .form.options import LabOptions, OptionsCatalog, OptionsError, OptionsOrigin
 from .form.options import parse_user_options as parse_options
 from .identity import Identity, IdentityError
-from .kube.objects import create_lab_config, delete_lab_config
+from .kube.claims import ensure_home_claim, ensure_namespace
+from .kube.objects import create_lab_config, delete_lab_config, has_legacy_env_secret
 from .kube.pull import watch_image_pull
 from .kube.retries import KubernetesError, RetryPolicy
+from .kube.sweep import SPAWNS
+from .lab.claims import HomeClaimSettings, build_home_claim, build_user_namespace
 from .lab.models import dict_to_model
+from .lab.names import server_name_problem
 from .lab.spec import LabObjects, LabRequest, LabSettings, LabSpec, apply_lab_spec, build_lab_spec
 from .progress import SpawnProgress
 
-__all__ = ["LabSpawn", "SpawnerHost", "follow_progress", "request_supplies_options"]
+__all__ = ["LabSpawn", "SpawnerHost", "follow_progress", "request_supplies_options", "stop_lab"]
 
 
 class SpawnerHost(Protocol):
     """What an attempt uses of its spawner (LSSTSpawner provides it)."""
 
     user: Any
+    name: str
     user_options: dict[str, Any]
     handler: Any
     log: logging.Logger | logging.LoggerAdapter[logging.Logger]
@@ -61,6 +66,9 @@ class SpawnerHost(Protocol):
     api_token: str | None
     api: Any
     namespace: str
+    enable_user_namespaces: bool
+    user_namespace_labels: dict[str, Any]
+    user_namespace_annotations: dict[str, Any]
     modify_pod_hook: Any
     events_enabled: bool
     lab_image_pull_grace: float
@@ -79,6 +87,8 @@ class SpawnerHost(Protocol):
     async def base_pod_manifest(self) -> dict[str, Any]: ...
     def kube_retry_policy(self) -> RetryPolicy: ...
     def lab_delete_policy(self) -> RetryPolicy: ...
+    def home_claim_settings(self) -> HomeClaimSettings: ...
+    def _expand_all(self, src: Any) -> Any: ...
 
 
 class LabSpawn:
@@ -106,7 +116,7 @@ class LabSpawn:
         self.pending_pod: dict[str, Any] | None = None
         #: True while KubeSpawner's ``_start`` may receive the pod as a plain dict.
         self.pod_as_dict = False
-        #: The pod whose Secrets this attempt created (deleted if it fails).
+        #: The pod whose Secret this attempt created (deleted if it fails).
         self.created_for: str | None = None
         #: The last transient failure of a KubeSpawner request, named in timeout messages.
         self.last_transient: str | None = None
@@ -137,6 +147,10 @@ class LabSpawn:
         with a warning, when they went stale; fresh ones are validated strictly.
         """
         spawner = self.spawner
+        problem = server_name_problem(spawner.name or "")
+        if problem:  # JupyterHub 5 takes any name; 6 starts servers made before it
+            spawner.log.warning("Refused server name for %s: %s", spawner.user.name, problem)
+            raise OptionsRejected(f"server_name: {problem}", field="server_name")
         options = self.options
         if options is None or self._options_from != spawner.user_options:
             catalog = await spawner.options_catalog()
@@ -184,7 +198,7 @@ class LabSpawn:
         identity = await self.load_identity()
         settings = spawner.lab_settings_cached()
         size = options.size or settings.default_size
-        if size not in {choice.name for choice in settings.sizes}:
+        if options.profile is None and size not in {choice.name for choice in settings.sizes}:
             # Validation offered a size the site's lab_sizes do not have: the request is
             # what cannot be served (a site's own catalog, or sizes changed meanwhile).
             names = ", ".join(choice.name for choice in settings.sizes)
@@ -196,6 +210,8 @@ class LabSpawn:
             debug=options.enable_debug,
             reset_user_env=options.reset_user_env,
             image_env=tuple(sorted(image.env.items())),
+            profile=options.profile,
+            server_name=spawner.name or "",
         )
         try:
             spec = build_lab_spec(
@@ -217,11 +233,11 @@ class LabSpawn:
         return spec
 
     async def prepare_objects(self) -> LabObjects:
-        """The env Secret, Secret and Pod from the spec and KubeSpawner's pod; creates nothing.
+        """The Secret and Pod from the spec and KubeSpawner's pod; creates nothing.
 
         KubeSpawner's pod is built once, here, before KubeSpawner's ``_start``: the
-        env Secret (created first) holds its env, and the pod manifest KubeSpawner
-        asks for is the pod built with it. So a setting KubeSpawner's ``_start``
+        Secret (created first) holds its long env values, and the pod manifest
+        KubeSpawner asks for is the pod built with it. So a setting KubeSpawner's ``_start``
         changes before it asks for the manifest (only the legacy PVC name of
         ``storage_pvc_ensure`` with ``handle_legacy_names``) is not seen.
         """
@@ -258,23 +274,48 @@ class LabSpawn:
         if self.pod_as_dict and isinstance(pod, dict):
             pod.clear()
 
+    async def ensure_user_objects(self) -> None:
+        """The user's namespace (``enable_user_namespaces``) and home claim, unless they exist.
+
+        Created before the lab's Secrets, which live in that namespace; never deleted.
+        """
+        spawner = self.spawner
+        policy = spawner.kube_retry_policy()
+        if spawner.enable_user_namespaces:
+            namespace = build_user_namespace(
+                spawner.namespace,
+                spawner._expand_all(spawner.user_namespace_labels),
+                spawner._expand_all(spawner.user_namespace_annotations),
+            )
+            await ensure_namespace(spawner.api, namespace, policy)
+        claim = spawner.home_claim_settings()
+        if claim.enabled:
+            body = build_home_claim(claim, spawner.user.name)
+            created = await ensure_home_claim(spawner.api, spawner.namespace, body, policy)
+            state = "Created" if created else "Found"
+            self.progress.step(f"{state} your home volume claim {body['metadata']['name']}", 12)
+
     # --- the start ------------------------------------------------------------------
 
     async def run(self, start_pod: Callable[[], Awaitable[Any]]) -> Any:
-        """Build everything, create the two Secrets, then the pod (``start_pod``)."""
+        """Build everything, create the Secret, then the pod (``start_pod``)."""
         spawner = self.spawner
+        registered = ""
         try:
             # Options, identity, KubeSpawner's pod: all of the lab's objects before any write.
             objects = await self.prepare_objects()
+            await self.ensure_user_objects()
             self.created_for = objects.pod["metadata"]["name"]
+            registered = f"{spawner.namespace}/{self.created_for}"
+            SPAWNS.begin(registered)  # the leftover sweep leaves this lab's Secret alone
             await create_lab_config(
                 spawner.api, spawner.namespace, objects, spawner.kube_retry_policy()
             )
             self.progress.step("Created your environment, /etc/passwd, /etc/group and secrets", 15)
             self.progress.step(f"Creating your lab pod {self.created_for}", 25)
             self.progress.follows_pod_events = True  # the pod's events are shown from here
-            # From here on only the pod is needed: the spec and the two Secrets'
-            # bodies (with the secret values) are released, not kept while the spawn waits.
+            # From here on only the pod is needed: the spec and the Secret's body
+            # (with the secret values) are released, not kept while the spawn waits.
             self.pending_pod = objects.pod
             self.spec = self.objects = None
             del objects
@@ -295,6 +336,9 @@ class LabSpawn:
                     f"{error} within the {budget:g}s retry budget; last error: {last}"
                 ) from error
             raise
+        finally:
+            if registered:
+                SPAWNS.end(registered)
 
     async def _start_pod_failing_fast(self, start_pod: Callable[[], Awaitable[Any]]) -> Any:
         """KubeSpawner's start, stopped with the kubelet's reason if the image cannot be had."""
@@ -326,7 +370,7 @@ class LabSpawn:
             failure.reason,
             failure.message,
         )
-        await spawner.stop(now=True)  # the pod, then the two Secrets
+        await spawner.stop(now=True)  # the pod, then the Secret
         raise ImagePullFailed(failure.user_message())
 
     async def _delete_created(self, pod_name: str) -> None:
@@ -371,6 +415,28 @@ async def follow_progress(
         await tracker.wait_for_step(1.0)
     if future is not None and not future.cancelled() and future.exception() is None:
         yield tracker.ready(f"Your lab pod {spawner.pod_name} is running")
+
+
+async def stop_lab(spawner: SpawnerHost, stop_pod: Callable[[], Awaitable[None]]) -> None:
+    """Delete the pod (``stop_pod``: KubeSpawner's stop), then the lab's Secret.
+
+    A lab started before 0.1.0 also had an ``-env`` Secret: it is deleted too when the
+    pod (from the reflector) reads it, or when the pod is already gone.
+    """
+    pod_name = spawner.pod_name  # from saved state: survives a template change
+    reflector = getattr(spawner, "pod_reflector", None)
+    pod = reflector.pods.get(f"{spawner.namespace}/{pod_name}") if reflector else None
+    legacy = has_legacy_env_secret(pod, pod_name)
+    try:
+        await stop_pod()
+    finally:
+        await delete_lab_config(
+            spawner.api,
+            spawner.namespace,
+            pod_name,
+            spawner.lab_delete_policy(),
+            legacy_env_secret=legacy,
+        )
 
 
 def request_supplies_options(handler: Any) -> bool:

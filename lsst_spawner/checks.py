@@ -212,7 +212,85 @@ def check_config_with_warnings(
         checked.append(cls.__name__)
         found[trait] = settings
     problems.extend(_group_reference_problems(found))
-    return problems, warnings, checked
+    menu_problems, menu_warnings = _lab_menu_checks(config, found.get("spawner_class"))
+    problems.extend(menu_problems)
+    warnings.extend(menu_warnings)
+    server_problems, server_warnings = _server_findings(config, found)
+    return problems + server_problems, warnings + server_warnings, checked
+
+
+def _server_findings(
+    config: Config, found: dict[str, ConfigChecks]
+) -> tuple[list[ConfigProblem], list[ConfigProblem]]:
+    """Named servers with a pod name that ignores them; rules a user namespace needs."""
+    from .lab.names import names_server
+    from .rbac import Z2JH_HUB_ROLE_RULES, hub_role_for_config, missing_rules
+
+    spawner = found.get("spawner_class")
+    if spawner is None:
+        return [], []
+    problems, warnings = [], []
+    hub = config.JupyterHub if config._has_section("JupyterHub") else Config()
+    template = getattr(spawner, "lab_pod_name_template", None)
+    if hub.get("allow_named_servers") and isinstance(template, str) and not names_server(template):
+        problems.append(
+            ConfigProblem(
+                spawner.trait_where("lab_pod_name_template"),
+                f"{template!r} has no {{servername}} or {{user_server}}, but "
+                "JupyterHub.allow_named_servers is True: every server of a user would get "
+                "the same pod (the default, 'nb-{user_server}', tells them apart)",
+            )
+        )
+    role = hub_role_for_config(config)
+    if role["kind"] == "ClusterRole":
+        beyond = "; ".join(
+            f"{', '.join(rule['resources'])}: {', '.join(rule['verbs'])}"
+            for rule in missing_rules(role["rules"], Z2JH_HUB_ROLE_RULES)
+        )
+        warnings.append(
+            ConfigProblem(
+                "KubeSpawner.enable_user_namespaces",
+                "the hub needs a ClusterRole (`lsst-spawner rbac` prints it), not z2jh's "
+                f"namespaced hub Role: it creates namespaces and works in all of them; "
+                f"beyond z2jh's rules: {beyond}",
+            )
+        )
+    return problems, warnings
+
+
+_LAB_MENU_MODULE = "lsst_spawner.menu.traits"
+
+
+def _lab_menu_checks(
+    config: Config, spawner: ConfigChecks | None
+) -> tuple[list[ConfigProblem], list[ConfigProblem]]:
+    """``LabMenu``'s own checks (its database URL, node groups, check interval), when set,
+    and the spawner settings the menu replaces."""
+    if not config._has_section("LabMenu"):
+        return [], []
+    import importlib
+
+    # By name, as the configured classes are: the menu's traits import config, which runs
+    # these checks when it loads a configuration.
+    LabMenu = importlib.import_module(_LAB_MENU_MODULE).LabMenu
+
+    _, problems = offline_settings(LabMenu, config)
+    if problems:  # unknown names and wrong types: the object below could not be built
+        return problems, []
+    menu = LabMenu(config=config)
+    warnings = []
+    quota = getattr(spawner, "lab_size_quota", None) or getattr(
+        spawner, "lab_size_quota_hook", None
+    )
+    if menu.enabled and quota:
+        warnings.append(
+            ConfigProblem(
+                "LSSTSpawner.lab_size_quota",
+                "is not applied while LabMenu.enabled: the menu's profiles and their groups "
+                "decide who may pick what",
+            )
+        )
+    return list(_safe_config_problems(menu)), warnings
 
 
 def _group_reference_problems(found: dict[str, ConfigChecks]) -> list[ConfigProblem]:

@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the minimal Kubernetes Role the hub needs for this configuration",
         description=(
             "Print, as YAML, the Role with the least the hub's service account needs for the "
-            "configured features (pods, the lab's Secrets, events, PVCs, services). Zero to "
+            "configured features (pods, the lab's Secret, events, PVCs, services). Zero to "
             "JupyterHub's hub Role grants all of it."
         ),
     )
@@ -204,7 +204,7 @@ def _rbac(config: Config) -> int:
 
     role = hub_role_for_config(config)
     beyond = missing_rules(role["rules"], Z2JH_HUB_ROLE_RULES)
-    print("# The minimal Role for this configuration (lsst-spawner rbac).")
+    print(f"# The minimal {role['kind']} for this configuration (lsst-spawner rbac).")
     print(
         "# "
         + (

@@ -52,6 +52,13 @@ class HubFeatures:
     services: bool = False
     #: ``JupyterHub.internal_ssl``: KubeSpawner puts the lab's certificates in a Secret of its own.
     internal_ssl: bool = False
+    #: ``LSSTSpawner.lab_home_claim_enabled``: a home claim per user (created, never deleted).
+    home_claims: bool = False
+    #: ``LSSTSpawner.lab_sweep_interval`` above 0: the leftover sweep lists lab Secrets.
+    sweep: bool = True
+    #: ``KubeSpawner.enable_user_namespaces``: namespaces are created, every rule is
+    #: needed in every namespace, so the hub needs a ClusterRole.
+    user_namespaces: bool = False
 
     @classmethod
     def from_spawner_config(
@@ -59,11 +66,16 @@ class HubFeatures:
     ) -> HubFeatures:
         """From the ``LSSTSpawner``/``KubeSpawner`` section of a config (and the hub's)."""
         internal_ssl = bool((hub or {}).get("internal_ssl", False))
+        # A duration (seconds or "10m", "1h30m") is 0 exactly when no digit is above 0.
+        sweep = any(digit in str(spawner.get("lab_sweep_interval", "10m")) for digit in "123456789")
         return cls(
             events=bool(spawner.get("events_enabled", True)),
             pvcs=bool(spawner.get("storage_pvc_ensure", False)),
             services=bool(spawner.get("services_enabled", False)) or internal_ssl,
             internal_ssl=internal_ssl,
+            home_claims=bool(spawner.get("lab_home_claim_enabled", False)),
+            sweep=sweep,
+            user_namespaces=bool(spawner.get("enable_user_namespaces", False)),
         )
 
 
@@ -74,17 +86,25 @@ def _rule(resources: Iterable[str], verbs: Iterable[str]) -> dict[str, list[str]
 def required_rules(features: HubFeatures = HubFeatures()) -> list[dict[str, list[str]]]:
     """The minimal rules for ``features``; each rule and verb is used by a spawn or a stop.
 
-    Pods: created and deleted, listed and watched by KubeSpawner's pod reflector.
-    Secrets: the lab's two Secrets (environment; secrets and NSS files) are created
-    and deleted. Events: listed and watched by the event reflector. PVCs and
-    Services only when configured.
+    Pods: created and deleted, listed and watched by KubeSpawner's pod reflector
+    (and listed by the leftover sweep). Secrets: the lab's Secret (secrets, NSS and
+    static files, long env values) is created and deleted, and listed by the sweep.
+    Events: listed and watched by the event reflector. PVCs (home claims,
+    KubeSpawner's ``storage_pvc_ensure``), Services and namespaces only when
+    configured; with namespaces, every rule is for a ClusterRole.
     """
-    rules = [_rule(["pods"], ["create", "delete", "list", "watch"])]
-    rules.append(_rule(["secrets"], ["create", "delete"]))
+    rules = []
+    if features.user_namespaces:
+        # Created before the lab's first object; a 409 (it exists) is fine.
+        rules.append({"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create"]})
+    rules.append(_rule(["pods"], ["create", "delete", "list", "watch"]))
+    rules.append(
+        _rule(["secrets"], ["create", "delete", "list"] if features.sweep else ["create", "delete"])
+    )
     if features.events:
         rules.append(_rule(["events"], ["list", "watch"]))
-    if features.pvcs:
-        # KubeSpawner takes a 409 as "exists"; it reads the PVC only after a 403 (quota).
+    if features.pvcs or features.home_claims:
+        # Both take a 409 as "exists"; KubeSpawner reads the PVC only after a 403 (quota).
         rules.append(_rule(["persistentvolumeclaims"], ["create"]))
     if features.services:
         rules.append(_rule(["services"], ["create", "delete"]))
@@ -116,15 +136,19 @@ def missing_rules(
 
 
 def role_manifest(
-    rules: Iterable[Mapping[str, Any]], *, name: str = "lsst-spawner-hub", namespace: str | None
+    rules: Iterable[Mapping[str, Any]],
+    *,
+    name: str = "lsst-spawner-hub",
+    namespace: str | None,
+    cluster: bool = False,
 ) -> dict[str, Any]:
-    """A ``Role`` manifest holding ``rules``."""
+    """A ``Role`` manifest holding ``rules`` (a ``ClusterRole`` when ``cluster``)."""
     metadata: dict[str, Any] = {"name": name}
-    if namespace:
+    if namespace and not cluster:
         metadata["namespace"] = namespace
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
+        "kind": "ClusterRole" if cluster else "Role",
         "metadata": metadata,
         "rules": [dict(rule) for rule in rules],
     }
@@ -145,4 +169,8 @@ def hub_role_for_config(config: Mapping[str, Any]) -> dict[str, Any]:
         spawner.update(_section(config, name))
     features = HubFeatures.from_spawner_config(spawner, _section(config, "JupyterHub"))
     namespace = spawner.get("namespace")
-    return role_manifest(required_rules(features), namespace=str(namespace) if namespace else None)
+    return role_manifest(
+        required_rules(features),
+        namespace=str(namespace) if namespace else None,
+        cluster=features.user_namespaces,
+    )

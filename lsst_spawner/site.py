@@ -10,6 +10,8 @@ and kept here, not once per user and not in module-level caches:
 - the image menu cache (shared by every configuration with the same source,
   policy and timing, so one background refresh per registry repository);
 - the options catalog (menu plus sizes) validation reads;
+- with ``LabMenu.enabled``, the live lab menu (:mod:`lsst_spawner.menu.live`): the
+  catalog comes from the menu database's current revision instead;
 - the :class:`~lsst_spawner.kube.retries.RetryPolicy` of Kubernetes requests.
 
 :func:`site_context` gives an object its site; the first call fixes it, so
@@ -23,6 +25,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
 from .config import CheckedConfigurable, ConfigError
+from .errors import NoImageAvailable
 from .form.options import OptionsCatalog, SizeChoice
 from .images.cache import CacheSettings, MenuCache, source_cache_key
 from .images.menu import MenuPolicy
@@ -33,6 +36,7 @@ from .images.static import StaticImageSource
 from .kube.retries import RetryPolicy
 from .lab.sizes import describe_size
 from .lab.spec import LabSettings
+from .menu.hub import LiveMenus
 
 __all__ = [
     "SITE_LIMIT",
@@ -118,6 +122,8 @@ class SiteContext:
         self._catalog: OptionsCatalog | None = None
         self._retry: RetryPolicy | None = None
         self._delete_retry: RetryPolicy | None = None
+        #: The current revision, its image policy and that policy's image menu cache.
+        self._revision_cache: tuple[Any, MenuPolicy, MenuCache] | None = None
 
     def __repr__(self) -> str:
         return f"SiteContext(clean={self.clean}, shared={self.fingerprint is not None})"
@@ -134,6 +140,7 @@ class SiteContext:
         if self.clean:
             return
         obj.raise_for_config_problems()
+        self._registry.lab_menus.check(obj)
         self.clean = self.fingerprint is not None
 
     # --- frozen settings --------------------------------------------------------
@@ -174,6 +181,50 @@ class SiteContext:
             )
         return self._menu_cache
 
+    async def lab_menu_catalog(self, obj: Any) -> OptionsCatalog | None:
+        """The user's catalog from the lab menu's current revision; ``None`` when the
+        menu is off or its database is empty (the traitlets menu applies, as seeded)."""
+        live = self._registry.lab_menus.live_menu(obj)
+        if live is None:
+            return None
+        try:
+            revision = await live.revision()
+        except RuntimeError as error:  # MenuUnavailable: no revision read yet
+            raise NoImageAvailable(str(error), field="image") from None
+        if revision is None:
+            return None
+        image_menu = await self.revision_menu_cache(obj, revision).get_menu()
+        groups = await self._registry.lab_menus.user_groups(obj, live, revision)
+        try:
+            return live.catalog(revision, image_menu, groups)
+        except ValueError as error:  # MenuUnusable: every profile on a removed node group
+            obj.log.error("%s", error)
+            raise NoImageAvailable(
+                "no lab profile is available right now; ask the hub's admins", field="size"
+            ) from None
+
+    def revision_menu_cache(self, obj: MenuTraits, revision: Any) -> MenuCache:
+        """The image menu cache under a revision's image policy (the site's cycle and filters
+        kept); the cache of the previous policy stops refreshing when the policy changes."""
+        from .menu.catalog import image_cache_policy
+
+        kept = self._revision_cache
+        if kept is not None and kept[0] is revision:  # the live menu's object while current
+            return kept[2]
+        policy = image_cache_policy(revision.document, obj.image_menu_policy())
+        if kept is not None and kept[1] == policy:
+            self._revision_cache = (revision, policy, kept[2])
+            return kept[2]
+        cache = self._registry.menu_cache(
+            (image_source_key(obj), policy, obj.image_cache_settings()),
+            lambda: build_image_source(obj),
+            log=obj.log,
+        )
+        if kept is not None and kept[2] is not cache and kept[2] is not self._menu_cache:
+            kept[2].cancel_refresh()  # restarted by whoever reads it again
+        self._revision_cache = (revision, policy, cache)
+        return cache
+
     # --- Kubernetes -----------------------------------------------------------------
 
     def retry_policy(self, obj: Any) -> RetryPolicy:
@@ -197,6 +248,8 @@ class SiteRegistry:
         self.limit = limit
         self._sites: dict[Hashable, SiteContext] = {}
         self._menu_caches: dict[Hashable, MenuCache] = {}
+        #: The lab menu databases of this process, one live view each.
+        self.lab_menus = LiveMenus()
 
     def site_for(self, obj: CheckedConfigurable) -> SiteContext:
         """``obj``'s site: the one of its configuration, fixed at the first call."""
@@ -234,6 +287,7 @@ class SiteRegistry:
         caches = list(self._menu_caches.values())
         self._menu_caches.clear()
         self._sites.clear()
+        self.lab_menus.forget()
         for cache in caches:
             cache.cancel_refresh()
 

@@ -8,22 +8,23 @@ turned into ``HTTPError`` by :func:`~lsst_spawner.errors.answers_http`.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import AsyncIterator
 from typing import Any
 
 from traitlets import default
 
-from .attempt import LabSpawn, follow_progress
+from .attempt import LabSpawn, follow_progress, stop_lab
 from .errors import answers_http, log_refusals_as_warnings
 from .form.options import LabOptions, OptionsCatalog, SizeChoice
 from .form.render import render_options_form
 from .form.traits import OptionsFormTraits
 from .images.registry_config import RegistrySourceTraits
 from .images.traits import ImageMenuTraits
-from .kube.objects import delete_lab_config
 from .kube.resilience import ResilientKubeSpawnerMixin
 from .kube.retries import RetryPolicy, skip_unused_environment_lookups
+from .kube.sweep import SweepTraits, start_hub_sweep
 from .kube.traits import KubeTraits
 from .lab.models import model_to_dict
 from .lab.names import build_object_names
@@ -41,6 +42,7 @@ class LSSTSpawner(
     RegistrySourceTraits,
     LabTraits,
     KubeTraits,
+    SweepTraits,
     ResilientKubeSpawnerMixin,
 ):
     """Spawns science platform labs on Kubernetes as the user's own POSIX identity.
@@ -76,6 +78,7 @@ class LSSTSpawner(
         names = self.lab_object_names()
         self.pod_name = names["pod"]
         self.dns_name = self.dns_name_template.format(namespace=self.namespace, name=self.pod_name)
+        start_hub_sweep(self)  # the hub's leftover sweep, once per process and namespace
 
     @property
     def site(self) -> SiteContext:
@@ -123,7 +126,11 @@ class LSSTSpawner(
         return self.site.form_sizes(self)
 
     async def options_catalog(self) -> OptionsCatalog:
-        """The menu (from the cache, never the registry) and the sizes this user may pick."""
+        """The menu (from the cache, never the registry) and the sizes this user may pick;
+        with ``LabMenu.enabled``, the lab menu's current revision as this user's groups see it."""
+        catalog = await self.site.lab_menu_catalog(self)
+        if catalog is not None:
+            return catalog
         return await self.apply_size_quota(self.site.options_catalog(self, await self.get_menu()))
 
     def kube_retry_policy(self) -> RetryPolicy:
@@ -135,11 +142,13 @@ class LSSTSpawner(
         return self.site.delete_policy(self)
 
     def lab_object_names(self) -> dict[str, str]:
-        """Names of this user's pod and Secrets (from ``lab_pod_name_template``)."""
-        return build_object_names(self.lab_settings_cached().pod_name_template, self.user.name)
+        """Names of this server's pod and Secrets (from ``lab_pod_name_template``)."""
+        template = self.lab_settings_cached().pod_name_template
+        return build_object_names(template, self.user.name, self.name or "")
 
     # --- the options form and user options --------------------------------------------
 
+    @answers_http
     async def render_options_form(self, spawner: Any = None) -> str:
         """The options form's HTML (JupyterHub calls ``options_form(spawner)``)."""
         return render_options_form(
@@ -203,7 +212,7 @@ class LSSTSpawner(
 
     @answers_http
     async def prepare_lab_objects(self) -> LabObjects:
-        """The lab's Secrets and Pod from its spec and KubeSpawner's pod."""
+        """The lab's Secret and Pod from its spec and KubeSpawner's pod."""
         return await self._attempt().prepare_objects()
 
     @property
@@ -213,12 +222,12 @@ class LSSTSpawner(
 
     @property
     def lab_objects(self) -> LabObjects | None:
-        """The current attempt's Secrets and Pod, until the pod is handed over."""
+        """The current attempt's Secret and Pod, until the pod is handed over."""
         return self.lab_spawn.objects if self.lab_spawn is not None else None
 
     @answers_http
     async def render_lab_objects(self) -> list[dict[str, Any]]:
-        """The Secrets and Pod a spawn would create now, without creating them."""
+        """The Secret and Pod a spawn would create now, without creating them."""
         objects = (await LabSpawn(self).prepare_objects()).as_list()
         for obj in objects:
             obj["metadata"]["namespace"] = self.namespace
@@ -264,12 +273,14 @@ class LSSTSpawner(
             self.lab_spawn.last_transient = detail
 
     async def stop(self, now: bool = False) -> None:
-        """Delete the pod (KubeSpawner), then the lab's two Secrets."""
-        pod_name = self.pod_name  # from saved state: survives a template change
-        try:
-            await super().stop(now=now)
-        finally:
-            await delete_lab_config(self.api, self.namespace, pod_name, self.lab_delete_policy())
+        """Delete the pod (KubeSpawner), then the lab's Secret (and a pre-0.1.0 lab's -env)."""
+        await stop_lab(self, functools.partial(super().stop, now=now))
+
+    async def delete_forever(self) -> None:
+        """Keep the home claim when JupyterHub deletes the user or server (KubeSpawner's
+        ``delete_pvc`` would delete its claim); without one, KubeSpawner decides."""
+        if not self.lab_home_claim_enabled:
+            await super().delete_forever()
 
     def progress(self) -> AsyncIterator[Any]:
         """Our steps and the pod's events, with rising percentages, ending at 100 when ready."""

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -21,12 +22,13 @@ from jupyterhub.utils import url_path_join
 from tornado import web
 
 from ..menu.diff import diff_menus
-from ..menu.image_check import DigestResolver, check_images_exist
+from ..menu.image_check import DigestResolver, check_save
 from ..menu.model import NodeGroup
 from ..menu.profile_list import build_profile_list
 from ..menu.storage import MenuConflictError, MenuRevision, MenuStore, MenuStoreError
-from ..menu.validate import MenuInvalidError, MenuProblem, check_menu
+from ..menu.validate import MenuInvalidError, MenuProblem
 from . import forms
+from .preview import FormPreview
 
 __all__ = ["WRITE_SCOPE", "EditorContext", "make_editor_app"]
 
@@ -45,6 +47,10 @@ class EditorContext:
     image_repository: str | None = None
     #: The registry every offered image is checked against on save (None: not checked).
     image_source: DigestResolver | None = None
+    #: Renders the spawn form a revision gives some groups (None: no preview page).
+    preview: FormPreview | None = None
+    #: The labs' namespace, for the running-labs view (None: no such view).
+    lab_namespace: str | None = None
     templates: Environment = field(
         default_factory=lambda: Environment(
             loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(default=True)
@@ -165,12 +171,10 @@ class EditPage(_Base):
 
     async def _save(self, data: Any, base: int, comment: str) -> MenuConflictError | None:
         """Validate, check the images exist, save; None when saved, else the conflict."""
-        document = check_menu(data, self.editor.store.node_groups)  # MenuInvalidError
-        if self.editor.image_source is not None:
-            where = self.editor.image_repository or "the registry"
-            _, missing = await check_images_exist(document, self.editor.image_source, where)
-            if missing:
-                raise MenuInvalidError(missing)
+        where = self.editor.image_repository or "the registry"
+        document = await check_save(  # MenuInvalidError
+            data, self.editor.store.node_groups, self.editor.image_source, where
+        )
         try:
             self.editor.store.save(
                 document, base=base, author=self.current_user["name"], comment=comment
@@ -279,6 +283,92 @@ class RollbackHandler(_Base):
         self.redirect(url_path_join(self.editor.prefix, "history"))
 
 
+class PreviewPage(_Base):
+    """The spawn form of a revision (the current one by default) as a group or a user sees it."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        preview = self.editor.preview
+        if preview is None:
+            raise web.HTTPError(404, "the preview needs the spawner's image source")
+        number = self.get_query_argument("revision", "")
+        try:
+            revision = self.editor.store.get(int(number)) if number else self.current_revision()
+        except (ValueError, MenuStoreError):
+            raise web.HTTPError(404, f"no revision {number!r}") from None
+        groups = sorted({g.strip() for g in self.get_query_argument("groups", "").split(",")})
+        groups = [group for group in groups if group]
+        as_user = self.get_query_argument("user", "").strip()
+        problem = ""
+        if as_user:
+            groups, problem = await self._user_groups(as_user)
+        form_html = ""
+        if not problem:
+            try:
+                form_html = await preview.render(revision, groups)
+            except ValueError as error:  # MenuUnusable: nothing to offer these groups
+                problem = str(error)
+        self.render_page(
+            "preview.html.j2",
+            revision=revision,
+            groups=groups,
+            as_user=as_user,
+            form_html=form_html,
+            problem=problem,
+        )
+
+    async def _user_groups(self, name: str) -> tuple[list[str], str]:
+        """A user's JupyterHub groups, asked of the hub with the service's token."""
+        from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+
+        url = url_path_join(self.hub_auth.api_url, "users", quote(name, safe=""))
+        headers = {"Authorization": f"token {self.hub_auth.api_token}"}
+        try:
+            response = await AsyncHTTPClient().fetch(url, headers=headers, request_timeout=10)
+        except HTTPClientError as error:
+            if error.code == 404:
+                return [], f"the hub has no user {name!r}"
+            return [], (
+                f"the hub answered {error.code} when asked for {name!r}'s groups: give this "
+                "service the read:users:groups scope through a role"
+            )
+        model = json.loads(response.body)
+        return sorted(model.get("groups") or []), ""
+
+
+class LabsPage(_Base):
+    """Admins: every running server with its image tag and digest, profile, node and activity."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        self.require_writer()
+        namespace = self.editor.lab_namespace
+        if namespace is None:
+            raise web.HTTPError(404, "the running-labs view needs the spawner's namespace")
+        from datetime import UTC, datetime
+
+        from tornado.httpclient import HTTPClientError
+
+        from .labs import fetch_running_labs
+
+        problem = ""
+        try:
+            labs = await fetch_running_labs(
+                self.hub_auth.api_url, self.hub_auth.api_token, namespace
+            )
+        except HTTPClientError as error:
+            labs, problem = (
+                [],
+                (
+                    f"the hub answered {error.code} when asked for its users' servers: give this "
+                    "service the list:users and read:servers scopes through a role"
+                ),
+            )
+        except Exception as error:  # Kubernetes unreachable, no credentials
+            labs, problem = [], f"the lab pods could not be listed: {type(error).__name__}: {error}"
+        self.render_page("labs.html.j2", labs=labs, problem=problem, now=datetime.now(UTC))
+
+
 class _API(_Base):
     def prepare(self) -> None:
         # An API answers 403, where a page redirects to the hub's login.
@@ -313,6 +403,8 @@ def make_editor_app(
         (prefix, MenuPage),
         (url_path_join(prefix, "edit"), EditPage),
         (url_path_join(prefix, "history"), HistoryPage),
+        (url_path_join(prefix, "preview"), PreviewPage),
+        (url_path_join(prefix, "labs"), LabsPage),
         (url_path_join(prefix, "rollback"), RollbackHandler),
         (url_path_join(prefix, "api/menu"), MenuAPI),
         (url_path_join(prefix, "api/profile-list"), ProfileListAPI),

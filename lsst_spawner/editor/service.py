@@ -33,13 +33,27 @@ def _image_repository(settings: Any) -> str | None:
     return f"{host}/{repository}" if host and repository else None
 
 
+def _lab_namespace(config: Config) -> str:
+    """The labs' namespace: the spawner's, else the pod's own (in a cluster), else default."""
+    for section in ("LSSTSpawner", "KubeSpawner"):
+        if config._has_section(section) and config[section].get("namespace"):
+            return str(config[section]["namespace"])
+    path = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as file:
+            return file.read().strip()
+    return "default"
+
+
 async def _serve(config: Config) -> None:
     from jupyterhub.services.auth import HubOAuth
 
     from ..checks import spawner_settings
+    from ..menu.image_check import save_checker
     from ..menu.seed import seed_menu_from_settings
     from ..menu.traits import lab_menu_from_config
     from .app import EditorContext, make_editor_app
+    from .preview import FormPreview
 
     url = os.environ.get("JUPYTERHUB_SERVICE_URL")
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
@@ -53,13 +67,15 @@ async def _serve(config: Config) -> None:
     settings: Any = spawner_settings(config)
     store.seed(seed_menu_from_settings(settings))
     # Offered images are checked against the registry (not a static source's list).
-    source = settings.make_image_source() if settings.image_source == "registry" else None
+    source, _ = save_checker(settings)
     context = EditorContext(
         store=store,
         prefix=prefix,
         node_groups=menu_settings.parsed_node_groups()[0],
         image_repository=source.image_base if source is not None else _image_repository(settings),
         image_source=source,
+        preview=FormPreview(settings, menu_settings.parsed_node_groups()[0]),
+        lab_namespace=_lab_namespace(config),
     )
     hub_auth = HubOAuth(cache_max_age=60)
     app = make_editor_app(context, hub_auth, secrets.token_bytes(32))

@@ -29,7 +29,8 @@ from typing import Any
 
 from ..grammar import MAX_REFERENCE_LENGTH, ReferenceSyntaxError, parse_image_reference
 from ..images.model import ImageMenu, MenuImage, TagKind
-from ..lab.sizes import SIZE_NAME_PATTERN
+from ..lab.sizes import SIZE_NAME_PATTERN, LabProfile
+from .catalog import OptionsCatalog, RetiredImage, SizeChoice
 
 __all__ = [
     "DROPDOWN_CHOICE",
@@ -41,10 +42,10 @@ __all__ = [
     "OptionsCatalog",
     "OptionsError",
     "OptionsOrigin",
+    "RetiredImage",
     "SizeChoice",
     "form_data_to_user_options",
     "parse_user_options",
-    "preselection",
 ]
 
 #: Keys of the canonical JSON ``user_options``.
@@ -96,42 +97,6 @@ class OptionsError(ValueError):
 
 
 @dataclass(frozen=True)
-class SizeChoice:
-    """A lab size as the form shows it; the sizes themselves are configured elsewhere."""
-
-    name: str
-    #: Text shown in the form, such as ``"Medium (2 CPU, 8 GiB)"``; the name when empty.
-    display: str = ""
-
-    @property
-    def label(self) -> str:
-        return self.display or self.name
-
-
-@dataclass(frozen=True)
-class OptionsCatalog:
-    """Everything user options are validated against: the menu and the sizes."""
-
-    menu: ImageMenu
-    sizes: tuple[SizeChoice, ...]
-    default_size: str
-    #: Configured sizes this user's quota does not allow (refused with that reason).
-    over_quota: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        names = [size.name for size in self.sizes]
-        if not names:
-            raise ValueError("at least one lab size must be configured")
-        if len(set(names)) != len(names):
-            raise ValueError(f"duplicate lab size names in {names}")
-        if self.default_size not in names:
-            raise ValueError(f"default size {self.default_size!r} is not one of {names}")
-
-    def size_names(self) -> tuple[str, ...]:
-        return tuple(size.name for size in self.sizes)
-
-
-@dataclass(frozen=True)
 class LabOptions:
     """Validated user options: what the lab is started with."""
 
@@ -142,6 +107,8 @@ class LabOptions:
     #: The image class asked for, if any: saved as such, so the next spawn picks
     #: the newest image of the class again.
     image_class: str | None = None
+    #: The lab menu profile of :attr:`size` (``None``: a configured size).
+    profile: LabProfile | None = None
 
     def to_user_options(self) -> dict[str, Any]:
         """The canonical JSON form, as JupyterHub saves it for the next spawn."""
@@ -309,6 +276,40 @@ def resolve_image_class(menu: ImageMenu, value: object) -> MenuImage:
     return image
 
 
+def _saved_tag(value: object) -> str | None:
+    """The tag an image option names, if it is one (for retired-image lookups only)."""
+    if not isinstance(value, str) or not value or len(value) > MAX_VALUE_LENGTH:
+        return None
+    try:
+        return parse_image_reference(value).tag
+    except ReferenceSyntaxError:
+        return None
+
+
+def resolve_catalog_image(catalog: OptionsCatalog, value: object) -> MenuImage:
+    """:func:`resolve_image`, saying so when the lab menu hid or deprecated the image."""
+    try:
+        return resolve_image(catalog.menu, value)
+    except OptionsError as error:
+        tag = _saved_tag(value)
+        retired = catalog.retired.get(tag) if tag is not None else None
+        if retired is None or error.status != 400:
+            raise
+        raise OptionsError(
+            f"image tag {tag} is {retired.reason}; choose another image, such as {retired.target}",
+            field="image",
+        ) from None
+
+
+def redirected_image(catalog: OptionsCatalog, value: object) -> MenuImage:
+    """Where saved options naming an image no longer offered go: its redirect target, else the
+    recommended image."""
+    tag = _saved_tag(value)
+    retired = catalog.retired.get(tag) if tag is not None else None
+    target = catalog.menu.find(retired.target) if retired is not None else None
+    return target if target is not None else _recommended(catalog.menu)
+
+
 def _resolve_size(catalog: OptionsCatalog, value: object) -> str:
     text = _check_string("size", value)
     if text in catalog.over_quota:
@@ -399,7 +400,9 @@ def parse_user_options(
             image_class = raw_class
     else:
         image = field(
-            "image", lambda v: resolve_image(catalog.menu, v), lambda: _recommended(catalog.menu)
+            "image",
+            lambda v: resolve_catalog_image(catalog, v),
+            lambda: redirected_image(catalog, options.get("image")),
         )
     size: str = field("size", lambda v: _resolve_size(catalog, v), catalog.default_size)
     enable_debug: bool = field(
@@ -417,55 +420,8 @@ def parse_user_options(
         enable_debug=enable_debug,
         reset_user_env=reset_user_env,
         image_class=image_class,
+        profile=catalog.profile(size),
     )
-
-
-@dataclass(frozen=True)
-class Preselection:
-    """What the form shows as already chosen."""
-
-    image_tag: str | None
-    size: str
-    enable_debug: bool
-    #: True when the preselected image is in the dropdown, not a radio choice.
-    in_dropdown: bool
-
-
-def preselection(saved: object, catalog: OptionsCatalog) -> Preselection:
-    """The form's initial choices: the saved options while still valid, else the defaults.
-
-    Never raises and never logs: a stale or hostile saved value is simply not
-    preselected.
-    """
-    menu = catalog.menu
-    image: MenuImage | None = None
-    size = catalog.default_size
-    enable_debug = False
-    if isinstance(saved, Mapping):
-        try:
-            if "image_class" in saved and "image" not in saved:
-                image = resolve_image_class(menu, saved.get("image_class"))
-            else:
-                image = resolve_image(menu, saved.get("image"))
-        except OptionsError:
-            image = None
-        if image is not None and image.shown_as is not None:
-            # Listed as its alias: preselect the alias.
-            image = menu.find(image.shown_as)
-        try:
-            size = _resolve_size(catalog, saved.get("size"))
-        except OptionsError:
-            size = catalog.default_size
-        enable_debug = saved.get("enable_debug") is True
-    if image is None:
-        image = menu.recommended or (menu.radio[0] if menu.radio else None)
-    if image is None:
-        return Preselection(None, size, enable_debug, in_dropdown=False)
-    radio_tags = {choice.tag for choice in menu.radio}
-    if menu.recommended is not None:
-        radio_tags.add(menu.recommended.tag)
-    in_dropdown = image.tag not in radio_tags
-    return Preselection(image.tag, size, enable_debug, in_dropdown=in_dropdown)
 
 
 def size_choices(sizes: Sequence[object]) -> tuple[SizeChoice, ...]:

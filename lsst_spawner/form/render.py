@@ -11,7 +11,8 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from ..images.model import ImageMenu
-from .options import DROPDOWN_CHOICE, OptionsCatalog, preselection
+from .options import DROPDOWN_CHOICE, OptionsCatalog
+from .preselect import preselection
 
 __all__ = ["BUILTIN_TEMPLATE_DIR", "DEFAULT_TEMPLATE_NAME", "render_options_form"]
 
@@ -103,4 +104,5 @@ def render_options_form(
         selected_size=chosen.size,
         enable_debug=chosen.enable_debug,
         dropdown_choice=DROPDOWN_CHOICE,
+        notices=chosen.notices,
     )

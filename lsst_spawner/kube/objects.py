@@ -1,21 +1,30 @@
 """A lab's own objects on the Kubernetes API: created replacing leftovers, deleted together.
 
 :func:`create_lab_config` and :func:`delete_lab_config` are the one place the
-lab's two Secrets (its environment, ``-env``, and its secrets and NSS files,
-``-secret``) are written and removed; the spawn attempt, ``stop`` and the
-cleanup of a failed start all call them.
+lab's Secret (``-secret``: secrets, NSS files, static files, long env values) is
+written and removed; the spawn attempt, ``stop`` and the cleanup of a failed
+start all call them. Labs started before 0.1.0 had a second Secret, ``-env``,
+read with ``envFrom`` (:func:`has_legacy_env_secret` tells them apart), which
+``stop`` deletes too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ..lab.names import names_for_pod
 from ..lab.spec import LabObjects
 from .retries import KubernetesError, RetryPolicy, request_without_reply, with_retries
 
-__all__ = ["create_lab_config", "create_replacing", "delete_lab_config", "delete_lab_objects"]
+__all__ = [
+    "create_lab_config",
+    "create_replacing",
+    "delete_lab_config",
+    "delete_lab_objects",
+    "has_legacy_env_secret",
+    "legacy_env_secret_name",
+]
 
 # Object kind -> (create method, delete method) of CoreV1Api.
 _METHODS = {
@@ -111,27 +120,54 @@ async def delete_lab_objects(
 async def create_lab_config(
     api: Any, namespace: str, objects: LabObjects, policy: RetryPolicy
 ) -> None:
-    """Create the lab's env Secret (its environment), then its Secret, replacing leftovers."""
-    for body in (objects.env_secret, objects.secret):
-        await create_replacing(api, "secret", namespace, body, policy)
+    """Create the lab's Secret, replacing a leftover."""
+    await create_replacing(api, "secret", namespace, objects.secret, policy)
+
+
+def legacy_env_secret_name(pod_name: str) -> str:
+    """The ``-env`` Secret a lab started before 0.1.0 read its environment from."""
+    return f"{pod_name}-env"
+
+
+def has_legacy_env_secret(pod: Mapping[str, Any] | None, pod_name: str) -> bool:
+    """Whether the lab of ``pod`` (a dict; ``None`` if unknown) may have an ``-env`` Secret.
+
+    True when a container of the pod reads it with ``envFrom``, or when the pod
+    is not known (it is gone already): then only a delete can tell.
+    """
+    if pod is None:
+        return True
+    legacy = legacy_env_secret_name(pod_name)
+    spec = pod.get("spec") or {}
+    return any(
+        (source.get("secretRef") or {}).get("name") == legacy
+        for container in spec.get("containers") or ()
+        for source in container.get("envFrom") or ()
+    )
 
 
 async def delete_lab_config(
-    api: Any, namespace: str, pod_name: str, policy: RetryPolicy
+    api: Any,
+    namespace: str,
+    pod_name: str,
+    policy: RetryPolicy,
+    *,
+    legacy_env_secret: bool = False,
 ) -> list[str]:
-    """Delete the env Secret and Secret of the lab whose pod is ``pod_name`` (not the pod).
+    """Delete the Secret of the lab whose pod is ``pod_name`` (not the pod).
 
-    The names come from the pod's name (:func:`~lsst_spawner.lab.names.names_for_pod`),
-    which the spawner's saved state keeps, so a lab started before the name
-    template changed is still cleaned up completely.
+    With ``legacy_env_secret`` also its ``-env`` Secret (a lab started before
+    0.1.0). The names come from the pod's name
+    (:func:`~lsst_spawner.lab.names.names_for_pod`), which the spawner's saved
+    state keeps, so a lab started before the name template changed is still
+    cleaned up completely.
     """
-    names = names_for_pod(pod_name)
     return await delete_lab_objects(
         api,
         namespace,
         pod=None,
         config_map=None,
-        secret=names["secret"],
-        env_secret=names["env_secret"],
+        secret=names_for_pod(pod_name)["secret"],
+        env_secret=legacy_env_secret_name(pod_name) if legacy_env_secret else None,
         policy=policy,
     )

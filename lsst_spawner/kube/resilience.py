@@ -99,7 +99,7 @@ class ResilientKubeSpawnerMixin(KubeSpawner):
         """Create the pod; False (retry) on a transient failure or after removing a leftover.
 
         Unlike KubeSpawner, a leftover pod (409) is deleted with KubeSpawner's
-        ``stop`` alone: this spawner's ``stop`` would also delete the two Secrets
+        ``stop`` alone: this spawner's ``stop`` would also delete the Secret
         this spawn has just created, and the new pod would never start.
         """
         name = pod["metadata"]["name"] if isinstance(pod, dict) else pod.metadata.name

@@ -32,6 +32,7 @@ __all__ = [
     "RetryPolicy",
     "api_message",
     "is_transient",
+    "request_raw",
     "request_without_reply",
     "retry_after_seconds",
     "skip_unused_environment_lookups",
@@ -209,6 +210,11 @@ async def request_without_reply(
     the same :class:`ApiException` it would have raised (status, reason,
     headers and the API's Status body).
     """
+    await request_raw(method, *args, **kwargs)
+
+
+async def request_raw(method: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> bytes:
+    """:func:`request_without_reply`, returning the reply's body undecoded (a list's JSON)."""
     response = await method(*args, _preload_content=False, **kwargs)
     try:
         data = await response.read()  # also returns the connection to the pool
@@ -219,6 +225,7 @@ async def request_without_reply(
         error.body = data.decode("utf-8", "replace")
         error.headers = response.headers
         raise error
+    return bytes(data)
 
 
 #: The aiohttp sessions already looked at by skip_unused_environment_lookups. Weak, not

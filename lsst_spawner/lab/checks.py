@@ -20,9 +20,10 @@ from typing import Any, Protocol
 from ..identity import MAX_ID
 from ..problems import ConfigProblem
 from .errors import LabSpecError
-from .init import INIT_CONTAINER_NAME, InitSettings
+from .files import Occupied, occupied_paths
+from .init import InitSettings
 from .limits import MAX_ENV_STRING_BYTES, env_string_bytes
-from .names import build_object_names, expand_template, template_fields
+from .names import build_object_names, expand_template, names_server, template_fields
 from .nss import (
     NssGroup,
     NssSettings,
@@ -33,18 +34,19 @@ from .nss import (
     parse_group,
     parse_passwd,
 )
-from .secrets import (
-    ENV_NAME_PATTERN,
-    RESERVED_SECRET_KEYS,
-    SECRET_KEY_PATTERN,
-    ExtraSecret,
-    SecretSettings,
+from .part_checks import (
+    check_extra_secrets,
+    check_files,
+    check_init_containers,
+    check_writable_paths,
 )
+from .secrets import ENV_NAME_PATTERN, SecretSettings
 from .security import MAX_GROUPS_LIMIT
 from .sizes import parse_sizes
 from .spec import OWNED_ENV, LabSettings
 from .volumes import (
     RESERVED_VOLUME_NAMES,
+    WRITABLE_VOLUME_PREFIX,
     BuiltinMount,
     SiteMount,
     SiteVolume,
@@ -60,6 +62,8 @@ __all__ = ["KUBESPAWNER_CHECKED_TRAITS", "LabTraitValues", "lab_settings_and_pro
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?")
 # Usernames that stress the pod name template: long, dotted, upper case.
 _SAMPLE_USERNAMES = ("a", "first.last", "x" * 64, "Mixed_Case-User")
+# Server names that stress it, checked when the template names the server.
+_SAMPLE_SERVER_NAMES = ("", "a", "x" * 63, "Mixed.Case_Server")
 
 #: KubeSpawner's traits whose entries must not take the lab's own names and paths.
 KUBESPAWNER_CHECKED_TRAITS = ("volumes", "volume_mounts", "init_containers")
@@ -127,6 +131,16 @@ class LabTraitValues(Protocol):
     @property
     def lab_init_command(self) -> Sequence[str]: ...
     @property
+    def lab_init_containers(self) -> Sequence[Any]: ...
+    @property
+    def lab_init_allow_privileged(self) -> bool: ...
+    @property
+    def lab_files(self) -> Sequence[Any]: ...
+    @property
+    def lab_read_only_root_filesystem(self) -> bool: ...
+    @property
+    def lab_writable_paths(self) -> Sequence[str]: ...
+    @property
     def lab_env(self) -> Mapping[str, str]: ...
 
 
@@ -136,11 +150,14 @@ def trait_name(t: LabTraitValues, trait: str) -> str:
 
 
 def check_names(t: LabTraitValues) -> list[ConfigProblem]:
+    template = t.lab_pod_name_template
+    servers = _SAMPLE_SERVER_NAMES if names_server(template) else ("",)
     for username in _SAMPLE_USERNAMES:
-        try:
-            build_object_names(t.lab_pod_name_template, username)
-        except LabSpecError as error:
-            return [ConfigProblem(trait_name(t, "lab_pod_name_template"), _message(error))]
+        for server in servers:
+            try:
+                build_object_names(template, username, server)
+            except LabSpecError as error:
+                return [ConfigProblem(trait_name(t, "lab_pod_name_template"), _message(error))]
     return []
 
 
@@ -223,22 +240,28 @@ def check_paths(t: LabTraitValues) -> list[ConfigProblem]:
 
 def check_volumes(
     t: LabTraitValues,
-) -> tuple[tuple[list[SiteVolume], list[SiteMount], list[SiteMount]] | None, list[ConfigProblem]]:
+) -> tuple[tuple[list[SiteVolume], list[SiteMount], InitSettings] | None, list[ConfigProblem]]:
+    """Site volumes and mounts, and the init containers with theirs."""
     volumes, problems = parse_volumes(t.lab_volumes, trait_name(t, "lab_volumes"))
     mounts, mount_problems = parse_mounts(t.lab_volume_mounts, trait_name(t, "lab_volume_mounts"))
     init_mounts, init_problems = parse_mounts(
         t.lab_init_volume_mounts, trait_name(t, "lab_init_volume_mounts")
     )
     problems += mount_problems + init_problems
-    builtins = builtin_mounts(t)
-    problems += check_volume_layout(
-        volumes,
-        {
-            trait_name(t, "lab_volume_mounts"): mounts,
-            trait_name(t, "lab_init_volume_mounts"): init_mounts,
-        },
-        builtins,
+    containers, by_trait, container_problems = check_init_containers(
+        t.lab_init_containers,
+        trait_name(t, "lab_init_containers"),
+        allow_privileged=t.lab_init_allow_privileged,
+        defaults=(t.lab_init_image, tuple(t.lab_init_command), init_mounts),
     )
+    problems += container_problems
+    builtins = builtin_mounts(t)
+    layout = {
+        trait_name(t, "lab_volume_mounts"): mounts,
+        trait_name(t, "lab_init_volume_mounts"): init_mounts,
+        **by_trait,
+    }
+    problems += check_volume_layout(volumes, layout, builtins)
     if t.lab_init_volume_mounts and not t.lab_init_enabled:
         problems.append(
             ConfigProblem(
@@ -246,12 +269,20 @@ def check_volumes(
                 "set, but lab_init_enabled is False: the init container does not run",
             )
         )
-    problems += check_kubespawner_traits(t, volumes, mounts)
-    return (None if problems else (volumes, mounts, init_mounts)), problems
+    init = InitSettings(
+        enabled=t.lab_init_enabled,
+        containers=containers,
+        allow_privileged=t.lab_init_allow_privileged,
+    )
+    problems += check_kubespawner_traits(t, volumes, mounts, init)
+    return (None if problems else (volumes, mounts, init)), problems
 
 
 def check_kubespawner_traits(
-    t: LabTraitValues, volumes: Sequence[SiteVolume], mounts: Sequence[SiteMount]
+    t: LabTraitValues,
+    volumes: Sequence[SiteVolume],
+    mounts: Sequence[SiteMount],
+    init: InitSettings,
 ) -> list[ConfigProblem]:
     """KubeSpawner's volumes, mounts and init containers that take the lab's names or paths."""
     kubespawner = {
@@ -262,14 +293,28 @@ def check_kubespawner_traits(
     if not any(kubespawner.values()):
         return []
     volume_names = {name: "volume (built in)" for name in RESERVED_VOLUME_NAMES}
+    if t.lab_read_only_root_filesystem:
+        where = trait_name(t, "lab_writable_paths")
+        volume_names.update(
+            {
+                f"{WRITABLE_VOLUME_PREFIX}{i}": f"volume of a writable path ({where}[{i}])"
+                for i in range(len(t.lab_writable_paths))
+            }
+        )
     volume_names.update({v.name: f"site volume ({trait_name(t, 'lab_volumes')})" for v in volumes})
     mount_paths = {b.path: f"mount ({b.trait})" for b in builtin_mounts(t)}
     mount_paths.update(
         {m.mount_path: f"site mount ({trait_name(t, 'lab_volume_mounts')})" for m in mounts}
     )
+    for trait, paths in (
+        ("lab_writable_paths", t.lab_writable_paths if t.lab_read_only_root_filesystem else ()),
+        ("lab_files", [f.get("path") for f in t.lab_files if isinstance(f, Mapping)]),
+    ):
+        mount_paths.update({str(p): f"mount ({trait_name(t, trait)})" for p in paths})
+    where = trait_name(t, "lab_init_containers")
     init_names = (
-        {INIT_CONTAINER_NAME: f"init container ({trait_name(t, 'lab_init_enabled')})"}
-        if t.lab_init_enabled
+        {c.name: f"init container ({where}[{i}])" for i, c in enumerate(init.containers)}
+        if init.enabled
         else {}
     )
     return check_kubespawner_layout(
@@ -333,41 +378,19 @@ def check_numbers(t: LabTraitValues) -> list[ConfigProblem]:
     return problems
 
 
-def check_secrets(t: LabTraitValues) -> tuple[tuple[ExtraSecret, ...], list[ConfigProblem]]:
-    problems: list[ConfigProblem] = []
-    extras: list[ExtraSecret] = []
-    keys: set[str] = set()
-    for index, raw in enumerate(t.lab_extra_secrets):
-        where = trait_name(t, f"lab_extra_secrets[{index}]")
-        if not isinstance(raw, Mapping) or set(raw) - {"key", "env", "hub_env"}:
-            problems.append(ConfigProblem(where, "must be a dict with key, hub_env and env"))
-            continue
-        key, env, hub_env = raw.get("key"), raw.get("env"), raw.get("hub_env")
-        if not isinstance(key, str) or not SECRET_KEY_PATTERN.fullmatch(key):
-            problems.append(ConfigProblem(f"{where}.key", f"{key!r} is not a file name"))
-        elif key in RESERVED_SECRET_KEYS:
-            reserved = ", ".join(RESERVED_SECRET_KEYS)
-            problems.append(
-                ConfigProblem(
-                    f"{where}.key", f"{key!r} is reserved: the lab Secret holds {reserved}"
-                )
-            )
-        elif key in keys:
-            problems.append(ConfigProblem(f"{where}.key", f"{key!r} is repeated"))
-        if env is not None and (
-            not isinstance(env, str) or not ENV_NAME_PATTERN.fullmatch(env) or env in OWNED_ENV
-        ):
-            problems.append(
-                ConfigProblem(f"{where}.env", f"{env!r} is not a free env variable name")
-            )
-        if not isinstance(hub_env, str) or not ENV_NAME_PATTERN.fullmatch(hub_env):
-            problems.append(
-                ConfigProblem(f"{where}.hub_env", f"{hub_env!r} is not an env variable name")
-            )
-        if isinstance(key, str):
-            keys.add(key)
-            extras.append(ExtraSecret(key, env if isinstance(env, str) else None))
-    return tuple(extras), problems
+def _lab_namespace(t: LabTraitValues) -> str | None:
+    """KubeSpawner's ``namespace``, where labs and the Secrets they read live."""
+    if not t.has_trait("namespace"):
+        return None
+    return str(getattr(t, "namespace", "")) or None
+
+
+def _file_occupied(t: LabTraitValues, mounts: Sequence[SiteMount]) -> list[Occupied]:
+    """The lab's mount paths, which no static file may equal, contain or sit inside."""
+    traits = ("lab_passwd_path", "lab_group_path", "lab_secret_directory", "lab_runtime_directory")
+    builtins = {trait: str(getattr(t, trait)) for trait in traits}
+    writable = [str(p) for p in t.lab_writable_paths] if t.lab_read_only_root_filesystem else []
+    return occupied_paths(builtins, writable, [m.mount_path for m in mounts])
 
 
 def check_env(t: LabTraitValues) -> list[ConfigProblem]:
@@ -416,12 +439,25 @@ def lab_settings_and_problems(t: LabTraitValues) -> tuple[LabSettings | None, li
     )
     problems += size_problems
     problems += check_numbers(t)
-    extras, secret_problems = check_secrets(t)
+    extras, secret_problems = check_extra_secrets(
+        t.lab_extra_secrets, trait_name(t, "lab_extra_secrets"), OWNED_ENV, _lab_namespace(t)
+    )
     problems += secret_problems
     problems += check_env(t)
+    problems += check_writable_paths(
+        t.lab_writable_paths, trait_name(t, "lab_writable_paths"), builtin_mounts(t)
+    )
+    site_mounts = parse_mounts(t.lab_volume_mounts, trait_name(t, "lab_volume_mounts"))[0]
+    files, file_problems = check_files(
+        t.lab_files,
+        trait_name(t, "lab_files"),
+        _file_occupied(t, site_mounts),
+        t.lab_home_directory,
+    )
+    problems += file_problems
     if problems or nss is None or layout is None:
         return None, problems
-    volumes, mounts, init_mounts = layout
+    volumes, mounts, init = layout
     settings = LabSettings(
         sizes=tuple(sizes),
         default_size=t.lab_default_size,
@@ -443,12 +479,10 @@ def lab_settings_and_problems(t: LabTraitValues) -> tuple[LabSettings | None, li
         ),
         volumes=tuple(volumes),
         mounts=tuple(mounts),
-        init_mounts=tuple(init_mounts),
-        init=InitSettings(
-            enabled=t.lab_init_enabled,
-            image=t.lab_init_image,
-            command=tuple(t.lab_init_command),
-        ),
+        init=init,
+        files=files,
+        read_only_root=t.lab_read_only_root_filesystem,
+        writable_paths=tuple(t.lab_writable_paths),
         env=tuple(sorted({**t.lab_env, **t.lab_timeout_env()}.items())),
     )
     return settings, []

@@ -59,37 +59,32 @@ def _check_env_string(name: str, value: str, where: str) -> None:
 
 def _check_data_size(obj: Mapping[str, Any], size: int) -> None:
     if size > MAX_OBJECT_DATA_BYTES:
+        data = obj.get("data") or {}
+        largest = sorted(data, key=lambda key: -len(data[key]))[:3]
         raise LabSpecError(
             f"the lab's {obj.get('kind')} {obj.get('metadata', {}).get('name')} would hold "
-            f"{_kib(size)}, over Kubernetes' {_kib(MAX_OBJECT_DATA_BYTES)} limit"
+            f"{_kib(size)}, over Kubernetes' {_kib(MAX_OBJECT_DATA_BYTES)} limit (largest "
+            f"keys: {', '.join(largest)})"
         )
 
 
 def check_lab_object_limits(
-    env: Mapping[str, str],
-    env_secret: Mapping[str, Any],
     secret: Mapping[str, Any],
     pod: Mapping[str, Any],
     *,
+    env: Mapping[str, str] | None = None,
     json_size: int | None = None,
 ) -> None:
     """Raise :class:`LabSpecError` if a lab object is over a Kubernetes or kernel limit.
 
-    ``env`` is the plain (not base64) data of ``env_secret``, the lab's environment.
-    ``json_size``, when given, is the length of a JSON text that holds the pod
-    (with other objects): when it is within the limit the pod is not serialized
-    again to be measured.
+    ``env`` maps the Secret's ``env.`` keys to their plain (not base64) values,
+    the lab's env variables kept there. ``json_size``, when given, is the length
+    of a JSON text that holds the pod (with other objects): when it is within
+    the limit the pod is not serialized again to be measured.
     """
-    where = f"the lab's environment (Secret {env_secret.get('metadata', {}).get('name')})"
-    characters = 0
-    for key, value in env.items():
-        _check_env_string(key, value, where)
-        characters += len(key) + len(value)
-    if 4 * characters > MAX_OBJECT_DATA_BYTES:  # else it fits, however it encodes
-        _check_data_size(
-            env_secret,
-            sum(len(k) + len(v.encode("utf-8", "surrogatepass")) for k, v in env.items()),
-        )
+    where = f"the lab's environment (Secret {secret.get('metadata', {}).get('name')})"
+    for key, value in (env or {}).items():
+        _check_env_string(key.removeprefix("env."), value, where)
     body = pod.get("spec") or {}
     for container in [*(body.get("initContainers") or []), *(body.get("containers") or [])]:
         for entry in container.get("env") or ():

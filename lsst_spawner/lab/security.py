@@ -106,9 +106,15 @@ def build_pod_security_context(identity: Identity, fs_group: int | None) -> dict
     return context
 
 
-def build_container_security_context(identity: Identity) -> dict[str, Any]:
-    """Return the lab container's ``securityContext``: no privilege, no capabilities."""
-    return {
+def build_container_security_context(
+    identity: Identity, *, read_only_root: bool = True
+) -> dict[str, Any]:
+    """Return the lab container's ``securityContext``: no privilege, no capabilities.
+
+    With ``read_only_root`` its root filesystem is read-only (the lab writes to its
+    volumes: the home, the writable paths' emptyDirs, the runtime directory).
+    """
+    context: dict[str, Any] = {
         "runAsUser": identity.uid,
         "runAsGroup": identity.gid,
         "runAsNonRoot": True,
@@ -117,6 +123,9 @@ def build_container_security_context(identity: Identity) -> dict[str, Any]:
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+    if read_only_root:
+        context["readOnlyRootFilesystem"] = True
+    return context
 
 
 def build_identity_env(identity: Identity) -> dict[str, str]:

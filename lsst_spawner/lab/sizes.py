@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,11 @@ __all__ = [
     "MAX_MEMORY",
     "SIZE_NAME_PATTERN",
     "SIZE_NAME_RULE",
+    "LabProfile",
     "LabSize",
+    "build_profile_env",
+    "build_profile_resources",
+    "build_profile_scheduling",
     "build_resources",
     "build_size_env",
     "describe_size",
@@ -24,6 +29,7 @@ __all__ = [
     "parse_cpu",
     "parse_memory",
     "parse_sizes",
+    "size_profile",
 ]
 
 _MEMORY_SUFFIXES = {
@@ -58,6 +64,27 @@ class LabSize:
     name: str
     cpu: float
     memory: int
+
+
+@dataclass(frozen=True)
+class LabProfile:
+    """What a lab runs with: limits, guarantees and, from a node group, where and with what.
+
+    A configured size is a profile without scheduling (:func:`size_profile`); a
+    menu profile brings its node group's node selector, tolerations, affinity
+    and extended resources (``nvidia.com/gpu``), each requested and limited.
+    """
+
+    name: str
+    cpu_limit: float
+    cpu_guarantee: float
+    memory_limit: int
+    memory_guarantee: int
+    node_selector: tuple[tuple[str, str], ...] = ()
+    #: Kubernetes tolerations and affinity in the wire format, as JSON text (hashable).
+    tolerations_json: tuple[str, ...] = ()
+    affinity_json: str = ""
+    extended_resources: tuple[tuple[str, int], ...] = ()
 
 
 def _shown(value: object) -> str:
@@ -196,26 +223,66 @@ def parse_sizes(
     return sizes, problems
 
 
-def _requests(size: LabSize, ratio: float) -> tuple[float, int]:
-    return max(0.001, round(size.cpu * ratio, 3)), int(size.memory * ratio)
+def size_profile(size: LabSize, ratio: float) -> LabProfile:
+    """A configured size as a profile: its limits, guarantees ``ratio`` of them."""
+    return LabProfile(
+        name=size.name,
+        cpu_limit=size.cpu,
+        cpu_guarantee=max(0.001, round(size.cpu * ratio, 3)),
+        memory_limit=size.memory,
+        memory_guarantee=int(size.memory * ratio),
+    )
+
+
+def build_profile_resources(profile: LabProfile) -> dict[str, dict[str, str]]:
+    """Container ``resources``: the profile's limits and guarantees, and its extended resources.
+
+    Extended resources cannot be overcommitted: each is requested as much as it is limited.
+    """
+    extended = {name: str(count) for name, count in profile.extended_resources}
+    return {
+        "limits": {
+            "cpu": _format_cpu(profile.cpu_limit),
+            "memory": str(profile.memory_limit),
+            **extended,
+        },
+        "requests": {
+            "cpu": _format_cpu(profile.cpu_guarantee),
+            "memory": str(profile.memory_guarantee),
+            **extended,
+        },
+    }
+
+
+def build_profile_scheduling(profile: LabProfile) -> dict[str, Any]:
+    """The pod spec fields the profile's node group sets: nodeSelector, tolerations, affinity."""
+    scheduling: dict[str, Any] = {}
+    if profile.node_selector:
+        scheduling["nodeSelector"] = dict(profile.node_selector)
+    if profile.tolerations_json:
+        scheduling["tolerations"] = [json.loads(item) for item in profile.tolerations_json]
+    if profile.affinity_json:
+        scheduling["affinity"] = json.loads(profile.affinity_json)
+    return scheduling
 
 
 def build_resources(size: LabSize, ratio: float) -> dict[str, dict[str, str]]:
     """Return container ``resources``: limits are the size, requests ``ratio`` of it."""
-    cpu_request, memory_request = _requests(size, ratio)
-    return {
-        "limits": {"cpu": _format_cpu(size.cpu), "memory": str(size.memory)},
-        "requests": {"cpu": _format_cpu(cpu_request), "memory": str(memory_request)},
-    }
+    return build_profile_resources(size_profile(size, ratio))
 
 
 def build_size_env(size: LabSize, ratio: float) -> dict[str, str]:
     """Return ``CPU_LIMIT``, ``CPU_GUARANTEE`` (cores), ``MEM_*`` (bytes) and ``CONTAINER_SIZE``."""
-    cpu_request, memory_request = _requests(size, ratio)
+    return build_profile_env(size_profile(size, ratio))
+
+
+def build_profile_env(profile: LabProfile) -> dict[str, str]:
+    """:func:`build_size_env` of a profile: its limits and guarantees as the lab reads them."""
+    memory = format_memory(profile.memory_limit)
     return {
-        "CPU_LIMIT": f"{size.cpu:g}",
-        "CPU_GUARANTEE": f"{cpu_request:g}",
-        "MEM_LIMIT": str(size.memory),
-        "MEM_GUARANTEE": str(memory_request),
-        "CONTAINER_SIZE": f"{size.name} ({size.cpu:g} CPU, {format_memory(size.memory)} RAM)",
+        "CPU_LIMIT": f"{profile.cpu_limit:g}",
+        "CPU_GUARANTEE": f"{profile.cpu_guarantee:g}",
+        "MEM_LIMIT": str(profile.memory_limit),
+        "MEM_GUARANTEE": str(profile.memory_guarantee),
+        "CONTAINER_SIZE": f"{profile.name} ({profile.cpu_limit:g} CPU, {memory} RAM)",
     }

@@ -1,10 +1,10 @@
 """``LabSpec``: everything lsst_spawner adds to a lab, and how it lands on KubeSpawner's pod.
 
 :func:`build_lab_spec` computes what lsst_spawner adds; :func:`apply_lab_spec`
-applies it to KubeSpawner's pod and returns the lab's three objects: the pod,
-the Secret, and the env Secret holding the lab container's plain env (ours and
-KubeSpawner's; see :mod:`lsst_spawner.lab.env`), which is why the env Secret too
-is built from KubeSpawner's pod.
+applies it to KubeSpawner's pod and returns the lab's two objects: the pod and
+its Secret, which also holds the env values too long for the pod (ours and
+KubeSpawner's; see :mod:`lsst_spawner.lab.env`), which is why the Secret is
+finished from KubeSpawner's pod.
 
 The builders return plain JSON-ready dicts in the Kubernetes wire format
 (camelCase), not ``kubernetes_asyncio`` models: that is what the golden files
@@ -23,9 +23,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..identity import Identity
-from .env import build_env_secret, split_env
+from .env import place_env
 from .errors import LabSpecError
-from .init import InitSettings, build_init_container
+from .files import (
+    LabFile,
+    Occupied,
+    build_file_mounts,
+    build_files_volume,
+    check_lab_files,
+    file_data,
+    home_directory,
+    occupied_paths,
+)
+from .init import InitSettings, build_init_containers
 from .limits import check_lab_object_limits
 from .names import build_lab_labels, build_object_names, expand_template, template_fields
 from .nss import NssSettings, build_nss_files
@@ -36,6 +46,7 @@ from .secrets import (
     build_nss_volume,
     build_secret_env,
     build_secret_volume,
+    encode_data,
     find_literal_secrets,
 )
 from .security import (
@@ -45,8 +56,22 @@ from .security import (
     check_lab_identity,
     drop_system_groups,
 )
-from .sizes import LabSize, build_resources, build_size_env
-from .volumes import SiteMount, SiteVolume, build_mounts, build_volumes, select_site_storage
+from .sizes import (
+    LabProfile,
+    LabSize,
+    build_profile_env,
+    build_profile_resources,
+    build_profile_scheduling,
+    size_profile,
+)
+from .volumes import (
+    WRITABLE_VOLUME_PREFIX,
+    SiteMount,
+    SiteVolume,
+    build_mounts,
+    build_volumes,
+    select_site_storage,
+)
 
 __all__ = [
     "OWNED_ENV",
@@ -102,7 +127,7 @@ class LabSettings:
 
     sizes: tuple[LabSize, ...]
     default_size: str
-    pod_name_template: str = "nb-{username}"
+    pod_name_template: str = "nb-{user_server}"
     request_ratio: float = 0.25
     fs_group: int | None = None
     minimum_uid: int = 1000
@@ -117,8 +142,12 @@ class LabSettings:
     secrets: SecretSettings = field(default_factory=SecretSettings)
     volumes: tuple[SiteVolume, ...] = ()
     mounts: tuple[SiteMount, ...] = ()
-    init_mounts: tuple[SiteMount, ...] = ()
     init: InitSettings = field(default_factory=InitSettings)
+    #: Static files written into the lab through its Secret.
+    files: tuple[LabFile, ...] = ()
+    #: The lab container's root filesystem is read-only; ``writable_paths`` are emptyDirs.
+    read_only_root: bool = True
+    writable_paths: tuple[str, ...] = ("/tmp",)  # noqa: S108 - a path in the lab's container
     #: Plain env for every lab (idle and cull timeouts, site values).
     env: tuple[tuple[str, str], ...] = ()
 
@@ -135,18 +164,22 @@ class LabRequest:
     #: Image variables (``JUPYTER_IMAGE_SPEC``, ``IMAGE_DIGEST``, ...) from the menu entry;
     #: when empty, ``JUPYTER_IMAGE`` and ``JUPYTER_IMAGE_SPEC`` are set to :attr:`image`.
     image_env: tuple[tuple[str, str], ...] = ()
+    #: The menu profile chosen (limits, guarantees, node group); ``None``: :attr:`size`
+    #: among the configured ``lab_sizes``.
+    profile: LabProfile | None = None
+    #: The JupyterHub server name ("" for the default server), checked upstream.
+    server_name: str = ""
 
 
 @dataclass(frozen=True)
 class LabSpec:
     """Everything lsst_spawner adds to a lab, computed from settings, identity and options.
 
-    ``env`` is our env, plain and ``valueFrom``; :func:`apply_lab_spec` moves the
-    plain entries, with KubeSpawner's, into the Secret named ``env_secret_name``.
+    ``env`` is our env, plain and ``valueFrom``; :func:`apply_lab_spec` merges it
+    with KubeSpawner's and moves long plain values into the Secret ``secret_name``.
     """
 
     pod_name: str
-    env_secret_name: str
     secret_name: str
     image: str
     labels: Mapping[str, str]
@@ -160,18 +193,19 @@ class LabSpec:
     secret: Mapping[str, Any]
     #: Secret values by name, to prove the Pod holds none of them.
     secret_values: Mapping[str, str] = field(repr=False, default_factory=dict)
+    #: The pod spec's nodeSelector, tolerations and affinity from the profile's node group.
+    scheduling: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class LabObjects:
-    """The objects of one lab, in creation order: env Secret, Secret, then Pod."""
+    """The objects of one lab, in creation order: its Secret, then its Pod."""
 
-    env_secret: dict[str, Any]
     secret: dict[str, Any]
     pod: dict[str, Any]
 
     def as_list(self) -> list[dict[str, Any]]:
-        return [self.env_secret, self.secret, self.pod]
+        return [self.secret, self.pod]
 
 
 def _choose_size(settings: LabSettings, name: str | None) -> LabSize:
@@ -204,17 +238,31 @@ def build_lab_spec(
     )
     if not options.image:
         raise LabSpecError("no image was chosen for the lab")
-    size = _choose_size(settings, options.size)
-    names = build_object_names(settings.pod_name_template, identity.username)
-    labels = build_lab_labels(identity.username, options.image, names["pod"])
+    profile = options.profile or size_profile(
+        _choose_size(settings, options.size), settings.request_ratio
+    )
+    names = build_object_names(settings.pod_name_template, identity.username, options.server_name)
+    labels = build_lab_labels(identity.username, options.image, names["pod"], options.server_name)
     fields = template_fields(identity.username, identity.uid, identity.gid)
     home = expand_template(
         settings.nss.home_template, fields, where="LSSTSpawner.lab_home_directory"
     )
     extra_values = dict(secret_values or {})
-    site_volumes, site_mounts, init_mounts = select_site_storage(
-        settings.volumes, settings.mounts, settings.init_mounts, {g.name for g in identity.groups}
+    groups = {g.name for g in identity.groups}
+    init_containers = settings.init.containers if settings.init.enabled else ()
+    site_volumes, site_mounts, _ = select_site_storage(
+        settings.volumes,
+        settings.mounts,
+        [mount for container in init_containers for mount in container.mounts],
+        groups,
     )
+    site_paths = {mount.mount_path for mount in site_mounts}
+    writable = [
+        (f"{WRITABLE_VOLUME_PREFIX}{index}", path)
+        for index, path in enumerate(settings.writable_paths)
+        if settings.read_only_root and path not in site_paths
+    ]
+    check_lab_files(settings.files, _occupied(settings, home, site_paths), "LSSTSpawner.lab_files")
 
     secret = build_lab_secret(
         name=names["secret"],
@@ -224,6 +272,7 @@ def build_lab_spec(
         extra_values=extra_values,
         nss_files=build_nss_files(identity, settings.nss),
         settings=settings.secrets,
+        files=file_data(settings.files),
     )
 
     # Site env first: the values lsst_spawner owns always win (check-config also rejects them).
@@ -236,7 +285,7 @@ def build_lab_spec(
         **dict(options.image_env),
         "JUPYTER_RUNTIME_DIR": settings.runtime_directory,
         **build_identity_env(identity),
-        **build_size_env(size, settings.request_ratio),
+        **build_profile_env(profile),
     }
     if options.debug:
         plain_env["DEBUG"] = "TRUE"
@@ -247,10 +296,13 @@ def build_lab_spec(
         names["secret"], has_git_token=bool(identity.git_token), settings=settings.secrets
     )
 
+    files_volume = build_files_volume(names["secret"], settings.files)
     volumes: list[dict[str, Any]] = [
         build_nss_volume(names["secret"]),
-        build_secret_volume(names["secret"], secret["data"]),
+        build_secret_volume(names["secret"], secret["data"], settings.secrets.extra),
         {"name": "lab-runtime", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+        *([files_volume] if files_volume else []),
+        *({"name": name, "emptyDir": {}} for name, _ in writable),
         *build_volumes(site_volumes, fields),
     ]
     mounts: list[dict[str, Any]] = [
@@ -263,30 +315,52 @@ def build_lab_spec(
         {"name": "lab-nss", "mountPath": settings.group_path, "subPath": "group", "readOnly": True},
         {"name": "lab-secrets", "mountPath": settings.secrets.directory, "readOnly": True},
         {"name": "lab-runtime", "mountPath": settings.runtime_directory},
+        *build_file_mounts(settings.files),
+        *({"name": name, "mountPath": path} for name, path in writable),
         *build_mounts(site_mounts, fields),
     ]
-    init = build_init_container(
-        settings.init, identity, home=home, mounts=build_mounts(init_mounts, fields)
+    init = build_init_containers(
+        settings.init,
+        identity,
+        home=home,
+        mounts=[
+            build_mounts([m for m in (x.for_groups(groups) for x in c.mounts) if m], fields)
+            for c in init_containers
+        ],
     )
     values = {"api_token": api_token, **{f"extra secret {k}": v for k, v in extra_values.items()}}
     if identity.git_token:
         values["git_token"] = identity.git_token
     return LabSpec(
         pod_name=names["pod"],
-        env_secret_name=names["env_secret"],
         secret_name=names["secret"],
         image=options.image,
         labels=labels,
         pod_security_context=build_pod_security_context(identity, settings.fs_group),
-        container_security_context=build_container_security_context(identity),
+        container_security_context=build_container_security_context(
+            identity, read_only_root=settings.read_only_root
+        ),
         env=tuple(env),
-        resources=build_resources(size, settings.request_ratio),
+        resources=build_profile_resources(profile),
         volumes=tuple(volumes),
         volume_mounts=tuple(mounts),
-        init_containers=(init,) if init else (),
+        init_containers=tuple(init),
         secret=secret,
         secret_values=values,
+        scheduling=build_profile_scheduling(profile),
     )
+
+
+def _occupied(settings: LabSettings, home: str, site_paths: Iterable[str]) -> list[Occupied]:
+    """The paths no static file may take, for this user (see :func:`file_problems`)."""
+    builtins = {
+        "lab_passwd_path": settings.passwd_path,
+        "lab_group_path": settings.group_path,
+        "lab_secret_directory": settings.secrets.directory,
+        "lab_runtime_directory": settings.runtime_directory,
+    }
+    writable = settings.writable_paths if settings.read_only_root else ()
+    return [*occupied_paths(builtins, writable, list(site_paths)), home_directory(home)]
 
 
 def _check_clashes(
@@ -305,23 +379,22 @@ def _check_clashes(
 
 
 def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> LabObjects:
-    """Apply the lab spec to KubeSpawner's pod (a dict); return the lab's three objects.
+    """Apply the lab spec to KubeSpawner's pod (a dict); return the lab's Secret and Pod.
 
     KubeSpawner's own settings survive (node selector, tolerations, affinity,
     its labels and annotations, extra volumes, containers, env and envFrom);
     the lab container's image, security context, resources and the env
     variables we own are replaced; the literal API token KubeSpawner puts in
     env is replaced by a ``secretKeyRef``. The lab container's plain env, ours
-    and KubeSpawner's, moves to the env Secret, read by a last ``envFrom``
-    entry; ``env`` keeps only what ``envFrom`` cannot carry
-    (:func:`lsst_spawner.lab.env.split_env`). Raises :class:`LabSpecError` if a
-    KubeSpawner volume, mount or init container clashes with ours, or if any
-    secret value is present anywhere in the pod or the env Secret (which is
-    plain env kept out of the pod, not a place for secrets).
+    and KubeSpawner's, comes first, sorted, with values too long for the pod
+    read from the Secret's ``env.`` keys (:func:`lsst_spawner.lab.env.place_env`).
+    Raises :class:`LabSpecError` if a KubeSpawner volume, mount or init
+    container clashes with ours, or if any secret value is present anywhere in
+    the pod or the env values (plain env, not a place for secrets).
 
     Neither ``pod`` nor ``spec`` is changed, and the result shares nothing with
     them: the parts that change are new dicts and lists, and the pod and the
-    env Secret are copied at the end through their JSON text, which the secret
+    env values are copied at the end through their JSON text, which the secret
     check reads too (both are JSON data; a JSON round trip is several times
     cheaper than ``copy.deepcopy``, and this runs on every spawn).
     """
@@ -344,15 +417,13 @@ def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> LabObjects:
         **spec.container_security_context,
     }
     lab["resources"] = spec.resources
+    _apply_scheduling(body, spec.scheduling)
 
-    # KubeSpawner's entries for names we set are dropped, even valueFrom ones: in
-    # Kubernetes env overrides envFrom, so one left in env would beat our env Secret.
+    # KubeSpawner's entries for names we set are dropped, even valueFrom ones, so
+    # lsst_spawner's value wins (in env, which beats any envFrom a site gives).
     owned = {e["name"] for e in spec.env} | set(API_TOKEN_ENV)
     theirs = [e for e in lab.get("env") or [] if e.get("name") not in owned]
-    data, lab["env"] = split_env([*theirs, *spec.env])
-    # Last: a later envFrom source wins over earlier ones, so ours beat a site's.
-    lab["envFrom"] = [*(lab.get("envFrom") or []), {"secretRef": {"name": spec.env_secret_name}}]
-    env_secret = build_env_secret(spec.env_secret_name, spec.labels, data)
+    data, lab["env"] = place_env([*theirs, *spec.env], spec.secret_name)
 
     their_mounts = lab.get("volumeMounts") or []
     ours = _check_clashes(
@@ -372,7 +443,7 @@ def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> LabObjects:
         # Ours first: the home directory must exist before anything else runs.
         body["initContainers"] = our_init + their_init
 
-    # The env Secret is checked on its plain values (its data is base64).
+    # The env values are checked as plain text (in the Secret they are base64).
     public = {"env": data, "pod": result}
     as_json = json.dumps(public, default=_plain_mapping)
     leaks = find_literal_secrets(public, spec.secret_values, as_json=as_json)
@@ -383,10 +454,26 @@ def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> LabObjects:
         )
     copied: dict[str, Any] = json.loads(as_json)
     secret: dict[str, Any] = json.loads(json.dumps(spec.secret, default=_plain_mapping))
-    check_lab_object_limits(
-        copied["env"], env_secret, secret, copied["pod"], json_size=len(as_json)
-    )
-    return LabObjects(env_secret=env_secret, secret=secret, pod=copied["pod"])
+    secret["data"].update(encode_data(copied["env"]))
+    check_lab_object_limits(secret, copied["pod"], env=copied["env"], json_size=len(as_json))
+    return LabObjects(secret=secret, pod=copied["pod"])
+
+
+def _apply_scheduling(body: dict[str, Any], scheduling: Mapping[str, Any]) -> None:
+    """The profile's node group on the pod spec, with KubeSpawner's own settings kept.
+
+    Its node selector entries win over KubeSpawner's for the same key, its
+    tolerations are added to KubeSpawner's, and its affinity, when it has one,
+    replaces KubeSpawner's (two affinities cannot be merged without changing
+    what either means).
+    """
+    if "nodeSelector" in scheduling:
+        body["nodeSelector"] = {**(body.get("nodeSelector") or {}), **scheduling["nodeSelector"]}
+    if "tolerations" in scheduling:
+        theirs = list(body.get("tolerations") or [])
+        body["tolerations"] = theirs + [t for t in scheduling["tolerations"] if t not in theirs]
+    if "affinity" in scheduling:
+        body["affinity"] = scheduling["affinity"]
 
 
 def _plain_mapping(obj: Any) -> Any:
@@ -406,7 +493,7 @@ def build_lab_objects(
     secret_values: Mapping[str, str] | None = None,
     namespace: str | None = None,
 ) -> LabObjects:
-    """Build the env Secret, Secret and Pod of one lab from KubeSpawner's pod (a dict)."""
+    """Build the Secret and Pod of one lab from KubeSpawner's pod (a dict)."""
     spec = build_lab_spec(
         settings, identity, options, api_token=api_token, secret_values=secret_values
     )

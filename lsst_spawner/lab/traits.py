@@ -13,9 +13,12 @@ from traitlets import Bool, Dict, Float, Int, List, Unicode
 
 from ..config import CheckedConfigurable, ConfigError, ConfigProblem, Duration
 from . import checks
-from .init import DEFAULT_INIT_IMAGE
+from .claims import HomeClaimTraits
+from .files import parse_files, unreadable_files
+from .init import DEFAULT_INIT_IMAGE, INIT_CONTAINER_NAME
 from .kubespawner_fit import REPLACED_KUBESPAWNER_TRAITS, kubespawner_warnings
 from .nss import DEFAULT_BASE_GROUP, DEFAULT_BASE_PASSWD
+from .part_checks import check_init_containers
 from .quota import SizeQuotaTraits
 from .security import MAX_GROUPS_LIMIT
 from .sizes import SIZE_NAME_RULE
@@ -25,20 +28,25 @@ from .volumes import check_mount_groups, parse_mounts
 __all__ = ["LabTraits", "to_settings"]
 
 
-class LabTraits(SizeQuotaTraits, CheckedConfigurable):
+class LabTraits(SizeQuotaTraits, HomeClaimTraits, CheckedConfigurable):
     """The lab's traits: identity, NSS files, secrets, volumes, sizes, init container, timeouts."""
 
     #: Class name used in problem messages, as operators write the traits.
     trait_owner: ClassVar[str] = "LSSTSpawner"
-    #: KubeSpawner's traits checked against the lab's own volumes, mounts and init container.
-    foreign_checked_traits: ClassVar[tuple[str, ...]] = checks.KUBESPAWNER_CHECKED_TRAITS
+    #: KubeSpawner's traits checked against the lab's own volumes, mounts and init containers,
+    #: and its namespace, the only one whose Secrets a lab may read by reference.
+    foreign_checked_traits: ClassVar[tuple[str, ...]] = (
+        *checks.KUBESPAWNER_CHECKED_TRAITS,
+        "namespace",
+    )
     foreign_warned_traits: ClassVar[tuple[str, ...]] = tuple(REPLACED_KUBESPAWNER_TRAITS)
 
     lab_pod_name_template = Unicode(
-        "nb-{username}",
+        "nb-{user_server}",
         config=True,
-        help="Name of the lab pod. {username} is the escaped, DNS-safe username; the two "
-        "Secrets (environment; secrets and NSS files) are named after it with -env and -secret.",
+        help="Name of the lab pod; its Secret is named after it with -secret. {user_server} is "
+        "the escaped username, plus '--' and the escaped server name for a named server "
+        "({username} and {servername} also work; named servers need one with the server).",
     )
     lab_sizes = List(
         Dict(),
@@ -154,9 +162,10 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
     lab_extra_secrets = List(
         Dict(),
         config=True,
-        help="Site secrets copied into each lab's Secret: dicts with key (file name; not "
-        "jupyterhub-api-token, git-credentials, passwd or group), hub_env (the hub environment "
-        "variable holding the value) and optional env (a lab variable).",
+        help="Site secrets of each lab: dicts with key (file name in the secret directory), "
+        "optional env (a lab variable) and either hub_env (a hub environment variable, copied "
+        "into the lab's Secret) or secret_key_ref ({name, key} of a Secret in the lab namespace, "
+        "read by the kubelet, never by the hub).",
     )
     lab_volumes = List(
         Dict(),
@@ -174,28 +183,63 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
     lab_init_volume_mounts = List(
         Dict(),
         config=True,
-        help="Mounts of site volumes in the home-directory init container, same form as "
-        "lab_volume_mounts.",
+        help="Mounts of site volumes in the init containers that give no volume_mounts (such as "
+        "the default init-home), same form as lab_volume_mounts.",
     )
     lab_init_enabled = Bool(
         False,
         config=True,
-        help="Run an init container that creates the user's home directory before the lab.",
+        help="Run the init containers of lab_init_containers (by default the one that creates "
+        "the user's home directory) before the lab.",
     )
     lab_init_image = Unicode(
         DEFAULT_INIT_IMAGE,
         config=True,
-        help="Image of the init container; {version} is the installed lsst_spawner version.",
+        help="Image of the init containers that name none (such as the default init-home); "
+        "{version} is the installed lsst_spawner version.",
     )
     lab_init_command = List(
         Unicode(),
         config=True,
-        help="Command of the init container; empty uses the image's entrypoint.",
+        help="Command of the init containers that name none; empty uses the image's entrypoint.",
+    )
+    lab_init_containers = List(
+        Dict(),
+        default_value=[{"name": INIT_CONTAINER_NAME, "privilege": "root"}],
+        config=True,
+        help="Init containers run in order before the lab: dicts with name, and optional image, "
+        "command, volume_mounts (default: lab_init_image, lab_init_command and "
+        "lab_init_volume_mounts), privilege (user, root or privileged) and capabilities (root).",
+    )
+    lab_init_allow_privileged = Bool(
+        False,
+        config=True,
+        help="Allow privileged init containers, and root ones adding capabilities such as "
+        "SYS_ADMIN; without it such entries of lab_init_containers are refused.",
+    )
+    lab_files = List(
+        Dict(),
+        config=True,
+        help="Static files written read-only into every lab through its Secret: dicts with path, "
+        "content (text) and optional mode (default 0o444; the owner is root). 1 MiB in all.",
+    )
+    lab_read_only_root_filesystem = Bool(
+        True,
+        config=True,
+        help="Give the lab container a read-only root filesystem; it writes only to its volumes "
+        "(home, lab_writable_paths, the runtime directory).",
+    )
+    lab_writable_paths = List(
+        Unicode(),
+        default_value=["/tmp"],  # noqa: S108 - a path in the lab's container
+        config=True,
+        help="Directories the lab may write under a read-only root, each an emptyDir of the pod; "
+        "a site mount at the same path takes its place.",
     )
     lab_env = Dict(
         value_trait=Unicode(),
         config=True,
-        help="Plain environment variables for every lab, in its -env Secret. Never put "
+        help="Plain environment variables for every lab, visible in its pod. Never put "
         "secrets here: use lab_extra_secrets.",
     )
     lab_spawn_timeout = Duration(
@@ -235,6 +279,9 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
         warnings.extend(
             kubespawner_warnings(values, defaults, home_directory=self.lab_home_directory)
         )
+        where = checks.trait_name(self, "lab_files")
+        files, _ = parse_files(self.lab_files, where)
+        warnings.extend(unreadable_files(files, self.lab_fs_group, where))
         return warnings
 
     def lab_config_problems(self) -> list[ConfigProblem]:
@@ -247,6 +294,13 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
             checks.trait_name(self, trait): parse_mounts(getattr(self, trait), trait)[0]
             for trait in ("lab_volume_mounts", "lab_init_volume_mounts")
         }
+        _, init_mounts, _ = check_init_containers(
+            self.lab_init_containers,
+            checks.trait_name(self, "lab_init_containers"),
+            allow_privileged=self.lab_init_allow_privileged,
+            defaults=(self.lab_init_image, tuple(self.lab_init_command), []),
+        )
+        mounts.update({trait: found for trait, found in init_mounts.items() if found})
         return check_mount_groups(mounts, known) + self.quota_group_problems(known)
 
     # --- frozen settings for the builders --------------------------------------
@@ -272,6 +326,8 @@ class LabTraits(SizeQuotaTraits, CheckedConfigurable):
         """Read the extra secrets' values from the hub's environment (pass ``os.environ``)."""
         values = {}
         for raw in self.lab_extra_secrets:
+            if "hub_env" not in raw:  # by reference: the kubelet reads it, not the hub
+                continue
             value = environ.get(str(raw.get("hub_env", "")), "")
             if value:
                 values[str(raw["key"])] = value

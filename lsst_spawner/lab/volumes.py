@@ -23,6 +23,7 @@ from .names import DNS_LABEL_PATTERN, expand_template, template_fields
 __all__ = [
     "RESERVED_VOLUME_NAMES",
     "VOLUME_SOURCES",
+    "WRITABLE_VOLUME_PREFIX",
     "BuiltinMount",
     "SiteMount",
     "SiteVolume",
@@ -51,7 +52,9 @@ VOLUME_SOURCES: dict[str, tuple[str, ...]] = {
 }
 
 #: Names of the volumes the lab always has; site volumes may not use them.
-RESERVED_VOLUME_NAMES = ("lab-nss", "lab-secrets", "lab-runtime")
+RESERVED_VOLUME_NAMES = ("lab-nss", "lab-secrets", "lab-runtime", "lab-files")
+#: Prefix of the writable paths' emptyDir volumes (``lab-writable-0``), also reserved.
+WRITABLE_VOLUME_PREFIX = "lab-writable-"
 
 # Sample fields for checking templates at hub start, before any user exists.
 _SAMPLE_FIELDS = template_fields("sample.user", 1000, 1000)
@@ -158,7 +161,7 @@ def parse_volumes(raw: Sequence[Any], where: str) -> tuple[list[SiteVolume], lis
         if not isinstance(name, str) or not DNS_LABEL_PATTERN.fullmatch(name):
             problems.append(ConfigProblem(f"{here}.name", f"{name!r} is not a DNS label"))
             continue
-        if name in RESERVED_VOLUME_NAMES:
+        if name in RESERVED_VOLUME_NAMES or str(name).startswith(WRITABLE_VOLUME_PREFIX):
             problems.append(ConfigProblem(f"{here}.name", f"{name!r} is reserved for the lab"))
             continue
         if name in seen:

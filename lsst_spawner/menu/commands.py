@@ -9,6 +9,7 @@ traitlets configuration, which is what the hub would use.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import sys
 from pathlib import Path
@@ -85,7 +86,7 @@ def _header(revision: Any) -> str:
     )
 
 
-def _import(store: MenuStore, args: argparse.Namespace) -> int:
+def _import(store: MenuStore, config: Config, args: argparse.Namespace) -> int:
     from .model import MenuDocument
     from .storage import MenuConflictError
     from .validate import MenuInvalidError
@@ -109,7 +110,8 @@ def _import(store: MenuStore, args: argparse.Namespace) -> int:
             pass  # reported by the save's validation below
     author = args.author or f"cli:{getpass.getuser()}"
     try:
-        revision = store.save(data, base=base, author=author, comment=args.comment)
+        document = asyncio.run(_check_save(data, store, config))
+        revision = store.save(document, base=base, author=author, comment=args.comment)
     except MenuInvalidError as invalid:
         for problem in invalid.problems:
             print(f"{args.file}: {problem}", file=sys.stderr)
@@ -119,6 +121,20 @@ def _import(store: MenuStore, args: argparse.Namespace) -> int:
         raise ConfigError(str(conflict)) from None
     print(f"saved revision {revision.number} by {revision.author}")
     return 0
+
+
+async def _check_save(data: Any, store: MenuStore, config: Config) -> Any:
+    """The editor's save checks, with the registry's check that every offered image exists."""
+    from ..checks import spawner_settings
+    from .image_check import check_save, save_checker
+
+    source, where = save_checker(spawner_settings(config))
+    try:
+        return await check_save(data, store.node_groups, source, where)
+    finally:
+        close = getattr(source, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def run_menu_store_command(config: Config, args: argparse.Namespace) -> int:
@@ -131,7 +147,7 @@ def run_menu_store_command(config: Config, args: argparse.Namespace) -> int:
     try:
         if args.menu_command == "export":
             return _export(store, config, args)
-        return _import(store, args)
+        return _import(store, config, args)
     except MenuStoreError as error:
         raise ConfigError(str(error)) from None
     finally:

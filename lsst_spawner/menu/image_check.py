@@ -7,14 +7,14 @@ configured image source), so the credential and realm rules hold.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
-from typing import Protocol
+from collections.abc import Awaitable, Iterable, Mapping
+from typing import Any, Protocol
 
 from ..images.sources import ImageSourceError
-from .model import ImageState, MenuDocument
-from .validate import MenuProblem
+from .model import ImageState, MenuDocument, NodeGroup
+from .validate import MenuInvalidError, MenuProblem, check_menu
 
-__all__ = ["DigestResolver", "check_images_exist", "offered_tags"]
+__all__ = ["DigestResolver", "check_images_exist", "check_save", "offered_tags", "save_checker"]
 
 
 class DigestResolver(Protocol):
@@ -57,3 +57,35 @@ async def check_images_exist(
         if tag not in digests
     ]
     return digests, problems
+
+
+async def check_save(
+    data: Any,
+    node_groups: Mapping[str, NodeGroup],
+    source: DigestResolver | None,
+    where: str,
+) -> MenuDocument:
+    """Everything a save checks (the editor's and ``menu import``'s): the document's rules,
+    then, with a registry ``source``, that every offered image exists.
+
+    Raises :class:`MenuInvalidError` with every problem by field.
+    """
+    document = check_menu(data, node_groups)
+    if source is not None:
+        _, missing = await check_images_exist(document, source, where)
+        if missing:
+            raise MenuInvalidError(missing)
+    return document
+
+
+def save_checker(settings: Any) -> tuple[Any, str]:
+    """The image source a save checks offered images against, and how messages name it.
+
+    ``settings`` are the spawner's (``image_source``, registry traits). With a
+    registry source: its client (the caller closes it with ``aclose``); with a
+    static source, ``None`` (its list of tags is the configuration, not a registry).
+    """
+    if getattr(settings, "image_source", None) != "registry":
+        return None, str(getattr(settings, "static_image_base", "") or "the image source")
+    source = settings.make_image_source()
+    return source, str(source.image_base)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
-from traitlets import Dict, List, Unicode
+from traitlets import Bool, Dict, List, Unicode, default
 from traitlets.config import Config
 
-from ..config import CheckedConfigurable, ConfigError, ConfigProblem
+from ..config import CheckedConfigurable, ConfigError, ConfigProblem, Duration
 from .model import NodeGroup
 from .storage import DEFAULT_DB_FILE, MenuStore, default_db_url
 from .validate import validation_problems
@@ -31,6 +31,27 @@ class LabMenu(CheckedConfigurable):
             "hub's working directory, next to jupyterhub.sqlite. PostgreSQL: postgresql+psycopg://."
         ),
     )
+
+    enabled = Bool(
+        config=True,
+        help=(
+            "Whether LSSTSpawner offers the menu of this database (its current revision) instead "
+            "of lab_sizes and the image menu traits. Default: on when LabMenu.db_url is set."
+        ),
+    )
+
+    revision_check_interval = Duration(
+        1.0,
+        config=True,
+        help=(
+            "How often, at most, the hub reads the menu database's current revision number "
+            "(one indexed query); a saved revision is offered within this time. 0 to 5 seconds."
+        ),
+    )
+
+    @default("enabled")
+    def _enabled_when_db_url_is_set(self) -> bool:
+        return self.config._has_section("LabMenu") and "db_url" in self.config.LabMenu
 
     node_groups = List(
         Dict(),
@@ -64,6 +85,15 @@ class LabMenu(CheckedConfigurable):
     def config_problems(self) -> list[ConfigProblem]:
         problems = super().config_problems()
         problems.extend(self.parsed_node_groups()[1])
+        problems.extend(_db_url_problems(self.db_url))
+        if not 0 <= self.revision_check_interval <= 5:
+            problems.append(
+                ConfigProblem(
+                    "LabMenu.revision_check_interval",
+                    f"{self.revision_check_interval:g}s is not between 0 and 5 seconds: a saved "
+                    "menu must be offered within 5 s",
+                )
+            )
         return problems
 
     def open_store(self) -> MenuStore:
@@ -84,3 +114,31 @@ def lab_menu_from_config(config: Config, **overrides: Any) -> LabMenu:
     if problems:
         raise ConfigError("; ".join(f"{p.where}: {p.message}" for p in problems))
     return menu
+
+
+def _db_url_problems(url: str) -> list[ConfigProblem]:
+    """Whether ``url`` names a database SQLAlchemy can open here (its dialect and driver)."""
+    if not url:
+        return []
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    where = "LabMenu.db_url"
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:  # an ArgumentError too
+        return [ConfigProblem(where, f"SQLAlchemy has no database dialect {url.split(':')[0]!r}")]
+    except ArgumentError:
+        return [ConfigProblem(where, "is not a database URL (such as sqlite:///path/menu.sqlite)")]
+    try:
+        dialect.import_dbapi()
+    except ImportError as error:
+        return [
+            ConfigProblem(
+                where,
+                f"the driver of {parsed.drivername} is not installed ({error}); for PostgreSQL "
+                'pip install "psycopg[binary]" and use postgresql+psycopg://',
+            )
+        ]
+    return []

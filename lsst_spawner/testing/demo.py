@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -35,7 +36,7 @@ from .hub.process import HubError, HubProcess
 from .kube import KubeEmulator
 from .kube.hub_role import write_hub_kubeconfig
 from .kube.images import publish_image
-from .kube.kubelet import ProcessKubelet
+from .kube.kubelet import FakeNode, ProcessKubelet
 from .oauth.github import FakeGitHub, GitHubEmail, GitHubOrg, GitHubTeam, GitHubUser
 from .oauth.github import _Handler as _GitHubHandler
 from .registry.local import LocalRegistry
@@ -188,6 +189,7 @@ class Demo:
         users: list[GitHubUser] | None = None,
         extra_config: str = "",
         kubelet_mode: Literal["process", "oci"] = "process",
+        nodes: Iterable[str | FakeNode] = ("demo-node-1", "demo-node-2"),
     ) -> None:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="lsst-spawner-demo-"))
@@ -196,6 +198,8 @@ class Demo:
         self.step_delay = step_delay
         self.log_level = log_level
         self.extra_config = extra_config
+        #: The kubelet's nodes (a :class:`FakeNode` carries labels node selectors match).
+        self.nodes = tuple(nodes)
         self.github = DemoGitHub(users if users is not None else demo_users())
         self.emulator: KubeEmulator | None = None
         self.kubelet: ProcessKubelet | None = None
@@ -263,7 +267,7 @@ c.LSSTSpawner.http_timeout = 60
                 self._publish_images()
             self.kubelet = ProcessKubelet(
                 self.emulator,
-                nodes=("demo-node-1", "demo-node-2"),
+                nodes=self.nodes,
                 workdir=self.workdir / "kubelet",
                 step_delay=self.step_delay,
                 mode=self.kubelet_mode,

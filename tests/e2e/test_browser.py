@@ -40,6 +40,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 USER = "annie"
+NAMED_USER = "henrietta"
+NAMED_SERVERS = "c.JupyterHub.allow_named_servers = True\n"
 CHOSEN_TAG = "r27_0_0"  # in the dropdown: not the default, not even a radio button
 
 # Records every progress event and the progress bar's value after it, in sessionStorage,
@@ -73,7 +75,13 @@ def demo(
     """The demo with labs as local processes, then with labs in runc as their user."""
     workdir = tmp_path_factory.mktemp("demo")
     mode = request.param
-    with Demo(port=free_port(), workdir=workdir, step_delay=0.3, kubelet_mode=mode) as running:
+    with Demo(
+        port=free_port(),
+        workdir=workdir,
+        step_delay=0.3,
+        kubelet_mode=mode,
+        extra_config=NAMED_SERVERS,
+    ) as running:
         yield running
 
 
@@ -210,3 +218,58 @@ def test_login_spawn_lab_and_stop(page: Any, demo: Demo) -> None:
     )
     _, user = demo.hub.request("GET", f"/users/{USER}") if demo.hub else (0, {})
     assert user["servers"] == {}
+
+
+def _start_named(page: Any, demo: Demo, server: str, tag: str | None) -> None:
+    """Start ``server`` from its options form (``tag`` from the dropdown, else the default)."""
+    page.goto(f"{demo.url}/hub/spawn/{NAMED_USER}/{server}")
+    form = page.locator("#spawn_form")
+    if tag is not None:
+        form.locator("select[name=image_dropdown]").select_option(tag)
+    form.get_by_role("button", name="Start").click()
+    page.wait_for_url(f"{demo.url}/user/{NAMED_USER}/{server}/**", timeout=60_000)
+
+
+def test_two_named_servers_one_stopped_other_running(page: Any, demo: Demo) -> None:
+    """Two servers of one user with different images; stopping one leaves the other running."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    _login(page, demo, NAMED_USER)
+    _start_named(page, demo, "first", None)  # the recommended image
+    _start_named(page, demo, "second", CHOSEN_TAG)
+    assert demo.emulator is not None
+    pods = {
+        p["metadata"]["name"]: p["spec"]["containers"][0]["image"]
+        for p in demo.emulator.list_objects("pods", demo.namespace)
+        if NAMED_USER in p["metadata"]["name"]
+    }
+    first, second = f"nb-{NAMED_USER}--first", f"nb-{NAMED_USER}--second"
+    assert set(pods) == {first, second}, pods
+    assert pods[second] == f"{demo.image_base}:{CHOSEN_TAG}"
+    assert pods[first] != pods[second]
+    assert "recommended" in pods[first] or demo.image_digests["recommended"] in pods[first]
+
+    page.goto(f"{demo.url}/hub/home")
+    page.screenshot(path=str(ARTIFACTS / "e2e-named-servers.png"), full_page=True)
+    page.locator("#stop-first").click()
+    page.locator("#start-first").wait_for(state="visible", timeout=60_000)
+
+    def first_gone() -> bool:
+        objects = demo.lab_objects(NAMED_USER)
+        return not any(name.startswith(first) for names in objects.values() for name in names)
+
+    _wait_for(first_gone, 30, f"the first server's objects to go ({demo.lab_objects(NAMED_USER)})")
+    objects = demo.lab_objects(NAMED_USER)
+    assert objects["pods"] == [second], objects
+    assert sorted(objects["secrets"]) == [f"{second}-secret"], objects
+    # The second lab still answers through the proxy with the browser's session.
+    page.goto(f"{demo.url}/user/{NAMED_USER}/second/view/no-such-file.txt")
+    response = page.goto(f"{demo.url}/user/{NAMED_USER}/second/api/status")
+    assert response is not None
+    assert response.ok, page.content()[:1000]
+    assert demo.hub is not None
+    _, user = demo.hub.request("GET", f"/users/{NAMED_USER}")
+    assert set(user["servers"]) == {"second"}, user["servers"]
+    assert user["servers"]["second"]["ready"] is True
+    status, _ = demo.hub.request("DELETE", f"/users/{NAMED_USER}/servers/second")
+    assert status in (202, 204)
+    _wait_for(lambda: not any(demo.lab_objects(NAMED_USER).values()), 60, "the second to stop")

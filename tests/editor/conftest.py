@@ -89,6 +89,14 @@ c.JupyterHub.load_roles.append(
 c.JupyterHub.load_roles.append(
     {{"name": "lab-menu-editors", "scopes": [{WRITE_SCOPE!r}], "users": ["alice"]}}
 )
+# The tests make groups with the test kit's service token.
+c.JupyterHub.load_roles.append(
+    {{"name": "tester-groups", "scopes": ["admin:groups"], "services": ["tester"]}}
+)
+# The preview "as a user" asks the hub for the user's groups.
+c.JupyterHub.load_roles.append(
+    {{"name": "lab-menu-service", "scopes": ["read:users:groups"], "services": [{SERVICE!r}]}}
+)
 """
     with EditorHub(tmp, config) as hub:
         hub.db_url = db_url

@@ -230,3 +230,49 @@ def test_the_field_form_shows_each_problem_at_its_input(hub: EditorHub) -> None:
     ]
     assert after["menu"]["profiles"][0]["cpu_limit"] == "3"
     assert after["menu"]["profiles"][0]["default"] is True
+
+
+def test_the_preview_shows_the_form_a_group_or_a_user_would_see(hub: EditorHub) -> None:
+    before = _current(hub)
+    menu = before["menu"]
+    menu["profiles"] = [p for p in menu["profiles"] if p["name"] != "gpu-preview"]
+    menu["profiles"].append(
+        {
+            "name": "gpu-preview",
+            "cpu_limit": "4",
+            "cpu_guarantee": "1",
+            "memory_limit": "16Gi",
+            "memory_guarantee": "4Gi",
+            "node_group": "gpu",
+            "groups": ["gpu-users"],
+        }
+    )
+    menu["images"] = [i for i in menu["images"] if i["tag"] != "w_2024_09"]
+    menu["images"].append({"tag": "w_2024_09", "state": "hidden"})
+    status, body = hub.call(
+        "POST", "edit", "alice", {"base": str(before["revision"]), "menu": yaml.safe_dump(menu)}
+    )
+    assert status == 200, body
+    number = _current(hub)["revision"]
+
+    status, page = hub.call("GET", f"preview?revision={number}&groups=gpu-users", "bob")
+    assert status == 200, page
+    assert 'id="preview-form" disabled' in page
+    assert 'value="gpu-preview"' in page
+    assert "1 nvidia.com/gpu" in page
+    assert 'value="w_2024_10"' in page
+    assert 'value="w_2024_09"' not in page  # hidden from everyone
+    status, page = hub.call("GET", f"preview?revision={number}", "bob")
+    assert status == 200, page
+    assert 'value="gpu-preview"' not in page
+
+    # As a user: their JupyterHub groups, asked of the hub with the service's token.
+    status, _ = hub.request("POST", "/groups/gpu-users", {"users": ["bob"]})
+    assert status in (201, 409)
+    status, page = hub.call("GET", f"preview?revision={number}&user=bob", "alice")
+    assert status == 200, page
+    assert "bob, in the groups gpu-users" in page
+    assert 'value="gpu-preview"' in page
+    status, page = hub.call("GET", f"preview?revision={number}&user=nobody-here", "alice")
+    assert "the hub has no user &#39;nobody-here&#39;" in page
+    assert hub.call("GET", "preview?revision=9999", "bob")[0] == 404

@@ -112,7 +112,7 @@ def test_kubespawner_init_container_named_like_ours_is_a_problem() -> None:
     c.LSSTSpawner.lab_init_enabled = True
     assert problems_of(c) == [
         "KubeSpawner.init_containers[0].name: 'init-home' is the init container name of the "
-        "lab's own init container (LSSTSpawner.lab_init_enabled); choose another"
+        "lab's own init container (LSSTSpawner.lab_init_containers[0]); choose another"
     ]
 
 

@@ -114,8 +114,9 @@ def test_a_missing_permission_is_printed_with_the_rule_that_grants_it(
     assert code == 1
     ns = kube_api.namespace
     assert problems(lines) == [
-        f"permission: the hub cannot create, delete secrets in namespace {ns}; add this rule "
-        'to its Role: {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "delete"]}',
+        f"permission: the hub cannot create, delete, list secrets in namespace {ns}; add this "
+        'rule to its Role: {"apiGroups": [""], "resources": ["secrets"], '
+        '"verbs": ["create", "delete", "list"]}',
         f"permission: the hub cannot watch events in namespace {ns}; add this rule to its "
         'Role: {"apiGroups": [""], "resources": ["events"], "verbs": ["watch"]}',
     ]

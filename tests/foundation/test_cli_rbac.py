@@ -29,7 +29,7 @@ def test_default_features(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert role["rules"] == required_rules(HubFeatures())
     assert role["rules"] == [
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "delete", "list", "watch"]},
-        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "delete"]},
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "delete", "list"]},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["list", "watch"]},
     ]
 

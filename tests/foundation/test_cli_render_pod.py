@@ -48,18 +48,17 @@ def render(files: dict[str, str], *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-def test_render_pod_prints_env_secret_secret_and_pod(
+def test_render_pod_prints_the_secret_and_the_pod(
     files: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main([*render(files), "--options", files["options.json"], "--format", "yaml"]) == 0
     objects = list(yaml.safe_load_all(capsys.readouterr().out))
-    assert [o["kind"] for o in objects] == ["Secret", "Secret", "Pod"]
+    assert [o["kind"] for o in objects] == ["Secret", "Pod"]
     for obj in objects:
         kubernetes_validate.validate(obj, "1.30", strict=True)
         assert obj["metadata"]["namespace"] == "labs"
-    env_secret, secret, pod = objects
-    assert env_secret["metadata"]["name"] == "nb-rra-env"
-    env_data = {k: base64.b64decode(v).decode() for k, v in env_secret["data"].items()}
+    secret, pod = objects
+    assert secret["metadata"]["name"] == "nb-rra-secret"
     files = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     assert "rra:x:4137:4137:Russ Allbery:" in files["passwd"]
     assert "lsst-sqre:x:3010:rra" in files["group"]
@@ -68,20 +67,18 @@ def test_render_pod_prints_env_secret_secret_and_pod(
     assert container["securityContext"]["runAsUser"] == 4137
     assert pod["spec"]["securityContext"]["supplementalGroups"] == [4137, 3010]
     assert pod["spec"]["nodeSelector"] == {"pool": "labs"}
-    assert container["envFrom"] == [{"secretRef": {"name": "nb-rra-env"}}]
+    assert "envFrom" not in container
     in_pod = {e["name"]: e for e in container["env"]}
-    assert sorted(in_pod) == ["JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN"]
     assert in_pod["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "nb-rra-secret"
-    assert env_data["CONTAINER_SIZE"].startswith("large")
-    # KubeSpawner's own variables reach the lab through the env Secret too.
+    assert in_pod["CONTAINER_SIZE"]["value"].startswith("large")
+    # KubeSpawner's own variables reach the lab too.
     env = resolve_lab_env(objects)
     assert env["JUPYTERHUB_USER"] == "rra"
     assert env["JUPYTERHUB_API_TOKEN"] == RENDERED_API_TOKEN
-    assert env["CONTAINER_SIZE"] == env_data["CONTAINER_SIZE"]
-    for public in (pod, env_data):
-        text = json.dumps(public)
-        assert RENDERED_API_TOKEN not in text
-        assert IDENTITY["git_token"] not in text
+    assert env["CONTAINER_SIZE"] == in_pod["CONTAINER_SIZE"]["value"]
+    text = json.dumps(pod)
+    assert RENDERED_API_TOKEN not in text
+    assert IDENTITY["git_token"] not in text
     assert secret["metadata"]["name"] == "nb-rra-secret"
 
 
@@ -90,7 +87,7 @@ def test_render_pod_json_and_defaults(
 ) -> None:
     assert main([*render(files), "--format", "json"]) == 0
     objects = json.loads(capsys.readouterr().out)
-    container = objects[2]["spec"]["containers"][0]
+    container = objects[1]["spec"]["containers"][0]
     assert container["image"] == f"ghcr.io/lsst-sqre/sciplat-lab:recommended@{DIGEST}"
 
 
@@ -168,7 +165,7 @@ def test_render_pod_without_auth_state_uses_the_example_identity(
     assert main(args) == 0
     captured = capsys.readouterr()
     assert "using an example identity for vera" in captured.err
-    pod = json.loads(captured.out)[2]
+    pod = json.loads(captured.out)[1]
     assert pod["spec"]["securityContext"]["runAsUser"] == example_identity("vera").uid
 
 

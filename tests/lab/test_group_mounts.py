@@ -212,6 +212,33 @@ def test_check_config_flags_unknown_group_only_with_known_groups(
     assert main(["check-config", "-f", str(path)]) == 0, capsys.readouterr().out
 
 
+def test_check_config_flags_unknown_groups_of_an_init_containers_own_mounts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    init = [
+        {"name": "init-home", "privilege": "root"},
+        {
+            "name": "grader",
+            "volume_mounts": [
+                {"mount_path": "/grading", "volume": "grading", "read_write_groups": ["staff"]}
+            ],
+        },
+    ]
+    path = tmp_path / "config.py"
+    path.write_text(
+        HUB_CONFIG
+        + "c.LSSTSpawner.lab_init_enabled = True\n"
+        + f"c.LSSTSpawner.lab_init_containers = {init!r}\n"
+        + 'c.LSSTGitHubOAuthenticator.known_groups = {"instructors", "students"}\n'
+    )
+    assert main(["check-config", "-f", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "LSSTSpawner.lab_init_containers[1].volume_mounts[0].read_write_groups: 'staff' is not "
+        "among the authenticator's known_groups: no user can be in it"
+    ) in out, out
+
+
 def test_render_pod_shows_the_difference_for_two_users(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

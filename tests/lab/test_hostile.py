@@ -18,7 +18,7 @@ from lsst_spawner.lab.spec import LabRequest, apply_lab_spec, build_lab_objects,
 from lsst_spawner.lab.traits import LabTraits
 from lsst_spawner.testing.kube.podenv import resolve_lab_env
 
-from .conftest import API_TOKEN, kubespawner_pod, make_identity, secret_data, secret_text, validate
+from .conftest import API_TOKEN, kubespawner_pod, make_identity, secret_text, validate
 
 OPTIONS = LabRequest(image="sciplat-lab:w_2026_40")
 
@@ -218,7 +218,9 @@ def test_pod_names_are_distinct_dns_labels_for_similar_usernames() -> None:
         ("nb-lab", "must contain {username}"),
         ("nb-{username}-" + "x" * 40, "not a DNS label"),
         ("NB-{username}", "not a DNS label"),
-        ("nb-{username}-{servername}", "unknown placeholder {servername}"),
+        ("nb-{username}-{servername}", "as {username}--{servername}"),
+        ("nb-{username}--{servername}", "not a DNS label"),  # too long for long names
+        ("nb-{username}-{server}", "unknown placeholder {server}"),
     ],
 )
 def test_bad_pod_name_templates_are_problems(template: str, message: str) -> None:
@@ -234,11 +236,13 @@ def test_bad_pod_name_templates_are_problems(template: str, message: str) -> Non
 @pytest.mark.parametrize(
     ("value", "where"),
     [
-        # A plain value moves to the env Secret: refused there, naming the key.
-        (API_TOKEN, r"\$\.env\.MY_TOKEN_COPY: api_token"),
-        (f"Bearer {API_TOKEN}", r"\$\.env\.MY_TOKEN_COPY: api_token"),
-        # One with $( stays in the pod's env: refused there.
-        (f"$(HOME)/{API_TOKEN}", r"\$\.pod\.spec\.containers\[0\]\.env\[0\]\.value: api_token"),
+        # A short plain value stays in the pod's env: refused there, naming the entry.
+        (API_TOKEN, r"\$\.pod\.spec\.containers\[0\]\.env\[\d+\]\.value: api_token"),
+        (f"Bearer {API_TOKEN}", r"\$\.pod\.spec\.containers\[0\]\.env\[\d+\]\.value: api_token"),
+        # A long one moves to the lab's Secret: refused there, naming the key.
+        ("x" * 600 + API_TOKEN, r"\$\.env\.env\.MY_TOKEN_COPY: api_token"),
+        # One with $( stays in the pod's env, after the plain ones.
+        (f"$(HOME)/{API_TOKEN}", r"\$\.pod\.spec\.containers\[0\]\.env\[\d+\]\.value: api_token"),
     ],
 )
 def test_literal_secret_from_kubespawner_environment_is_refused(value: str, where: str) -> None:
@@ -300,11 +304,9 @@ def test_apply_lab_spec_changes_neither_input_and_shares_nothing() -> None:
     assert objects == again
     pod = objects.pod
     pod["spec"]["containers"][0]["env"][-1]["name"] = "CHANGED"
-    pod["spec"]["containers"][0]["envFrom"][-1]["secretRef"]["name"] = "CHANGED"
+    pod["spec"]["containers"][0]["env"][0]["value"] = "CHANGED"
     pod["spec"]["volumes"][0]["secret"]["items"][0]["key"] = "CHANGED"
     pod["metadata"]["labels"]["x"] = "y"
-    secret_data(objects.env_secret)["SITE"] = "CHANGED"
-    objects.env_secret["metadata"]["labels"]["x"] = "y"
     objects.secret["data"]["passwd"] = "CHANGED"
     objects.secret["metadata"]["labels"]["x"] = "y"
     assert json.dumps(base) == base_before
@@ -451,16 +453,16 @@ def test_an_environment_string_over_128_kib_is_refused_before_any_write() -> Non
     with pytest.raises(LabSpecError) as excinfo:
         build_with_kubespawner_env({"SITE_BANNER": "x" * (128 * 1024)})
     assert str(excinfo.value) == (
-        "the lab's environment (Secret nb-rra-env) variable SITE_BANNER is 128.0 KiB, over "
+        "the lab's environment (Secret nb-rra-secret) variable SITE_BANNER is 128.0 KiB, over "
         "the kernel's 128.0 KiB limit on one environment string: the lab could not start"
     )
     # One byte less fits: NAME=value and its NUL are 128 KiB exactly.
     build_with_kubespawner_env({"SITE_BANNER": "x" * (128 * 1024 - len("SITE_BANNER=") - 1)})
 
 
-def test_a_config_map_over_1_mib_is_refused() -> None:
+def test_env_values_over_1_mib_in_all_are_refused() -> None:
     env = {f"SITE_{i}": "x" * (100 * 1024) for i in range(11)}
-    with pytest.raises(LabSpecError, match=r"the lab's Secret nb-rra-env would hold .* over "):
+    with pytest.raises(LabSpecError, match=r"the lab's Secret nb-rra-secret would hold .* over "):
         build_with_kubespawner_env(env)
 
 

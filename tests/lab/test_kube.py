@@ -24,6 +24,7 @@ from lsst_spawner.kube import (
     retry_after_seconds,
     with_retries,
 )
+from lsst_spawner.kube.objects import delete_lab_config, has_legacy_env_secret
 from lsst_spawner.testing.kube.fixtures import KubeHandle
 
 
@@ -333,3 +334,26 @@ async def test_retries_and_replacements_are_logged(
     )
     assert messages[1] == f"Replacing secret {ns}/nb-rra-secret: it already exists"
     assert emulator.get_object("secrets", "nb-rra-secret", ns)["data"] == {"new": "eWVz"}
+
+
+def test_a_lab_whose_pod_reads_the_env_secret_has_the_legacy_layout() -> None:
+    legacy = {"spec": {"containers": [{"envFrom": [{"secretRef": {"name": "nb-rra-env"}}]}]}}
+    site_only = {"spec": {"containers": [{"envFrom": [{"secretRef": {"name": "site-env"}}]}]}}
+    assert has_legacy_env_secret(legacy, "nb-rra")
+    assert not has_legacy_env_secret(site_only, "nb-rra")
+    assert not has_legacy_env_secret({"spec": {"containers": [{"env": []}]}}, "nb-rra")
+    assert has_legacy_env_secret(None, "nb-rra"), "a pod already gone: only a delete can tell"
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+async def test_delete_lab_config_deletes_the_env_secret_only_of_a_legacy_lab(
+    kube_api: KubeHandle, legacy: bool
+) -> None:
+    emulator, ns = kube_api.emulator, kube_api.namespace
+    assert emulator is not None
+    emulator.create_object("secrets", secret("nb-rra-secret", token="t"), ns)
+    emulator.create_object("secrets", secret("nb-rra-env", HOME="/home/rra"), ns)
+    async with core_v1(kube_api) as api:
+        deleted = await delete_lab_config(api, ns, "nb-rra", POLICY, legacy_env_secret=legacy)
+    assert sorted(deleted) == [*(["secret/nb-rra-env"] if legacy else []), "secret/nb-rra-secret"]
+    assert names(kube_api, "secrets") == ([] if legacy else ["nb-rra-env"])

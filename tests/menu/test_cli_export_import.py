@@ -9,6 +9,7 @@ import yaml
 
 from lsst_spawner.cli import main
 from lsst_spawner.menu.storage import MenuStore
+from lsst_spawner.testing.registry.fixtures import RegistryFixture
 
 CONFIG = """
 c.JupyterHub.spawner_class = "lsst"
@@ -182,3 +183,37 @@ def test_plain_menu_command_still_prints_the_image_menu(
     code, out, _ = run(capsys, "-f", str(config_file), "menu")
     assert code == 0
     assert "w_2024_10" in out
+
+
+@pytest.mark.integration
+def test_import_checks_every_offered_image_in_the_registry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], local_registry: RegistryFixture
+) -> None:
+    config = tmp_path / "jupyterhub_config.py"
+    config.write_text(
+        f"""
+c.JupyterHub.spawner_class = "lsst"
+c.LSSTSpawner.image_source = "registry"
+c.LSSTSpawner.registry_host = {local_registry.host_port!r}
+c.LSSTSpawner.registry_repository = {local_registry.repository!r}
+c.LSSTSpawner.registry_insecure_hosts = {local_registry.insecure!r}
+c.LabMenu.db_url = {f"sqlite:///{tmp_path / 'menu.sqlite'}"!r}
+"""
+    )
+    menu = {
+        "images": [{"tag": "recommended", "default": True}, {"tag": "w_2099_01"}],
+        "profiles": [{**GPU_PROFILE, "node_group": None, "groups": [], "default": True}],
+    }
+    menu_file = tmp_path / "menu.yaml"
+    menu_file.write_text(yaml.safe_dump(menu))
+    code, out, err = run(capsys, "menu", "-f", str(config), "import", str(menu_file))
+    where = f"{local_registry.host_port}/{local_registry.repository}"
+    assert code == 1, out
+    assert f"images[1].tag: {where}:w_2099_01 does not exist" in err
+    assert "nothing saved" in err
+
+    menu["images"][1]["tag"] = "w_2024_04"  # pushed by the fixture
+    menu_file.write_text(yaml.safe_dump(menu))
+    code, out, err = run(capsys, "menu", "-f", str(config), "import", str(menu_file))
+    assert code == 0, err
+    assert "saved revision 1" in out

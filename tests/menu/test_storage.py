@@ -200,6 +200,9 @@ def _wait_until_blocked(store: MenuStore, saver: threading.Thread) -> None:
         for _ in range(600):
             if connection.execute(query).scalar() or not saver.is_alive():
                 return  # waiting, or already done (the test's assertions say how)
+            # PostgreSQL keeps one statistics snapshot per transaction: end it, or every
+            # later read sees the activity of the first one.
+            connection.rollback()
             saver.join(timeout=0.1)
     raise AssertionError("the second save never waited for the first")
 

@@ -85,7 +85,7 @@ async def test_a_leftover_pod_is_replaced_without_losing_the_new_config(
     assert lab_census(kube_api) == {
         "pods": ["nb-rra"],
         "configmaps": [],
-        "secrets": ["nb-rra-env", "nb-rra-secret"],
+        "secrets": ["nb-rra-secret"],
     }
     await second.stop(now=True)
     assert lab_census(kube_api) == EMPTY

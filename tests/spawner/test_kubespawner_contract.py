@@ -70,6 +70,11 @@ KUBESPAWNER_METHODS: dict[str, tuple[tuple[tuple[str, str, Any], ...], bool]] = 
         (("self", "POSITIONAL_OR_KEYWORD", None), ("replace", "POSITIONAL_OR_KEYWORD", False)),
         True,
     ),
+    # The user namespace's labels and annotations, expanded as KubeSpawner does.
+    "_expand_all": (
+        (("self", "POSITIONAL_OR_KEYWORD", None), ("src", "POSITIONAL_OR_KEYWORD", None)),
+        False,
+    ),
 }
 #: Instance attributes of KubeSpawner read by lsst_spawner (set in its constructor).
 KUBESPAWNER_ATTRIBUTES = ("_start_future",)

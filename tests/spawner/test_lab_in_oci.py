@@ -40,6 +40,22 @@ async def exec_in(kube_api: KubeHandle, pod: str, argv: list[str]) -> str:
         return output
 
 
+def visible_mount(mountinfo: str, path: str) -> list[str]:
+    """The fields of the mount a process sees at ``path`` (the last one mounted there)."""
+    lines = [line.split() for line in mountinfo.splitlines()]
+    return [fields for fields in lines if fields[4] == path][-1]
+
+
+async def create_site_secret(kube_api: KubeHandle) -> None:
+    """A site's own Secret in the lab namespace, which labs read by reference."""
+    body = {
+        "metadata": {"name": "site-butler"},
+        "data": {"token": base64.b64encode(b"b-42").decode()},
+    }
+    async with kube_api.api_client(admin=True) as api:
+        await client.CoreV1Api(api).create_namespaced_secret(kube_api.namespace, body)
+
+
 async def test_inside_a_running_lab_the_user_is_the_users_own(
     kube_api: KubeHandle, oci_kubelet: Any, lab_stand_in: tuple[str, dict[str, str]]
 ) -> None:
@@ -48,6 +64,18 @@ async def test_inside_a_running_lab_the_user_is_the_users_own(
     configured = spawner_config(kube_api.namespace)
     configured.LSSTSpawner.static_image_base = base
     configured.LSSTSpawner.static_image_digests = digests
+    configured.LSSTSpawner.lab_files = [
+        {"path": "/etc/lab/motd", "content": "Welcome to the lab\n"},
+        {"path": "/opt/site/lab.json", "content": '{"site": "test"}', "mode": 0o440},
+    ]
+    configured.LSSTSpawner.lab_extra_secrets = [
+        {
+            "key": "butler-token",
+            "env": "BUTLER_TOKEN",
+            "secret_key_ref": {"name": "site-butler", "key": "token"},
+        }
+    ]
+    await create_site_secret(kube_api)
     user = OfflineUser("rra", {"identity": identity.to_dict()})
     spawner = LSSTSpawner(config=configured, user=user, hub=OfflineHub())
     spawner.server = OfflineServer(user)
@@ -83,5 +111,33 @@ async def test_inside_a_running_lab_the_user_is_the_users_own(
             kube_api, "nb-rra", ["sh", "-c", "touch /etc/lab/secrets/x 2>&1; id -u"]
         )
         assert "Read-only file system" in secrets_dir
+
+        # The root filesystem is read-only; /tmp is the pod's emptyDir, writable.
+        mountinfo = await exec_in(kube_api, "nb-rra", ["cat", "/proc/self/mountinfo"])
+        assert "ro" in visible_mount(mountinfo, "/")[5].split(","), visible_mount(mountinfo, "/")
+        tmp = visible_mount(mountinfo, "/tmp")
+        assert tmp[3].endswith("/lab-writable-0"), tmp  # not the kubelet's own tmpfs
+        assert "rw" in tmp[5].split(",")
+        probe = "echo x > /tmp/probe && cat /tmp/probe; touch /lab-probe 2>&1; true"
+        written = await exec_in(kube_api, "nb-rra", ["sh", "-c", probe])
+        assert written.splitlines()[0] == "x"
+        assert "Read-only file system" in written, written
+
+        # Static files from the lab's Secret, read-only, with their modes (owned by root:
+        # 0440 keeps the user out); a site secret read by the kubelet from the site's own
+        # Secret, as a file and a variable.
+        files = "cat /etc/lab/motd; stat -c %a /etc/lab/motd /opt/site/lab.json"
+        seen = await exec_in(kube_api, "nb-rra", ["sh", "-c", files])
+        assert seen.splitlines() == ["Welcome to the lab", "444", "440"]
+        denied = "cat /opt/site/lab.json 2>&1; echo >> /etc/lab/motd 2>&1; true"
+        refused = await exec_in(kube_api, "nb-rra", ["sh", "-c", denied])
+        assert refused.count("Permission denied") == 2, refused
+        assert "ro" in visible_mount(mountinfo, "/etc/lab/motd")[5].split(",")
+        butler = await exec_in(
+            kube_api,
+            "nb-rra",
+            ["sh", "-c", 'cat /etc/lab/secrets/butler-token; echo; echo "$BUTLER_TOKEN"'],
+        )
+        assert butler.splitlines() == ["b-42", "b-42"]
     finally:
         await spawner.stop(now=True)

@@ -119,19 +119,16 @@ async def test_spawn_and_stop_leave_nothing_behind(kube_api: KubeHandle, stub_ku
     assert await lab_objects(kube_api) == {
         "pods": ["nb-rra"],
         "configmaps": [],
-        "secrets": ["nb-rra-env", "nb-rra-secret"],
+        "secrets": ["nb-rra-secret"],
     }
     pod = await kube_api.get("pods", "nb-rra")
     assert pod["spec"]["containers"][0]["image"].endswith(f":w_2026_46@{DIGEST}")
     assert TOKEN not in json.dumps(pod)
-    # Two writes besides the pod, both Secrets (z2jh's hub Role grants no ConfigMaps); the
-    # pod's env holds only references, the env Secret the rest.
-    assert [kube_api.counters.get("create", kind) for kind in ("configmaps", "secrets")] == [0, 2]
-    assert [e for e in pod["spec"]["containers"][0]["env"] if "valueFrom" not in e] == []
-    env_secret = await kube_api.get("secrets", "nb-rra-env")
-    assert TOKEN not in json.dumps(secret_values(env_secret))
+    # One write besides the pod, the lab's Secret (z2jh's hub Role grants no ConfigMaps).
+    assert [kube_api.counters.get("create", kind) for kind in ("configmaps", "secrets")] == [0, 1]
+    assert "envFrom" not in pod["spec"]["containers"][0]
     secret = await kube_api.get("secrets", "nb-rra-secret")
-    env = resolve_lab_env([env_secret, secret, pod])
+    env = resolve_lab_env([secret, pod])
     assert env["JUPYTERHUB_API_TOKEN"] == TOKEN
     assert env["JUPYTERHUB_USER"] == "rra"
     assert env["USER"] == "rra"
@@ -200,7 +197,6 @@ async def test_the_lab_process_gets_the_environment_its_objects_describe(
                     pass
                 await asyncio.sleep(0.1)
         objects = [
-            await kube_api.get("secrets", "nb-rra-env"),
             await kube_api.get("secrets", "nb-rra-secret"),
             await kube_api.get("pods", "nb-rra"),
         ]
@@ -215,10 +211,87 @@ async def test_the_lab_process_gets_the_environment_its_objects_describe(
         assert seen["JUPYTERHUB_USER"] == "rra"
         assert seen["SITE_PLAIN"] == "plain"
         assert seen["SITE_BIN"] == "/home/rra/bin"
-        assert "SITE_PLAIN" in objects[0]["data"]
+        in_pod = {e["name"]: e for e in objects[1]["spec"]["containers"][0]["env"]}
+        assert in_pod["SITE_PLAIN"] == {"name": "SITE_PLAIN", "value": "plain"}
     finally:
         await spawner.stop(now=True)
         clients.load_config.cache_clear()
+    assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
+
+
+def writes(kube_api: KubeHandle) -> int:
+    """Every write request the emulator has received (failed ones included)."""
+    return sum(kube_api.counters.get(verb) for verb in ("create", "update", "patch", "delete"))
+
+
+@pytest.fixture
+def stub_only(kube_api: KubeHandle, request: pytest.FixtureRequest) -> Any:
+    node = request.getfixturevalue("kubelet")
+    node.mode = "stub"
+    clients.load_config.cache_clear()
+    yield node
+    clients.load_config.cache_clear()
+
+
+async def test_a_spawn_writes_one_object_more_than_kubespawner(
+    kube_api: KubeHandle, stub_only: Any
+) -> None:
+    from kubespawner import KubeSpawner
+
+    user = OfflineUser("plain", None)
+    plain = KubeSpawner(config=spawner_config(kube_api.namespace), user=user, hub=OfflineHub())
+    plain.namespace = kube_api.namespace
+    plain.server = OfflineServer(user)
+    plain.api_token = TOKEN
+    plain.image = f"{IMAGE_BASE}:w_2026_46"
+    before = writes(kube_api)
+    await asyncio.wait_for(plain.start(), 60)
+    kubespawner_writes = writes(kube_api) - before
+    before = writes(kube_api)
+    await plain.stop(now=True)
+    kubespawner_stop_writes = writes(kube_api) - before
+
+    spawner = make_spawner(kube_api, "rra", image="w_2026_46")
+    before = writes(kube_api)
+    await asyncio.wait_for(spawner.start(), 60)
+    assert writes(kube_api) - before == kubespawner_writes + 1 == 2
+    before = writes(kube_api)
+    await spawner.stop(now=True)
+    # The pod and the Secret; no delete of a pre-0.1.0 -env Secret this lab never had.
+    assert writes(kube_api) - before == kubespawner_stop_writes + 1 == 2
+    assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
+
+
+async def _create_env_secret(kube_api: KubeHandle, name: str) -> None:
+    from kubernetes_asyncio import client
+
+    body = {"metadata": {"name": name}, "data": {"OLD": "eWVz"}, "immutable": True}
+    async with kube_api.api_client(admin=True) as api:
+        await client.CoreV1Api(api).create_namespaced_secret(kube_api.namespace, body)
+
+
+@pytest.mark.parametrize("pod_gone", [False, True])
+async def test_a_lab_of_the_two_secret_layout_is_stopped_cleanly_after_an_upgrade(
+    kube_api: KubeHandle, stub_only: Any, pod_gone: bool
+) -> None:
+    # A lab as a hub before 0.1.0 started it: its env in nb-rra-env, read with envFrom.
+    await _create_env_secret(kube_api, "nb-rra-env")
+    old = make_spawner(kube_api, "rra", image="w_2026_46")
+    old.extra_container_config = {"envFrom": [{"secretRef": {"name": "nb-rra-env"}}]}
+    await asyncio.wait_for(old.start(), 60)
+    assert (await lab_objects(kube_api))["secrets"] == ["nb-rra-env", "nb-rra-secret"]
+    state = old.get_state()
+    if pod_gone:  # the pod died or was deleted: the hub cannot see which layout it had
+        from kubernetes_asyncio import client
+
+        async with kube_api.api_client(admin=True) as api:
+            await client.CoreV1Api(api).delete_namespaced_pod("nb-rra", kube_api.namespace)
+
+    # The upgraded hub loads the saved state and stops the lab.
+    user = OfflineUser("rra", {"identity": identity_for("rra").to_dict()})
+    upgraded = LSSTSpawner(config=spawner_config(kube_api.namespace), user=user, hub=OfflineHub())
+    upgraded.load_state(state)
+    await upgraded.stop(now=True)
     assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
 
 
@@ -233,11 +306,9 @@ async def test_rejected_options_create_nothing(kube_api: KubeHandle, stub_kubele
     assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
 
 
-async def test_a_failed_start_deletes_the_config_map_and_secret(
-    kube_api: KubeHandle, stub_kubelet: Any
-) -> None:
-    # Every pod create is refused with a non-transient error after the ConfigMap and
-    # Secret exist: the start fails and both are deleted again.
+async def test_a_failed_start_deletes_the_secret(kube_api: KubeHandle, stub_kubelet: Any) -> None:
+    # Every pod create is refused with a non-transient error after the Secret exists:
+    # the start fails and the Secret is deleted again.
     kube_api.faults.error_rate(1.0, 403, verbs=("create",), resources=("pods",))
     spawner = make_spawner(kube_api, "rra")
     with pytest.raises(Exception, match="403"):
@@ -245,10 +316,10 @@ async def test_a_failed_start_deletes_the_config_map_and_secret(
     assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
 
 
-@pytest.mark.parametrize("refused", ["nb-rra-env", "nb-rra-secret"])
-async def test_when_one_of_the_two_secrets_is_refused_neither_is_left(
-    kube_api: KubeHandle, stub_kubelet: Any, refused: str, monkeypatch: pytest.MonkeyPatch
+async def test_when_the_secret_is_refused_nothing_is_left(
+    kube_api: KubeHandle, stub_kubelet: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    refused = "nb-rra-secret"
     from lsst_spawner.testing.kube import ApiError
 
     assert kube_api.emulator is not None
@@ -278,7 +349,8 @@ async def test_a_token_copied_into_the_environment_fails_before_any_write(
     with pytest.raises(HTTPError) as info:
         await asyncio.wait_for(spawner.start(), 60)
     assert info.value.status_code == 500
-    assert "$.env.TOKEN_COPY: api_token" in str(info.value.log_message)
+    assert "$.pod.spec.containers[0].env[" in str(info.value.log_message)
+    assert "].value: api_token" in str(info.value.log_message)
     assert TOKEN not in str(info.value.log_message)
     assert [kube_api.counters.get("create", kind) for kind in ("configmaps", "secrets")] == [0, 0]
     assert await lab_objects(kube_api) == {"pods": [], "configmaps": [], "secrets": []}
@@ -322,12 +394,12 @@ async def test_the_created_pod_is_the_rendered_manifest(
     await asyncio.wait_for(spawner.start(), 60)
     created = await kube_api.get("pods", "nb-rra")
     probe = make_spawner(kube_api, "rra", image="w_2026_46")
-    expected = (await probe.render_lab_objects())[2]
+    expected = (await probe.render_lab_objects())[1]
     for key in ("labels", "annotations"):
         assert created["metadata"].get(key) == expected["metadata"].get(key)
     lab, wanted = created["spec"]["containers"][0], expected["spec"]["containers"][0]
     for key in ("image", "env", "envFrom", "volumeMounts", "securityContext", "resources"):
-        assert lab[key] == wanted[key], key
+        assert lab.get(key) == wanted.get(key), key
     for key in ("volumes", "securityContext"):
         assert created["spec"][key] == expected["spec"][key], key
     await spawner.stop(now=True)
@@ -386,8 +458,8 @@ async def test_the_auth_state_jupyterhub_decrypted_for_the_spawn_is_used_once(
     await asyncio.wait_for(spawner.start(), 60)
     assert user.reads == 0, "not decrypted a second time"
     assert spawner.lab_spawn is None, "the attempt (and the auth_state) is gone once the lab runs"
-    env_secret = await kube_api.get("secrets", "nb-rra-env")
-    assert "From The Hook" in json.dumps(secret_values(env_secret))
+    pod = await kube_api.get("pods", "nb-rra")
+    assert "From The Hook" in json.dumps(pod["spec"]["containers"][0]["env"])
     await spawner.stop(now=True)
     # A start without the hook (an older hub, or a direct call) reads it itself.
     await asyncio.wait_for(spawner.start(), 60)

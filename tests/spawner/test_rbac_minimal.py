@@ -12,14 +12,19 @@ from typing import Any
 
 import pytest
 
+from lsst_spawner.kube.sweep import sweep_once
 from lsst_spawner.rbac import Z2JH_HUB_ROLE_RULES, HubFeatures, missing_rules, required_rules
 from lsst_spawner.testing.kube.fixtures import KubeHandle
 
 from .test_lifecycle import make_spawner, stub_kubelet  # noqa: F401 - a fixture
 
 RULES = required_rules(HubFeatures())
-#: Feature sets measured: the default, and with a PVC and a Service per lab.
-FEATURES = {"default": HubFeatures(), "pvc+service": HubFeatures(pvcs=True, services=True)}
+#: Feature sets measured: the default, with a PVC and a Service per lab, with home claims.
+FEATURES = {
+    "default": HubFeatures(),
+    "pvc+service": HubFeatures(pvcs=True, services=True),
+    "home-claim": HubFeatures(home_claims=True),
+}
 
 
 def without(rules: list[dict[str, list[str]]], resource: str, verb: str) -> list[dict[str, Any]]:
@@ -43,8 +48,10 @@ CASES = [
 async def spawn_and_stop(
     kube_api: KubeHandle, features: HubFeatures = FEATURES["default"]
 ) -> list[BaseException]:
-    """Start (following progress, as the hub does) and stop one lab; return what failed."""
+    """Start (following progress, as the hub does) and stop one lab, then sweep leftovers
+    as the hub's background task does; return what failed."""
     spawner = make_spawner(kube_api, "rra")
+    spawner.lab_home_claim_enabled = features.home_claims
     spawner.start_timeout = 10  # a refused watch leaves the spawn waiting for its pod
     spawner.events_enabled = features.events
     spawner.storage_pvc_ensure = features.pvcs
@@ -69,6 +76,11 @@ async def spawn_and_stop(
         await asyncio.wait_for(spawner.stop(now=True), 30)
     except Exception as error:
         failures.append(error)
+    if features.sweep:
+        try:
+            await sweep_once(spawner.api, spawner.namespace, spawner.kube_retry_policy())
+        except Exception as error:
+            failures.append(error)
     return failures
 
 

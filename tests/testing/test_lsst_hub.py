@@ -47,7 +47,7 @@ async def test_spawn_runs_as_the_identity_and_stop_leaves_nothing(lsst_hub: Any)
     assert await lab_objects(hub) == {
         "pods": [name],
         "configmaps": [],
-        "secrets": [f"{name}-env", f"{name}-secret"],
+        "secrets": [f"{name}-secret"],
     }
     await hub.stop("vera")
     assert await lab_objects(hub) == {"pods": [], "configmaps": [], "secrets": []}

@@ -25,11 +25,13 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
+import yarl
 from jupyterhub.proxy import Proxy
 from traitlets.config import Config
 
 from ...config import load_config_dir
 from ...identity import Identity
+from ...kube.sweep import stop_sweeps
 from ..kube.fixtures import KubeHandle
 from ..kube.kubelet import ProcessKubelet
 from ..oauth.identity import StaticIdentityAuthenticator, identity_for
@@ -129,16 +131,20 @@ class InProcessHub:
         self.url = app.hub.url.rstrip("/")
         self.identities: dict[str, Identity] = {}
 
-    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    async def request(
+        self, method: str, path: str, body: Any = None, *, encoded: bool = False
+    ) -> tuple[int, Any]:
         """Call the REST API (``/hub/api`` + ``path``) with the admin service token.
 
         ``body`` is sent as JSON, or as it is when it is ``bytes`` (a malformed body).
+        ``encoded``: ``path`` is sent exactly as given (already quoted; ``..`` kept).
         """
         headers = {"Authorization": f"token {self._token}"}
         sent: dict[str, Any] = {"data": body} if isinstance(body, bytes) else {"json": body}
+        url = yarl.URL(f"{self.url}/api{path}", encoded=encoded)
         async with (
             aiohttp.ClientSession() as session,
-            session.request(method, f"{self.url}/api{path}", headers=headers, **sent) as reply,
+            session.request(method, url, headers=headers, **sent) as reply,
         ):
             text = await reply.text()
             try:
@@ -348,6 +354,7 @@ async def lsst_hub(
     yield start
     if started:
         await _stop_servers(started[0].app)
+    stop_sweeps()  # the hub's leftover sweep runs on this test's event loop
     # KubeSpawner's reflectors are shared by the class and watch this test's emulator.
     await KubeSpawner._stop_all_reflectors()
     clients.load_config.cache_clear()

@@ -360,7 +360,12 @@ def build_spec(
         "process": process,
         "root": {"path": str(rootfs), "readonly": bool(sc.get("readOnlyRootFilesystem"))},
         "hostname": pod["metadata"]["name"],
-        "mounts": base_mounts + _host_paths_hidden_by_tmp() + mounts,
+        # The pod's volumes after the kubelet's /tmp (an emptyDir there replaces it), parents
+        # before what they contain as containerd sorts them, and this Python's binds last,
+        # so that such an emptyDir does not hide them either.
+        "mounts": base_mounts
+        + sorted(mounts, key=lambda m: len(Path(m["destination"]).parts))
+        + _host_paths_hidden_by_tmp(),
         "linux": linux,
     }
 

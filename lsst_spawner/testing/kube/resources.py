@@ -65,6 +65,7 @@ RESOURCES: dict[str, ResourceType] = {
                 ("attach", ("create", "get")),
                 ("exec", ("create", "get")),
                 ("log", ("get",)),
+                ("portforward", ("create", "get")),
                 _STATUS,
             ),
         ),

@@ -17,19 +17,30 @@
   output (stdout and stderr together, from its log) and feeds its stdin when the
   container has ``stdin: true``.
 
-Port-forward is not offered: kubectl 1.30 speaks it over SPDY only.
+- ``portforward``: :mod:`.portforward` (WebSocket channels, SPDY/3.1, SPDY in a
+  WebSocket).
+
+Authorization as the API server's: RBAC checks the request's own verb (``get``
+for a WebSocket's GET, ``create`` for SPDY's POST); from Kubernetes 1.35
+(``AuthorizePodWebsocketUpgradeCreatePermission``, on by default) ``exec``,
+``attach`` and ``portforward`` also need ``create`` for a GET, with the
+registry's ``pods "p" is forbidden: `` message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from .forward import version_tuple
+from .portforward import serve_portforward
+from .rbac_api import request_attributes
 from .status import ApiError
 
 if TYPE_CHECKING:
@@ -48,17 +59,51 @@ def register(emulator: KubeEmulator, kubelet: ProcessKubelet) -> None:
         return await serve_log(kubelet, request, namespace, name)
 
     async def exec_(request: web.Request, namespace: str, name: str) -> web.StreamResponse:
+        authorize_connect(emulator, request, name)
         return await serve_exec(kubelet, request, namespace, name, attach=False)
 
     async def attach(request: web.Request, namespace: str, name: str) -> web.StreamResponse:
+        authorize_connect(emulator, request, name)
         return await serve_exec(kubelet, request, namespace, name, attach=True)
 
-    emulator.pod_subresources.update(log=log, exec=exec_, attach=attach)
+    async def portforward(request: web.Request, namespace: str, name: str) -> web.StreamResponse:
+        authorize_connect(emulator, request, name)
+        return await serve_portforward(kubelet, request, namespace, name)
+
+    emulator.pod_subresources.update(log=log, exec=exec_, attach=attach, portforward=portforward)
 
 
 def unregister(emulator: KubeEmulator, kubelet: ProcessKubelet) -> None:
-    for key in ("log", "exec", "attach"):
+    for key in ("log", "exec", "attach", "portforward"):
         emulator.pod_subresources.pop(key, None)
+
+
+#: The first version that also asks for ``create`` on a connect GET (KEP 4006, issue 133515).
+CONNECT_CREATE_SINCE = (1, 35)
+
+
+def authorize_connect(emulator: KubeEmulator, request: web.Request, name: str) -> None:
+    """The registry's extra ``create`` check of a pod connect subresource, on 1.35+.
+
+    The HTTP edge has already authorized the request's own verb; a POST is
+    ``create`` already. The error is ``errors.NewForbidden`` with the RBAC
+    authorizer's reason (empty unless a binding names a missing role).
+    """
+    access = emulator.access
+    if not access.enabled or version_tuple(emulator.kubernetes_version) < CONNECT_CREATE_SINCE:
+        return
+    user = access.authn.authenticate(request.headers)
+    attrs = request_attributes(user, request.method, request.path, request.query)
+    if attrs.verb == "create":
+        return
+    allowed, reason = access.authorizer.allowed(dataclasses.replace(attrs, verb="create"))
+    if not allowed:
+        raise ApiError(
+            403,
+            f'pods "{name}" is forbidden: {reason}',
+            "Forbidden",
+            {"name": name, "kind": "pods"},
+        )
 
 
 def _container_name(pod: dict[str, Any], wanted: str | None) -> str:
