@@ -38,8 +38,8 @@ from lsst_spawner.identity import Group
 from lsst_spawner.menu import CuratedImage, MenuDocument, Profile
 from lsst_spawner.menu.storage import MenuStore
 from lsst_spawner.site import forget_sites
-from lsst_spawner.testing.identity_auth import identity_for
-from lsst_spawner.testing.site import make_site_spawner
+from lsst_spawner.testing.hub.site import make_site_spawner
+from lsst_spawner.testing.oauth.identity import identity_for
 
 BASE = "registry.example.org/sciplat-lab"
 

@@ -48,12 +48,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
+import yaml
 
+from lsst_spawner.rbac import Z2JH_HUB_ROLE_RULES
 from lsst_spawner.testing.hub import HubProcess
-from lsst_spawner.testing.identity_auth import identity_for
 from lsst_spawner.testing.kube import KubeEmulator
 from lsst_spawner.testing.kube.hub_role import write_hub_kubeconfig
 from lsst_spawner.testing.kube.kubelet import FakeNode, ProcessKubelet
+from lsst_spawner.testing.oauth.identity import identity_for
 
 NAMESPACE = "labs"
 IMAGE_BASE = "registry.example.org/sciplat-lab"
@@ -178,7 +180,7 @@ def common_config(kind: str, n: int, workdir: Path) -> str:
     shared = (
         BACKLOG_HOOK
         + f"""
-c.JupyterHub.authenticator_class = "lsst_spawner.testing.identity_auth.StaticIdentityAuthenticator"
+c.JupyterHub.authenticator_class = "lsst_spawner.testing.oauth.identity.StaticIdentityAuthenticator"
 c.JupyterHub.concurrent_spawn_limit = {n + 10}
 c.JupyterHub.active_server_limit = 0
 c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 900, "slow_stop_timeout": 900}}
@@ -422,10 +424,56 @@ def read_counters(emulator: KubeEmulator) -> dict[str, dict[str, int]]:
     return counters
 
 
+def rbac_decisions(emulator: KubeEmulator) -> dict[str, Any]:
+    """The emulator's RBAC decisions so far, and the first requests it refused."""
+    authorizer = emulator.access.authorizer
+    denied = [f"{a.user.name} {a.verb} {a.resource}" for a in authorizer.denied[:5]]
+    return {**authorizer.decisions, "first_denied": denied}
+
+
 #: What the driver may ask of the emulator's process (``EmulatorProcess.ask``).
 EMULATOR_COMMANDS = {
-    f.__name__: f for f in (lab_objects, pod_image, clear_namespace, reset_counters, read_counters)
+    f.__name__: f
+    for f in (
+        lab_objects,
+        pod_image,
+        clear_namespace,
+        reset_counters,
+        read_counters,
+        rbac_decisions,
+    )
 }
+
+
+async def check_hub_role(kubeconfig: Path) -> dict[str, Any]:
+    """Ask the emulator, with the hub's own token, which rules it has in the lab namespace
+    (a SelfSubjectRulesReview), and make one request the z2jh Role refuses; fail unless the
+    hub is bound to exactly z2jh's hub Role."""
+    config = yaml.safe_load(await asyncio.to_thread(kubeconfig.read_text))
+    server = config["clusters"][0]["cluster"]["server"]
+    token = config["users"][0]["user"]["token"]
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectRulesReview",
+        "spec": {"namespace": NAMESPACE},
+    }
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(server, headers=headers) as session:
+        path = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
+        async with session.post(path, json=review) as reply:
+            rules = (await reply.json())["status"]["resourceRules"]
+        async with session.get(f"/api/v1/namespaces/{NAMESPACE}/configmaps") as reply:
+            configmaps = reply.status, (await reply.json())["message"]
+
+    def canonical(rule: Any) -> tuple[Any, ...]:
+        return tuple(sorted((k, tuple(sorted(v))) for k, v in dict(rule).items() if v))
+
+    # Every user may create reviews (system:basic-user); the rest must be z2jh's Role.
+    granted = sorted(canonical(r) for r in rules if "authorization.k8s.io" not in r["apiGroups"])
+    expected = sorted(canonical(r) for r in Z2JH_HUB_ROLE_RULES)
+    if granted != expected or configmaps[0] != 403:
+        raise RuntimeError(f"the hub is not bound to z2jh's hub Role: {rules}, {configmaps}")
+    return {"rules": rules, "configmaps_list": configmaps}
 
 
 def host_emulator(
@@ -847,6 +895,12 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
     rounds: list[Round] = []
     deadline = time.monotonic() + args.max_minutes * 60
     try:
+        hub_role = await check_hub_role(kubeconfig)
+        print(
+            "the hub is bound to z2jh's hub Role; listing configmaps as the hub: "
+            f"{hub_role['configmaps_list'][0]} {hub_role['configmaps_list'][1]}",
+            flush=True,
+        )
         for index in range(args.rounds * 2):
             if time.monotonic() > deadline:
                 print(f"stopping: --max-minutes {args.max_minutes} reached", flush=True)
@@ -876,12 +930,16 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             )
             for error in result.spawn.errors + (result.stop.errors if result.stop else []):
                 print(f"  error: {error}", flush=True)
+        rbac = emulator.ask("rbac_decisions")
+        print(f"RBAC decisions in the whole run: {rbac}", flush=True)
     finally:
         emulator.stop()
     summary = summarize(rounds)
     print_report(rounds, summary)
     return {
         "n": args.n,
+        "hub_role": hub_role,
+        "rbac_decisions": rbac,
         "rounds": [r.to_dict() for r in rounds],
         "summary": summary,
         "load_after": load_average(),

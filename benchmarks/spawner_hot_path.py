@@ -42,7 +42,7 @@ from traitlets.config import Config
 from lsst_spawner.commands import _offline_kubernetes_client
 from lsst_spawner.lab.models import dict_to_model, model_to_dict
 from lsst_spawner.offline import OfflineHub, OfflineServer, OfflineUser
-from lsst_spawner.testing.identity_auth import identity_for
+from lsst_spawner.testing.oauth.identity import identity_for
 
 
 def load_config(kind: str, workdir: Path) -> Config:

@@ -1,14 +1,3 @@
-"""Project-wide test configuration."""
-
-import pytest
+"""Project-wide test configuration (``--update-golden`` comes from the kit's plugin)."""
 
 pytest_plugins = ["pytester"]
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--update-golden",
-        action="store_true",
-        default=False,
-        help="Rewrite tests/lab/golden/*.json from the current builders instead of comparing.",
-    )

@@ -19,9 +19,8 @@ from typing import Any, NoReturn
 
 from tornado import web
 from tornado.httpclient import HTTPClientError
-from traitlets import Bool, Enum, Int, List
 
-from ..config import ConfigProblem, Duration
+from ..config import ConfigError, problems_as_lines
 from ..identity import (
     AUTH_STATE_KEY,
     MAX_ID,
@@ -34,6 +33,7 @@ from ..identity import (
 )
 from .groups import GroupSyncMixin, keep_known_groups
 from .names import GroupCandidate, UnsafeNameError, posix_group_name, resolve_groups
+from .traits import IdentitySettings, IdentityTraits, to_settings
 
 __all__ = ["CHECKED_AT_KEY", "IdentityRejected", "LSSTIdentityMixin", "RawGroup"]
 
@@ -54,91 +54,19 @@ RawGroup = tuple[object, object, str]
 """A group as the provider gave it: (name, gid or None, source label)."""
 
 
-class LSSTIdentityMixin(GroupSyncMixin):
-    """Identity traits and logic common to the lsst_spawner authenticators."""
-
-    min_uid = Int(
-        1000,
-        config=True,
-        help="Lowest uid a user may have; logins with a lower uid (or uid 0) are refused.",
-    )
-
-    min_gid = Int(
-        1000,
-        config=True,
-        help=(
-            "Lowest gid allowed. A primary gid below it refuses the login; a supplementary "
-            "group below it is dropped and logged, so system groups never reach a lab."
-        ),
-    )
-
-    allowed_system_gids = List(
-        Int(),
-        config=True,
-        help=(
-            "Supplementary gids below min_gid that are kept (for example a site's 'users' "
-            "group, 100); other low gids (tty, disk, docker, ...) are dropped and logged."
-        ),
-    )
-
-    require_gid = Bool(
-        True,
-        config=True,
-        help=(
-            "Refuse users for whom the provider gives no gid. When False, such a user gets a "
-            "user-private group with gid = uid, and that is logged."
-        ),
-    )
-
-    unsafe_group_names = Enum(
-        ["reject", "drop"],
-        default_value="reject",
-        config=True,
-        help=(
-            "What to do with a group whose name cannot be made POSIX-safe (control characters, "
-            "more than 256 characters): 'reject' the login, or 'drop' the group and log it."
-        ),
-    )
-
-    refresh_grace_period = Duration(
-        "1h",
-        config=True,
-        help=(
-            "While the identity provider cannot be reached, keep using a user's last good "
-            "identity for this long after it was last refreshed (for example '1h', '30m'); "
-            "0 disables the grace period."
-        ),
-    )
+class LSSTIdentityMixin(GroupSyncMixin, IdentityTraits):
+    """Identity logic common to the lsst_spawner authenticators (traits: :mod:`.traits`)."""
 
     # --- configuration -------------------------------------------------------
 
-    def config_problems(self) -> list[ConfigProblem]:
-        problems = super().config_problems()
-        for trait in ("min_uid", "min_gid"):
-            value = getattr(self, trait)
-            if not 1 <= value <= MAX_ID:
-                problems.append(
-                    ConfigProblem(
-                        self.trait_where(trait), f"must be between 1 and {MAX_ID}, not {value}"
-                    )
-                )
-        for index, gid in enumerate(self.allowed_system_gids):
-            if not 1 <= gid <= MAX_ID:
-                problems.append(
-                    ConfigProblem(
-                        self.trait_where(f"allowed_system_gids[{index}]"),
-                        f"{gid} must be a gid in 1..{MAX_ID} (never root's group)",
-                    )
-                )
-        if not getattr(self, "enable_auth_state", True):
-            problems.append(
-                ConfigProblem(
-                    self.trait_where("enable_auth_state"),
-                    "must be True: the identity is stored in auth_state "
-                    "(and JUPYTERHUB_CRYPT_KEY must be set)",
-                )
-            )
-        return problems
+    @property
+    def auth_settings(self) -> IdentitySettings:
+        """The checked settings (:func:`~lsst_spawner.auth.traits.to_settings`); a
+        :class:`~lsst_spawner.config.ConfigError` listing the problems if there are any."""
+        settings, problems = to_settings(self)
+        if settings is None:
+            raise ConfigError("; ".join(problems_as_lines(problems)))
+        return settings
 
     def check_allow_config(self) -> None:
         """Called by JupyterHub at start-up: fail on any configuration problem."""
@@ -147,12 +75,7 @@ class LSSTIdentityMixin(GroupSyncMixin):
 
     @property
     def identity_policy(self) -> IdentityPolicy:
-        return IdentityPolicy(
-            min_uid=self.min_uid,
-            min_gid=self.min_gid,
-            require_gid=self.require_gid,
-            allowed_gids=frozenset(self.allowed_system_gids),
-        )
+        return self.auth_settings.policy
 
     # --- rejection -----------------------------------------------------------
 
@@ -165,12 +88,14 @@ class LSSTIdentityMixin(GroupSyncMixin):
 
     def map_groups(self, username: str, raw_groups: Iterable[RawGroup]) -> list[GroupCandidate]:
         """Map provider groups to candidates; refuse or drop unsafe names and low gids."""
+        settings = self.auth_settings
+        min_gid, allowed = settings.policy.min_gid, settings.policy.allowed_gids
         candidates = []
         for raw_name, gid, source in raw_groups:
             try:
                 name = posix_group_name(raw_name)
             except UnsafeNameError as error:
-                if self.unsafe_group_names == "reject":
+                if settings.unsafe_group_names == "reject":
                     self.reject_login(username, f"{source} {error}")
                 self.log.warning("Dropping %s group of %r: %s", source, username, error)
                 continue
@@ -179,14 +104,14 @@ class LSSTIdentityMixin(GroupSyncMixin):
                     "Dropping %s group %r of %r: invalid gid %r", source, raw_name, username, gid
                 )
                 continue
-            if gid < self.min_gid and gid not in self.allowed_system_gids:
+            if gid < min_gid and gid not in allowed:
                 self.log.warning(
                     "Dropping %s group %r of %r: gid %d is below min_gid %d",
                     source,
                     raw_name,
                     username,
                     gid,
-                    self.min_gid,
+                    min_gid,
                 )
                 continue
             candidates.append(
@@ -225,11 +150,12 @@ class LSSTIdentityMixin(GroupSyncMixin):
             )
         if isinstance(uid, bool) or not isinstance(uid, int):
             self.reject_login(username, f"the identity provider gave an invalid uid {uid!r}")
-        if uid < self.min_uid:
+        settings = self.auth_settings
+        policy = settings.policy
+        if uid < policy.min_uid:
             self.reject_login(
-                username, f"uid {uid} is below the minimum uid {self.min_uid} allowed on this hub"
+                username, f"uid {uid} is below the minimum uid {policy.min_uid} allowed on this hub"
             )
-        policy = self.identity_policy
         try:
             primary_gid = policy.primary_gid(uid, gid)
         except IdentityError as error:
@@ -238,10 +164,10 @@ class LSSTIdentityMixin(GroupSyncMixin):
             self.log.info(
                 "No gid for %r; using a user-private group with gid = uid %d", username, uid
             )
-        if primary_gid < self.min_gid:
+        if primary_gid < policy.min_gid:
             self.reject_login(
                 username,
-                f"gid {primary_gid} is below the minimum gid {self.min_gid} allowed on this hub",
+                f"gid {primary_gid} is below the minimum gid {policy.min_gid} allowed on this hub",
             )
         candidates = self.map_groups(username, groups)
         if not any(c.gid == primary_gid for c in candidates):
@@ -259,9 +185,9 @@ class LSSTIdentityMixin(GroupSyncMixin):
                 for c in candidates
             ]
         resolved = resolve_groups(candidates, self.log)
-        if self.known_groups:
+        if settings.known_groups:
             resolved = keep_known_groups(
-                resolved, self.known_groups, primary_gid, username, self.log
+                resolved, settings.known_groups, primary_gid, username, self.log
             )
         if email is not None and not is_valid_email(email):
             shown = email[:80] if isinstance(email, str) else email
@@ -322,16 +248,17 @@ class LSSTIdentityMixin(GroupSyncMixin):
         checked_at = auth_state.get(CHECKED_AT_KEY)
         has_identity = auth_state.get(AUTH_STATE_KEY) is not None
         reason = f"{type(error).__name__}: {error}"
+        grace = self.auth_settings.refresh_grace_period
         if has_identity and isinstance(checked_at, int | float):
             age = time.time() - checked_at
-            if age <= self.refresh_grace_period:
+            if age <= grace:
                 self.log.warning(
                     "Identity provider unreachable while refreshing %s (%s); keeping the identity "
                     "from %.0fs ago (grace period %.0fs)",
                     user.name,
                     reason,
                     age,
-                    self.refresh_grace_period,
+                    grace,
                 )
                 return True
             self.log.error(
@@ -341,7 +268,7 @@ class LSSTIdentityMixin(GroupSyncMixin):
                 user.name,
                 reason,
                 age,
-                self.refresh_grace_period,
+                grace,
             )
         else:
             self.log.error(

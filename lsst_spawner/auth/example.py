@@ -1,6 +1,6 @@
 """An example identity derived from a username, for ``render-pod`` and the test kit.
 
-It is what :class:`lsst_spawner.testing.identity_auth.StaticIdentityAuthenticator`
+It is what :class:`lsst_spawner.testing.oauth.identity.StaticIdentityAuthenticator`
 gives a user: a stable uid from the synthetic-id hash, a user-private group and
 the given extra groups. It is never used to start a real lab.
 """

@@ -19,16 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 from oauthenticator.github import GitHubOAuthenticator
-from traitlets import Bool, Int, Set, Unicode, default
+from traitlets import default
 
-from ..config import ConfigProblem
-from ..identity import GROUP_NAME_PATTERN, MAX_ID
 from .base import LSSTIdentityMixin, RawGroup
+from .traits import GITHUB_BASE_SCOPES, GITHUB_GIT_SCOPE, GitHubSettings, GitHubTraits
 
 __all__ = ["LSSTGitHubOAuthenticator"]
-
-_BASE_SCOPES = ["read:org", "user:email"]
-_GIT_SCOPE = "public_repo"
 
 
 def granted_scopes(auth_state: dict[str, Any]) -> set[str]:
@@ -44,105 +40,20 @@ def granted_scopes(auth_state: dict[str, Any]) -> set[str]:
     }
 
 
-class LSSTGitHubOAuthenticator(LSSTIdentityMixin, GitHubOAuthenticator):
+class LSSTGitHubOAuthenticator(LSSTIdentityMixin, GitHubTraits, GitHubOAuthenticator):
     """GitHub login that provisions a UID, GID, groups, name, email and git token."""
-
-    teams_as_groups = Bool(
-        False,
-        config=True,
-        help="Also make the user's teams groups, named '{org}-{team}' with gid = the team id.",
-    )
-
-    provision_git_token = Bool(
-        False,
-        config=True,
-        help=(
-            "Ask for the 'public_repo' scope and store the OAuth token as the identity's "
-            "git_token, "
-            "so labs can push to GitHub. The token lives only in the encrypted auth_state."
-        ),
-    )
-
-    primary_gid = Int(
-        None,
-        allow_none=True,
-        config=True,
-        help=(
-            "Give every user this site gid as primary gid instead of a user-private group "
-            "(named after the user, gid = uid). The group is named by primary_group_name."
-        ),
-    )
-
-    primary_group_name = Unicode(
-        "users",
-        config=True,
-        help="Name of the group whose gid is primary_gid, when primary_gid is set.",
-    )
-
-    denied_organizations = Set(
-        Unicode(),
-        config=True,
-        help=(
-            "Refuse members of these organizations ('org') or teams ('org:team'), with a message "
-            "naming the organization. Checked at login and at every refresh; wins over any "
-            "allow rule."
-        ),
-    )
 
     @default("scope")
     def _scope_default(self) -> list[str]:
-        return [*_BASE_SCOPES, _GIT_SCOPE] if self.provision_git_token else list(_BASE_SCOPES)
+        base = list(GITHUB_BASE_SCOPES)
+        return [*base, GITHUB_GIT_SCOPE] if self.provision_git_token else base
 
-    def config_problems(self) -> list[ConfigProblem]:
-        problems = super().config_problems()
-        scopes = set(self.scope)
-        for needed in _BASE_SCOPES:
-            if needed not in scopes and not ({"user", "repo"} & scopes and needed == "user:email"):
-                problems.append(
-                    ConfigProblem(
-                        self.trait_where("scope"),
-                        f"must include {needed!r} to read groups and email",
-                    )
-                )
-        if self.provision_git_token and not ({_GIT_SCOPE, "repo"} & scopes):
-            problems.append(
-                ConfigProblem(
-                    self.trait_where("scope"),
-                    "must include 'public_repo' when provision_git_token is True",
-                )
-            )
-        if not self.provision_git_token and ({_GIT_SCOPE, "repo"} & scopes):
-            problems.append(
-                ConfigProblem(
-                    self.trait_where("scope"),
-                    "asks for repository access although provision_git_token is False; remove it",
-                )
-            )
-        if self.primary_gid is not None and not self.min_gid <= self.primary_gid <= MAX_ID:
-            problems.append(
-                ConfigProblem(
-                    self.trait_where("primary_gid"),
-                    f"must be between min_gid ({self.min_gid}) and {MAX_ID}, "
-                    f"not {self.primary_gid}",
-                )
-            )
-        if not GROUP_NAME_PATTERN.fullmatch(self.primary_group_name):
-            problems.append(
-                ConfigProblem(
-                    self.trait_where("primary_group_name"),
-                    f"{self.primary_group_name!r} is not a POSIX group name "
-                    "([a-z_][a-z0-9_-]*, at most 32 characters)",
-                )
-            )
-        for entry in sorted(self.denied_organizations):
-            if not entry or entry.count(":") > 1 or entry.startswith(":") or entry.endswith(":"):
-                problems.append(
-                    ConfigProblem(
-                        self.trait_where("denied_organizations"),
-                        f"{entry!r} is not 'org' or 'org:team'",
-                    )
-                )
-        return problems
+    @property
+    def github_settings(self) -> GitHubSettings:
+        """The checked settings, with GitHub's own (see :attr:`auth_settings`)."""
+        settings = self.auth_settings
+        assert isinstance(settings, GitHubSettings)
+        return settings
 
     # --- hooks ---------------------------------------------------------------------
 
@@ -153,6 +64,7 @@ class LSSTGitHubOAuthenticator(LSSTIdentityMixin, GitHubOAuthenticator):
         primary email even when unverified. Its other effect,
         ``populate_teams_in_auth_state``, is reproduced here.
         """
+        settings = self.github_settings
         auth_state = auth_model["auth_state"]
         user_info = auth_state[self.user_auth_state_key]
         username = auth_model["name"]
@@ -164,9 +76,9 @@ class LSSTGitHubOAuthenticator(LSSTIdentityMixin, GitHubOAuthenticator):
             f"{self.github_api}/user/orgs?per_page=100", token, token_type
         )
         want_teams = (
-            self.teams_as_groups
+            settings.teams_as_groups
             or self.populate_teams_in_auth_state
-            or any(":" in entry for entry in self.denied_organizations)
+            or any(":" in entry for entry in settings.denied_organizations)
         )
         teams = (
             await self._paginated_fetch(
@@ -185,7 +97,7 @@ class LSSTGitHubOAuthenticator(LSSTIdentityMixin, GitHubOAuthenticator):
         )
         if self.populate_teams_in_auth_state:
             auth_state["teams"] = teams
-        self._check_denied(username, orgs, teams)
+        self._check_denied(username, orgs, teams, settings.denied_organizations)
 
         email = user_info.get("email") or None
         if not email and ({"user", "user:email"} & scopes):
@@ -193,18 +105,18 @@ class LSSTGitHubOAuthenticator(LSSTIdentityMixin, GitHubOAuthenticator):
             user_info["email"] = email
 
         git_token = None
-        if self.provision_git_token:
-            if not ({_GIT_SCOPE, "repo"} & scopes):
+        if settings.provision_git_token:
+            if not ({GITHUB_GIT_SCOPE, "repo"} & scopes):
                 self.log.warning(
                     "provision_git_token is on but %s's token was not granted %r; "
                     "the git token may be read-only",
                     username,
-                    _GIT_SCOPE,
+                    GITHUB_GIT_SCOPE,
                 )
             git_token = token
 
         groups: list[RawGroup] = [(org.get("login"), org.get("id"), "organization") for org in orgs]
-        if self.teams_as_groups:
+        if settings.teams_as_groups:
             for team in teams:
                 org_login = (team.get("organization") or {}).get("login")
                 groups.append((f"{org_login}-{team.get('slug')}", team.get("id"), "team"))
@@ -215,8 +127,10 @@ class LSSTGitHubOAuthenticator(LSSTIdentityMixin, GitHubOAuthenticator):
         identity = self.build_identity(
             username=username,
             uid=uid,
-            gid=self.primary_gid if self.primary_gid is not None else private_gid,
-            primary_group_name=self.primary_group_name if self.primary_gid is not None else None,
+            gid=settings.primary_gid if settings.primary_gid is not None else private_gid,
+            primary_group_name=(
+                settings.primary_group_name if settings.primary_gid is not None else None
+            ),
             groups=groups,
             name=user_info.get("name"),
             email=email,
@@ -225,11 +139,15 @@ class LSSTGitHubOAuthenticator(LSSTIdentityMixin, GitHubOAuthenticator):
         return self.store_identity(auth_model, identity)
 
     def _check_denied(
-        self, username: str, orgs: list[dict[str, Any]], teams: list[dict[str, Any]]
+        self,
+        username: str,
+        orgs: list[dict[str, Any]],
+        teams: list[dict[str, Any]],
+        denied_organizations: frozenset[str],
     ) -> None:
-        if not self.denied_organizations:
+        if not denied_organizations:
             return
-        denied = {entry.lower() for entry in self.denied_organizations}
+        denied = {entry.lower() for entry in denied_organizations}
         for org in orgs:
             login = str(org.get("login", ""))
             if login.lower() in denied:

@@ -11,8 +11,8 @@ naming it and a group-scoped lab mount all speak of the same name.
 The user-private group (named after the user) is not synced: every user has one,
 and a JupyterHub group per user grants nothing a user scope cannot.
 
-:attr:`GroupSyncMixin.known_groups` closes the set of groups: groups outside it
-are dropped from the identity (the primary group never is), which lets
+``known_groups`` (:class:`~lsst_spawner.auth.traits.IdentityTraits`) closes the set
+of groups: groups outside it are dropped from the identity (the primary group never is), which lets
 ``check-config`` flag a lab mount or an ``admin_groups`` entry that names a group
 no user can have.
 """
@@ -24,16 +24,10 @@ import logging
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from traitlets import Set, Unicode
-
-from ..config import CheckedConfigurable, ConfigProblem
 from ..identity import AUTH_STATE_KEY, GROUP_NAME_PATTERN, Group
 from .names import UnsafeNameError, posix_group_name
 
 __all__ = ["GroupSyncMixin", "group_name_problem", "jupyterhub_groups", "keep_known_groups"]
-
-#: OAuthenticator's traits that name JupyterHub groups (and so POSIX-safe names).
-_GROUP_TRAITS = ("admin_groups", "allowed_groups")
 
 
 def group_name_problem(name: object) -> str | None:
@@ -76,58 +70,26 @@ def keep_known_groups(
     return kept
 
 
-class GroupSyncMixin(CheckedConfigurable):
-    """Supplies OAuthenticator's ``get_user_groups`` from the identity; checks group names."""
+class GroupSyncMixin:
+    """Supplies OAuthenticator's ``get_user_groups`` from the identity.
 
-    known_groups = Set(
-        Unicode(),
-        config=True,
-        help=(
-            "When set, the only groups a user may have besides the primary group (POSIX-safe "
-            "names): others are dropped at login and refresh, and check-config flags lab mounts "
-            "and admin_groups naming a group outside this set."
-        ),
-    )
+    Its trait (``known_groups``) and the checks of group names are
+    :class:`~lsst_spawner.auth.traits.IdentityTraits`'.
+    """
 
     def _requires_manage_groups(self, change: Any = None) -> None:
         """Replaces OAuthenticator's observer of the same name, which is not registered.
 
         Upstream raises as soon as ``admin_groups`` is set before ``manage_groups``,
         so the outcome depended on the order ``check-config`` sets values in.
-        :meth:`config_problems` reports the same rule, order-free, with the trait named.
+        :func:`lsst_spawner.auth.traits.to_settings` reports the same rule, order-free,
+        with the trait named.
         """
 
     def config_time_groups(self) -> frozenset[str] | None:
-        """The groups known at configuration time (:attr:`known_groups`), or None if open."""
-        return frozenset(self.known_groups) if self.known_groups else None
-
-    def config_problems(self) -> list[ConfigProblem]:
-        problems = super().config_problems()
-        for trait in ("known_groups", *_GROUP_TRAITS):
-            for name in sorted(getattr(self, trait, ()) or ()):
-                if why := group_name_problem(name):
-                    problems.append(ConfigProblem(self.trait_where(trait), why))
-        if not getattr(self, "manage_groups", False):
-            for trait in (*_GROUP_TRAITS, "auth_state_groups_key"):
-                if getattr(self, trait, None):
-                    problems.append(
-                        ConfigProblem(
-                            self.trait_where(trait),
-                            "needs manage_groups = True (c.Authenticator.manage_groups)",
-                        )
-                    )
-        known = self.config_time_groups()
-        if known is not None:
-            for trait in _GROUP_TRAITS:
-                for name in sorted(set(getattr(self, trait, ()) or ()) - known):
-                    if group_name_problem(name) is None:
-                        problems.append(
-                            ConfigProblem(
-                                self.trait_where(trait),
-                                f"{name!r} is not among known_groups: no user can be in it",
-                            )
-                        )
-        return problems
+        """The groups known at configuration time (``known_groups``), or None if open."""
+        known = getattr(self, "known_groups", None)
+        return frozenset(known) if known else None
 
     async def get_user_groups(self, auth_state: dict[str, Any]) -> set[str]:
         """The user's JupyterHub groups: the identity's groups under their POSIX-safe names.

@@ -32,14 +32,14 @@ from urllib.parse import urlencode
 from tornado import web
 from tornado.escape import xhtml_escape
 
-from .fake_github import FakeGitHub, GitHubEmail, GitHubOrg, GitHubTeam, GitHubUser
-from .fake_github import _Handler as _GitHubHandler
-from .hub import HubError, HubProcess
+from .hub.process import HubError, HubProcess
 from .kube import KubeEmulator
 from .kube.hub_role import write_hub_kubeconfig
 from .kube.images import publish_image
 from .kube.kubelet import FakeNode, ProcessKubelet
-from .registry import LocalRegistry
+from .oauth.github import FakeGitHub, GitHubEmail, GitHubOrg, GitHubTeam, GitHubUser
+from .oauth.github import _Handler as _GitHubHandler
+from .registry.local import LocalRegistry
 
 __all__ = [
     "DEMO_DIGEST",

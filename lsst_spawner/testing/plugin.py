@@ -6,15 +6,17 @@ in-process hub (``lsst_hub``) builds on pytest-jupyterhub's ``hub_app``, which
 that package's own plugin registers.
 """
 
-from .auth_fixtures import fake_cilogon, fake_github
-from .hub_fixtures import lsst_hub
-from .kube_fixtures import kube_api, kube_role, kube_tls, kubelet, oci_kubelet
+from .golden import golden, pytest_addoption
+from .hub.fixtures import lsst_hub
+from .kube.fixtures import kube_api, kube_role, kube_tls, kubelet, oci_kubelet
+from .oauth.fixtures import fake_cilogon, fake_github
 from .postgres import postgres_server, postgres_url
-from .registry_fixtures import local_registry, registry, token_registry
+from .registry.fixtures import local_registry, registry, token_registry
 
 __all__ = [
     "fake_cilogon",
     "fake_github",
+    "golden",
     "kube_api",
     "kube_role",
     "kube_tls",
@@ -24,6 +26,7 @@ __all__ = [
     "oci_kubelet",
     "postgres_server",
     "postgres_url",
+    "pytest_addoption",
     "registry",
     "token_registry",
 ]

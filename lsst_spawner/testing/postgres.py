@@ -19,10 +19,11 @@ import time
 from collections.abc import Iterator
 from itertools import count
 from pathlib import Path
+from typing import Self
 
 import pytest
 
-from .ports import free_port
+from .loopback import LoopbackServer
 
 __all__ = [
     "PostgresServer",
@@ -57,13 +58,19 @@ def find_postgres_bin() -> Path:
     )
 
 
-class PostgresServer:
-    """One ``postgres`` process with its own data directory; ``stop()`` removes both."""
+class PostgresServer(LoopbackServer):
+    """One ``postgres`` process with its own data directory; ``stop()`` removes both.
+
+    :attr:`url` is the SQLAlchemy URL of its ``postgres`` database.
+    """
+
+    scheme = "postgresql+psycopg"
 
     def __init__(self, bin_dir: Path | None = None) -> None:
+        super().__init__()
         self.bin_dir = bin_dir or find_postgres_bin()
-        self.port = free_port()
-        self.host = "127.0.0.1"
+        self.reserve_port()
+        self._start_timeout = 60.0
         self.workdir = Path(tempfile.mkdtemp(prefix="lsst-spawner-pg-"))
         self.data_dir = self.workdir / "data"
         self._process: subprocess.Popen[bytes] | None = None
@@ -77,7 +84,12 @@ class PostgresServer:
         os.chown(self.workdir, user.pw_uid, user.pw_gid)
         return user.pw_uid, user.pw_gid
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 60.0) -> Self:
+        self._start_timeout = timeout
+        return super().start()
+
+    def _serve(self) -> None:
+        timeout = self._start_timeout
         uid, gid = self._owner()
         groups: list[int] | None = [] if uid is not None else None
         log = self.workdir / "postgres.log"
@@ -129,7 +141,7 @@ class PostgresServer:
                 return
             except Exception:
                 if time.monotonic() > deadline:
-                    self.stop()
+                    self._close()
                     raise PostgresUnavailableError("postgres did not accept connections") from None
                 time.sleep(0.2)
 
@@ -150,12 +162,17 @@ class PostgresServer:
         name = f"test_{next(self._names)}"
         with self._connect("postgres") as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
-        return self.url(name)
+        return self.database_url(name)
 
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql+psycopg://postgres@{self.host}:{self.port}/{database}"
+    @property
+    def url(self) -> str:
+        return self.database_url("postgres")
 
-    def stop(self) -> None:
+    def database_url(self, database: str) -> str:
+        """The SQLAlchemy URL of ``database`` on this server."""
+        return f"{self.scheme}://postgres@{self.host_port}/{database}"
+
+    def _close(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()  # smart shutdown
             try:

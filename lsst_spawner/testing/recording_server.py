@@ -11,8 +11,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
+
+from .loopback import LoopbackServer
 
 __all__ = ["LocalHTTPServer", "RecordedRequest", "Reply"]
 
@@ -56,13 +57,22 @@ class _QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
-class LocalHTTPServer:
-    """Serve ``handler`` on ``host`` (a loopback address) and a free port."""
+class LocalHTTPServer(LoopbackServer):
+    """Serve ``handler`` on ``host`` (a loopback address) and ``port`` (0: a free one).
 
-    def __init__(self, handler: Handler, host: str = "127.0.0.1") -> None:
+    It starts when it is made (``with`` then only stops it), and records every request.
+    """
+
+    def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
         self.handler = handler
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
+        self._server: _QuietServer | None = None
+        self._thread: threading.Thread | None = None
+        self.start()
+
+    def _make_handler(self) -> type[BaseHTTPRequestHandler]:
         outer = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -96,22 +106,30 @@ class LocalHTTPServer:
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
-        self._server = _QuietServer((host, 0), _Handler)
-        self._server.daemon_threads = True
-        self.host = host
-        self.port = self._server.server_address[1]
+        return _Handler
+
+    def _serve(self) -> None:
+        server = _QuietServer((self.host, self.port), self._make_handler(), bind_and_activate=False)
+        server.socket.close()
+        server.socket = self.listen()
+        server.socket.setblocking(True)
+        server.server_address = server.socket.getsockname()
+        server.daemon_threads = True
+        self._server = server
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name=f"LocalHTTPServer:{self.port}",
+            daemon=True,
         )
         self._thread.start()
 
-    @property
-    def host_port(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host_port}"
+    def _close(self) -> None:
+        assert self._server is not None
+        assert self._thread is not None
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
 
     def authorization_headers(self) -> list[str]:
         """Every ``Authorization`` header received, in order."""
@@ -121,17 +139,5 @@ class LocalHTTPServer:
             ]
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> LocalHTTPServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        """The same as :meth:`stop`."""
+        self.stop()

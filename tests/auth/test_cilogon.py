@@ -12,8 +12,8 @@ from lsst_spawner.auth.cilogon import LSSTCILogonOAuthenticator, parse_id_claim
 from lsst_spawner.auth.gids import synthetic_gid
 from lsst_spawner.auth.names import name_digest
 from lsst_spawner.identity import Identity
-from lsst_spawner.testing.auth_fixtures import StubUser, oauth_login
-from lsst_spawner.testing.fake_cilogon import CILogonUser, FakeCILogon
+from lsst_spawner.testing.oauth.cilogon import CILogonUser, FakeCILogon
+from lsst_spawner.testing.oauth.fixtures import StubUser, oauth_login
 
 SUB = "http://cilogon.org/serverA/users/1234"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from lsst_spawner.identity import Identity
-from lsst_spawner.testing.auth_fixtures import oauth_login
-from lsst_spawner.testing.fake_cilogon import CILogonUser, FakeCILogon
+from lsst_spawner.testing.oauth.cilogon import CILogonUser, FakeCILogon
+from lsst_spawner.testing.oauth.fixtures import oauth_login
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "identity.md"
 

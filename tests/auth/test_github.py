@@ -12,8 +12,8 @@ from lsst_spawner.auth.base import CHECKED_AT_KEY
 from lsst_spawner.auth.github import LSSTGitHubOAuthenticator
 from lsst_spawner.auth.names import name_digest
 from lsst_spawner.identity import Identity
-from lsst_spawner.testing.auth_fixtures import StubUser, oauth_login
-from lsst_spawner.testing.fake_github import (
+from lsst_spawner.testing.oauth.fixtures import StubUser, oauth_login
+from lsst_spawner.testing.oauth.github import (
     FakeGitHub,
     GitHubEmail,
     GitHubOrg,

@@ -21,9 +21,9 @@ from lsst_spawner.auth.groups import group_name_problem, jupyterhub_groups
 from lsst_spawner.cli import main
 from lsst_spawner.config import ConfigError
 from lsst_spawner.identity import Identity
-from lsst_spawner.testing.auth_fixtures import StubUser, oauth_login
-from lsst_spawner.testing.fake_cilogon import CILogonUser, FakeCILogon
-from lsst_spawner.testing.fake_github import FakeGitHub, GitHubOrg, GitHubUser
+from lsst_spawner.testing.oauth.cilogon import CILogonUser, FakeCILogon
+from lsst_spawner.testing.oauth.fixtures import StubUser, oauth_login
+from lsst_spawner.testing.oauth.github import FakeGitHub, GitHubOrg, GitHubUser
 
 SUB = "http://cilogon.org/serverA/users/77"
 

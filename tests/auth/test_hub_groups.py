@@ -19,9 +19,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from lsst_spawner.testing.fake_cilogon import CILogonUser, FakeCILogon
-from lsst_spawner.testing.fake_github import FakeGitHub, GitHubOrg, GitHubUser
 from lsst_spawner.testing.hub import HubProcess, free_port
+from lsst_spawner.testing.oauth.cilogon import CILogonUser, FakeCILogon
+from lsst_spawner.testing.oauth.github import FakeGitHub, GitHubOrg, GitHubUser
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,7 @@ c.{cls.split(".")[1]}.admin_groups = {{"hub-admins"}}
 c.{cls.split(".")[1]}.oauth_callback_url = "http://127.0.0.1:{port}/hub/oauth_callback"
 c.JupyterHub.load_roles.append({json.dumps(ROLE)})
 c.JupyterHub.load_roles[0]["scopes"] += ["read:groups", "read:roles"]
-c.JupyterHub.spawner_class = "lsst_spawner.testing.recording_spawner.RecordingSpawner"
+c.JupyterHub.spawner_class = "lsst_spawner.testing.hub.recording_spawner.RecordingSpawner"
 c.RecordingSpawner.record_file = {str(records)!r}
 c.Spawner.start_timeout = 10
 c.Spawner.http_timeout = 10

@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 
 from lsst_spawner.auth.github import LSSTGitHubOAuthenticator
-from lsst_spawner.testing.fake_github import FakeGitHub, GitHubEmail, GitHubOrg, GitHubUser
-from lsst_spawner.testing.hub_fixtures import InProcessHub
+from lsst_spawner.testing.hub.fixtures import InProcessHub
+from lsst_spawner.testing.oauth.github import FakeGitHub, GitHubEmail, GitHubOrg, GitHubUser
 
 
 class Hub:
@@ -70,7 +70,9 @@ async def hub(lsst_hub: Any, github: FakeGitHub, tmp_path: Path) -> Hub:
             "provision_git_token": True,
             "denied_organizations": {"evil-corp"},
         },
-        "JupyterHub": {"spawner_class": "lsst_spawner.testing.recording_spawner.RecordingSpawner"},
+        "JupyterHub": {
+            "spawner_class": "lsst_spawner.testing.hub.recording_spawner.RecordingSpawner"
+        },
         "RecordingSpawner": {"record_file": str(records)},
         "Spawner": {"start_timeout": 10, "http_timeout": 10},
     }

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lsst_spawner.testing.registry_fixtures import RegistryFixture
+from lsst_spawner.testing.registry.fixtures import RegistryFixture
 
 from .conftest import EditorHub, start_editor_hub
 

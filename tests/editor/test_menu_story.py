@@ -29,7 +29,7 @@ from lsst_spawner.editor import WRITE_SCOPE
 from lsst_spawner.testing.demo import Demo
 from lsst_spawner.testing.hub import free_port
 from lsst_spawner.testing.kube.kubelet import FakeNode
-from lsst_spawner.testing.registry_fixtures import RegistryFixture
+from lsst_spawner.testing.registry.fixtures import RegistryFixture
 
 # The e2e suite's Chromium fixture (Debian's Chromium; fails when it is missing).
 from ..e2e.test_browser import _login, browser  # noqa: F401

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from menu_fixture import DIGEST_W10, HOSTILE_TAG, IMAGE_BASE, UNLISTED_DIGEST
 
-from lsst_spawner.testing.hub_fixtures import InProcessHub
+from lsst_spawner.testing.hub.fixtures import InProcessHub
 from lsst_spawner.testing.kube.podenv import resolve_lab_env
 
 WRITES = ("create", "update", "patch", "delete", "deletecollection")

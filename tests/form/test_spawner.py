@@ -2,36 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hub_spawner import StaticMenuSpawner
 from jupyterhub.apihandlers.users import UserServerAPIHandler
-from kube_recorder import KubeRecorder
 from menu_fixture import DIGEST_R23, HOSTILE_TAG, IMAGE_BASE
 from tornado.web import HTTPError
 
 from lsst_spawner.attempt import request_supplies_options
-
-
-@pytest.fixture(scope="module")
-def recorder() -> Iterator[KubeRecorder]:
-    instance = KubeRecorder().start()
-    yield instance
-    instance.stop()
+from lsst_spawner.testing.kube.fixtures import KubeHandle
 
 
 @pytest.fixture
-async def spawner(recorder: KubeRecorder, tmp_path: Any, monkeypatch: pytest.MonkeyPatch):
-    recorder.write_kubeconfig(str(tmp_path / "kubeconfig"))
-    # kubernetes_asyncio reads KUBECONFIG when imported, so point its default instead
-    monkeypatch.setattr(
-        "kubernetes_asyncio.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION",
-        str(tmp_path / "kubeconfig"),
-    )
-    return StaticMenuSpawner(_mock=True, k8s_api_host=recorder.url, namespace="lsst-form-test")
+async def spawner(kube_api: KubeHandle) -> StaticMenuSpawner:
+    """The spawner on the emulator, as z2jh's hub Role (``kube_api`` points KUBECONFIG there)."""
+    return StaticMenuSpawner(_mock=True, namespace=kube_api.namespace)
 
 
 async def test_options_form_renders_from_menu(spawner: StaticMenuSpawner) -> None:
@@ -65,18 +52,18 @@ async def test_options_from_form_rejects_with_400(spawner: StaticMenuSpawner) ->
 
 
 async def test_start_rejects_before_any_kubernetes_request(
-    spawner: StaticMenuSpawner, recorder: KubeRecorder, monkeypatch: pytest.MonkeyPatch
+    spawner: StaticMenuSpawner, kube_api: KubeHandle
 ) -> None:
     """JupyterHub before 5.3 has no apply_user_options: start() itself must refuse."""
-    gets_before = len(recorder.gets)
+    before = kube_api.counters.as_dict()
     spawner.lab_options_fresh = True
     spawner.user_options = {"image": "other.registry/x:tag"}
     with pytest.raises(HTTPError) as caught:
         await spawner.start()
     assert caught.value.status_code == 400
     assert "not from this hub's image repository" in caught.value.log_message
-    assert recorder.snapshot() == []
-    assert len(recorder.gets) == gets_before
+    assert kube_api.counters.as_dict() == before
+    assert kube_api.counters.get("create") == 0
 
 
 async def test_apply_user_options_result_is_used_by_start(spawner: StaticMenuSpawner) -> None:

@@ -24,7 +24,7 @@ from lsst_spawner.lab.spec import LabRequest, build_lab_objects
 from lsst_spawner.lab.traits import LabTraits
 from lsst_spawner.offline import OfflineHub, OfflineUser
 from lsst_spawner.spawner import LSSTSpawner
-from lsst_spawner.testing.identity_auth import identity_for
+from lsst_spawner.testing.oauth.identity import identity_for
 
 CONFIG = """
 c.JupyterHub.spawner_class = "lsst"

@@ -11,9 +11,9 @@ import pytest
 
 from lsst_spawner.cli import main
 from lsst_spawner.rbac import Z2JH_HUB_ROLE_RULES
-from lsst_spawner.testing.kube_fixtures import KubeHandle
+from lsst_spawner.testing.kube.fixtures import KubeHandle
 from lsst_spawner.testing.ports import free_port
-from lsst_spawner.testing.registry_fixtures import RegistryFixture
+from lsst_spawner.testing.registry.fixtures import RegistryFixture
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ import yaml
 
 from lsst_spawner.cli import main
 from lsst_spawner.rbac import PREPULL_NODES_RULE, Z2JH_HUB_ROLE_RULES
+from lsst_spawner.testing.kube.fixtures import KubeHandle
 from lsst_spawner.testing.kube.nodes import FakeNode, NodeImage, grant_hub_cluster_rules
-from lsst_spawner.testing.kube_fixtures import KubeHandle
 
 BASE = "registry.example.org/sciplat-lab"
 D1 = "sha256:" + "1" * 64

@@ -134,10 +134,10 @@ def test_the_graph_reader_sees_relative_lazy_and_type_checking_imports(tmp_path:
     source.write_text(
         "from typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n    from lsst_spawner.lab import traits\n"
-        "def f():\n    from lsst_spawner.testing.identity_auth import identity_for\n"
+        "def f():\n    from lsst_spawner.testing.oauth.identity import identity_for\n"
     )
     found = [target for _, target in imported_names("lsst_spawner.sample", source)]
-    assert found == ["lsst_spawner.lab.traits", "lsst_spawner.testing.identity_auth"]
+    assert found == ["lsst_spawner.lab.traits", "lsst_spawner.testing.oauth.identity"]
 
 
 def test_product_modules_import_no_circle() -> None:

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from lsst_spawner.testing.hub import HubProcess
-from lsst_spawner.testing.identity_auth import identity_for
-from lsst_spawner.testing.kube_fixtures import KubeHandle
+from lsst_spawner.testing.kube.fixtures import KubeHandle
+from lsst_spawner.testing.oauth.identity import identity_for
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ DIGESTS = {
 
 def hub_config(kube_api: KubeHandle) -> str:
     return f"""
-c.JupyterHub.authenticator_class = "lsst_spawner.testing.identity_auth.StaticIdentityAuthenticator"
+c.JupyterHub.authenticator_class = "lsst_spawner.testing.oauth.identity.StaticIdentityAuthenticator"
 c.JupyterHub.spawner_class = "lsst"
 # Long enough for a refusal in start() to come back as the answer (400), not as 202.
 c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 5}}

@@ -13,7 +13,7 @@ from lsst_spawner.images.registry_config import RegistrySourceTraits
 from lsst_spawner.images.sources import ImageSource
 from lsst_spawner.testing.recording_server import LocalHTTPServer, Reply
 from lsst_spawner.testing.registry import LocalRegistry, TokenServer
-from lsst_spawner.testing.registry_fixtures import SAMPLE_ALIASES, SAMPLE_TAGS, RegistryFixture
+from lsst_spawner.testing.registry.fixtures import SAMPLE_ALIASES, SAMPLE_TAGS, RegistryFixture
 
 pytestmark = pytest.mark.integration
 
@@ -130,8 +130,8 @@ async def test_traits_build_a_working_source(
 
 
 def test_missing_binary_fails_never_skips(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lsst_spawner.testing import registry_fixtures
     from lsst_spawner.testing.registry import RegistryUnavailableError, find_registry_binary
+    from lsst_spawner.testing.registry import fixtures as registry_fixtures
 
     monkeypatch.setenv("LSST_SPAWNER_REGISTRY_BINARY", "/nonexistent/docker-registry")
     monkeypatch.setenv("PATH", "/nonexistent")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
 import pytest
+from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from lsst_spawner.kube import (
@@ -16,14 +18,14 @@ from lsst_spawner.kube import (
     RetryPolicy,
     api_message,
     create_replacing,
-    delete_lab_config,
     delete_lab_objects,
     is_transient,
     request_without_reply,
     retry_after_seconds,
     with_retries,
 )
-from lsst_spawner.kube.objects import has_legacy_env_secret
+from lsst_spawner.kube.objects import delete_lab_config, has_legacy_env_secret
+from lsst_spawner.testing.kube.fixtures import KubeHandle
 
 
 def api_error(
@@ -178,176 +180,160 @@ async def test_each_request_is_bounded_by_the_request_timeout() -> None:
     assert attempts == 2
 
 
-class FakeResponse:
-    """What ``kubernetes_asyncio`` returns with ``_preload_content=False``: the raw reply."""
+# The edge against the emulator: a real CoreV1Api, the z2jh hub Role (RBAC on), injected faults.
 
-    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.status = status
-        self.reason = "Reason" if status >= 300 else "OK"
-        self.headers = headers or {}
-        self.body = body
-        self.released = False
-
-    async def read(self) -> bytes:
-        return self.body
-
-    def release(self) -> None:
-        self.released = True
-
-
-class FakeCoreV1:
-    """CoreV1Api's create/delete methods over a dict, with injectable failures.
-
-    Like the real client, an API error is raised as ``ApiException``, except with
-    ``_preload_content=False``, where the raw reply is returned whatever its status.
-    """
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
-        self.failures: dict[str, list[BaseException]] = {}
-        self.responses: list[FakeResponse] = []
-
-    def _fail(self, method: str) -> None:
-        queue = self.failures.get(method)
-        if queue:
-            raise queue.pop(0)
-
-    def _reply(self, action: Callable[[], None], preload: bool) -> FakeResponse | None:
-        try:
-            action()
-        except ApiException as error:
-            if preload:
-                raise
-            response = FakeResponse(error.status, error.body, error.headers)
-        else:
-            response = FakeResponse(200, b'{"kind": "Status"}')
-        if preload:
-            return None
-        self.responses.append(response)
-        return response
-
-    def __getattr__(self, method: str) -> Any:
-        action, _, kind = method.partition("_namespaced_")
-        if action == "create":
-
-            async def create(
-                namespace: str, body: dict[str, Any], _preload_content: bool = True
-            ) -> FakeResponse | None:
-                def do() -> None:
-                    self._fail(method)
-                    key = (kind, body["metadata"]["name"])
-                    if key in self.objects:
-                        raise api_error(409, f"{kind} {key[1]} already exists")
-                    self.objects[key] = body
-
-                return self._reply(do, _preload_content)
-
-            return create
-        if action == "delete":
-
-            async def delete(
-                name: str, namespace: str, _preload_content: bool = True
-            ) -> FakeResponse | None:
-                def do() -> None:
-                    self._fail(method)
-                    if (kind, name) not in self.objects:
-                        raise api_error(404, f"{kind} {name} not found")
-                    del self.objects[(kind, name)]
-
-                return self._reply(do, _preload_content)
-
-            return delete
-        raise AttributeError(method)
-
-
-POLICY = RetryPolicy(budget=5, request_timeout=1)
+POLICY = RetryPolicy(budget=5, request_timeout=5)
 NAMES = {"pod": "nb-rra", "config_map": "nb-rra-nss", "secret": "nb-rra-secret"}
+POD = {
+    "metadata": {"name": "nb-rra"},
+    "spec": {"containers": [{"name": "notebook", "image": "registry.example.org/lab:w_2026_46"}]},
+}
 
 
-async def test_delete_lab_objects_ignores_missing_and_retries_transient() -> None:
-    api = FakeCoreV1()
-    api.objects[("pod", "nb-rra")] = {}
-    api.objects[("config_map", "nb-rra-nss")] = {}
-    api.failures["delete_namespaced_pod"] = [aiohttp.ClientOSError(104, "Connection reset by peer")]
-    deleted = await delete_lab_objects(api, "labs", **NAMES, policy=POLICY)
-    assert deleted == ["pod/nb-rra", "config_map/nb-rra-nss"]
-    assert api.objects == {}
+def config_map(name: str, **data: str) -> dict[str, Any]:
+    return {"metadata": {"name": name}, "data": data}
 
 
-async def test_delete_lab_objects_tries_every_object_before_failing() -> None:
-    api = FakeCoreV1()
-    for kind, name in NAMES.items():
-        api.objects[(kind, name)] = {}
-    api.failures["delete_namespaced_pod"] = [api_error(403, "pods is forbidden")]
-    with pytest.raises(KubernetesError, match="deleting pod labs/nb-rra: 403 pods is forbidden"):
-        await delete_lab_objects(api, "labs", **NAMES, policy=POLICY)
-    assert list(api.objects) == [("pod", "nb-rra")]
+def secret(name: str, **data: str) -> dict[str, Any]:
+    return {"metadata": {"name": name}, "stringData": data}
 
 
-async def test_create_replacing_replaces_a_leftover() -> None:
-    api = FakeCoreV1()
-    api.objects[("secret", "nb-rra-secret")] = {"old": True}
-    body = {"metadata": {"name": "nb-rra-secret"}, "new": True}
-    api.failures["create_namespaced_secret"] = [api_error(503)]
-    await create_replacing(api, "secret", "labs", body, POLICY)
-    assert api.objects[("secret", "nb-rra-secret")] is body
+@asynccontextmanager
+async def core_v1(kube_api: KubeHandle, *, admin: bool = False) -> AsyncIterator[Any]:
+    """A ``CoreV1Api`` as the hub (z2jh's Role) or as the administrator."""
+    async with kube_api.api_client(admin=admin) as api:
+        yield client.CoreV1Api(api)
 
 
-async def test_request_without_reply_raises_what_the_client_would_have_raised() -> None:
-    api = FakeCoreV1()
-    body = {"metadata": {"name": "nb-rra-secret"}}
-    api.failures["create_namespaced_secret"] = [
-        api_error(429, "too many requests, slow down", {"Retry-After": "7"})
-    ]
-    with pytest.raises(ApiException) as caught:
-        await request_without_reply(api.create_namespaced_secret, "labs", body)
-    assert caught.value.status == 429
-    assert api_message(caught.value) == "too many requests, slow down"
-    assert retry_after_seconds(caught.value) == 7
-    assert is_transient(caught.value)
-    assert api.objects == {}
-    await request_without_reply(api.create_namespaced_secret, "labs", body)
-    assert api.objects == {("secret", "nb-rra-secret"): body}
-    with pytest.raises(ApiException, match="409"):
-        await request_without_reply(api.create_namespaced_secret, "labs", body)
-    assert [r.status for r in api.responses] == [429, 200, 409]
-    assert all(r.released for r in api.responses), "every reply is read and released"
+def names(kube_api: KubeHandle, resource: str) -> list[str]:
+    return sorted(
+        obj["metadata"]["name"]
+        for obj in kube_api.emulator.list_objects(resource, kube_api.namespace)
+    )  # type: ignore[union-attr]
 
 
-async def test_create_replacing_names_a_refusal_by_the_api() -> None:
-    api = FakeCoreV1()
-    api.failures["create_namespaced_config_map"] = [
-        api_error(403, 'configmaps is forbidden: User "hub" cannot create configmaps')
-    ]
-    with pytest.raises(
-        KubernetesError,
-        match=r'creating config_map labs/nb-rra-nss: 403 configmaps is forbidden: User "hub"',
-    ):
-        await create_replacing(
-            api,
-            "config_map",
-            "labs",
-            {"metadata": {"name": "nb-rra-nss"}},
-            POLICY,
+async def test_delete_lab_objects_ignores_missing_and_retries_transient(
+    kube_api: KubeHandle,
+) -> None:
+    emulator, ns = kube_api.emulator, kube_api.namespace
+    assert emulator is not None
+    emulator.create_object("pods", POD, ns)
+    emulator.create_object("configmaps", config_map("nb-rra-nss"), ns)
+    reset = kube_api.faults.reset_rate(1.0, verbs="delete", resources="pods", times=1)
+    async with core_v1(kube_api, admin=True) as api:
+        deleted = await delete_lab_objects(api, ns, **NAMES, policy=POLICY)
+    assert deleted == ["pod/nb-rra", "config_map/nb-rra-nss"]  # the Secret was never there
+    assert reset.fired == 1
+    assert kube_api.counters.get("delete", "pods") == 2  # the reset one, then the retry
+    assert names(kube_api, "pods") == names(kube_api, "configmaps") == []
+
+
+async def test_delete_lab_objects_tries_every_object_before_failing(kube_api: KubeHandle) -> None:
+    """z2jh's hub Role may not delete ConfigMaps: that refusal does not keep the rest."""
+    emulator, ns = kube_api.emulator, kube_api.namespace
+    assert emulator is not None
+    emulator.create_object("pods", POD, ns)
+    emulator.create_object("configmaps", config_map("nb-rra-nss"), ns)
+    emulator.create_object("secrets", secret("nb-rra-secret", token="t"), ns)
+    async with core_v1(kube_api) as api:
+        with pytest.raises(KubernetesError) as caught:
+            await delete_lab_objects(api, ns, **NAMES, policy=POLICY)
+    assert str(caught.value) == (
+        f'deleting config_map {ns}/nb-rra-nss: 403 configmaps "nb-rra-nss" is forbidden: '
+        f'User "system:serviceaccount:{ns}:hub" cannot delete resource "configmaps" in API '
+        f'group "" in the namespace "{ns}"'
+    )
+    assert names(kube_api, "configmaps") == ["nb-rra-nss"]
+    assert names(kube_api, "pods") == names(kube_api, "secrets") == []
+
+
+async def test_create_replacing_replaces_a_leftover(kube_api: KubeHandle) -> None:
+    emulator, ns = kube_api.emulator, kube_api.namespace
+    assert emulator is not None
+    emulator.create_object("secrets", secret("nb-rra-secret", old="yes"), ns)
+    kube_api.faults.error_rate(1.0, 503, verbs="create", resources="secrets", times=1)
+    async with core_v1(kube_api) as api:
+        await create_replacing(api, "secret", ns, secret("nb-rra-secret", new="yes"), POLICY)
+    stored = emulator.get_object("secrets", "nb-rra-secret", ns)
+    assert stored["data"] == {"new": "eWVz"}
+    # 503, 409 (the leftover), then the create after the delete
+    assert kube_api.counters.get("create", "secrets") == 3
+    assert kube_api.counters.get("delete", "secrets") == 1
+
+
+async def test_request_without_reply_raises_what_the_client_would_have_raised(
+    kube_api: KubeHandle,
+) -> None:
+    ns = kube_api.namespace
+    body = secret("nb-rra-secret", token="t")
+    kube_api.faults.error_rate(1.0, 429, verbs="create", retry_after=7, times=1)
+    configuration = client.Configuration()
+    await config.load_kube_config(
+        config_file=str(kube_api.kubeconfig), client_configuration=configuration
+    )
+    # One connection in the pool: a reply that was not read and released would block the next.
+    configuration.connection_pool_maxsize = 1
+    async with client.ApiClient(configuration) as api_client:
+        api = client.CoreV1Api(api_client)
+        with pytest.raises(ApiException) as caught:
+            await request_without_reply(api.create_namespaced_secret, ns, body)
+        assert caught.value.status == 429
+        assert api_message(caught.value) == (
+            "the server has received too many requests and has asked us to try again later"
         )
-    assert api.objects == {}
+        assert retry_after_seconds(caught.value) == 7
+        assert is_transient(caught.value)
+        assert names(kube_api, "secrets") == []
+        await asyncio.wait_for(request_without_reply(api.create_namespaced_secret, ns, body), 30)
+        assert names(kube_api, "secrets") == ["nb-rra-secret"]
+        with pytest.raises(ApiException, match="409") as exists:
+            await asyncio.wait_for(
+                request_without_reply(api.create_namespaced_secret, ns, body), 30
+            )
+        assert api_message(exists.value) == 'secrets "nb-rra-secret" already exists'
+        await asyncio.wait_for(
+            request_without_reply(api.delete_namespaced_secret, "nb-rra-secret", ns), 30
+        )
+    assert kube_api.counters.get("create", "secrets") == 3
 
 
-async def test_retries_and_replacements_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+async def test_create_replacing_names_a_refusal_by_the_api(kube_api: KubeHandle) -> None:
+    ns = kube_api.namespace
+    async with core_v1(kube_api) as api:
+        with pytest.raises(KubernetesError) as caught:
+            await create_replacing(api, "config_map", ns, config_map("nb-rra-nss"), POLICY)
+    assert str(caught.value) == (
+        f"creating config_map {ns}/nb-rra-nss: 403 configmaps is forbidden: "
+        f'User "system:serviceaccount:{ns}:hub" cannot create resource "configmaps" in API '
+        f'group "" in the namespace "{ns}"'
+    )
+    assert caught.value.status == 403
+    assert names(kube_api, "configmaps") == []
+
+
+async def test_retries_and_replacements_are_logged(
+    kube_api: KubeHandle, caplog: pytest.LogCaptureFixture
+) -> None:
     import logging
 
+    emulator, ns = kube_api.emulator, kube_api.namespace
+    assert emulator is not None
     log = logging.getLogger("test.lab.kube")
-    api = FakeCoreV1()
-    api.objects[("secret", "nb-rra-secret")] = {"old": True}
-    api.failures["create_namespaced_secret"] = [api_error(503, "etcd is unavailable")]
-    body = {"metadata": {"name": "nb-rra-secret"}}
+    emulator.create_object("secrets", secret("nb-rra-secret", old="yes"), ns)
+    kube_api.faults.error_rate(1.0, 503, verbs="create", resources="secrets", times=1)
     with caplog.at_level(logging.INFO, logger="test.lab.kube"):
-        await create_replacing(api, "secret", "labs", body, POLICY.with_log(log))
+        async with core_v1(kube_api) as api:
+            await create_replacing(
+                api, "secret", ns, secret("nb-rra-secret", new="yes"), POLICY.with_log(log)
+            )
     messages = [r.getMessage() for r in caplog.records if r.name == "test.lab.kube"]
-    assert messages[0].startswith("Retrying creating secret labs/nb-rra-secret in ")
-    assert messages[0].endswith("after a transient failure (attempt 1): 503 etcd is unavailable")
-    assert messages[1] == "Replacing secret labs/nb-rra-secret: it already exists"
-    assert api.objects[("secret", "nb-rra-secret")] is body
+    assert messages[0].startswith(f"Retrying creating secret {ns}/nb-rra-secret in ")
+    assert messages[0].endswith(
+        "after a transient failure (attempt 1): "
+        "503 the server is currently unable to handle the request"
+    )
+    assert messages[1] == f"Replacing secret {ns}/nb-rra-secret: it already exists"
+    assert emulator.get_object("secrets", "nb-rra-secret", ns)["data"] == {"new": "eWVz"}
 
 
 def test_a_lab_whose_pod_reads_the_env_secret_has_the_legacy_layout() -> None:
@@ -360,10 +346,14 @@ def test_a_lab_whose_pod_reads_the_env_secret_has_the_legacy_layout() -> None:
 
 
 @pytest.mark.parametrize("legacy", [False, True])
-async def test_delete_lab_config_deletes_the_env_secret_only_of_a_legacy_lab(legacy: bool) -> None:
-    api = FakeCoreV1()
-    api.objects[("secret", "nb-rra-secret")] = {}
-    api.objects[("secret", "nb-rra-env")] = {}
-    deleted = await delete_lab_config(api, "labs", "nb-rra", POLICY, legacy_env_secret=legacy)
+async def test_delete_lab_config_deletes_the_env_secret_only_of_a_legacy_lab(
+    kube_api: KubeHandle, legacy: bool
+) -> None:
+    emulator, ns = kube_api.emulator, kube_api.namespace
+    assert emulator is not None
+    emulator.create_object("secrets", secret("nb-rra-secret", token="t"), ns)
+    emulator.create_object("secrets", secret("nb-rra-env", HOME="/home/rra"), ns)
+    async with core_v1(kube_api) as api:
+        deleted = await delete_lab_config(api, ns, "nb-rra", POLICY, legacy_env_secret=legacy)
     assert sorted(deleted) == [*(["secret/nb-rra-env"] if legacy else []), "secret/nb-rra-secret"]
-    assert (("secret", "nb-rra-env") in api.objects) is not legacy
+    assert names(kube_api, "secrets") == ([] if legacy else ["nb-rra-env"])

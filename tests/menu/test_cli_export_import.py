@@ -9,7 +9,7 @@ import yaml
 
 from lsst_spawner.cli import main
 from lsst_spawner.menu.storage import MenuStore
-from lsst_spawner.testing.registry_fixtures import RegistryFixture
+from lsst_spawner.testing.registry.fixtures import RegistryFixture
 
 CONFIG = """
 c.JupyterHub.spawner_class = "lsst"

@@ -7,7 +7,7 @@ import pytest
 from lsst_spawner.images.registry import RegistryImageSource
 from lsst_spawner.menu import CuratedImage, ImagePolicy, ImageState, MenuDocument, MenuProblem
 from lsst_spawner.menu.image_check import check_images_exist, offered_tags
-from lsst_spawner.testing.registry_fixtures import RegistryFixture
+from lsst_spawner.testing.registry.fixtures import RegistryFixture
 
 from .conftest import make_profile
 

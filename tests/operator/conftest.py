@@ -28,8 +28,8 @@ from lsst_spawner.operator.manifests import (
     PEERING_NAME,
 )
 from lsst_spawner.testing.kube.authn import service_account_user
+from lsst_spawner.testing.kube.fixtures import KubeHandle
 from lsst_spawner.testing.kube.kopf_process import peering_crds
-from lsst_spawner.testing.kube_fixtures import KubeHandle
 from lsst_spawner.testing.ports import free_port
 
 T = TypeVar("T")

@@ -15,7 +15,7 @@ from lsst_spawner.crd.from_config import base_pod_for
 from lsst_spawner.crd.template import SENTINEL_SERVER, SENTINEL_USER, template_from_settings
 from lsst_spawner.offline import OfflineHub, OfflineServer, OfflineUser
 from lsst_spawner.spawner import LSSTSpawner
-from lsst_spawner.testing.identity_auth import identity_for
+from lsst_spawner.testing.oauth.identity import identity_for
 
 from .conftest import TEMPLATES, LabCluster, wait_for
 

@@ -18,7 +18,7 @@ from lsst_spawner.cli import load_hub_config
 from lsst_spawner.crd.from_config import base_pod_for
 from lsst_spawner.crd.template import SENTINEL_SERVER, SENTINEL_USER, template_from_settings
 from lsst_spawner.testing.hub import HubProcess
-from lsst_spawner.testing.identity_auth import identity_for
+from lsst_spawner.testing.oauth.identity import identity_for
 
 from .conftest import TEMPLATES, LabCluster
 
@@ -44,7 +44,7 @@ c.LSSTSpawner.http_timeout = 60
 
 def hub_config(namespace: str) -> str:
     return (
-        'c.JupyterHub.authenticator_class = "lsst_spawner.testing.identity_auth.'
+        'c.JupyterHub.authenticator_class = "lsst_spawner.testing.oauth.identity.'
         'StaticIdentityAuthenticator"\n'
         "c.JupyterHub.cleanup_servers = False\n"
         'c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}\n' + lab_config(namespace)

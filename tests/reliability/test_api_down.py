@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from lsst_spawner.testing.kube_fixtures import KubeHandle
+from lsst_spawner.testing.kube.fixtures import KubeHandle
 
 from .helpers import EMPTY, lab_census, make_spawner
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lsst_spawner.testing.kube_fixtures import KubeHandle
+from lsst_spawner.testing.kube.fixtures import KubeHandle
 
 from .helpers import EMPTY, lab_census, make_spawner, transient_faults
 

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from lsst_spawner.testing.hub import HubProcess
-from lsst_spawner.testing.identity_auth import identity_for
-from lsst_spawner.testing.kube_fixtures import KubeHandle
+from lsst_spawner.testing.kube.fixtures import KubeHandle
+from lsst_spawner.testing.oauth.identity import identity_for
 
 from .helpers import DIGEST, EMPTY, lab_census
 
@@ -32,7 +32,7 @@ USER = "restart"
 
 def hub_config(kube_api: KubeHandle) -> str:
     return f"""
-c.JupyterHub.authenticator_class = "lsst_spawner.testing.identity_auth.StaticIdentityAuthenticator"
+c.JupyterHub.authenticator_class = "lsst_spawner.testing.oauth.identity.StaticIdentityAuthenticator"
 c.JupyterHub.spawner_class = "lsst"
 # Labs outlive the hub process: a hub restart (a new hub pod on a cluster) must
 # not stop them. The default, True, stops every lab on a graceful shutdown.

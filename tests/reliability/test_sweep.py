@@ -19,8 +19,8 @@ import pytest
 from lsst_spawner.kube.retries import RetryPolicy
 from lsst_spawner.kube.sweep import SpawnRegistry, sweep_once
 from lsst_spawner.testing.hub import HubProcess
-from lsst_spawner.testing.identity_auth import identity_for
-from lsst_spawner.testing.kube_fixtures import KubeHandle
+from lsst_spawner.testing.kube.fixtures import KubeHandle
+from lsst_spawner.testing.oauth.identity import identity_for
 
 from .helpers import DIGEST, lab_census
 from .test_hub_restart import wait_for
@@ -101,7 +101,7 @@ USER = "sweepy"
 
 def hub_config(kube_api: KubeHandle, interval: str) -> str:
     return f"""
-c.JupyterHub.authenticator_class = "lsst_spawner.testing.identity_auth.StaticIdentityAuthenticator"
+c.JupyterHub.authenticator_class = "lsst_spawner.testing.oauth.identity.StaticIdentityAuthenticator"
 c.JupyterHub.spawner_class = "lsst"
 c.JupyterHub.cleanup_servers = False
 c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 0}}

@@ -18,7 +18,7 @@ from lsst_spawner.lab.traits import LabTraits
 from lsst_spawner.offline import OfflineHub, OfflineUser
 from lsst_spawner.site import SiteRegistry, forget_sites, site_context
 from lsst_spawner.spawner import LSSTSpawner
-from lsst_spawner.testing.identity_auth import identity_for
+from lsst_spawner.testing.oauth.identity import identity_for
 
 
 def config(**lab: Any) -> Config:

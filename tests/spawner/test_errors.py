@@ -23,7 +23,7 @@ from lsst_spawner.form.options import OptionsCatalog, SizeChoice
 from lsst_spawner.offline import OfflineHub, OfflineServer, OfflineUser
 from lsst_spawner.site import forget_sites
 from lsst_spawner.spawner import LSSTSpawner
-from lsst_spawner.testing.identity_auth import identity_for
+from lsst_spawner.testing.oauth.identity import identity_for
 from tests.spawner.test_config_sharing import config as static_config
 
 TOKEN = "errors-test-api-token-value"

@@ -13,8 +13,8 @@ from tornado.web import HTTPError
 from lsst_spawner.kube.pull import pull_failure, watch_image_pull
 from lsst_spawner.offline import OfflineHub, OfflineServer, OfflineUser
 from lsst_spawner.spawner import LSSTSpawner
-from lsst_spawner.testing.identity_auth import identity_for
-from lsst_spawner.testing.kube_fixtures import KubeHandle
+from lsst_spawner.testing.kube.fixtures import KubeHandle
+from lsst_spawner.testing.oauth.identity import identity_for
 
 from .test_lifecycle import IMAGE_BASE, lab_objects, make_spawner
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from kubespawner import KubeSpawner, clients
 
-from lsst_spawner.testing.kube_fixtures import KubeHandle
+from lsst_spawner.testing.kube.fixtures import KubeHandle
 from tests.reliability.helpers import EMPTY, lab_census, make_spawner
 
 

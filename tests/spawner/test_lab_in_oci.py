@@ -17,8 +17,8 @@ from kubernetes_asyncio.stream import WsApiClient
 
 from lsst_spawner.offline import OfflineHub, OfflineServer, OfflineUser
 from lsst_spawner.spawner import LSSTSpawner
-from lsst_spawner.testing.identity_auth import identity_for
-from lsst_spawner.testing.kube_fixtures import KubeHandle
+from lsst_spawner.testing.kube.fixtures import KubeHandle
+from lsst_spawner.testing.oauth.identity import identity_for
 
 from .test_lifecycle import TOKEN, spawner_config
 

@@ -17,9 +17,9 @@ from traitlets.config import Config
 from lsst_spawner.offline import OfflineHub, OfflineServer, OfflineUser
 from lsst_spawner.rbac import Z2JH_HUB_ROLE_RULES, HubFeatures, required_rules
 from lsst_spawner.spawner import LSSTSpawner
-from lsst_spawner.testing.identity_auth import identity_for
+from lsst_spawner.testing.kube.fixtures import KubeHandle
 from lsst_spawner.testing.kube.podenv import resolve_lab_env
-from lsst_spawner.testing.kube_fixtures import KubeHandle
+from lsst_spawner.testing.oauth.identity import identity_for
 
 DIGEST = "sha256:" + "c" * 64
 #: Where the menu's images come from; the OCI runs point it (and DIGEST) at the real registry.

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from lsst_spawner.testing.hub_fixtures import InProcessHub
+from lsst_spawner.testing.hub.fixtures import InProcessHub
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ from lsst_spawner.images.prepull import PREPULL_LABELS
 from lsst_spawner.offline import OfflineHub, OfflineServer, OfflineUser
 from lsst_spawner.rbac import PREPULL_NODES_RULE, Z2JH_HUB_ROLE_RULES
 from lsst_spawner.spawner import LSSTSpawner
-from lsst_spawner.testing.identity_auth import identity_for
+from lsst_spawner.testing.kube.fixtures import KubeHandle
 from lsst_spawner.testing.kube.nodes import FakeNode, grant_hub_cluster_rules
-from lsst_spawner.testing.kube_fixtures import KubeHandle
+from lsst_spawner.testing.oauth.identity import identity_for
 
 from .test_lifecycle import spawner_config
 

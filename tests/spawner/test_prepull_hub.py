@@ -20,8 +20,8 @@ import pytest
 from lsst_spawner.images.prepull import PREPULL_LABELS
 from lsst_spawner.rbac import PREPULL_NODES_RULE, Z2JH_HUB_ROLE_RULES
 from lsst_spawner.testing.hub import HubProcess
+from lsst_spawner.testing.kube.fixtures import KubeHandle
 from lsst_spawner.testing.kube.nodes import FakeNode, grant_hub_cluster_rules
-from lsst_spawner.testing.kube_fixtures import KubeHandle
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ def kube_role() -> list[dict[str, Any]]:
 
 def hub_config(kube_api: KubeHandle) -> str:
     return f"""
-c.JupyterHub.authenticator_class = "lsst_spawner.testing.identity_auth.StaticIdentityAuthenticator"
+c.JupyterHub.authenticator_class = "lsst_spawner.testing.oauth.identity.StaticIdentityAuthenticator"
 c.JupyterHub.spawner_class = "lsst"
 c.LSSTSpawner.namespace = {kube_api.namespace!r}
 c.LSSTSpawner.image_source = "static"

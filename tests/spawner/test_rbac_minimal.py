@@ -14,7 +14,7 @@ import pytest
 
 from lsst_spawner.kube.sweep import sweep_once
 from lsst_spawner.rbac import Z2JH_HUB_ROLE_RULES, HubFeatures, missing_rules, required_rules
-from lsst_spawner.testing.kube_fixtures import KubeHandle
+from lsst_spawner.testing.kube.fixtures import KubeHandle
 
 from .test_lifecycle import make_spawner, stub_kubelet  # noqa: F401 - a fixture
 

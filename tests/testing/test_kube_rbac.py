@@ -19,7 +19,7 @@ import pytest
 from lsst_spawner.rbac import Z2JH_HUB_ROLE_RULES
 from lsst_spawner.testing.kube import KubeEmulator
 from lsst_spawner.testing.kube.authn import ADMIN_TOKEN
-from lsst_spawner.testing.kube_fixtures import KubeHandle
+from lsst_spawner.testing.kube.fixtures import KubeHandle
 
 NS = "jhub"
 HUB = f"system:serviceaccount:{NS}:hub"

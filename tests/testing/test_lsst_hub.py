@@ -14,8 +14,8 @@ import jupyterhub
 import pytest
 
 from lsst_spawner.identity import Group, Identity
-from lsst_spawner.testing.hub_fixtures import STATIC_IMAGE_BASE, site_config
-from lsst_spawner.testing.registry_fixtures import RegistryFixture
+from lsst_spawner.testing.hub.fixtures import STATIC_IMAGE_BASE, site_config
+from lsst_spawner.testing.registry.fixtures import RegistryFixture
 
 TAGS = ["recommended", "w_2026_46", "w_2026_45"]
 DIGEST = "sha256:" + "4" * 64

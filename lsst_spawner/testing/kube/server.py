@@ -6,13 +6,13 @@ import asyncio
 import concurrent.futures
 import copy
 import os
-import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
 
+from ..loopback import LoopbackServer, LoopThread
 from .api import build_app
 from .apis import ApiGroups
 from .authn import ADMIN_TOKEN
@@ -30,14 +30,16 @@ __all__ = ["KubeEmulator"]
 T = TypeVar("T")
 
 
-class KubeEmulator:
+class KubeEmulator(LoopbackServer):
     """A Kubernetes core v1 API server on 127.0.0.1, backed by :class:`ObjectStore`.
 
     Use ``await start()``/``await stop()`` to run it in the current event loop,
     or ``start_in_thread()``/``stop_thread()`` to give it its own loop in a
     daemon thread (what the pytest fixture does, so synchronous tests and
-    tests on any loop can use it). :meth:`call` runs a function on the
-    emulator's loop from any thread; the inspection helpers use it.
+    tests on any loop can use it; ``with KubeEmulator() as emulator:`` does the
+    same). :meth:`call` runs a function on the emulator's loop from any thread;
+    the inspection helpers use it. Its address, URL and thread are the test kit's
+    :class:`~lsst_spawner.testing.loopback.LoopbackServer` ones.
     """
 
     def __init__(
@@ -55,8 +57,7 @@ class KubeEmulator:
         rbac: bool = True,
         tls: bool = False,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         # /version reports it; validation and /openapi use its schemas.
         self.kubernetes_version = kubernetes_version or newest_kubernetes_version()
         self.store = ObjectStore(
@@ -84,22 +85,16 @@ class KubeEmulator:
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loop_thread = LoopThread("kube-emulator")
         self._restore: asyncio.TimerHandle | None = None
         #: The server's certificate (PEM) with ``tls=True``; kubeconfigs trust it as their CA.
         self.certificate_pem: bytes | None = None
         self._ssl: Any = None
         if tls:
             self._ssl, self.certificate_pem = server_ssl_context(host)
+            self.scheme = "https"
 
     # -- lifecycle ----------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        if not self.port:
-            raise RuntimeError("the emulator is not started")
-        scheme = "https" if self._ssl is not None else "http"
-        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -107,7 +102,9 @@ class KubeEmulator:
             raise RuntimeError("the emulator is not started")
         return self._loop
 
-    async def start(self) -> None:
+    # start()/stop() run the emulator in the caller's loop, so they are coroutines; the
+    # base's blocking start()/stop() are start_in_thread()/stop_thread() here.
+    async def start(self) -> None:  # type: ignore[override]
         self._loop = asyncio.get_running_loop()
         for name in self._namespaces:
             if ("", name) not in self.store.objects["namespaces"]:
@@ -135,7 +132,7 @@ class KubeEmulator:
                 if conn.transport is not None:
                     conn.transport.abort()
 
-    async def stop(self) -> None:
+    async def stop(self) -> None:  # type: ignore[override]
         if self._restore is not None:
             self._restore.cancel()
         await self._close_connections()
@@ -145,33 +142,19 @@ class KubeEmulator:
 
     def start_in_thread(self) -> KubeEmulator:
         """Start in a daemon thread with its own loop; return once serving."""
-        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start())
-            except BaseException as exc:
-                ready.set_exception(exc)
-                return
-            ready.set_result(None)
-            loop.run_forever()
-            loop.run_until_complete(self.stop())
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="kube-emulator", daemon=True)
-        self._thread.start()
-        ready.result(timeout=30)
+        self._loop_thread.start(self.start, self.stop)
+        self._running = True
         return self
 
     def stop_thread(self, timeout: float = 10) -> None:
-        if self._thread is None:
-            return
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout)
-        self._thread = None
+        self._running = False
+        self._loop_thread.stop(timeout)
+
+    def __enter__(self) -> KubeEmulator:
+        return self if self.running else self.start_in_thread()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_thread()
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the emulator's loop and return its result, from any thread."""
@@ -180,7 +163,7 @@ class KubeEmulator:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is loop or self._thread is None:
+        if running is loop or self._loop_thread.loop is None:
             return fn(*args)
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ..images.registry import RegistryClient
-from ..images.registry_auth import RegistryCredentials
-from .registry import LocalRegistry, RegistryUnavailableError, TokenServer, find_registry_binary
+from ...images.registry import RegistryClient
+from ...images.registry_auth import RegistryCredentials
+from .local import LocalRegistry, RegistryUnavailableError, TokenServer, find_registry_binary
 
 __all__ = ["SAMPLE_ALIASES", "SAMPLE_TAGS", "RegistryFixture", "local_registry", "token_registry"]
 

@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from .fake_cilogon import FakeCILogon
-from .fake_github import FakeGitHub
+from .cilogon import FakeCILogon
+from .github import FakeGitHub
 
 __all__ = ["StubUser", "fake_cilogon", "fake_github", "oauth_login"]
 
 
 @pytest.fixture
 def fake_github() -> Iterator[FakeGitHub]:
-    """A running :class:`~lsst_spawner.testing.fake_github.FakeGitHub` with no users."""
+    """A running :class:`~lsst_spawner.testing.oauth.github.FakeGitHub` with no users."""
     server = FakeGitHub()
     server.start()
     try:
@@ -36,7 +36,7 @@ def fake_github() -> Iterator[FakeGitHub]:
 
 @pytest.fixture
 def fake_cilogon() -> Iterator[FakeCILogon]:
-    """A running :class:`~lsst_spawner.testing.fake_cilogon.FakeCILogon` with no users."""
+    """A running :class:`~lsst_spawner.testing.oauth.cilogon.FakeCILogon` with no users."""
     server = FakeCILogon()
     server.start()
     try:

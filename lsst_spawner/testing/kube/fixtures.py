@@ -26,9 +26,9 @@ from typing import Any
 
 import pytest
 
-from .kube import KubeEmulator
-from .kube.hub_role import HUB_ROLE_NAME, Z2JH_HUB_ROLE_RULES, hub_user_name, write_hub_kubeconfig
-from .kube.kubelet import ProcessKubelet
+from . import KubeEmulator
+from .hub_role import HUB_ROLE_NAME, Z2JH_HUB_ROLE_RULES, hub_user_name, write_hub_kubeconfig
+from .kubelet import ProcessKubelet
 
 __all__ = ["KubeHandle", "kube_api", "kube_role", "kube_tls", "kubelet", "oci_kubelet"]
 
@@ -241,7 +241,7 @@ def oci_kubelet(kube_api: KubeHandle, tmp_path: Path) -> Iterator[ProcessKubelet
     registry their reference names: publish them with
     :func:`~lsst_spawner.testing.kube.images.publish_image`.
     """
-    from .kube.oci import OciUnavailableError
+    from .oci import OciUnavailableError
 
     if kube_api.emulator is None:
         pytest.fail("the oci kubelet needs the emulator, not a real cluster", pytrace=False)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from typing import Any
 
 from jupyterhub.spawner import Spawner
@@ -20,7 +19,8 @@ from tornado import web
 from tornado.httpserver import HTTPServer
 from traitlets import Unicode
 
-from ..identity import Identity
+from ...identity import Identity
+from ..loopback import listen
 
 __all__ = ["RecordingSpawner"]
 
@@ -46,10 +46,7 @@ class RecordingSpawner(Spawner):
         record["git_token"] = "<set>" if identity.git_token else None
         if self.record_file:
             await asyncio.to_thread(self._append, json.dumps(record))
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        sock.setblocking(False)
+        sock = listen("127.0.0.1")  # served by the hub's own loop, so not a LoopbackServer
         port = sock.getsockname()[1]
         self._http_server = HTTPServer(web.Application([(r"/(.*)", _Page)]))
         self._http_server.add_sockets([sock])

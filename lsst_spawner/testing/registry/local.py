@@ -25,13 +25,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import aiohttp
 
-from .ports import free_port
-from .recording_server import LocalHTTPServer, RecordedRequest, Reply
+from ..loopback import LoopbackServer
+from ..recording_server import LocalHTTPServer, RecordedRequest, Reply
 
 __all__ = [
     "REGISTRY_BINARY_ENV",
@@ -190,7 +189,7 @@ class TokenServer:
 # --- the registry ------------------------------------------------------------
 
 
-class LocalRegistry:
+class LocalRegistry(LoopbackServer):
     """``docker-registry serve`` on 127.0.0.1 with a free port.
 
     ``storage`` is reused when given (to keep a big fixture between runs),
@@ -207,6 +206,7 @@ class LocalRegistry:
         realm: str | None = None,
         start_timeout: float = 15.0,
     ) -> None:
+        super().__init__()
         self.binary = find_registry_binary()
         self._workdir = Path(tempfile.mkdtemp(prefix="lsst-registry-"))
         self.storage = Path(storage) if storage else self._workdir / "storage"
@@ -214,17 +214,9 @@ class LocalRegistry:
         self.token_server = token_server
         self.realm = realm
         self.start_timeout = start_timeout
-        self.port = free_port()
+        self.reserve_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self._workdir / "registry.log"
-
-    @property
-    def host_port(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host_port}"
 
     def _config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -250,7 +242,7 @@ class LocalRegistry:
             }
         return config
 
-    def start(self) -> LocalRegistry:
+    def _serve(self) -> None:
         config_path = self._workdir / "config.yml"
         config_path.write_text(json.dumps(self._config()), encoding="utf-8")
         with self.log_path.open("wb") as log:
@@ -268,14 +260,14 @@ class LocalRegistry:
                 )
             try:
                 with urllib.request.urlopen(f"{self.url}/v2/", timeout=1):  # noqa: S310 - http URL we built
-                    return self
+                    return
             except urllib.error.HTTPError as error:
                 if error.code == 401:
-                    return self
+                    return
             except OSError:
                 pass
             time.sleep(0.05)
-        self.stop()
+        self._close()
         raise RegistryUnavailableError(
             f"docker-registry did not answer within {self.start_timeout}s: {self._log_tail()}"
         )
@@ -311,7 +303,7 @@ class LocalRegistry:
             push_alias(self.url, repository, alias, target, self.push_authorization(repository))
         )
 
-    def stop(self) -> None:
+    def _close(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -321,17 +313,6 @@ class LocalRegistry:
                 self.process.wait()
         self.process = None
         shutil.rmtree(self._workdir, ignore_errors=True)
-
-    def __enter__(self) -> LocalRegistry:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 # --- pushing over the HTTP API -------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 from jupyterhub.auth import DummyAuthenticator
 from traitlets import Dict, Int
 
-from ..auth.example import example_identity
+from ...auth.example import example_identity
 
 __all__ = ["StaticIdentityAuthenticator", "identity_for"]
 

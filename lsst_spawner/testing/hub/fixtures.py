@@ -29,15 +29,15 @@ import yarl
 from jupyterhub.proxy import Proxy
 from traitlets.config import Config
 
-from ..config import load_config_dir
-from ..identity import Identity
-from ..kube.sweep import stop_sweeps
-from .hub import ADMIN_SCOPES, spawn_body
-from .identity_auth import StaticIdentityAuthenticator, identity_for
-from .kube.kubelet import ProcessKubelet
-from .kube_fixtures import KubeHandle
-from .ports import free_port
-from .registry_fixtures import RegistryFixture
+from ...config import load_config_dir
+from ...identity import Identity
+from ...kube.sweep import stop_sweeps
+from ..kube.fixtures import KubeHandle
+from ..kube.kubelet import ProcessKubelet
+from ..oauth.identity import StaticIdentityAuthenticator, identity_for
+from ..ports import free_port
+from ..registry.fixtures import RegistryFixture
+from .process import ADMIN_SCOPES, spawn_body
 
 __all__ = ["InMemoryProxy", "InProcessHub", "LSSTHubFactory", "lsst_hub", "site_config"]
 
@@ -77,8 +77,8 @@ def site_config(
     spawner is ``lsst`` unless the configuration names another. A configuration
     the hub would refuse to start with fails the test with the hub's own message.
     """
-    from ..checks import validate_config_or_exit
-    from ..cli import CommandError, load_hub_config
+    from ...checks import validate_config_or_exit
+    from ...cli import CommandError, load_hub_config
 
     config = Config()
     try:

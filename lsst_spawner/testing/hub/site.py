@@ -13,16 +13,16 @@ from typing import Any
 
 from traitlets.config import Config
 
-from ..identity import Identity
-from ..offline import OfflineHub, OfflineServer, OfflineUser
-from .identity_auth import identity_for
+from ...identity import Identity
+from ...offline import OfflineHub, OfflineServer, OfflineUser
+from ..oauth.identity import identity_for
 
 __all__ = ["load_site_config", "make_site_spawner"]
 
 
 def load_site_config(path: str | os.PathLike[str]) -> Config:
     """Load a JupyterHub config file as JupyterHub does (its snippets included)."""
-    from ..cli import load_hub_config
+    from ...cli import load_hub_config
 
     return load_hub_config(Path(path))
 
@@ -44,7 +44,7 @@ def make_site_spawner(
     """
     from kubespawner import clients
 
-    from ..checks import resolve_class
+    from ...checks import resolve_class
 
     config = Config(config)
     if namespace is not None:

@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 
 from tornado import web
 
-from ._fake_oauth import AuthorizeHandler, FakeOAuthServer, Grant, OAuthHandler
+from .base import AuthorizeHandler, FakeOAuthServer, Grant, OAuthHandler
 
 __all__ = ["FakeGitHub", "GitHubEmail", "GitHubOrg", "GitHubTeam", "GitHubUser"]
 

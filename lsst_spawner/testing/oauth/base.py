@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from tornado import web
 
-from ._threaded_server import ThreadedServer
+from ..loopback import ThreadedServer
 
 __all__ = ["AuthorizeHandler", "FakeOAuthServer", "Grant", "OAuthHandler", "b64url", "s256"]
 

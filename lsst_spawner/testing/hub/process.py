@@ -22,9 +22,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from .ports import free_port
+from ..loopback import LoopbackServer
+from ..ports import free_port
 
 __all__ = ["HubError", "HubProcess", "free_port", "spawn_body"]
 
@@ -46,7 +47,7 @@ class HubError(RuntimeError):
     """The hub could not be started, or stopped answering."""
 
 
-class HubProcess:
+class HubProcess(LoopbackServer):
     """One ``jupyterhub`` process; ``with HubProcess(...) as hub:`` starts and stops it."""
 
     def __init__(
@@ -60,12 +61,14 @@ class HubProcess:
         python: str = sys.executable,
         python_path: Sequence[str | Path] = (),
     ) -> None:
+        super().__init__("127.0.0.1", port or 0)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = port or free_port()
+        self.reserve_port()
         self.hub_port = free_port()
         self.proxy_api_port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self._start_timeout = 60.0
+        self._stop_kill, self._stop_timeout = False, 30.0
         self.token = secrets.token_hex(24)
         self.crypt_key = secrets.token_hex(32)
         self.log_path = self.workdir / "hub.log"
@@ -118,8 +121,13 @@ c.JupyterHub.load_roles = {json.dumps(roles)}
             **self._extra_env,
         }
 
-    def start(self, timeout: float = 60) -> HubProcess:
+    def start(self, timeout: float = 60) -> Self:
         """Start the hub and wait until its REST API answers."""
+        self._start_timeout = timeout
+        return super().start()
+
+    def _serve(self) -> None:
+        timeout = self._start_timeout
         if shutil.which("configurable-http-proxy", path=self.env["PATH"]) is None:
             raise HubError(
                 "configurable-http-proxy is not installed: npm install -g configurable-http-proxy"
@@ -142,16 +150,21 @@ c.JupyterHub.load_roles = {json.dumps(roles)}
             try:
                 status, _ = self.request("GET", "/", timeout=2)
                 if status == 200:
-                    return self
+                    return
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                self.stop()
+                self._close()
                 raise HubError(f"jupyterhub did not answer within {timeout:g}s:\n{self.log_tail()}")
             time.sleep(0.2)
 
     def stop(self, *, kill: bool = False, timeout: float = 30) -> None:
         """Stop the hub (SIGTERM, or SIGKILL with ``kill``) and its proxy."""
+        self._stop_kill, self._stop_timeout = kill, timeout
+        super().stop()
+
+    def _close(self) -> None:
+        kill, timeout = self._stop_kill, self._stop_timeout
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
@@ -164,17 +177,12 @@ c.JupyterHub.load_roles = {json.dumps(roles)}
 
     @property
     def running(self) -> bool:
+        """Whether the ``jupyterhub`` process is alive."""
         return self._process is not None and self._process.poll() is None
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
-
-    def __enter__(self) -> HubProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def log_tail(self, characters: int = 4000) -> str:
         if not self.log_path.exists():

@@ -33,7 +33,7 @@ from typing import Any
 
 from tornado import web
 
-from ._fake_oauth import AuthorizeHandler, FakeOAuthServer, Grant, OAuthHandler, b64url
+from .base import AuthorizeHandler, FakeOAuthServer, Grant, OAuthHandler, b64url
 
 __all__ = ["FAKE_IDP", "CILogonUser", "FakeCILogon"]
 

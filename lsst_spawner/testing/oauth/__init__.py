@@ -1,0 +1,1 @@
+"""Identity-provider doubles: fake GitHub and CILogon servers, a static-identity authenticator."""
