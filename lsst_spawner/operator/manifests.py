@@ -106,16 +106,19 @@ def _binding(
     }
 
 
-def kopf_peering_crd() -> dict[str, Any]:
-    """kopf's namespaced ``KopfPeering`` CRD (``kopf.dev/v1``), which ``--peering`` needs."""
+def kopf_peering_crd(
+    kind: str = "KopfPeering", plural: str = "kopfpeerings", scope: str = "Namespaced"
+) -> dict[str, Any]:
+    """kopf's peering CRD (``kopf.dev/v1``): by default the namespaced ``KopfPeering``,
+    which ``--peering`` needs; ``ClusterKopfPeering`` is the cluster-scoped one."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": "kopfpeerings.kopf.dev"},
+        "metadata": {"name": f"{plural}.kopf.dev"},
         "spec": {
-            "scope": "Namespaced",
+            "scope": scope,
             "group": "kopf.dev",
-            "names": {"kind": "KopfPeering", "plural": "kopfpeerings", "singular": "kopfpeering"},
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
             "versions": [
                 {
                     "name": "v1",

@@ -17,45 +17,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ...operator.manifests import kopf_peering_crd
+
 __all__ = ["KopfProcess", "peering_crds"]
-
-
-def _peering_crd(kind: str, plural: str, scope: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.kopf.dev"},
-        "spec": {
-            "scope": scope,
-            "group": "kopf.dev",
-            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "status": {
-                                    "type": "object",
-                                    "x-kubernetes-preserve-unknown-fields": True,
-                                }
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
 
 
 def peering_crds() -> list[dict[str, Any]]:
     """kopf's ``ClusterKopfPeering`` and ``KopfPeering`` CRDs (``kopf.dev/v1``)."""
     return [
-        _peering_crd("ClusterKopfPeering", "clusterkopfpeerings", "Cluster"),
-        _peering_crd("KopfPeering", "kopfpeerings", "Namespaced"),
+        kopf_peering_crd("ClusterKopfPeering", "clusterkopfpeerings", "Cluster"),
+        kopf_peering_crd(),
     ]
 
 
