@@ -19,6 +19,7 @@ __all__ = [
     "SIZE_NAME_RULE",
     "LabProfile",
     "LabSize",
+    "apply_profile_scheduling",
     "build_profile_env",
     "build_profile_resources",
     "build_profile_scheduling",
@@ -286,3 +287,20 @@ def build_profile_env(profile: LabProfile) -> dict[str, str]:
         "MEM_GUARANTEE": str(profile.memory_guarantee),
         "CONTAINER_SIZE": f"{profile.name} ({profile.cpu_limit:g} CPU, {memory} RAM)",
     }
+
+
+def apply_profile_scheduling(body: dict[str, Any], scheduling: Mapping[str, Any]) -> None:
+    """The profile's node group on the pod spec, with KubeSpawner's own settings kept.
+
+    Its node selector entries win over KubeSpawner's for the same key, its
+    tolerations are added to KubeSpawner's, and its affinity, when it has one,
+    replaces KubeSpawner's (two affinities cannot be merged without changing
+    what either means).
+    """
+    if "nodeSelector" in scheduling:
+        body["nodeSelector"] = {**(body.get("nodeSelector") or {}), **scheduling["nodeSelector"]}
+    if "tolerations" in scheduling:
+        theirs = list(body.get("tolerations") or [])
+        body["tolerations"] = theirs + [t for t in scheduling["tolerations"] if t not in theirs]
+    if "affinity" in scheduling:
+        body["affinity"] = scheduling["affinity"]

@@ -59,6 +59,7 @@ from .security import (
 from .sizes import (
     LabProfile,
     LabSize,
+    apply_profile_scheduling,
     build_profile_env,
     build_profile_resources,
     build_profile_scheduling,
@@ -417,7 +418,7 @@ def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> LabObjects:
         **spec.container_security_context,
     }
     lab["resources"] = spec.resources
-    _apply_scheduling(body, spec.scheduling)
+    apply_profile_scheduling(body, spec.scheduling)
 
     # KubeSpawner's entries for names we set are dropped, even valueFrom ones, so
     # lsst_spawner's value wins (in env, which beats any envFrom a site gives).
@@ -457,23 +458,6 @@ def apply_lab_spec(pod: Mapping[str, Any], spec: LabSpec) -> LabObjects:
     secret["data"].update(encode_data(copied["env"]))
     check_lab_object_limits(secret, copied["pod"], env=copied["env"], json_size=len(as_json))
     return LabObjects(secret=secret, pod=copied["pod"])
-
-
-def _apply_scheduling(body: dict[str, Any], scheduling: Mapping[str, Any]) -> None:
-    """The profile's node group on the pod spec, with KubeSpawner's own settings kept.
-
-    Its node selector entries win over KubeSpawner's for the same key, its
-    tolerations are added to KubeSpawner's, and its affinity, when it has one,
-    replaces KubeSpawner's (two affinities cannot be merged without changing
-    what either means).
-    """
-    if "nodeSelector" in scheduling:
-        body["nodeSelector"] = {**(body.get("nodeSelector") or {}), **scheduling["nodeSelector"]}
-    if "tolerations" in scheduling:
-        theirs = list(body.get("tolerations") or [])
-        body["tolerations"] = theirs + [t for t in scheduling["tolerations"] if t not in theirs]
-    if "affinity" in scheduling:
-        body["affinity"] = scheduling["affinity"]
 
 
 def _plain_mapping(obj: Any) -> Any:

@@ -154,3 +154,11 @@ def test_product_modules_never_import_the_test_kit() -> None:
         if is_test_kit(target)
     ]
     assert offenders == []
+
+
+def test_no_product_module_is_over_500_lines_and_the_spawner_under_300() -> None:
+    """Issue 13's size limits: the spawner is glue (traits and hooks), and no product module
+    grows past what one reader can hold; the test kit is not product code."""
+    sizes = {name: len(path.read_text().splitlines()) for name, path in product_modules().items()}
+    assert sizes[f"{PACKAGE}.spawner"] < 300, sizes[f"{PACKAGE}.spawner"]
+    assert {name: n for name, n in sizes.items() if n > 500} == {}

@@ -317,8 +317,11 @@ async def test_the_spawner_refuses_to_start_with_a_bad_lab_menu(db: str) -> None
 
 
 def test_a_profile_keeps_kubespawner_scheduling_and_adds_its_own() -> None:
-    from lsst_spawner.lab.sizes import LabProfile, build_profile_scheduling
-    from lsst_spawner.lab.spec import _apply_scheduling
+    from lsst_spawner.lab.sizes import (
+        LabProfile,
+        apply_profile_scheduling,
+        build_profile_scheduling,
+    )
 
     toleration = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
     theirs = {"key": "site", "operator": "Exists"}
@@ -333,14 +336,16 @@ def test_a_profile_keeps_kubespawner_scheduling_and_adds_its_own() -> None:
         "tolerations": [theirs],
         "affinity": {"podAntiAffinity": {}},
     }
-    _apply_scheduling(body, build_profile_scheduling(profile))
+    apply_profile_scheduling(body, build_profile_scheduling(profile))
     assert body == {
         "nodeSelector": {"pool": "gpu", "zone": "a"},
         "tolerations": [theirs, toleration],
         "affinity": {"nodeAffinity": {}},
     }
     untouched: dict[str, Any] = {"nodeSelector": {"zone": "a"}}
-    _apply_scheduling(untouched, build_profile_scheduling(LabProfile("s", 1, 1, 2**30, 2**30)))
+    apply_profile_scheduling(
+        untouched, build_profile_scheduling(LabProfile("s", 1, 1, 2**30, 2**30))
+    )
     assert untouched == {"nodeSelector": {"zone": "a"}}
 
 
