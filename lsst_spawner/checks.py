@@ -206,6 +206,10 @@ def check_config_with_warnings(
         if cls is None or not issubclass(cls, ConfigChecks):
             continue
         settings, set_problems = offline_settings(cls, config)
+        if config._has_section("LabMenu"):
+            # Whether the lab menu is on decides what lab_size_quota names (sizes or profiles);
+            # no trait of the settings reads this section.
+            settings.config = Config({"LabMenu": config.LabMenu})
         problems.extend(set_problems)
         problems.extend(_safe_config_problems(settings))
         warnings.extend(settings.config_warnings())
@@ -264,8 +268,10 @@ _LAB_MENU_MODULE = "lsst_spawner.menu.traits"
 def _lab_menu_checks(
     config: Config, spawner: ConfigChecks | None
 ) -> tuple[list[ConfigProblem], list[ConfigProblem]]:
-    """``LabMenu``'s own checks (its database URL, node groups, check interval), when set,
-    and the spawner settings the menu replaces."""
+    """``LabMenu``'s own checks (its database URL, node groups, check interval), when set.
+
+    Nothing the spawner sets is replaced without a word: ``lab_size_quota`` applies to the
+    menu's profiles as to ``lab_sizes`` (:mod:`lsst_spawner.lab.quota`)."""
     if not config._has_section("LabMenu"):
         return [], []
     import importlib
@@ -278,19 +284,7 @@ def _lab_menu_checks(
     if problems:  # unknown names and wrong types: the object below could not be built
         return problems, []
     menu = LabMenu(config=config)
-    warnings = []
-    quota = getattr(spawner, "lab_size_quota", None) or getattr(
-        spawner, "lab_size_quota_hook", None
-    )
-    if menu.enabled and quota:
-        warnings.append(
-            ConfigProblem(
-                "LSSTSpawner.lab_size_quota",
-                "is not applied while LabMenu.enabled: the menu's profiles and their groups "
-                "decide who may pick what",
-            )
-        )
-    return list(_safe_config_problems(menu)), warnings
+    return list(_safe_config_problems(menu)), []
 
 
 def _group_reference_problems(found: dict[str, ConfigChecks]) -> list[ConfigProblem]:

@@ -134,9 +134,9 @@ class LSSTSpawner(
         """The menu (from the cache, never the registry) and the sizes this user may pick;
         with ``LabMenu.enabled``, the lab menu's current revision as this user's groups see it."""
         catalog = await self.site.lab_menu_catalog(self)
-        if catalog is not None:
-            return catalog
-        return await self.apply_size_quota(self.site.options_catalog(self, await self.get_menu()))
+        if catalog is None:
+            catalog = self.site.options_catalog(self, await self.get_menu())
+        return await self.apply_size_quota(catalog)  # sizes or profiles: one quota rule
 
     def kube_retry_policy(self) -> RetryPolicy:
         """How this spawner's Kubernetes requests are retried (``kubernetes_*`` traits)."""

@@ -7,8 +7,8 @@ against it, so a user can be offered only what is accepted, and the reverse.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
 
 from ..images.model import ImageMenu
 from ..lab.sizes import LabProfile
@@ -48,7 +48,8 @@ class OptionsCatalog:
     menu: ImageMenu
     sizes: tuple[SizeChoice, ...]
     default_size: str
-    #: Configured sizes this user's quota does not allow (refused with that reason).
+    #: Sizes (or lab menu profiles) this user's quota does not allow: not offered, and
+    #: refused with that reason (:meth:`within_quota`).
     over_quota: tuple[str, ...] = ()
     #: Images of the lab menu that saved options may still name, by tag.
     retired: Mapping[str, RetiredImage] = field(default_factory=dict)
@@ -70,3 +71,21 @@ class OptionsCatalog:
     def profile(self, name: str) -> LabProfile | None:
         """The menu profile of size ``name``; ``None`` for a configured size."""
         return next((size.profile for size in self.sizes if size.name == name), None)
+
+    def within_quota(self, allowed: Collection[str]) -> OptionsCatalog:
+        """This catalog with only the sizes (configured or lab menu profiles) in ``allowed``.
+
+        The quota rule, in one place for the form, the validation of user options and
+        the operator's policing: the others become :attr:`over_quota` (not offered,
+        refused naming the quota); the default becomes the first allowed size when it
+        is not allowed. ``ValueError`` when no size is allowed.
+        """
+        names = self.size_names()
+        kept = tuple(size for size in self.sizes if size.name in allowed)
+        if not kept:
+            raise ValueError(f"the quota allows none of the sizes {', '.join(names)}")
+        if len(kept) == len(names):
+            return self
+        default = self.default_size if self.default_size in allowed else kept[0].name
+        over = tuple(name for name in names if name not in allowed)
+        return replace(self, sizes=kept, default_size=default, over_quota=over)

@@ -105,4 +105,5 @@ def render_options_form(
         enable_debug=chosen.enable_debug,
         dropdown_choice=DROPDOWN_CHOICE,
         notices=chosen.notices,
+        over_quota=catalog.over_quota,
     )

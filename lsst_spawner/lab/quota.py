@@ -1,17 +1,18 @@
-"""Size quotas: which lab sizes a user may pick, by group table or by a site hook.
+"""Size quotas: which lab sizes (or lab menu profiles) a user may pick, by group table or hook.
 
 The decision (:func:`allowed_sizes`) is pure: the table, the user's group names and
-the configured sizes in, the allowed size names out. :class:`SizeQuotaTraits`
+the catalog's size names in, the allowed names out. :class:`SizeQuotaTraits`
 declares the traits and applies the decision to the options catalog, the one object
 both the form and the validation of user options read, so the form shows exactly
-the sizes the API accepts.
+the sizes the API accepts. With ``LabMenu.enabled`` the catalog's sizes are the
+menu's profiles this user's groups see, and the same table and hook apply to them;
+the operator polices a LabServer through the same :meth:`SizeQuotaTraits.quota_catalog`.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any, TypeVar, cast
 
 from traitlets import Callable, Dict, List, Unicode
@@ -44,9 +45,12 @@ def allowed_sizes(
 
 
 def quota_table_problems(
-    table: Mapping[Any, Any], sizes: Collection[str], where: str
+    table: Mapping[Any, Any], sizes: Collection[str] | None, where: str
 ) -> list[ConfigProblem]:
-    """Problems of a quota table: keys are group names or ``"*"``, values lists of sizes."""
+    """Problems of a quota table: keys are group names or ``"*"``, values lists of sizes.
+
+    ``sizes`` ``None``: the names are not known at config time (the lab menu's profiles).
+    """
     problems = []
     for key, value in table.items():
         here = f"{where}[{key!r}]"
@@ -56,7 +60,9 @@ def quota_table_problems(
             problems.append(ConfigProblem(here, "must be a non-empty list of lab size names"))
             continue
         for name in value:
-            if name not in sizes:
+            if not isinstance(name, str) or not name:
+                problems.append(ConfigProblem(here, f"{name!r} is not a size or profile name"))
+            elif sizes is not None and name not in sizes:
                 problems.append(
                     ConfigProblem(
                         here, f"{name!r} is not one of the lab_sizes ({', '.join(sizes)})"
@@ -71,8 +77,9 @@ class SizeQuotaTraits(CheckedConfigurable):
     lab_size_quota = Dict(
         value_trait=List(Unicode()),
         config=True,
-        help="Sizes each group may pick: {group: [size names]}, '*' for everyone; a user gets "
-        "the sizes of all their groups. Empty (the default) allows every size to everyone.",
+        help="Sizes (lab_sizes, or the lab menu's profiles with LabMenu.enabled) each group may "
+        "pick: {group: [names]}, '*' for everyone; a user gets those of all their groups, and "
+        "a name no entry lists is allowed to nobody. Empty (the default) allows everything.",
     )
     lab_size_quota_hook = Callable(
         None,
@@ -87,9 +94,18 @@ class SizeQuotaTraits(CheckedConfigurable):
         raw_sizes = getattr(self, "lab_sizes", None) or []
         sizes = [str(s.get("name")) for s in raw_sizes if isinstance(s, Mapping)]
         problems += quota_table_problems(
-            self.lab_size_quota, sizes, self.trait_where("lab_size_quota")
+            self.lab_size_quota,
+            None if self.quota_names_profiles() else sizes,
+            self.trait_where("lab_size_quota"),
         )
         return problems
+
+    def quota_names_profiles(self) -> bool:
+        """Whether the quota names the lab menu's profiles (``LabMenu.enabled``), which menu
+        admins change while the hub runs, rather than ``lab_sizes``."""
+        from ..menu.hub import lab_menu_settings
+
+        return bool(lab_menu_settings(self).enabled)
 
     def quota_group_problems(self, known: Collection[str]) -> list[ConfigProblem]:
         """Quota table keys naming a group outside ``known``, the groups known at config time."""
@@ -118,14 +134,33 @@ class SizeQuotaTraits(CheckedConfigurable):
             allowed = tuple(size for size in allowed if size in chosen)
         return allowed
 
-    async def apply_size_quota(self, catalog: CatalogT) -> CatalogT:
-        """``catalog`` with only the sizes this spawner's user may pick.
+    def quota_configured(self) -> bool:
+        """Whether a quota table or hook is set (without one, nothing is read or filtered)."""
+        return bool(self.lab_size_quota) or self.lab_size_quota_hook is not None
 
-        No quota configured: the catalog as it is, without reading auth_state.
-        The default size becomes the first allowed one when the site default is
-        not allowed. A user allowed no size is refused (403) with the reason.
+    async def quota_catalog(self, catalog: CatalogT, identity: Identity) -> CatalogT | None:
+        """``catalog`` with only the sizes ``identity`` may pick; ``None`` when it may pick none.
+
+        ``catalog`` is an options catalog (lab does not import form) of configured sizes or
+        of the lab menu's profiles: the table and the hook name either, and the rule is
+        the catalog's own (``OptionsCatalog.within_quota``), so the in-hub form, the
+        validation of user options and the operator's policing apply the same one.
         """
-        if not self.lab_size_quota and self.lab_size_quota_hook is None:
+        if not self.quota_configured():
+            return catalog
+        options: Any = catalog
+        allowed = await self.quota_sizes(identity, options.size_names())
+        if not allowed:
+            return None
+        return cast(CatalogT, options.within_quota(allowed))
+
+    async def apply_size_quota(self, catalog: CatalogT) -> CatalogT:
+        """``catalog`` with only the sizes (or menu profiles) this spawner's user may pick.
+
+        No quota configured: the catalog as it is, without reading auth_state. A
+        user allowed no size is refused (403) with the reason.
+        """
+        if not self.quota_configured():
             return catalog
         from tornado.web import HTTPError
 
@@ -135,18 +170,9 @@ class SizeQuotaTraits(CheckedConfigurable):
             identity = Identity.from_auth_state(await user.get_auth_state())
         except IdentityError as error:
             raise HTTPError(403, f"Cannot start a lab for {name}: {error}") from None
-        options: Any = catalog  # a form.options.OptionsCatalog; lab does not import form
-        names = [size.name for size in options.sizes]
-        allowed = await self.quota_sizes(identity, names)
-        if not allowed:
+        restricted = await self.quota_catalog(catalog, identity)
+        if restricted is None:
             raise HTTPError(
                 403, f"Cannot start a lab for {name}: your groups allow none of the lab sizes"
             )
-        default = options.default_size if options.default_size in allowed else allowed[0]
-        restricted = replace(
-            options,
-            sizes=tuple(size for size in options.sizes if size.name in allowed),
-            default_size=default,
-            over_quota=tuple(size for size in names if size not in allowed),
-        )
-        return cast(CatalogT, restricted)
+        return restricted

@@ -175,19 +175,10 @@ def _hub_env(server: LabServer) -> dict[str, str]:
 
 
 async def _catalog(site: SiteTemplate, menu: ImageMenu, identity: Identity) -> OptionsCatalog:
-    catalog = site.catalog(menu)
-    names = [size.name for size in catalog.sizes]
-    allowed = await site.traits.quota_sizes(identity, names)
-    if not allowed:
+    catalog = await site.traits.quota_catalog(site.catalog(menu), identity)
+    if catalog is None:
         raise Rejected("SizeRejected", "the user's groups allow none of the lab sizes")
-    if len(allowed) == len(names):
-        return catalog
-    return replace(
-        catalog,
-        sizes=tuple(size for size in catalog.sizes if size.name in allowed),
-        default_size=catalog.default_size if catalog.default_size in allowed else allowed[0],
-        over_quota=tuple(name for name in names if name not in allowed),
-    )
+    return catalog
 
 
 def _owner(server: LabServer) -> dict[str, Any]:

@@ -153,3 +153,109 @@ async def test_no_quota_reads_no_auth_state(offline: None) -> None:
     spawner = _spawner(_config(), STUDENT)
     spawner.user.auth_state = None  # would be refused if it were read
     assert _offered(await spawner.render_options_form()) == list(SIZES)
+
+
+# --- the lab menu's profiles under the same quota, through an in-process hub ------------
+
+MENU_TAGS = {"recommended": "sha256:" + "a" * 64, "w_2024_10": "sha256:" + "b" * 64}
+
+
+def _menu_profile(name: str, cpu: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "cpu_limit": cpu,
+        "cpu_guarantee": "100m",
+        "memory_limit": "4Gi",
+        "memory_guarantee": "1Gi",
+        **extra,
+    }
+
+
+@pytest.fixture
+def menu_db(tmp_path: Any) -> Iterator[str]:
+    """A lab menu database whose current revision offers profiles none of lab_sizes has."""
+    from lsst_spawner.menu.storage import MenuStore
+    from lsst_spawner.site import forget_sites
+
+    url = f"sqlite:///{tmp_path / 'menu.sqlite'}"
+    store = MenuStore(url, {})
+    store.upgrade()
+    document = {
+        "image_policy": {"releases": 0, "weeklies": 3, "dailies": 0},
+        "images": [{"tag": "recommended", "default": True}, {"tag": "w_2024_10"}],
+        "profiles": [
+            _menu_profile("lite", "1", default=True),
+            _menu_profile("heavy", "4"),
+        ],
+    }
+    store.save(document, base=None, author="menu-admin")
+    store.close()
+    yield url
+    forget_sites()
+
+
+def _identity(who: dict[str, Any]) -> Identity:
+    return make_identity(**who)
+
+
+async def test_menu_profiles_over_quota_are_not_offered_and_refused_by_the_rest_api(
+    lsst_hub: Any, menu_db: str
+) -> None:
+    config = {
+        "LabMenu": {"db_url": menu_db, "revision_check_interval": 0},
+        "LSSTSpawner": {"lab_size_quota": {"students": ["lite"], "instructors": ["lite", "heavy"]}},
+    }
+    hub = await lsst_hub(config=config, images=MENU_TAGS)
+    await hub.add_user("bob", _identity(STUDENT))
+    await hub.add_user("ana", _identity(INSTRUCTOR))
+
+    # The form: the student is offered only "lite", and told why "heavy" is missing.
+    student_form = await hub.spawner("bob").get_options_form()
+    assert _offered(student_form) == ["lite"]
+    assert "Not offered, beyond your quota: heavy" in student_form
+    instructor_form = await hub.spawner("ana").get_options_form()
+    assert _offered(instructor_form) == ["lite", "heavy"]
+    assert "beyond your quota" not in instructor_form
+
+    # The hostile post: the profile over quota, straight to the REST API.
+    writes_before = hub.kube_api.counters.get("create")
+    status, reply = await hub.start("bob", {"image": "w_2024_10", "size": "heavy"})
+    assert status == 400, reply
+    assert reply["message"] == "size 'heavy' is beyond your quota; choose one of lite"
+    _, model = await hub.request("GET", "/users/bob")
+    assert model["servers"] == {}
+    assert hub.kube_api.counters.get("create") == writes_before, "a Kubernetes object was made"
+
+    # The positive control: the instructor's quota allows it, and the pod gets its limits.
+    pod = await hub.spawn("ana", {"image": "w_2024_10", "size": "heavy"})
+    assert pod["spec"]["containers"][0]["resources"]["limits"]["cpu"] == "4"
+    await hub.stop("ana")
+
+
+async def test_a_user_whose_quota_allows_no_menu_profile_is_refused(
+    lsst_hub: Any, menu_db: str
+) -> None:
+    config = {
+        "LabMenu": {"db_url": menu_db, "revision_check_interval": 0},
+        "LSSTSpawner": {"lab_size_quota": {"instructors": ["heavy"]}},
+    }
+    hub = await lsst_hub(config=config, images=MENU_TAGS)
+    await hub.add_user("eve", _identity(OUTSIDER))
+    status, reply = await hub.start("eve", {"image": "w_2024_10", "size": "lite"})
+    assert status == 403, reply
+    assert "your groups allow none of the lab sizes" in reply["message"]
+
+
+def test_with_the_lab_menu_the_quota_names_profiles_not_lab_sizes() -> None:
+    from lsst_spawner.checks import check_config_with_warnings
+
+    config = _config(lab_size_quota={"students": ["lite"]})
+    config.JupyterHub.spawner_class = "lsst"
+    problems, _, _ = check_config_with_warnings(config)
+    assert [str(p) for p in problems] == [
+        "LSSTSpawner.lab_size_quota['students']: 'lite' is not one of the lab_sizes "
+        "(small, medium, large)"
+    ]
+    config.LabMenu.db_url = "sqlite://"  # the menu on: its profiles change while the hub runs
+    problems, warnings, _ = check_config_with_warnings(config)
+    assert (problems, warnings) == ([], [])

@@ -410,13 +410,11 @@ async def test_a_profile_on_a_node_group_the_infra_admins_removed_is_not_offered
     assert 'value="small"' not in form
 
 
-def test_check_config_warns_that_size_quotas_do_not_apply_with_the_menu() -> None:
+def test_check_config_no_longer_warns_that_size_quotas_do_not_apply_with_the_menu() -> None:
+    """The quota applies to the menu's profiles (tests/lab/test_quota.py): no warning."""
     from lsst_spawner.checks import check_config_with_warnings
 
     config = hub_config("sqlite://")
     config.LSSTSpawner.lab_size_quota = {"*": ["small"]}
     problems, warnings, _ = check_config_with_warnings(config)
-    assert problems == []
-    assert [w.where for w in warnings] == ["LSSTSpawner.lab_size_quota"]
-    config.LabMenu.enabled = False
-    assert check_config_with_warnings(config)[1] == []
+    assert (problems, warnings) == ([], [])
