@@ -274,6 +274,10 @@ def load_config_dir(
     with every problem listed if there is any; pass ``validate=False`` to skip
     that, for example when more configuration follows.
 
+    In a starting JupyterHub, the spawner class's background tasks (the leftover
+    sweep) are arranged to start once the hub has started
+    (:func:`lsst_spawner.hub_start.start_with_hub`), whether or not anybody spawns.
+
     Returns the snippets executed, in order.
     """
     snippets = config_snippets(path)
@@ -308,6 +312,9 @@ def load_config_dir(
         from .checks import validate_config_or_exit
 
         validate_config_or_exit(c)
+    from .hub_start import start_with_hub
+
+    start_with_hub()  # in a starting hub: its background tasks once it has started
     return snippets
 
 

@@ -9,7 +9,9 @@ belongs to no spawn this process has in progress or ended since the sweep began
 (:class:`SpawnRegistry`); each deletion is logged. Home claims are never touched
 (the sweep lists Secrets only). It needs ``list`` and ``delete`` on secrets and
 ``list`` on pods, which z2jh's hub Role grants. It runs off the request path: one
-task per hub process and namespace, started by the first spawner JupyterHub makes.
+task per hub process and namespace, started when the hub has started
+(:mod:`lsst_spawner.hub_start`, from the configuration) or by the first spawner
+JupyterHub makes, whichever comes first.
 """
 
 from __future__ import annotations
@@ -90,6 +92,9 @@ class SweepTraits(CheckedConfigurable):
     """The sweep's trait."""
 
     trait_owner: ClassVar[str] = "LSSTSpawner"
+    #: Made once when the hub has started (lsst_spawner.hub_start), so the sweep runs after a
+    #: restart with nobody spawning.
+    lab_starts_with_hub: ClassVar[bool] = True
 
     lab_sweep_interval = Duration(
         "10m",

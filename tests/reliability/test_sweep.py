@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from lsst_spawner.hub_start import make_hub_start_spawner, start_with_hub
 from lsst_spawner.kube.retries import RetryPolicy
 from lsst_spawner.kube.sweep import SpawnRegistry, sweep_once
 from lsst_spawner.testing.hub import HubProcess
@@ -177,3 +178,62 @@ def test_hub_killed_between_the_secrets_and_the_pod_is_swept_after_restart(
         assert lab_census(kube_api)["secrets"] == [f"nb-{USER}-secret"]
     finally:
         hub.stop()
+
+
+@pytest.mark.slow
+def test_a_leftover_is_swept_after_a_hub_start_with_no_spawn(
+    kube_api: KubeHandle, kubelet: Any, tmp_path: Path
+) -> None:
+    """The hub (a snippet directory, as sites configure it) sweeps with nobody spawning.
+
+    No user has a server, so JupyterHub makes no spawner at start: the sweep starts
+    from the hub's start (lsst_spawner.hub_start), under z2jh's Role.
+    """
+    emulator = kube_api.emulator
+    assert emulator is not None
+    kubelet.mode = "stub"
+    ns = kube_api.namespace
+    emulator.call(
+        lambda: emulator.store.create("secrets", ns, secret("nb-ghost-secret", "nb-ghost"))
+    )
+    snippets = tmp_path / "config.d"
+    snippets.mkdir()
+    (snippets / "10-site.py").write_text(hub_config(kube_api, "2s"))
+    hub = HubProcess(
+        tmp_path / "hub",
+        f"from lsst_spawner.config import load_config_dir\nload_config_dir(c, {str(snippets)!r})\n",
+    )
+    hub.start()
+    try:
+        wait_for(
+            lambda: lab_census(kube_api)["secrets"] == [],
+            30,
+            "the hub did not sweep the leftover Secret without a spawn",
+            hub,
+        )
+        log = hub.log_tail(50000)
+        assert "background tasks started with the hub" in log
+        assert (
+            f"Leftover sweep: deleted secret {ns}/nb-ghost-secret: its lab pod nb-ghost is gone "
+            "and no spawn owns it"
+        ) in log
+        status, users = hub.request("GET", "/users")
+        assert status == 200
+        assert all(user["servers"] == {} for user in users), "a server was started"
+        # Once per hub: one sweep task for the namespace, whatever starts it.
+        assert log.count(f"Leftover sweep of namespace {ns} every 2s") == 1
+    finally:
+        hub.stop()
+
+
+async def test_start_with_hub_does_nothing_outside_a_starting_hub() -> None:
+    """check-config, tools and tests load configurations too: no task, no spawner."""
+
+    class Plain:
+        pass
+
+    class App:
+        spawner_class = Plain
+
+    assert start_with_hub() is False  # a running loop, but no hub starting on it
+    assert make_hub_start_spawner(App()) is None  # a class that does not ask for it
