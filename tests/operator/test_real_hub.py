@@ -6,8 +6,6 @@ it made (KubeSpawner's reflector on restart, say) would be refused and fail the 
 
 from __future__ import annotations
 
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -20,64 +18,32 @@ from lsst_spawner.crd.template import SENTINEL_SERVER, SENTINEL_USER, template_f
 from lsst_spawner.testing.hub import HubProcess
 from lsst_spawner.testing.oauth.identity import identity_for
 
+from ..reliability.helpers import (
+    hub_config_text,
+    lab_config_text,
+    server_model,
+    through_proxy,
+    wait_for,
+)
 from .conftest import TEMPLATES, LabCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 USER = "oper"
-DIGEST = "sha256:" + "e" * 64
+#: The lab of these tests: in operator mode, with time for the operator's round trips.
+OPERATOR_LAB = {"lab_backend": "operator", "lab_spawn_timeout": "90s", "http_timeout": 60}
 
 
 def lab_config(namespace: str) -> str:
-    return f"""
-c.JupyterHub.spawner_class = "lsst"
-c.LSSTSpawner.namespace = {namespace!r}
-c.LSSTSpawner.lab_backend = "operator"
-c.LSSTSpawner.image_source = "static"
-c.LSSTSpawner.static_image_base = "registry.example.org/sciplat-lab"
-c.LSSTSpawner.static_image_tags = ["recommended", "w_2026_46"]
-c.LSSTSpawner.static_image_digests = {{"recommended": {DIGEST!r}, "w_2026_46": {DIGEST!r}}}
-c.LSSTSpawner.lab_spawn_timeout = "90s"
-c.LSSTSpawner.http_timeout = 60
-"""
+    return lab_config_text(namespace, **OPERATOR_LAB)
 
 
 def hub_config(namespace: str) -> str:
-    return (
-        'c.JupyterHub.authenticator_class = "lsst_spawner.testing.oauth.identity.'
-        'StaticIdentityAuthenticator"\n'
-        "c.JupyterHub.cleanup_servers = False\n"
-        'c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}\n' + lab_config(namespace)
-    )
-
-
-def wait_for(predicate: Any, timeout: float, what: str, hub: HubProcess, cluster: Any) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(
-        f"{what} within {timeout:g}s\n{hub.log_tail()}\n{cluster.output()[-4000:]}"
-    )
+    return hub_config_text(namespace, **OPERATOR_LAB)
 
 
 def server(hub: HubProcess) -> dict[str, Any] | None:
-    status, user = hub.request("GET", f"/users/{USER}")
-    assert status == 200, user
-    found: dict[str, Any] | None = user["servers"].get("")
-    return found
-
-
-def through_proxy(hub: HubProcess) -> int:
-    status, token = hub.request("POST", f"/users/{USER}/tokens", {"expires_in": 600})
-    assert status == 201, token
-    request = urllib.request.Request(  # noqa: S310 - loopback
-        f"{hub.url}/user/{USER}/api/status", headers={"Authorization": f"token {token['token']}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        return int(response.status)
+    return server_model(hub, USER)
 
 
 async def test_a_real_hub_spawns_restarts_and_stops_through_the_operator(
@@ -101,13 +67,13 @@ async def test_a_real_hub_spawns_restarts_and_stops_through_the_operator(
         )
         assert status == 202, body
         wait_for(lambda: (s := server(hub)) and s["ready"], 120, "lab ready", hub, lab_cluster)
-        assert through_proxy(hub) == 200
+        assert through_proxy(hub, USER) == 200
         assert lab_cluster.phase(f"lab-{USER}") == "Running"
 
         hub.stop(kill=True)  # the hub dies; the lab does not
         hub.start()
         wait_for(lambda: (s := server(hub)) and s["ready"], 90, "lab kept", hub, lab_cluster)
-        assert through_proxy(hub) == 200
+        assert through_proxy(hub, USER) == 200
 
         assert hub.request("DELETE", f"/users/{USER}/server")[0] in (202, 204)
         wait_for(lambda: server(hub) is None, 60, "the lab stopped", hub, lab_cluster)

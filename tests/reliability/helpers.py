@@ -1,13 +1,21 @@
-"""Shared pieces of the reliability suite: in-process spawners, faults, object census."""
+"""Shared pieces of the real-hub and reliability tests: spawners, hub configs, waits, census.
+
+The static-menu lab settings are written once (:func:`static_lab_settings`): as a
+``Config`` for in-process spawners and as ``jupyterhub_config.py`` text for real hub
+processes (here and in tests/operator/test_real_hub.py).
+"""
 
 from __future__ import annotations
 
+import time
+import urllib.request
 from typing import Any
 
 from traitlets.config import Config
 
 from lsst_spawner.offline import OfflineHub, OfflineServer, OfflineUser
 from lsst_spawner.spawner import LSSTSpawner
+from lsst_spawner.testing.hub import HubProcess
 from lsst_spawner.testing.kube.fixtures import KubeHandle
 from lsst_spawner.testing.oauth.identity import identity_for
 
@@ -16,19 +24,89 @@ TOKEN = "reliability-test-api-token-value"
 LAB_KINDS = ("pods", "configmaps", "secrets")
 
 
+def static_lab_settings(namespace: str) -> dict[str, Any]:
+    """``LSSTSpawner`` settings of a lab with a static menu of two tags, in ``namespace``."""
+    return {
+        "namespace": namespace,
+        "image_source": "static",
+        "static_image_base": "registry.example.org/sciplat-lab",
+        "static_image_tags": ["recommended", "w_2026_46"],
+        "static_image_digests": {"recommended": DIGEST, "w_2026_46": DIGEST},
+        "lab_spawn_timeout": "60s",
+    }
+
+
 def spawner_config(namespace: str, **overrides: Any) -> Config:
+    """:func:`static_lab_settings` with short Kubernetes timeouts, for in-process spawners."""
     c = Config()
-    c.LSSTSpawner.namespace = namespace
-    c.LSSTSpawner.image_source = "static"
-    c.LSSTSpawner.static_image_base = "registry.example.org/sciplat-lab"
-    c.LSSTSpawner.static_image_tags = ["recommended", "w_2026_46"]
-    c.LSSTSpawner.static_image_digests = {"recommended": DIGEST, "w_2026_46": DIGEST}
-    c.LSSTSpawner.lab_spawn_timeout = "60s"
-    c.LSSTSpawner.kubernetes_retry_budget = "20s"
-    c.LSSTSpawner.kubernetes_request_timeout = "5s"
-    for key, value in overrides.items():
+    settings = {
+        **static_lab_settings(namespace),
+        "kubernetes_retry_budget": "20s",
+        "kubernetes_request_timeout": "5s",
+        **overrides,
+    }
+    for key, value in settings.items():
         setattr(c.LSSTSpawner, key, value)
     return c
+
+
+def lab_config_text(namespace: str, **overrides: Any) -> str:
+    """``jupyterhub_config.py`` lines selecting LSSTSpawner with :func:`static_lab_settings`."""
+    settings = {**static_lab_settings(namespace), **overrides}
+    lines = ['c.JupyterHub.spawner_class = "lsst"']
+    lines += [f"c.LSSTSpawner.{key} = {value!r}" for key, value in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
+#: What a real hub of these tests adds to the lab's settings.
+HUB_LINES = """
+c.JupyterHub.authenticator_class = "lsst_spawner.testing.oauth.identity.StaticIdentityAuthenticator"
+# Labs outlive the hub process: a hub restart (a new hub pod on a cluster) must
+# not stop them. The default, True, stops every lab on a graceful shutdown.
+c.JupyterHub.cleanup_servers = False
+# Answer the spawn request at once (202) instead of waiting up to 10 s for it.
+c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
+"""
+
+
+def hub_config_text(namespace: str, **overrides: Any) -> str:
+    """A real hub's configuration: static identities, labs kept over restarts, the lab."""
+    return HUB_LINES + lab_config_text(namespace, **overrides)
+
+
+def wait_for(
+    predicate: Any, timeout: float, what: str, hub: HubProcess, cluster: Any = None
+) -> Any:
+    """Poll ``predicate`` until it is true (its value), or fail with the hub's log (and the
+    operator cluster's output, when given)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    extra = f"\n{cluster.output()[-4000:]}" if cluster is not None else ""
+    raise AssertionError(f"{what} within {timeout:g}s\n{hub.log_tail()}{extra}")
+
+
+def server_model(hub: HubProcess, user: str) -> dict[str, Any] | None:
+    """The model of ``user``'s default server, ``None`` when it has none."""
+    status, model = hub.request("GET", f"/users/{user}")
+    assert status == 200, model
+    found: dict[str, Any] | None = model["servers"].get("")
+    return found
+
+
+def through_proxy(hub: HubProcess, user: str) -> int:
+    """GET ``user``'s lab through the hub's proxy (the stub kubelet answers any path)."""
+    status, token = hub.request("POST", f"/users/{user}/tokens", {"expires_in": 600})
+    assert status == 201, token
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        f"{hub.url}/user/{user}/api/status",
+        headers={"Authorization": f"token {token['token']}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return int(response.status)
 
 
 def make_spawner(kube_api: KubeHandle, name: str, **overrides: Any) -> LSSTSpawner:

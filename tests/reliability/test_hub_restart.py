@@ -13,7 +13,6 @@ stop deletes the pod, ConfigMap and Secret.
 from __future__ import annotations
 
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from lsst_spawner.testing.hub import HubProcess
 from lsst_spawner.testing.kube.fixtures import KubeHandle
 from lsst_spawner.testing.oauth.identity import identity_for
 
-from .helpers import DIGEST, EMPTY, lab_census
+from .helpers import EMPTY, hub_config_text, lab_census, server_model, through_proxy, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -31,51 +30,11 @@ USER = "restart"
 
 
 def hub_config(kube_api: KubeHandle) -> str:
-    return f"""
-c.JupyterHub.authenticator_class = "lsst_spawner.testing.oauth.identity.StaticIdentityAuthenticator"
-c.JupyterHub.spawner_class = "lsst"
-# Labs outlive the hub process: a hub restart (a new hub pod on a cluster) must
-# not stop them. The default, True, stops every lab on a graceful shutdown.
-c.JupyterHub.cleanup_servers = False
-# Answer the spawn request at once (202) instead of waiting up to 10 s for it.
-c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 0}}
-c.LSSTSpawner.namespace = {kube_api.namespace!r}
-c.LSSTSpawner.image_source = "static"
-c.LSSTSpawner.static_image_base = "registry.example.org/sciplat-lab"
-c.LSSTSpawner.static_image_tags = ["recommended", "w_2026_46"]
-c.LSSTSpawner.static_image_digests = {{"recommended": {DIGEST!r}, "w_2026_46": {DIGEST!r}}}
-c.LSSTSpawner.lab_spawn_timeout = "60s"
-c.LSSTSpawner.http_timeout = 60
-"""
-
-
-def wait_for(predicate: Any, timeout: float, what: str, hub: HubProcess) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} within {timeout:g}s\n{hub.log_tail()}")
+    return hub_config_text(kube_api.namespace, http_timeout=60)
 
 
 def server(hub: HubProcess) -> dict[str, Any] | None:
-    status, user = hub.request("GET", f"/users/{USER}")
-    assert status == 200, user
-    found: dict[str, Any] | None = user["servers"].get("")
-    return found
-
-
-def through_proxy(hub: HubProcess) -> int:
-    """GET the lab through the hub's proxy (the stub kubelet answers any path)."""
-    status, token = hub.request("POST", f"/users/{USER}/tokens", {"expires_in": 600})
-    assert status == 201, token
-    request = urllib.request.Request(  # noqa: S310 - loopback
-        f"{hub.url}/user/{USER}/api/status",
-        headers={"Authorization": f"token {token['token']}"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        return int(response.status)
+    return server_model(hub, USER)
 
 
 def test_hub_killed_while_a_spawn_is_pending(
@@ -118,14 +77,14 @@ def test_hub_killed_while_a_spawn_is_pending(
         record_property("seconds_from_kill_to_ready", kill_to_ready)
         print("hub restart: lab ready", kill_to_ready, "s after the SIGKILL")
         assert "still running" in hub.log_tail(20000)
-        assert through_proxy(hub) == 200
+        assert through_proxy(hub, USER) == 200
 
         # A graceful restart with cleanup_servers = False keeps the lab as well.
         hub.stop()
         assert lab_census(kube_api)["pods"] == [f"nb-{USER}"]
         hub.start()
         wait_for(lambda: (s := server(hub)) is not None and s["ready"], 60, "lab lost", hub)
-        assert through_proxy(hub) == 200
+        assert through_proxy(hub, USER) == 200
 
         assert hub.request("DELETE", f"/users/{USER}/server")[0] in (202, 204)
         wait_for(lambda: server(hub) is None, 60, "the lab did not stop", hub)

@@ -23,8 +23,7 @@ from lsst_spawner.testing.hub import HubProcess
 from lsst_spawner.testing.kube.fixtures import KubeHandle
 from lsst_spawner.testing.oauth.identity import identity_for
 
-from .helpers import DIGEST, lab_census
-from .test_hub_restart import wait_for
+from .helpers import hub_config_text, lab_census, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -101,20 +100,9 @@ USER = "sweepy"
 
 
 def hub_config(kube_api: KubeHandle, interval: str) -> str:
-    return f"""
-c.JupyterHub.authenticator_class = "lsst_spawner.testing.oauth.identity.StaticIdentityAuthenticator"
-c.JupyterHub.spawner_class = "lsst"
-c.JupyterHub.cleanup_servers = False
-c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 0}}
-c.LSSTSpawner.namespace = {kube_api.namespace!r}
-c.LSSTSpawner.image_source = "static"
-c.LSSTSpawner.static_image_base = "registry.example.org/sciplat-lab"
-c.LSSTSpawner.static_image_tags = ["recommended", "w_2026_46"]
-c.LSSTSpawner.static_image_digests = {{"recommended": {DIGEST!r}, "w_2026_46": {DIGEST!r}}}
-c.LSSTSpawner.lab_spawn_timeout = "60s"
-c.LSSTSpawner.kubernetes_retry_budget = "120s"
-c.LSSTSpawner.lab_sweep_interval = {interval!r}
-"""
+    return hub_config_text(
+        kube_api.namespace, kubernetes_retry_budget="120s", lab_sweep_interval=interval
+    )
 
 
 @pytest.mark.slow
