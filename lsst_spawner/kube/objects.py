@@ -126,7 +126,7 @@ async def create_lab_config(
 
 def legacy_env_secret_name(pod_name: str) -> str:
     """The ``-env`` Secret a lab started before 0.1.0 read its environment from."""
-    return f"{pod_name}-env"
+    return names_for_pod(pod_name)["legacy_env_secret"]
 
 
 def has_legacy_env_secret(pod: Mapping[str, Any] | None, pod_name: str) -> bool:

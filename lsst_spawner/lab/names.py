@@ -182,11 +182,11 @@ def names_for_pod(pod: str) -> dict[str, str]:
     """The names of a lab's objects, derived from its pod's name.
 
     The spawner's saved state keeps the pod name, so a lab started before the
-    name template changed is still cleaned up completely. The ``-env`` Secret holds
-    the lab's plain environment, the ``-secret`` Secret its secrets and NSS files.
-    (Before 0.1.0 the environment was a ``-env`` ConfigMap.)
+    name template changed is still cleaned up completely. A lab has one Secret,
+    ``-secret``: its environment, secrets, NSS and static files. A lab started
+    before 0.1.0 also had a ``-env`` Secret (``legacy_env_secret``), deleted with it.
     """
-    return {"pod": pod, "env_secret": f"{pod}-env", "secret": f"{pod}-secret"}
+    return {"pod": pod, "secret": f"{pod}-secret", "legacy_env_secret": f"{pod}-env"}
 
 
 def label_value(value: str) -> str:

@@ -111,8 +111,8 @@ def test_default_server_keeps_its_name() -> None:
     """The default server's names are those of before named servers (saved state finds them)."""
     assert build_object_names("nb-{user_server}", "rra") == {
         "pod": "nb-rra",
-        "env_secret": "nb-rra-env",
         "secret": "nb-rra-secret",
+        "legacy_env_secret": "nb-rra-env",
     }
     assert build_object_names("nb-{username}--{servername}", "rra")["pod"] == "nb-rra"
     assert build_object_names("nb-{user_server}", "rra", "gpu")["pod"] == "nb-rra--gpu"

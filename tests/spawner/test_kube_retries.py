@@ -3,7 +3,7 @@
 KubeSpawner 7 retries only timeouts when it creates or deletes the pod, keeps a
 reflector whose first list failed in its class-wide cache, and answers a
 leftover pod (409) with ``self.stop()`` -- which in LSSTSpawner also deleted the
-env Secret and Secret the spawn had just created.
+Secret the spawn had just created.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ async def test_a_leftover_pod_is_replaced_without_losing_the_new_config(
     kube_api: KubeHandle, stub_kubelet: Any
 ) -> None:
     # A hub that died left the lab behind; a new spawn for the same user
-    # replaces the env Secret and Secret, then finds the pod (409) and replaces
-    # it. Only the pod may be deleted for that, not the new Secrets.
+    # replaces the lab's Secret, then finds the pod (409) and replaces it.
+    # Only the pod may be deleted for that, not the new Secret.
     first = make_spawner(kube_api, "rra", lab_spawn_timeout="20s")
     await asyncio.wait_for(first.start(), 30)
     old_uid = (await kube_api.get("pods", "nb-rra"))["metadata"]["uid"]
