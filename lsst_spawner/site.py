@@ -12,6 +12,8 @@ and kept here, not once per user and not in module-level caches:
 - the options catalog (menu plus sizes) validation reads;
 - with ``LabMenu.enabled``, the live lab menu (:mod:`lsst_spawner.menu.live`): the
   catalog comes from the menu database's current revision instead;
+- the registry's answers about pinned manifests, kept briefly
+  (:class:`~lsst_spawner.images.manifest_check.ManifestAnswers`);
 - the :class:`~lsst_spawner.kube.retries.RetryPolicy` of Kubernetes requests.
 
 :func:`site_context` gives an object its site; the first call fixes it, so
@@ -28,6 +30,7 @@ from .config import CheckedConfigurable, ConfigError
 from .errors import NoImageAvailable
 from .form.options import OptionsCatalog, SizeChoice
 from .images.cache import CacheSettings, MenuCache, source_cache_key
+from .images.manifest_check import ManifestAnswers
 from .images.menu import MenuPolicy
 from .images.model import ImageMenu
 from .images.registry_config import RegistrySourceTraits
@@ -125,6 +128,7 @@ class SiteContext:
         self._delete_retry: RetryPolicy | None = None
         #: The current revision, its image policy and that policy's image menu cache.
         self._revision_cache: tuple[Any, MenuPolicy, MenuCache] | None = None
+        self._manifest_answers: ManifestAnswers | None = None
 
     def __repr__(self) -> str:
         return f"SiteContext(clean={self.clean}, shared={self.fingerprint is not None})"
@@ -225,6 +229,16 @@ class SiteContext:
             kept[2].cancel_refresh()  # restarted by whoever reads it again
         self._revision_cache = (revision, policy, cache)
         return cache
+
+    def manifest_answers(self, obj: Any) -> ManifestAnswers | None:
+        """The registry's answers about pinned manifests, shared by this configuration's
+        spawns (``image_manifest_check_max_age``); ``None`` for a source that cannot say."""
+        if self._manifest_answers is None:
+            check = getattr(self.menu_cache(obj).source, "manifest_exists", None)
+            if check is None:
+                return None
+            self._manifest_answers = ManifestAnswers(check, obj.image_manifest_check_max_age)
+        return self._manifest_answers
 
     def prepuller(self, obj: Any) -> Prepuller:
         """The prepuller of this configuration's menu, namespace and node selection."""

@@ -203,6 +203,17 @@ class ImageMenuTraits(CheckedConfigurable):
         ),
     )
 
+    image_manifest_check_max_age = Duration(
+        "30s",
+        minimum=0,
+        config=True,
+        help=(
+            "How long spawns reuse the registry's answer to whether an image's pinned manifest "
+            "still exists (asked to fail fast on a deleted image), so a spawn storm makes one "
+            "HEAD per image and period; 0 keeps no answer (concurrent spawns still share one)."
+        ),
+    )
+
     # --- building blocks -------------------------------------------------------
 
     def image_menu_policy(self) -> MenuPolicy:
@@ -244,14 +255,15 @@ class ImageMenuTraits(CheckedConfigurable):
 
     def image_manifest_check(self, image: MenuImage) -> Callable[[], Awaitable[bool]] | None:
         """Asks the menu's registry whether ``image``'s pinned manifest still exists (at a
-        spawn, to fail fast on a deleted image); ``None`` without a digest or a registry."""
-        check = getattr(self.image_menu_cache().source, "manifest_exists", None)
+        spawn, to fail fast on a deleted image), or reuses an answer younger than
+        ``image_manifest_check_max_age``; ``None`` without a digest or a registry."""
+        answers = site_context(self).manifest_answers(self)
         digest = image.digest
-        if check is None or digest is None:
+        if answers is None or digest is None:
             return None
 
         async def exists() -> bool:
-            return bool(await check(digest))
+            return await answers.exists(digest)
 
         return exists
 
