@@ -96,6 +96,7 @@ async def test_form_hides_what_the_api_refuses(offline: None) -> None:
     student = _spawner(config, STUDENT)
     html = await student.render_options_form()
     assert _offered(html) == ["small"]
+    assert "Not offered, beyond your quota: medium, large" in html
     # The site default (medium) is not allowed: the first allowed size is the default.
     assert (await student.validate_user_options()).size == "small"
     student.user_options = {"size": "large"}
@@ -107,7 +108,9 @@ async def test_form_hides_what_the_api_refuses(offline: None) -> None:
         await student.lab_options_from_form({"size": ["medium"]})
 
     instructor = _spawner(config, INSTRUCTOR)
-    assert _offered(await instructor.render_options_form()) == list(SIZES)
+    instructor_html = await instructor.render_options_form()
+    assert _offered(instructor_html) == list(SIZES)
+    assert "beyond your quota" not in instructor_html
     instructor.user_options = {"size": "large"}
     assert (await instructor.validate_user_options()).size == "large"
 
