@@ -216,7 +216,7 @@ def check_config_with_warnings(
         checked.append(cls.__name__)
         found[trait] = settings
     problems.extend(_group_reference_problems(found))
-    menu_problems, menu_warnings = _lab_menu_checks(config, found.get("spawner_class"))
+    menu_problems, menu_warnings = _lab_menu_checks(config)
     problems.extend(menu_problems)
     warnings.extend(menu_warnings)
     server_problems, server_warnings = _server_findings(config, found)
@@ -265,9 +265,7 @@ def _server_findings(
 _LAB_MENU_MODULE = "lsst_spawner.menu.traits"
 
 
-def _lab_menu_checks(
-    config: Config, spawner: ConfigChecks | None
-) -> tuple[list[ConfigProblem], list[ConfigProblem]]:
+def _lab_menu_checks(config: Config) -> tuple[list[ConfigProblem], list[ConfigProblem]]:
     """``LabMenu``'s own checks (its database URL, node groups, check interval), when set.
 
     Nothing the spawner sets is replaced without a word: ``lab_size_quota`` applies to the
