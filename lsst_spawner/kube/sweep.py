@@ -217,8 +217,12 @@ def start_hub_sweep(spawner: Any) -> bool:
     """Start the sweep for ``spawner``'s namespace (all of them with user namespaces).
 
     Only inside a running JupyterHub (not for spawners that tools and tests make
-    alone), on the hub's event loop; once per process and namespace.
+    alone), on the hub's event loop; once per process and namespace. Never in operator
+    mode: the hub's Role there cannot list Secrets, and the operator owns the lab's
+    objects (their owner references and its finalizer clean them up).
     """
+    if getattr(spawner, "lab_backend", "hub") == "operator":
+        return False
     try:
         from jupyterhub.app import JupyterHub
     except ImportError:  # pragma: no cover - jupyterhub is a dependency

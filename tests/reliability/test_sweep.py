@@ -225,3 +225,29 @@ async def test_start_with_hub_does_nothing_outside_a_starting_hub() -> None:
 
     assert start_with_hub() is False  # a running loop, but no hub starting on it
     assert make_hub_start_spawner(App()) is None  # a class that does not ask for it
+
+
+def test_operator_mode_starts_no_hub_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In operator mode the hub's Role cannot list Secrets: no sweep, so no 403 every round."""
+    from jupyterhub.app import JupyterHub
+
+    from lsst_spawner.kube import sweep
+
+    started: list[Any] = []
+    monkeypatch.setattr(JupyterHub, "initialized", classmethod(lambda cls: True))
+    monkeypatch.setattr(sweep, "start_sweep", lambda *args: started.append(args) or True)
+
+    class Spawner:
+        lab_backend = "operator"
+        enable_user_namespaces = False
+        namespace = "labs"
+        api = None
+        lab_sweep_interval = 2.0
+
+        def kube_retry_policy(self) -> RetryPolicy:
+            return RetryPolicy(budget=10, request_timeout=5)
+
+    assert sweep.start_hub_sweep(Spawner()) is False
+    Spawner.lab_backend = "hub"
+    assert sweep.start_hub_sweep(Spawner()) is True
+    assert [args[1] for args in started] == ["labs"]
