@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
+from lsst_spawner.menu.storage import MenuStore
 from lsst_spawner.testing.registry.fixtures import RegistryFixture
 
-from ..menu.conftest import make_profile
+from ..menu.conftest import NODE_GROUPS, make_profile
 from .conftest import EditorHub, start_editor_hub
 
 pytestmark = pytest.mark.integration
@@ -116,3 +117,35 @@ def test_a_save_whose_form_does_not_render_is_refused(hub: EditorHub) -> None:
     )
     assert status == 200, body
     assert _menu(hub)["revision"] == before["revision"] + 1
+
+
+def test_a_rollback_to_a_revision_whose_form_no_longer_renders_is_refused(
+    hub: EditorHub,
+) -> None:
+    # A revision saved before the site's template changed: written to the database
+    # directly, past the editor's checks.
+    store = MenuStore(hub.db_url, NODE_GROUPS)
+    current = store.current()
+    assert current is not None
+    old = current.document.model_copy(
+        update={"profiles": (*current.document.profiles, make_profile("gpu-old"))}
+    )
+    stale = store.save(old, base=current.number, author="before the template").number
+    store.close()
+    menu = _menu(hub)["menu"]
+    menu["profiles"] = [p for p in menu["profiles"] if p["name"] != "gpu-old"]
+    status, body = hub.call(
+        "POST", "edit", "alice", {"base": str(stale), "menu": yaml.safe_dump(menu)}
+    )
+    assert status == 200, body  # without gpu-old, the form renders
+    base = _menu(hub)["revision"]
+    status, body = hub.call(
+        "POST", "rollback", "alice", {"revision": str(stale), "base": str(base)}
+    )
+    assert status == 400, body
+    index = len(old.profiles) - 1
+    assert (
+        f"revision {stale} is no longer valid: profiles[{index}].name: the spawn form of "
+        "users in none of the menu&#39;s groups does not render with this profile"
+    ) in body
+    assert _menu(hub)["revision"] == base
