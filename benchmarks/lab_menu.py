@@ -10,8 +10,11 @@
 - **Revision check**: ``LiveMenu.revision()`` alone, at interval 0 (one primary-key read
   in a worker thread) and at 1 s (no read).
 - **Save with 20 image checks**: ``check_save`` (the editor's and ``menu import``'s
-  checks) against the real local registry (Debian's ``docker-registry``) with 20 shown
-  curated images, then ``MenuStore.save``.
+  checks: the document's rules, every offered image resolved against the real local
+  registry (Debian's ``docker-registry``), the spawn form rendered for everyone) with 20
+  shown curated images, then ``MenuStore.save``.
+
+``run()`` returns the figures for ``benchmarks/run_all.py``.
 
 Prints p50 and p95 in milliseconds. Only ratios from one run mean much on a shared machine.
 """
@@ -127,8 +130,10 @@ async def renders(args: argparse.Namespace, tmp: Path) -> dict[str, tuple[float,
             hub_config(tags, url, interval), "bench", identity=identity, options=saved
         )
         html = await spawner.render_options_form()
-        if url is not None:
-            assert 'value="p099"' in html, "the group's profile is not offered"
+        group_profiles = [i for i in range(args.profiles) if i % 10 == 9]
+        if url is not None and group_profiles:
+            name = f"p{group_profiles[-1]:03d}"
+            assert f'value="{name}"' in html, "the group's profile is not offered"
         out[label] = await timed(args.renders, spawner.render_options_form)
         if url is not None:
             live = spawner.site._registry.lab_menus.live_menu(spawner)
@@ -142,6 +147,7 @@ async def renders(args: argparse.Namespace, tmp: Path) -> dict[str, tuple[float,
 
 async def saves(args: argparse.Namespace, tmp: Path) -> dict[str, tuple[float, float]]:
     from lsst_spawner.checks import spawner_settings
+    from lsst_spawner.menu.form_check import SpawnForms
     from lsst_spawner.menu.image_check import check_save, save_checker
     from lsst_spawner.testing.registry import LocalRegistry, push_tags
 
@@ -154,7 +160,9 @@ async def saves(args: argparse.Namespace, tmp: Path) -> dict[str, tuple[float, f
         c.LSSTSpawner.registry_host = registry.host_port
         c.LSSTSpawner.registry_repository = "bench/sciplat-lab"
         c.LSSTSpawner.registry_insecure_hosts = [registry.host_port]
-        source, where = save_checker(spawner_settings(c))
+        settings = spawner_settings(c)
+        source, where = save_checker(settings)
+        forms = SpawnForms(settings, {})
         store = MenuStore(f"sqlite:///{tmp / 'save.sqlite'}")
         store.upgrade()
         base: list[int | None] = [None]
@@ -172,12 +180,15 @@ async def saves(args: argparse.Namespace, tmp: Path) -> dict[str, tuple[float, f
             images = (CuratedImage(tag="recommended", default=True),)
             images += tuple(CuratedImage(tag=t, description=str(base[0])) for t in tags)
             document = MenuDocument(images=images, profiles=profiles)
-            checked = await check_save(document.to_json_data(), store.node_groups, source, where)
+            checked = await check_save(
+                document.to_json_data(), store.node_groups, source, where, forms=forms
+            )
             base[0] = store.save(checked, base=base[0], author="benchmark").number
 
         try:
             out = {"save with 20 image checks (real registry)": await timed(args.saves, one_save)}
         finally:
+            forms.close()
             close = getattr(source, "aclose", None)  # as the editor and menu import do
             if close is not None:
                 await close()
@@ -191,6 +202,22 @@ async def measure(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
         out = await renders(args, tmp)
         out.update(await saves(args, tmp))
     return out
+
+
+def run(
+    renders: int = 500, profiles: int = 100, tags: int = 10_000, saves: int = 10
+) -> dict[str, Any]:
+    """The figures as ``run_all.py`` reports them: ``{what: {"p50_ms", "p95_ms"}}`` and
+    the sizes measured."""
+    args = argparse.Namespace(renders=renders, profiles=profiles, tags=tags, saves=saves)
+    results = asyncio.run(measure(args))
+    return {
+        "profiles": profiles,
+        "tags": tags,
+        "renders": renders,
+        "saves": saves,
+        "figures": {w: {"p50_ms": p50, "p95_ms": p95} for w, (p50, p95) in results.items()},
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

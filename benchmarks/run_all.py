@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import image_menu
+import lab_menu
 import registry_refresh
 import spawn_storm
 import spawner_hot_path
@@ -115,6 +116,33 @@ def storm_rows(result: dict[str, Any]) -> list[str]:
     return rows
 
 
+#: The lab menu's goals (issue 16), by the start of the figure's name in ``lab_menu.run()``.
+LAB_MENU_GOALS = (
+    ("form render, lab menu on", "p50 < 5 ms", lambda p50: p50 < 5),
+    ("revision check alone", "< 1 ms per render", lambda p50: p50 < 1),
+    ("save with 20 image checks", "< 2 s", lambda p50: p50 < 2000),
+)
+
+
+def lab_menu_rows(menu: dict[str, Any] | None) -> list[str]:
+    """The rows of ``lab_menu.py``'s figures, each with its goal when it has one."""
+    if not menu:
+        return []
+    lines = [
+        "",
+        f"| Lab menu, {menu['profiles']} profiles and {menu['tags']:,} tags (`lab_menu.py`) "
+        "| p50 / p95 | Goal |",
+        "| --- | --- | --- |",
+    ]
+    for what, figure in menu["figures"].items():
+        goal = ""
+        for prefix, text, met in LAB_MENU_GOALS:
+            if what.startswith(prefix):
+                goal = f"{text}: {verdict(met(figure['p50_ms']))}"
+        lines.append(f"| {what} | {figure['p50_ms']:.3f} / {figure['p95_ms']:.3f} ms | {goal} |")
+    return lines
+
+
 def report(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = [
@@ -163,6 +191,7 @@ def report(results: dict[str, Any]) -> str:
             f"{menu['menu_bytes'] / 1024 / 1024:.2f} MiB "
             f"| < 5 MB: {verdict(menu['menu_bytes'] < 5 * 1024 * 1024)} |"
         )
+    lines += lab_menu_rows(results.get("lab_menu"))
     hot = results.get("hot_path")
     if hot:
         lines += [
@@ -193,7 +222,7 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     merged = dict(parts[0])
     merged["storms"] = [storm for part in parts for storm in part.get("storms", [])]
     for part in parts[1:]:
-        for key in ("image_menu", "registry_refresh", "hot_path"):
+        for key in ("image_menu", "registry_refresh", "hot_path", "lab_menu"):
             if key in part and key not in merged:
                 merged[key] = part[key]
         merged["finished"] = part["finished"]
@@ -234,6 +263,9 @@ def main() -> None:
         )
         results["registry_refresh"] = registry_refresh.run(runs=2 if args.quick else 5)
         results["hot_path"] = spawner_hot_path.run(100 if args.quick else 300)
+        results["lab_menu"] = lab_menu.run(
+            renders=100 if args.quick else 500, saves=3 if args.quick else 10
+        )
     for n in sizes:
         start = time.monotonic()
         storm = spawn_storm.main(["--n", str(n), "--rounds", str(rounds)])

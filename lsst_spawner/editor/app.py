@@ -22,13 +22,14 @@ from jupyterhub.utils import url_path_join
 from tornado import web
 
 from ..menu.diff import diff_menus
+from ..menu.form_check import SpawnForms
 from ..menu.image_check import DigestResolver, check_save
+from ..menu.image_sizes import ImageSizes, UnknownImageSizes
 from ..menu.model import NodeGroup
 from ..menu.profile_list import build_profile_list
 from ..menu.storage import MenuConflictError, MenuRevision, MenuStore, MenuStoreError
 from ..menu.validate import MenuInvalidError, MenuProblem
 from . import forms
-from .preview import FormPreview
 
 __all__ = ["WRITE_SCOPE", "EditorContext", "make_editor_app"]
 
@@ -47,8 +48,13 @@ class EditorContext:
     image_repository: str | None = None
     #: The registry every offered image is checked against on save (None: not checked).
     image_source: DigestResolver | None = None
-    #: Renders the spawn form a revision gives some groups (None: no preview page).
-    preview: FormPreview | None = None
+    #: Renders the spawn form a revision gives some groups: the preview page and the
+    #: save's check that the form renders (None: neither).
+    preview: SpawnForms | None = None
+    #: The compressed sizes of the images shown on the menu page.
+    image_sizes: ImageSizes | UnknownImageSizes = field(
+        default_factory=lambda: UnknownImageSizes("the editor was not given a registry")
+    )
     #: The labs' namespace, for the running-labs view (None: no such view).
     lab_namespace: str | None = None
     templates: Environment = field(
@@ -127,9 +133,12 @@ class _Base(HubOAuthenticated, web.RequestHandler):
 
 class MenuPage(_Base):
     @web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         revision = self.current_revision()
-        self.render_page("menu.html.j2", revision=revision, node_groups=self.editor.node_groups)
+        sizes = await self.editor.image_sizes.sizes(i.tag for i in revision.document.images)
+        self.render_page(
+            "menu.html.j2", revision=revision, node_groups=self.editor.node_groups, sizes=sizes
+        )
 
 
 class EditPage(_Base):
@@ -170,10 +179,16 @@ class EditPage(_Base):
         )
 
     async def _save(self, data: Any, base: int, comment: str) -> MenuConflictError | None:
-        """Validate, check the images exist, save; None when saved, else the conflict."""
+        """Validate, check the images exist and the form renders, save; None when saved,
+        else the conflict."""
         where = self.editor.image_repository or "the registry"
         document = await check_save(  # MenuInvalidError
-            data, self.editor.store.node_groups, self.editor.image_source, where
+            data,
+            self.editor.store.node_groups,
+            self.editor.image_source,
+            where,
+            forms=self.editor.preview,
+            revision=base + 1,
         )
         try:
             self.editor.store.save(
@@ -265,13 +280,23 @@ class HistoryPage(_Base):
 
 class RollbackHandler(_Base):
     @web.authenticated
-    def post(self) -> None:
+    async def post(self) -> None:
         self.require_writer()
         try:
             number = int(self.get_body_argument("revision"))
             base = int(self.get_body_argument("base"))
         except ValueError:
             raise web.HTTPError(400, "revision and base must be revision numbers") from None
+        forms = self.editor.preview
+        if forms is not None:
+            try:
+                old = self.editor.store.get(number)
+            except MenuStoreError as error:
+                raise web.HTTPError(404, str(error)) from None
+            broken = await forms.problems(old.document, base + 1)
+            if broken:
+                reasons = "; ".join(str(p) for p in broken)
+                raise web.HTTPError(400, f"revision {number} is no longer valid: {reasons}")
         try:
             self.editor.store.rollback(number, base=base, author=self.current_user["name"])
         except MenuConflictError as conflict:
@@ -305,7 +330,9 @@ class PreviewPage(_Base):
         form_html = ""
         if not problem:
             try:
-                form_html = await preview.render(revision, groups)
+                form_html = await preview.render(
+                    revision.document, groups, revision=revision.number
+                )
             except ValueError as error:  # MenuUnusable: nothing to offer these groups
                 problem = str(error)
         self.render_page(

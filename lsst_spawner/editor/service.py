@@ -49,11 +49,12 @@ async def _serve(config: Config) -> None:
     from jupyterhub.services.auth import HubOAuth
 
     from ..checks import spawner_settings
+    from ..menu.form_check import SpawnForms
     from ..menu.image_check import save_checker
+    from ..menu.image_sizes import ImageSizes, UnknownImageSizes
     from ..menu.seed import seed_menu_from_settings
     from ..menu.traits import lab_menu_from_config
     from .app import EditorContext, make_editor_app
-    from .preview import FormPreview
 
     url = os.environ.get("JUPYTERHUB_SERVICE_URL")
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
@@ -66,15 +67,24 @@ async def _serve(config: Config) -> None:
     store = menu_settings.open_store()
     settings: Any = spawner_settings(config)
     store.seed(seed_menu_from_settings(settings))
-    # Offered images are checked against the registry (not a static source's list).
+    # Offered images are checked against the registry (not a static source's list), and
+    # their sizes read from it (images_checked_in_registry).
     source, _ = save_checker(settings)
+    node_groups = menu_settings.parsed_node_groups()[0]
+    sizes: ImageSizes | UnknownImageSizes = (
+        ImageSizes(source, menu_settings.image_platform)
+        if source is not None
+        else UnknownImageSizes('the image source is a static list (image_source "static")')
+    )
+    forms = SpawnForms(settings, node_groups)
     context = EditorContext(
         store=store,
         prefix=prefix,
-        node_groups=menu_settings.parsed_node_groups()[0],
+        node_groups=node_groups,
         image_repository=source.image_base if source is not None else _image_repository(settings),
         image_source=source,
-        preview=FormPreview(settings, menu_settings.parsed_node_groups()[0]),
+        preview=forms,
+        image_sizes=sizes,
         lab_namespace=_lab_namespace(config),
     )
     hub_auth = HubOAuth(cache_max_age=60)
@@ -85,6 +95,8 @@ async def _serve(config: Config) -> None:
         await asyncio.Event().wait()
     finally:
         store.close()
+        forms.close()
+        await sizes.close()
         close = getattr(source, "aclose", None)
         if close is not None:
             await close()

@@ -1,8 +1,8 @@
 """An async Docker Registry v2 / OCI distribution client and the image source built on it.
 
-The client does two things, both read-only: list a repository's tags (following
-``Link: <...>; rel="next"`` pagination) and resolve a few tags to manifest digests
-with ``HEAD`` requests. It speaks anonymous, Basic and Bearer-token auth; the
+The client lists a repository's tags (following ``Link: <...>; rel="next"``
+pagination), resolves a few tags to manifest digests with ``HEAD`` requests and
+reads a manifest (the editor's image sizes). It speaks anonymous, Basic and Bearer-token auth; the
 rules about where credentials may go are in :mod:`lsst_spawner.images.registry_auth`.
 
 Redirects are never followed: the endpoints used here do not redirect on the
@@ -12,9 +12,10 @@ registries we know, and following one would be a way around the host checks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,11 +130,7 @@ class RegistryClient:
         self.host = host
         if not self.host or "/" in self.host or "@" in self.host:
             raise ValueError(f"registry must be host[:port], not {registry!r}")
-        self.policy = RealmPolicy(
-            self.host,
-            tuple(realm_allowlist),
-            insecure,
-        )
+        self.policy = RealmPolicy(self.host, tuple(realm_allowlist), insecure)
         self.base_url = f"{self.policy.registry_scheme()}://{self.host}"
         self._credentials = credentials
         self._credentials_file = Path(credentials_file) if credentials_file else None
@@ -241,6 +238,15 @@ class RegistryClient:
             await asyncio.gather(*(one(tag) for tag in wanted[1:]))
         return {tag: results[tag] for tag in wanted if tag in results}
 
+    async def get_manifest(self, repository: str, reference: str) -> tuple[str, Any] | None:
+        """Manifest ``reference`` (tag or digest), read in bounds: (media type, JSON); None: 404."""
+        async with self._manifest("GET", repository, reference) as response:
+            if response.status == 404:
+                return None
+            self._raise_for_status(response, f"reading {repository}:{reference}")
+            media_type = response.headers.get("Content-Type", "").partition(";")[0].strip()
+            return media_type, await self._read_json(response)
+
     async def manifest_exists(self, repository: str, digest: str) -> bool:
         """Whether the registry still has the manifest ``digest`` (one ``HEAD``).
 
@@ -254,23 +260,28 @@ class RegistryClient:
             return await self._head_manifest(session, repository, digest) is not None
 
     async def delete_manifest(self, repository: str, digest: str) -> bool:
-        """Delete the manifest ``digest`` (every tag pointing at it goes too).
+        """Delete the manifest ``digest`` (and every tag pointing at it); ``False`` when the
+        registry no longer has it. Needs deletion enabled and credentials allowed to delete."""
+        async with self._manifest("DELETE", repository, digest) as response:
+            if response.status == 404:
+                return False
+            if response.status not in (200, 202):
+                self._raise_for_status(response, f"deleting {repository}@{digest}")
+        return True
 
-        Returns ``False`` when the registry no longer has it. Needs a registry
-        with deletion enabled and credentials allowed to delete.
-        """
+    @contextlib.asynccontextmanager
+    async def _manifest(
+        self, method: str, repository: str, reference: str
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """The reply to ``method`` on the manifest ``reference`` (a digest; a tag for GET)."""
         self.check_repository(repository)
-        if not is_valid_digest(digest):
-            raise RegistryError(f"{digest[:80]!r} is not a manifest digest")
-        url = f"{self.base_url}/v2/{repository}/manifests/{digest}"
+        if not (is_valid_digest(reference) or (method == "GET" and valid_tag(reference))):
+            raise RegistryError(f"{reference[:80]!r} is not a manifest digest")
+        url = f"{self.base_url}/v2/{repository}/manifests/{reference}"
         async with self._session() as session:
             headers = {"Accept": MANIFEST_ACCEPT}
-            async with await self._request(session, "DELETE", url, repository, headers) as response:
-                if response.status == 404:
-                    return False
-                if response.status not in (200, 202):
-                    self._raise_for_status(response, f"deleting {repository}@{digest}")
-        return True
+            async with await self._request(session, method, url, repository, headers) as response:
+                yield response
 
     # --- HTTP ----------------------------------------------------------------
 
@@ -483,3 +494,7 @@ class RegistryImageSource:
     async def manifest_exists(self, digest: str) -> bool:
         """Whether the manifest ``digest`` is still there (see the client's method)."""
         return await self.client.manifest_exists(self.repository, digest)
+
+    async def get_manifest(self, reference: str) -> tuple[str, Any] | None:
+        """The manifest of a tag or digest (see :meth:`RegistryClient.get_manifest`)."""
+        return await self.client.get_manifest(self.repository, reference)

@@ -35,6 +35,7 @@ __all__ = [
     "image_cache_policy",
     "lab_profile",
     "menu_groups",
+    "size_choice",
 ]
 
 
@@ -106,6 +107,14 @@ def describe_profile(profile: Profile, group: NodeGroup | None) -> str:
         parts += [f"{count} {name}" for name, count in sorted(group.extended_resources.items())]
     text = f"{profile.display_name or profile.name} ({', '.join(parts)})"
     return f"{text}: {profile.description}" if profile.description else text
+
+
+def size_choice(profile: Profile, node_groups: Mapping[str, NodeGroup]) -> SizeChoice | None:
+    """The form's choice of ``profile``; ``None`` when its node group is not configured."""
+    group = node_groups.get(profile.node_group) if profile.node_group else None
+    if profile.node_group and group is None:
+        return None
+    return SizeChoice(profile.name, describe_profile(profile, group), lab_profile(profile, group))
 
 
 def _offered_to(image: CuratedImage, groups: frozenset[str]) -> bool:
@@ -193,14 +202,11 @@ def build_menu_catalog(
         if image.display_name and _offered_to(image, groups)
     }
     menu = _filter_image_menu(image_menu, retired, names)
-    sizes: list[SizeChoice] = []
-    for profile in visible_profiles(document, groups):
-        group = node_groups.get(profile.node_group) if profile.node_group else None
-        if profile.node_group and group is None:
-            continue
-        sizes.append(
-            SizeChoice(profile.name, describe_profile(profile, group), lab_profile(profile, group))
-        )
+    sizes = [
+        size
+        for profile in visible_profiles(document, groups)
+        if (size := size_choice(profile, node_groups)) is not None
+    ]
     if not sizes:
         raise MenuUnusable(
             f"lab menu revision {revision}: no profile can be offered (their node groups are "

@@ -110,7 +110,7 @@ def _import(store: MenuStore, config: Config, args: argparse.Namespace) -> int:
             pass  # reported by the save's validation below
     author = args.author or f"cli:{getpass.getuser()}"
     try:
-        document = asyncio.run(_check_save(data, store, config))
+        document = asyncio.run(_check_save(data, store, config, (base or 0) + 1))
         revision = store.save(document, base=base, author=author, comment=args.comment)
     except MenuInvalidError as invalid:
         for problem in invalid.problems:
@@ -123,15 +123,22 @@ def _import(store: MenuStore, config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _check_save(data: Any, store: MenuStore, config: Config) -> Any:
-    """The editor's save checks, with the registry's check that every offered image exists."""
+async def _check_save(data: Any, store: MenuStore, config: Config, revision: int) -> Any:
+    """The editor's save checks: the registry's check that every offered image exists and
+    the spawn form's render, as the editor runs them."""
     from ..checks import spawner_settings
+    from .form_check import SpawnForms
     from .image_check import check_save, save_checker
 
-    source, where = save_checker(spawner_settings(config))
+    settings = spawner_settings(config)
+    source, where = save_checker(settings)
+    forms = SpawnForms(settings, dict(store.node_groups))
     try:
-        return await check_save(data, store.node_groups, source, where)
+        return await check_save(
+            data, store.node_groups, source, where, forms=forms, revision=revision
+        )
     finally:
+        forms.close()
         close = getattr(source, "aclose", None)
         if close is not None:
             await close()

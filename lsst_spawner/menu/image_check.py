@@ -1,20 +1,37 @@
-"""The save rule that every image offered exists: each tag resolved to a digest by the registry.
+"""The save rules that do I/O: every offered image exists, and the spawn form renders.
 
-This is the one rule that does I/O, so it is apart from :mod:`.validate`: the
-editor runs it before a save, through lsst_spawner's own registry client (the
-configured image source), so the credential and realm rules hold.
+They are apart from :mod:`.validate` because they ask the outside world: the
+existence check resolves each offered tag to a digest through lsst_spawner's own
+registry client (so the credential and realm rules hold), and the form check renders
+the revision's spawn form with the spawner's renderer and the site's template
+(:class:`~lsst_spawner.menu.form_check.SpawnForms`).
+
+Which images are checked to exist is decided once, by :func:`images_checked_in_registry`:
+only images that come from the registry (``image_source = "registry"``). A static
+source's tags are configuration, not a registry's answer (air-gapped sites, demos):
+nothing there to ask.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..images.sources import ImageSourceError
 from .model import ImageState, MenuDocument, NodeGroup
 from .validate import MenuInvalidError, MenuProblem, check_menu
 
-__all__ = ["DigestResolver", "check_images_exist", "check_save", "offered_tags", "save_checker"]
+if TYPE_CHECKING:
+    from .form_check import SpawnForms
+
+__all__ = [
+    "DigestResolver",
+    "check_images_exist",
+    "check_save",
+    "images_checked_in_registry",
+    "offered_tags",
+    "save_checker",
+]
 
 
 class DigestResolver(Protocol):
@@ -64,9 +81,13 @@ async def check_save(
     node_groups: Mapping[str, NodeGroup],
     source: DigestResolver | None,
     where: str,
+    *,
+    forms: SpawnForms | None = None,
+    revision: int = 0,
 ) -> MenuDocument:
-    """Everything a save checks (the editor's and ``menu import``'s): the document's rules,
-    then, with a registry ``source``, that every offered image exists.
+    """Everything a save checks (the editor's and ``menu import``'s): the document's rules;
+    then, with a registry ``source``, that every offered image exists; then, with
+    ``forms``, that the spawn form (as ``revision``) renders for everyone.
 
     Raises :class:`MenuInvalidError` with every problem by field.
     """
@@ -75,17 +96,27 @@ async def check_save(
         _, missing = await check_images_exist(document, source, where)
         if missing:
             raise MenuInvalidError(missing)
+    if forms is not None:
+        broken = await forms.problems(document, revision)
+        if broken:
+            raise MenuInvalidError(broken)
     return document
+
+
+def images_checked_in_registry(settings: Any) -> bool:
+    """The rule: offered images are checked to exist (and their sizes read) only when the
+    spawner's images come from the registry, ``image_source = "registry"``."""
+    return getattr(settings, "image_source", None) == "registry"
 
 
 def save_checker(settings: Any) -> tuple[Any, str]:
     """The image source a save checks offered images against, and how messages name it.
 
-    ``settings`` are the spawner's (``image_source``, registry traits). With a
-    registry source: its client (the caller closes it with ``aclose``); with a
-    static source, ``None`` (its list of tags is the configuration, not a registry).
+    ``settings`` are the spawner's (``image_source``, registry traits). Under
+    :func:`images_checked_in_registry`, its registry source (the caller closes it with
+    ``aclose`` when it has one); else ``None``: nothing is asked.
     """
-    if getattr(settings, "image_source", None) != "registry":
+    if not images_checked_in_registry(settings):
         return None, str(getattr(settings, "static_image_base", "") or "the image source")
     source = settings.make_image_source()
     return source, str(source.image_base)

@@ -13,6 +13,7 @@ from traitlets import Bool, Dict, List, Unicode, default
 from traitlets.config import Config
 
 from ..config import CheckedConfigurable, ConfigError, ConfigProblem, Duration
+from .image_sizes import check_platform
 from .model import NodeGroup
 from .storage import DEFAULT_DB_FILE, MenuStore, default_db_url
 from .validate import validation_problems
@@ -46,6 +47,15 @@ class LabMenu(CheckedConfigurable):
         help=(
             "How often, at most, the hub reads the menu database's current revision number "
             "(one indexed query); a saved revision is offered within this time. 0 to 5 seconds."
+        ),
+    )
+
+    image_platform = Unicode(
+        "linux/amd64",
+        config=True,
+        help=(
+            "The platform (os/architecture[/variant]) the labs run on: for a multi-platform "
+            "image, the editor shows the compressed size of this platform's image."
         ),
     )
 
@@ -86,6 +96,10 @@ class LabMenu(CheckedConfigurable):
         problems = super().config_problems()
         problems.extend(self.parsed_node_groups()[1])
         problems.extend(_db_url_problems(self.db_url))
+        try:
+            check_platform(self.image_platform)
+        except ValueError as error:
+            problems.append(ConfigProblem("LabMenu.image_platform", str(error)))
         if not 0 <= self.revision_check_interval <= 5:
             problems.append(
                 ConfigProblem(

@@ -37,6 +37,11 @@ def test_the_service_seeds_the_menu_from_the_traitlets_config(hub: EditorHub) ->
     assert status == 200
     assert "Lab menu" in page
     assert "(read-only)" in page
+    # A static source is no registry: no size is read, and the page says why.
+    assert (
+        '<td class="image-size" data-tag="recommended">unknown: the image source is a static '
+        "list (image_source &#34;static&#34;)</td>"
+    ) in page
 
 
 def test_reading_needs_a_hub_identity(hub: EditorHub) -> None:

@@ -290,6 +290,7 @@ def test_render_pod_uses_the_menu_profile(
         ({"revision_check_interval": "10s"}, "LabMenu.revision_check_interval", "between 0 and 5"),
         ({"node_groups": [{"name": "gpu", "max_cpu": "lots"}]}, "LabMenu.node_groups[0]", "lots"),
         ({"db_ulr": "sqlite://"}, "LabMenu.db_ulr", "did you mean db_url"),
+        ({"image_platform": "amd64"}, "LabMenu.image_platform", "'amd64' is not a platform"),
     ],
 )
 def test_check_config_names_what_is_wrong_with_lab_menu(
