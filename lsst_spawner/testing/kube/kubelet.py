@@ -462,11 +462,12 @@ class ProcessKubelet:
                         )
                         break
                     except (VolumeError, OSError) as exc:
+                        volume = getattr(exc, "volume", "") or "?"
                         if attempt % 20 == 0:
                             self._event(
                                 runtime,
                                 "FailedMount",
-                                f"MountVolume.SetUp failed: {exc}",
+                                f'MountVolume.SetUp failed for volume "{volume}" : {exc}',
                                 warning=True,
                             )
                     await asyncio.sleep(self.retry_period)
