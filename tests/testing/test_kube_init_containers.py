@@ -8,6 +8,7 @@ pod's scratch directory, every container's working directory.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -284,3 +285,36 @@ async def test_an_init_container_runs_as_its_own_security_context(
     assert cap.split() == ["CapEff:", "0000000000000001"]  # CAP_CHOWN alone
     assert (uid, root) == ("0", "ro-root")
     assert (await log_of(kube_api, "homes", "app")).split() == ["40001", "ok"]
+
+
+@pytest.mark.parametrize(
+    ("init", "field", "message"),
+    [
+        ({"name": "app"}, "spec.initContainers[0].name", 'Duplicate value: "app"'),
+        (
+            {"name": "i", "readinessProbe": {"exec": {"command": ["true"]}}},
+            "spec.initContainers[0].readinessProbe",
+            "may not be set for init containers",
+        ),
+        (
+            {"name": "i", "restartPolicy": "Always"},
+            "spec.initContainers[0].restartPolicy",
+            "sidecar init containers are not supported",
+        ),
+        (
+            {"name": "i", "volumeMounts": [{"name": "nope", "mountPath": "/x"}]},
+            "spec.initContainers[0].volumeMounts[0].name",
+            "Not found: 'nope'",
+        ),
+    ],
+)
+async def test_the_api_refuses_init_containers_a_kubelet_could_not_run(
+    kube_api: Any, init: dict[str, Any], field: str, message: str
+) -> None:
+    body = init_pod("refused", "x:1", [init], "true")
+    async with kube_api.api_client() as api:
+        with pytest.raises(client.ApiException) as refused:
+            await client.CoreV1Api(api).create_namespaced_pod(kube_api.namespace, body)
+    assert refused.value.status == 422
+    details = json.loads(refused.value.body)["details"]
+    assert [(c["field"], message in c["message"]) for c in details["causes"]] == [(field, True)]

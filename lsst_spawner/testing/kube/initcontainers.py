@@ -25,7 +25,7 @@ failure with ``restartPolicy: Never`` fails the pod (phase ``Failed``); with
 ``restartCount`` counted), as often as it takes. Events ``Pulling``/``Pulled``/
 ``Created``/``Started``/``BackOff`` name the container by
 ``spec.initContainers{name}``. Sidecars (an init container's own
-``restartPolicy: Always``) are not modelled: they run to completion as the others.
+``restartPolicy: Always``) are not modelled: the emulator's validation refuses them.
 """
 
 from __future__ import annotations
