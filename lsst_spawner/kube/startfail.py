@@ -198,20 +198,39 @@ async def watch_start(
     *,
     grace: float,
     interval: float = 1.0,
+    events_interval: float = 5.0,
     clock: Callable[[], float] = time.monotonic,
 ) -> StartFailure:
     """Return once :func:`start_failure` has shown a failure for ``grace`` seconds without a
     break (at once for a final one). Runs until cancelled otherwise; ``read_pod`` and
-    ``read_events`` must not do I/O (reflectors' caches)."""
+    ``read_events`` must not do I/O (reflectors' caches).
+
+    The pod is read every ``interval``. The events (KubeSpawner's ``events`` sorts every
+    event of the namespace) are read only once the pod has been waiting without any
+    container started for ``grace`` seconds, and then at most every ``events_interval``:
+    a spawn storm of pods that start normally never reads them here.
+    """
     since: float | None = None
+    waiting_since: float | None = None
+    events: Sequence[Mapping[str, Any]] = ()
+    events_read: float | None = None
     while True:
-        failure = start_failure(read_pod(), read_events())
+        pod = read_pod()
         now = clock()
+        if pod is None or container_started(pod):
+            waiting_since, events = None, ()
+        else:
+            waiting_since = now if waiting_since is None else waiting_since
+            due = events_read is None or now - events_read >= events_interval
+            if now - waiting_since >= grace and due:
+                events, events_read = read_events(), now
+        failure = start_failure(pod, events)
         if failure is None:
             since = None
         else:
             since = now if since is None else since
-            if failure.final or now - since >= grace:
+            # Events are read only after the pod waited ``grace``: a FailedMount has had it.
+            if failure.final or failure.reason == MOUNT_FAILED or now - since >= grace:
                 return failure
         await asyncio.sleep(interval)
 

@@ -227,3 +227,34 @@ async def test_until_failure_returns_the_start_or_the_first_failure() -> None:
 
     assert await until_failure(long_start(), never(), fails()) == (None, "failure")
     assert cancelled == [True]
+
+
+async def test_events_are_read_only_for_a_pod_stuck_past_the_grace_and_then_sparingly() -> None:
+    now = [0.0]
+    message = 'MountVolume.SetUp failed for volume "lab-secrets" : secret "site-butler" not found'
+    event_reads: list[float] = []
+
+    def read_pod() -> Any:
+        now[0] += 1
+        return lab_pod()  # ContainerCreating: the volumes are not mounted
+
+    def read_events() -> Any:
+        event_reads.append(now[0])
+        return [mount_event(message)] if now[0] >= 20 else []
+
+    failure = await watch_start(
+        read_pod, read_events, grace=10, interval=0, events_interval=5, clock=lambda: now[0]
+    )
+    assert failure.reason == "FailedMount"
+    assert failure.subject == "the Secret site-butler (keys token, url)"
+    # Not before the pod had waited 10 s, then every 5 s; returned at the first that showed it.
+    assert event_reads == [11.0, 16.0, 21.0]
+
+    # A pod whose containers start never has its events read.
+    started = lab_pod()
+    started["status"]["containerStatuses"][0]["state"] = {"running": {}}
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(
+            watch_start(lambda: started, read_events, grace=0, interval=0.01), 0.2
+        )
+    assert event_reads == [11.0, 16.0, 21.0]

@@ -23,11 +23,11 @@ Modes:
   host's. Needs root and runc.
 
 In every mode, the pod's init containers run first, one at a time, each to
-completion (:mod:`.initcontainers`); readiness and liveness probes run on their schedule until the
-container exits (:mod:`.probes`), a container that exits is restarted as the
-pod's ``restartPolicy`` says (with ``restartCount`` and ``lastState``), and the
-pod's ``log``, ``exec`` and ``attach`` subresources are served by
-:mod:`.streams`.
+completion (:mod:`.initcontainers`); readiness and liveness probes run on their
+schedule until the container exits (:mod:`.probes`), a container that exits is
+restarted as the pod's ``restartPolicy`` says (with ``restartCount`` and
+``lastState``), and the pod's ``log``, ``exec`` and ``attach`` subresources are
+served by :mod:`.streams`.
 """
 
 from __future__ import annotations
