@@ -200,7 +200,7 @@ async def test_a_config_error_is_retried_until_the_secret_appears(kube_api, kube
             message = await waiting_message()
             return message if message and message.startswith("couldn't") else None
 
-        assert await wait_for(no_key) == f"couldn't find key c in ConfigMap {ns}/cm"
+        assert await wait_for(no_key, 30) == f"couldn't find key c in ConfigMap {ns}/cm"
         await v1.patch_namespaced_config_map("cm", ns, {"data": {"c": "see"}})
         await wait_for(lambda: running(kube_api, "late"))
 

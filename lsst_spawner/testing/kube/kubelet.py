@@ -502,14 +502,20 @@ class ProcessKubelet:
         ports: list[int],
         group: str = APP,
     ) -> Any:
-        """The container's spec; a CreateContainerConfigError is reported and retried."""
+        """The container's spec; a CreateContainerConfigError is reported and retried.
+
+        The status follows each new reason at once (a Secret that appeared without the
+        key); the ``Failed`` event is repeated only every 20 attempts, as a kubelet's
+        back-off spaces them."""
+        said = ""
         for attempt in itertools.count():
             try:
                 pod = self.store.get("pods", runtime.namespace, runtime.name)
                 env = resolve_env(self.store, pod, container)
                 return self._container_spec(runtime, pod, container, images, env, ports)
             except (ContainerConfigError, VolumeError) as exc:
-                if attempt % 20 == 0:
+                if attempt % 20 == 0 or str(exc) != said:
+                    said = str(exc)
                     self._event(
                         runtime,
                         "Failed",
