@@ -18,8 +18,6 @@ each with its own status.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import copy
 import dataclasses
 import json
@@ -32,8 +30,10 @@ from .errors import (
     IdentityRejected,
     ImagePullFailed,
     LabBuildFailed,
+    LabStartFailed,
     NoImageAvailable,
     OptionsRejected,
+    SpawnRefused,
 )
 from .form.image import lab_image, lab_request
 from .form.options import LabOptions, OptionsCatalog, OptionsError, OptionsOrigin
@@ -44,6 +44,7 @@ from .kube.claims import ensure_home_claim, ensure_namespace
 from .kube.objects import create_lab_config, delete_lab_config, has_legacy_env_secret
 from .kube.pull import watch_image_pull
 from .kube.retries import KubernetesError, RetryPolicy
+from .kube.startfail import StartFailure, until_failure, watch_start
 from .kube.sweep import SPAWNS
 from .lab.claims import HomeClaimSettings, build_home_claim, build_user_namespace
 from .lab.models import dict_to_model
@@ -74,6 +75,7 @@ class SpawnerHost(Protocol):
     modify_pod_hook: Any
     events_enabled: bool
     lab_image_pull_grace: float
+    lab_start_failure_grace: float
     _start_future: Any
     lab_spawn: LabSpawn | None
     finished_spawn_progress: SpawnProgress | None
@@ -343,7 +345,8 @@ class LabSpawn:
                 SPAWNS.end(registered)
 
     async def _start_pod_failing_fast(self, start_pod: Callable[[], Awaitable[Any]]) -> Any:
-        """KubeSpawner's start, stopped with the kubelet's reason if the image cannot be had."""
+        """KubeSpawner's start, stopped with the kubelet's reason if the image cannot be had,
+        a Secret or ConfigMap the pod reads is missing or an init container fails."""
         spawner = self.spawner
         name = f"{spawner.namespace}/{self.created_for}"
 
@@ -352,34 +355,36 @@ class LabSpawn:
             return reflector.pods.get(name) if reflector is not None else None
 
         image = self.options.image if self.options is not None else None
-        start = asyncio.ensure_future(start_pod())
-        watch = asyncio.ensure_future(
+        result, failure = await until_failure(
+            start_pod(),
             watch_image_pull(
                 read_pod,
                 grace=spawner.lab_image_pull_grace,
                 manifest_exists=spawner.image_manifest_check(image) if image else None,
                 image=image.pinned_reference if image else "",
-            )
+            ),
+            watch_start(
+                read_pod,
+                lambda: spawner.events if spawner.events_enabled else (),
+                grace=spawner.lab_start_failure_grace,
+            ),
         )
-        try:
-            await asyncio.wait({start, watch}, return_when=asyncio.FIRST_COMPLETED)
-            if start.done() or not watch.done():
-                return await start
-            failure = watch.result()
-        finally:
-            watch.cancel()
-        start.cancel()
-        with contextlib.suppress(BaseException):
-            await start
+        if failure is None:
+            return result
+        refusal: type[SpawnRefused] = LabStartFailed
+        if isinstance(failure, StartFailure):
+            what = failure.subject
+        else:
+            what, refusal = f"image {failure.image} cannot be pulled", ImagePullFailed
         spawner.log.warning(
-            "Stopping the spawn of %s: image %s cannot be pulled (%s: %s)",
+            "Stopping the spawn of %s: %s (%s: %s)",
             spawner._log_name,
-            failure.image,
+            what,
             failure.reason,
             failure.message,
         )
         await spawner.stop(now=True)  # the pod, then the Secret
-        raise ImagePullFailed(failure.user_message())
+        raise refusal(failure.user_message())
 
     async def _delete_created(self, pod_name: str) -> None:
         spawner = self.spawner

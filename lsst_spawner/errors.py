@@ -12,6 +12,9 @@ whoever catches it:
   identity in auth_state, a uid the lab rules refuse, too many groups).
 - :class:`ImagePullFailed` (503): the kubelet cannot pull the lab's image; the spawn
   stops after ``lab_image_pull_grace`` instead of waiting out ``start_timeout``.
+- :class:`LabStartFailed` (503): the lab's pod cannot start (a Secret or ConfigMap it
+  reads is missing, an init container fails); the spawn stops after
+  ``lab_start_failure_grace``.
 - :class:`LabBuildFailed` (500): the site's configuration and KubeSpawner's pod
   cannot make a safe lab (a secret value copied into the environment, a pod
   without containers); the user cannot fix it.
@@ -30,6 +33,7 @@ __all__ = [
     "IdentityRejected",
     "ImagePullFailed",
     "LabBuildFailed",
+    "LabStartFailed",
     "NoImageAvailable",
     "OptionsRejected",
     "RefusalHTTPError",
@@ -76,6 +80,12 @@ class IdentityRejected(SpawnRefused):
 
 class ImagePullFailed(SpawnRefused):
     """The kubelet cannot pull the lab's image: the spawn stops instead of timing out."""
+
+    status = 503
+
+
+class LabStartFailed(SpawnRefused):
+    """The lab's pod cannot start for a reason the kubelet would retry until start_timeout."""
 
     status = 503
 

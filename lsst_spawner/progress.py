@@ -89,6 +89,11 @@ class SpawnProgress:
         """The progress event for a Kubernetes event of the lab's pod (not recorded)."""
         reason = str(event.get("reason") or "")
         wanted = KUBE_REASON_PROGRESS.get(reason, self._last + (95 - self._last) // 4)
+        field = str((event.get("involvedObject") or {}).get("fieldPath") or "")
+        if field.startswith("spec.initContainers"):
+            # Init containers run before the lab's image is pulled: their events move the bar
+            # by one each, so the lab container's own steps keep their percentages.
+            wanted = self._last + 1
         severity = severity_of(event)
         text = str(event.get("message") or "").strip()
         message = f"{reason}: {text}" if reason else text

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ __all__ = [
     "PullFailure",
     "container_started",
     "pull_failure",
+    "waiting_containers",
     "watch_image_pull",
 ]
 
@@ -64,18 +65,24 @@ class PullFailure:
         )
 
 
-def pull_failure(pod: Mapping[str, Any] | None) -> PullFailure | None:
-    """The first container (init containers first) of ``pod`` waiting on a pull failure."""
-    if not pod:
-        return None
-    status = pod.get("status") or {}
+def waiting_containers(
+    pod: Mapping[str, Any] | None,
+) -> Iterator[tuple[Mapping[str, Any], str, str]]:
+    """``(status, reason, message)`` of each waiting container of ``pod``, init ones first."""
+    status = (pod or {}).get("status") or {}
     for group in ("initContainerStatuses", "containerStatuses"):
         for container in status.get(group) or []:
             waiting = ((container.get("state") or {}).get("waiting")) or {}
-            reason = waiting.get("reason")
-            if reason in PULL_FAILURE_REASONS:
+            if waiting:
                 message = str(waiting.get("message") or "")[:500]
-                return PullFailure(str(container.get("image") or "?"), str(reason), message)
+                yield container, str(waiting.get("reason") or ""), message
+
+
+def pull_failure(pod: Mapping[str, Any] | None) -> PullFailure | None:
+    """The first container (init containers first) of ``pod`` waiting on a pull failure."""
+    for container, reason, message in waiting_containers(pod):
+        if reason in PULL_FAILURE_REASONS:
+            return PullFailure(str(container.get("image") or "?"), reason, message)
     return None
 
 

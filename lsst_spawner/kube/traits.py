@@ -37,6 +37,16 @@ class KubeTraits(CheckedConfigurable):
             "start_timeout); its pod and Secrets are deleted."
         ),
     )
+    lab_start_failure_grace = Duration(
+        "30s",
+        minimum=0,
+        config=True,
+        help=(
+            "How long a lab pod may wait on a missing Secret or ConfigMap (or key) it reads, or "
+            "restart a failing init container, before its spawn fails naming it; a pod that "
+            "failed stops the spawn at once. Its pod and Secrets are deleted."
+        ),
+    )
     kubernetes_skip_environment_lookups = Bool(
         True,
         config=True,

@@ -30,7 +30,9 @@ async def test_an_image_the_node_cannot_pull_fails_fast(
     lab_cluster: LabCluster, kubelet: Any
 ) -> None:
     kubelet.mode = "stub"
-    kubelet.images = set()  # the node can pull nothing
+    # The node can pull only the init image (init containers run, and pull, first): the lab's
+    # image is the one that fails.
+    kubelet.images = {"registry.example/init:1.2.3"}
     server = await _setup(lab_cluster)  # lab_image_pull_grace = 1
     lab_cluster.start_operator()
     name = lab_cluster.declare(server)["metadata"]["name"]

@@ -19,3 +19,12 @@ def lab_stand_in(local_registry: Any) -> tuple[str, dict[str, str]]:
     url = local_registry.registry.url
     digests = asyncio.run(publish_lab_stand_in(url, "oci/sciplat-lab", LAB_TAGS))
     return f"{local_registry.host_port}/oci/sciplat-lab", digests
+
+
+@pytest.fixture(scope="session")
+def init_image(local_registry: Any) -> str:
+    """An init image in the real local registry: a shell, run by the OCI kubelet."""
+    from lsst_spawner.testing.kube.images import publish_image
+
+    url = local_registry.registry.url
+    return asyncio.run(publish_image(url, "oci/lab-init", "1", entrypoint=["/bin/sh", "-c"]))

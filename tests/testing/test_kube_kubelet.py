@@ -154,9 +154,61 @@ async def test_missing_secret_is_a_config_error(kube_api, kubelet) -> None:
             pod = await kube_api.get("pods", "cfg")
             statuses = pod["status"].get("containerStatuses") or [{}]
             waiting = statuses[0].get("state", {}).get("waiting", {})
-            return waiting.get("reason") == "CreateContainerConfigError"
+            if waiting.get("reason") == "CreateContainerConfigError":
+                return waiting["message"]
+            return None
 
-        await wait_for(config_error)
+        assert await wait_for(config_error) == 'secret "absent" not found'
+        failed = [e for e in await kube_api.list("events") if e["reason"] == "Failed"]
+        assert failed[0]["message"] == 'Error: secret "absent" not found'
+
+
+async def test_a_config_error_is_retried_until_the_secret_appears(kube_api, kubelet) -> None:
+    # A process: it prints what it got; optional references to missing objects are skipped.
+    ns = kube_api.namespace
+    env = [
+        {"name": "T", "valueFrom": {"secretKeyRef": {"name": "later", "key": "k"}}},
+        {"name": "C", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "c"}}},
+        {
+            "name": "O",
+            "valueFrom": {"secretKeyRef": {"name": "nowhere", "key": "x", "optional": True}},
+        },
+    ]
+    script = 'echo "T=$T C=$C O=${O:-unset}"; sleep 30'
+    body = lab_pod(
+        "late",
+        ["sh", "-c", script],
+        env=env,
+        envFrom=[{"secretRef": {"name": "nowhere-either", "optional": True}}],
+    )
+    async with kube_api.api_client() as api:
+        v1 = client.CoreV1Api(api)
+        await v1.create_namespaced_config_map(ns, {"metadata": {"name": "cm"}, "data": {}})
+        await v1.create_namespaced_pod(ns, body)
+
+        async def waiting_message():
+            pod = await kube_api.get("pods", "late")
+            statuses = pod["status"].get("containerStatuses") or [{}]
+            return statuses[0].get("state", {}).get("waiting", {}).get("message")
+
+        assert await wait_for(waiting_message) == 'secret "later" not found'
+        await v1.create_namespaced_secret(
+            ns, {"metadata": {"name": "later"}, "stringData": {"k": "t"}}
+        )
+
+        async def no_key():
+            message = await waiting_message()
+            return message if message and message.startswith("couldn't") else None
+
+        assert await wait_for(no_key, 30) == f"couldn't find key c in ConfigMap {ns}/cm"
+        await v1.patch_namespaced_config_map("cm", ns, {"data": {"c": "see"}})
+        await wait_for(lambda: running(kube_api, "late"))
+
+        async def logged():
+            text = await v1.read_namespaced_pod_log("late", ns)
+            return text if text.strip() else None
+
+        assert (await wait_for(logged)).strip() == "T=t C=see O=unset"
 
 
 async def test_stub_mode_answers_http_without_a_process(kube_api, kubelet) -> None:

@@ -134,7 +134,7 @@ def store() -> ObjectStore:
         ({"secret": {"secretName": "absent"}}, 'secret "absent" not found'),
         (
             {"configMap": {"name": "cm", "items": [{"key": "nope", "path": "p"}]}},
-            "references non-existent key nope",
+            "configmap references non-existent config key: nope",
         ),
         (
             {"configMap": {"name": "cm", "items": [{"key": "k", "path": "../../etc/evil"}]}},

@@ -140,6 +140,42 @@ def running(kube_api: Any, name: str) -> dict[str, Any]:
 # -- Tables ---------------------------------------------------------------------------------
 
 
+def init_manifest(name: str, script: str, policy: str) -> dict[str, Any]:
+    body = pod_manifest(name)
+    body["spec"]["containers"][0]["command"] = ["sleep", "30"]
+    body["spec"]["restartPolicy"] = policy
+    body["spec"]["initContainers"] = [
+        {"name": f"init-{n}", "image": "lab:w_2026_01", "command": ["/bin/sh", "-c", script]}
+        for n in range(2)
+    ]
+    return body
+
+
+def test_get_pods_shows_the_init_containers_progress_and_failures(
+    kubectl: Kubectl, kube_api: Any, kubelet: Any
+) -> None:
+    # The process kubelet runs the init containers; kubectl prints the server's Table.
+    kubectl.apply(init_manifest("initing", "until [ -e go ]; do sleep 0.05; done", "Never"))
+    kubectl.apply(init_manifest("init-error", "exit 3", "Never"))
+    kubectl.apply(init_manifest("init-crash", "exit 3", "OnFailure"))
+
+    def status(name: str) -> str:
+        return row(kubectl.run("get", "pods").stdout, name)[2]
+
+    wait_for(lambda: status("init-error") == "Init:Error", "Init:Error")
+    wait_for(lambda: status("init-crash") == "Init:CrashLoopBackOff", "Init:CrashLoopBackOff")
+    wait_for(lambda: status("initing") == "Init:0/2", "Init:0/2")
+    listed = kubectl.run("get", "pods").stdout
+    assert row(listed, "initing")[1] == "0/1"
+    assert row(listed, "init-error")[1:3] == ["0/1", "Init:Error"]
+    crash = row(listed, "init-crash")
+    assert crash[2] == "Init:CrashLoopBackOff"
+    assert int(crash[3].split()[0]) >= 1  # RESTARTS counts the init container's restarts
+    runtime = kubelet.runtime_of(kube_api.namespace, "initing")
+    (runtime.scratch / "go").write_text("")
+    wait_for(lambda: status("initing") == "Running", "Running after the init containers")
+
+
 def test_get_pods_shows_ready_status_restarts_ip_and_node(
     kubectl: Kubectl, kube_api: Any, kubelet: Any
 ) -> None:

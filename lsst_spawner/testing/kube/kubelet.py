@@ -22,11 +22,12 @@ Modes:
   registry its reference names, :mod:`.images`) and of the pod, nothing of the
   host's. Needs root and runc.
 
-In every mode, readiness and liveness probes run on their schedule until the
-container exits (:mod:`.probes`), a container that exits is restarted as the
-pod's ``restartPolicy`` says (with ``restartCount`` and ``lastState``), and the
-pod's ``log``, ``exec`` and ``attach`` subresources are served by
-:mod:`.streams`.
+In every mode, the pod's init containers run first, one at a time, each to
+completion (:mod:`.initcontainers`); readiness and liveness probes run on their
+schedule until the container exits (:mod:`.probes`), a container that exits is
+restarted as the pod's ``restartPolicy`` says (with ``restartCount`` and
+``lastState``), and the pod's ``log``, ``exec`` and ``attach`` subresources are
+served by :mod:`.streams`.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from typing import Any, Literal
 from .containers import RunningContainer, host_environment, start_oci, start_process
 from .dns import hosts_file, service_env
 from .images import ImageConfig, ImagePullError, fetch_image_config, mirrored
+from .initcontainers import run_init_containers
 from .network import AddressPool, StubResponder
 from .nodes import (
     FakeNode,
@@ -62,6 +64,8 @@ from .nodes import (
 from .oci import Bundle, build_process, build_spec, find_runc
 from .podenv import ContainerConfigError, resolve_env
 from .podstatus import (
+    APP,
+    INIT,
     refresh_pod_conditions,
     running_status,
     set_condition,
@@ -97,6 +101,7 @@ class _Runtime:
     scratch: Path | None = None
     volumes: dict[str, HostVolume] = field(default_factory=dict)
     changed: asyncio.Event = field(default_factory=asyncio.Event)  # log followers wake up
+    init_names: set[str] = field(default_factory=set)  # which of ``containers`` are init ones
 
 
 class ProcessKubelet:
@@ -287,6 +292,7 @@ class ProcessKubelet:
         warning: bool = False,
         container: str | None = None,
         component: str = "kubelet",
+        group: str = APP,
     ) -> None:
         now = now_rfc3339()
         involved = {
@@ -300,7 +306,8 @@ class ProcessKubelet:
         if pod is not None:
             involved["resourceVersion"] = pod["metadata"]["resourceVersion"]
         if container:
-            involved["fieldPath"] = f"spec.containers{{{container}}}"
+            field = "initContainers" if group == INIT else "containers"
+            involved["fieldPath"] = f"spec.{field}{{{container}}}"
         body = {
             "metadata": {"name": event_name(runtime.name)},
             "involvedObject": involved,
@@ -426,11 +433,21 @@ class ProcessKubelet:
                     podIPs=[{"ip": ip}],
                     startTime=now_rfc3339(),
                 )
-                set_condition(p, "Initialized", True)
+                # As the kubelet's convertToAPIContainerStatuses: every container waits,
+                # "PodInitializing" while the pod has init containers to run.
+                init = p["spec"].get("initContainers") or []
+                if init:
+                    set_condition(p, "Initialized", False, "ContainersNotInitialized")
+                    status["initContainerStatuses"] = [
+                        waiting_status(c, "PodInitializing") for c in init
+                    ]
+                else:
+                    set_condition(p, "Initialized", True)
                 set_condition(p, "Ready", False, "ContainersNotReady")
                 set_condition(p, "ContainersReady", False, "ContainersNotReady")
+                reason = "PodInitializing" if init else "ContainerCreating"
                 status["containerStatuses"] = [
-                    waiting_status(c, "ContainerCreating") for c in p["spec"]["containers"]
+                    waiting_status(c, reason) for c in p["spec"]["containers"]
                 ]
 
             pod = self._mutate(runtime, network)
@@ -445,17 +462,20 @@ class ProcessKubelet:
                         )
                         break
                     except (VolumeError, OSError) as exc:
+                        volume = getattr(exc, "volume", "") or "?"
                         if attempt % 20 == 0:
                             self._event(
                                 runtime,
                                 "FailedMount",
-                                f"MountVolume.SetUp failed: {exc}",
+                                f'MountVolume.SetUp failed for volume "{volume}" : {exc}',
                                 warning=True,
                             )
                     await asyncio.sleep(self.retry_period)
                 (runtime.scratch / "hosts").write_text(
                     hosts_file(self.store, runtime.namespace, runtime.name, ip)
                 )
+            if not await run_init_containers(self, runtime, ports):
+                return  # an init container failed for good (restartPolicy Never), or the pod went
             images: dict[str, ImageConfig] = {}
             for container in containers:
                 image = await self._pull(runtime, container)
@@ -480,24 +500,32 @@ class ProcessKubelet:
         container: dict[str, Any],
         images: dict[str, ImageConfig],
         ports: list[int],
+        group: str = APP,
     ) -> Any:
-        """The container's spec; a CreateContainerConfigError is reported and retried."""
+        """The container's spec; a CreateContainerConfigError is reported and retried.
+
+        The status follows each new reason at once (a Secret that appeared without the
+        key); the ``Failed`` event is repeated only every 20 attempts, as a kubelet's
+        back-off spaces them."""
+        said = ""
         for attempt in itertools.count():
             try:
                 pod = self.store.get("pods", runtime.namespace, runtime.name)
                 env = resolve_env(self.store, pod, container)
                 return self._container_spec(runtime, pod, container, images, env, ports)
             except (ContainerConfigError, VolumeError) as exc:
-                if attempt % 20 == 0:
+                if attempt % 20 == 0 or str(exc) != said:
+                    said = str(exc)
                     self._event(
                         runtime,
                         "Failed",
                         f"Error: {exc}",
                         warning=True,
                         container=container["name"],
+                        group=group,
                     )
                     waiting = waiting_status(container, "CreateContainerConfigError", str(exc))
-                    self._set_waiting(runtime, waiting)
+                    self._set_waiting(runtime, waiting, group)
             await asyncio.sleep(self.retry_period)
         raise AssertionError("unreachable")
 
@@ -678,6 +706,7 @@ class ProcessKubelet:
         container: dict[str, Any],
         spec: Any,
         ports: list[int],
+        group: str = APP,
     ) -> RunningContainer | None:
         assert runtime.ip is not None
         assert runtime.scratch is not None
@@ -709,8 +738,11 @@ class ProcessKubelet:
                 )
             except OSError as exc:
                 await bundle.cleanup(self.runc)
-                self._event(runtime, "Failed", f"Error: {exc}", warning=True, container=name)
-                self._set_waiting(runtime, waiting_status(container, "RunContainerError", str(exc)))
+                self._event(
+                    runtime, "Failed", f"Error: {exc}", warning=True, container=name, group=group
+                )
+                waiting = waiting_status(container, "RunContainerError", str(exc))
+                self._set_waiting(runtime, waiting, group)
                 return None
         runtime.containers[name] = running
         runtime.processes[name] = running.process
@@ -780,8 +812,8 @@ class ProcessKubelet:
                 status["ready"] = ok
         refresh_pod_conditions(p)
 
-    def _set_waiting(self, runtime: _Runtime, waiting: dict[str, Any]) -> None:
-        self._mutate(runtime, lambda p: set_container(p, waiting["name"], waiting))
+    def _set_waiting(self, runtime: _Runtime, waiting: dict[str, Any], group: str = APP) -> None:
+        self._mutate(runtime, lambda p: set_container(p, waiting["name"], waiting, group))
 
     def image_size(self, image: str) -> int:
         """The size of ``image`` in bytes (``image_sizes``, by reference or without digest)."""
@@ -810,21 +842,19 @@ class ProcessKubelet:
             return None, str(exc)
         return None, failure
 
-    async def _pull(self, runtime: _Runtime, container: dict[str, Any]) -> ImageConfig | None:
+    async def _pull(
+        self, runtime: _Runtime, container: dict[str, Any], group: str = APP
+    ) -> ImageConfig | None:
         image, name = container["image"], container["name"]
+        event = functools.partial(self._event, runtime, container=name, group=group)
         node = self.node(runtime.node)
         use_cache = container.get("imagePullPolicy") != "Always"
         if node is not None and use_cache and node_has_image(node, image):
             config, _ = await self._image_config(image, use_cache)
             if config is not None:
-                self._event(
-                    runtime,
-                    "Pulled",
-                    f'Container image "{image}" already present on machine',
-                    container=name,
-                )
+                event("Pulled", f'Container image "{image}" already present on machine')
                 return config
-        self._event(runtime, "Pulling", f'Pulling image "{image}"', container=name)
+        event("Pulling", f'Pulling image "{image}"')
         loop = asyncio.get_running_loop()
         asked = loop.time()
         async with self._pull_locks.setdefault(runtime.node or "", asyncio.Lock()):
@@ -840,47 +870,37 @@ class ProcessKubelet:
                     self.pulls.append((node.name, image))
         if config is not None:
             done = loop.time()
-            self._event(
-                runtime,
+            event(
                 "Pulled",
                 f'Successfully pulled image "{image}" in {done - began:.3f}s '
                 f"({done - asked:.3f}s including waiting). Image size: {size} bytes.",
-                container=name,
             )
             return config
-        self._event(
-            runtime,
+        event(
             "Failed",
             f'Failed to pull image "{image}": rpc error: code = NotFound desc = {failure}',
             warning=True,
-            container=name,
         )
-        self._event(runtime, "Failed", "Error: ErrImagePull", warning=True, container=name)
-        self._mutate(
-            runtime,
-            lambda p: set_container(p, name, waiting_status(container, "ErrImagePull", failure)),
-        )
+        event("Failed", "Error: ErrImagePull", warning=True)
+        self._set_waiting(runtime, waiting_status(container, "ErrImagePull", failure), group)
         await self._pause()
-        self._event(
-            runtime, "BackOff", f'Back-off pulling image "{image}"', warning=True, container=name
-        )
-        self._event(runtime, "Failed", "Error: ImagePullBackOff", warning=True, container=name)
-        self._mutate(
-            runtime,
-            lambda p: set_container(
-                p,
-                name,
-                waiting_status(container, "ImagePullBackOff", f'Back-off pulling image "{image}"'),
-            ),
-        )
+        event("BackOff", f'Back-off pulling image "{image}"', warning=True)
+        event("Failed", "Error: ImagePullBackOff", warning=True)
+        backoff = waiting_status(container, "ImagePullBackOff", f'Back-off pulling image "{image}"')
+        self._set_waiting(runtime, backoff, group)
         return None
 
     async def _terminate(self, runtime: _Runtime, grace: int, removed: bool = False) -> None:
         if runtime.task is not None and not runtime.task.done():
             runtime.task.cancel()
         if not removed:
-            for name in list(runtime.containers) or []:
-                self._event(runtime, "Killing", f"Stopping container {name}", container=name)
+            for name, running in list(runtime.containers.items()):
+                if name in runtime.init_names and running.exited.is_set():
+                    continue  # an init container that completed: nothing to stop
+                group = INIT if name in runtime.init_names else APP
+                self._event(
+                    runtime, "Killing", f"Stopping container {name}", container=name, group=group
+                )
         await self._kill(runtime, grace)
         self.pods.pop(runtime.uid, None)
         if runtime.node is not None:

@@ -7,7 +7,13 @@ from typing import Any
 
 from .store import now_rfc3339
 
+#: The status lists of app and of init containers.
+APP = "containerStatuses"
+INIT = "initContainerStatuses"
+
 __all__ = [
+    "APP",
+    "INIT",
     "refresh_pod_conditions",
     "running_status",
     "set_condition",
@@ -65,8 +71,9 @@ def running_status(container: dict[str, Any], started: str, ready: bool) -> dict
     }
 
 
-def set_container(pod: dict[str, Any], name: str, status: dict[str, Any]) -> None:
-    statuses = pod["status"].setdefault("containerStatuses", [])
+def set_container(pod: dict[str, Any], name: str, status: dict[str, Any], group: str = APP) -> None:
+    """Put ``status`` in the pod's ``group`` (``initContainerStatuses`` for init containers)."""
+    statuses = pod["status"].setdefault(group, [])
     for n, existing in enumerate(statuses):
         if existing["name"] == name:
             statuses[n] = status

@@ -108,20 +108,29 @@ def authorize_connect(emulator: KubeEmulator, request: web.Request, name: str) -
 
 def _container_name(pod: dict[str, Any], wanted: str | None) -> str:
     names: list[str] = [c["name"] for c in pod["spec"]["containers"]]
+    init: list[str] = [c["name"] for c in pod["spec"].get("initContainers") or []]
     name = pod["metadata"]["name"]
     if not wanted:
         if len(names) == 1:
             return names[0]
-        raise ApiError.bad_request(
-            f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]"
+        choices = f"[{' '.join(names)}]" + (
+            f" or one of the init containers: [{' '.join(init)}]" if init else ""
         )
-    if wanted not in names:
+        raise ApiError.bad_request(
+            f"a container name must be specified for pod {name}, choose one of: {choices}"
+        )
+    if wanted not in names + init:
         raise ApiError.bad_request(f"container {wanted} is not valid for pod {name}")
     return wanted
 
 
+def _statuses(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    status = pod.get("status") or {}
+    return [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+
+
 def _waiting_reason(pod: dict[str, Any], container: str) -> str:
-    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+    for status in _statuses(pod):
         if status["name"] == container:
             waiting = status["state"].get("waiting") or {}
             return str(waiting.get("reason", "ContainerCreating"))
@@ -129,8 +138,11 @@ def _waiting_reason(pod: dict[str, Any], container: str) -> str:
 
 
 def _is_running(pod: dict[str, Any], container: str) -> bool:
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    return any(s["name"] == container and "running" in s["state"] for s in statuses)
+    """Running, or (an init container with nothing to run) completed."""
+    return any(
+        s["name"] == container and ("running" in s["state"] or "terminated" in s["state"])
+        for s in _statuses(pod)
+    )
 
 
 def _running(

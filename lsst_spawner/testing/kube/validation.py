@@ -184,17 +184,19 @@ class Validator:
             names = [c.get("name") for c in spec.get("containers") or []]
             if len(names) != len(set(names)):
                 causes.append(("FieldValueDuplicate", "spec.containers", "Duplicate value"))
+            causes += _init_container_causes(spec, set(names))
             volumes = {v.get("name") for v in spec.get("volumes") or []}
-            for index, container in enumerate(spec.get("containers") or []):
-                for n, mount in enumerate(container.get("volumeMounts") or []):
-                    if mount.get("name") not in volumes:
-                        causes.append(
-                            (
-                                "FieldValueNotFound",
-                                f"spec.containers[{index}].volumeMounts[{n}].name",
-                                f"Not found: {mount.get('name')!r}",
+            for group in ("initContainers", "containers"):
+                for index, container in enumerate(spec.get(group) or []):
+                    for n, mount in enumerate(container.get("volumeMounts") or []):
+                        if mount.get("name") not in volumes:
+                            causes.append(
+                                (
+                                    "FieldValueNotFound",
+                                    f"spec.{group}[{index}].volumeMounts[{n}].name",
+                                    f"Not found: {mount.get('name')!r}",
+                                )
                             )
-                        )
         elif kind in ("ConfigMap", "Secret"):
             for field in ("data", "binaryData", "stringData"):
                 for key in obj.get(field) or {}:
@@ -220,3 +222,35 @@ class Validator:
                             )
                         )
         return causes
+
+
+def _init_container_causes(spec: dict[str, Any], app_names: set[Any]) -> list[tuple[str, str, str]]:
+    """As the API server's validateInitContainers: names unique among all containers, and
+    no probes or lifecycle hooks (sidecars, restartPolicy Always, are not modelled)."""
+    causes: list[tuple[str, str, str]] = []
+    seen = set(app_names)
+    for index, container in enumerate(spec.get("initContainers") or []):
+        where = f"spec.initContainers[{index}]"
+        name = container.get("name")
+        if name in seen:
+            causes.append(("FieldValueDuplicate", f"{where}.name", f'Duplicate value: "{name}"'))
+        seen.add(name)
+        if container.get("restartPolicy") is not None:
+            causes.append(
+                (
+                    "FieldValueForbidden",
+                    f"{where}.restartPolicy",
+                    "Forbidden: sidecar init containers are not supported by this emulator",
+                )
+            )
+        for field in ("lifecycle", "livenessProbe", "readinessProbe", "startupProbe"):
+            if field in container:
+                causes.append(
+                    (
+                        "FieldValueForbidden",
+                        f"{where}.{field}",
+                        "Forbidden: may not be set for init containers without "
+                        "restartPolicy=Always",
+                    )
+                )
+    return causes

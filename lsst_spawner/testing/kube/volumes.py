@@ -39,6 +39,9 @@ __all__ = ["HostVolume", "VolumeError", "container_mounts", "prepare_volumes"]
 class VolumeError(Exception):
     """A volume cannot be set up: the kubelet's ``FailedMount`` event message."""
 
+    #: The volume that failed (set by :func:`prepare_volumes`).
+    volume: str = ""
+
 
 @dataclass(frozen=True)
 class HostVolume:
@@ -76,7 +79,7 @@ def _pick(
     data: dict[str, bytes] | None,
     items: list[dict[str, Any]] | None,
     default_mode: int,
-    label: str,
+    kind: str,
     optional: bool,
 ) -> dict[PurePosixPath, tuple[bytes, int]]:
     if data is None:
@@ -89,7 +92,10 @@ def _pick(
         if key not in data:
             if optional:
                 continue
-            raise VolumeError(f"configmap/secret {label}: references non-existent key {key}")
+            # The kubelet's words (pkg/volume/secret and configmap MakePayload).
+            if kind == "secret":
+                raise VolumeError(f"references non-existent secret key: {key}")
+            raise VolumeError(f"configmap references non-existent config key: {key}")
         files[_relative(item.get("path", ""), "item path")] = (
             data[key],
             int(item.get("mode", default_mode)),
@@ -162,70 +168,86 @@ def prepare_volumes(
     store: ObjectStore, pod: Mapping[str, Any], root: Path, claims: Path
 ) -> dict[str, HostVolume]:
     """Set up every volume of ``pod`` under ``root``; :class:`VolumeError` on the first failure."""
-    namespace = pod["metadata"]["namespace"]
     security = pod["spec"].get("securityContext") or {}
     group = security.get("fsGroup")
     volumes: dict[str, HostVolume] = {}
     for volume in pod["spec"].get("volumes") or []:
-        name = volume["name"]
-        here = root / name
-        if "emptyDir" in volume:
-            here.mkdir(parents=True, exist_ok=True)
-            os.chmod(here, 0o777)  # noqa: S103 - an emptyDir is world-writable
-            if group is not None:
-                _own(here, group)
-            volumes[name] = HostVolume(here, False)
-        elif "secret" in volume or "configMap" in volume:
-            kind = "secret" if "secret" in volume else "configmap"
-            source = volume.get("secret") or volume.get("configMap") or {}
-            ref = source.get("secretName") if kind == "secret" else source.get("name")
-            optional = bool(source.get("optional"))
-            data = _object_data(store, namespace, kind, ref or "", optional)
-            mode = int(source.get("defaultMode", 0o644))
-            files = _pick(data, source.get("items"), mode, f"{namespace}/{ref}", optional)
-            _write_atomic(here, files, group)
-            volumes[name] = HostVolume(here, True)
-        elif "projected" in volume:
-            source = volume["projected"]
-            mode = int(source.get("defaultMode", 0o644))
-            files = {}
-            for part in source.get("sources") or []:
-                if "secret" in part or "configMap" in part:
-                    kind = "secret" if "secret" in part else "configmap"
-                    ref = part.get("secret") or part.get("configMap") or {}
-                    optional = bool(ref.get("optional"))
-                    data = _object_data(store, namespace, kind, ref.get("name", ""), optional)
-                    files.update(_pick(data, ref.get("items"), mode, ref.get("name", ""), optional))
-                elif "downwardAPI" in part:
-                    files.update(_downward(pod, part["downwardAPI"].get("items") or [], mode))
-                else:
-                    kinds = ", ".join(sorted(part))
-                    raise VolumeError(f"projected source {kinds} is not supported by this kubelet")
-            _write_atomic(here, files, group)
-            volumes[name] = HostVolume(here, True)
-        elif "downwardAPI" in volume:
-            source = volume["downwardAPI"]
-            mode = int(source.get("defaultMode", 0o644))
-            _write_atomic(here, _downward(pod, source.get("items") or [], mode), group)
-            volumes[name] = HostVolume(here, True)
-        elif "hostPath" in volume:
-            volumes[name] = HostVolume(_host_path(volume["hostPath"]), False)
-        elif "persistentVolumeClaim" in volume:
-            source = volume["persistentVolumeClaim"]
-            claim = source.get("claimName", "")
-            if (namespace, claim) not in store.objects["persistentvolumeclaims"]:
-                raise VolumeError(f'persistentvolumeclaim "{claim}" not found')
-            here = claims / namespace / claim
-            if not here.exists():
-                here.mkdir(parents=True)
-                os.chmod(here, 0o777)  # noqa: S103 - as a hostpath provisioner makes it  # noqa: S103 - an emptyDir is world-writable
-            if group is not None:
-                _own(here, group)
-            volumes[name] = HostVolume(here, bool(source.get("readOnly")))
-        else:
-            kinds = ", ".join(sorted(k for k in volume if k != "name"))
-            raise VolumeError(f"volume {name}: {kinds} volumes are not supported by this kubelet")
+        try:
+            _prepare(store, pod, volume, root, claims, group, volumes)
+        except VolumeError as exc:
+            exc.volume = volume["name"]
+            raise
     return volumes
+
+
+def _prepare(
+    store: ObjectStore,
+    pod: Mapping[str, Any],
+    volume: Mapping[str, Any],
+    root: Path,
+    claims: Path,
+    group: int | None,
+    volumes: dict[str, HostVolume],
+) -> None:
+    namespace = pod["metadata"]["namespace"]
+    name = volume["name"]
+    here = root / name
+    if "emptyDir" in volume:
+        here.mkdir(parents=True, exist_ok=True)
+        os.chmod(here, 0o777)  # noqa: S103 - an emptyDir is world-writable
+        if group is not None:
+            _own(here, group)
+        volumes[name] = HostVolume(here, False)
+    elif "secret" in volume or "configMap" in volume:
+        kind = "secret" if "secret" in volume else "configmap"
+        source = volume.get("secret") or volume.get("configMap") or {}
+        ref = source.get("secretName") if kind == "secret" else source.get("name")
+        optional = bool(source.get("optional"))
+        data = _object_data(store, namespace, kind, ref or "", optional)
+        mode = int(source.get("defaultMode", 0o644))
+        files = _pick(data, source.get("items"), mode, kind, optional)
+        _write_atomic(here, files, group)
+        volumes[name] = HostVolume(here, True)
+    elif "projected" in volume:
+        source = volume["projected"]
+        mode = int(source.get("defaultMode", 0o644))
+        files = {}
+        for part in source.get("sources") or []:
+            if "secret" in part or "configMap" in part:
+                kind = "secret" if "secret" in part else "configmap"
+                ref = part.get("secret") or part.get("configMap") or {}
+                optional = bool(ref.get("optional"))
+                data = _object_data(store, namespace, kind, ref.get("name", ""), optional)
+                files.update(_pick(data, ref.get("items"), mode, kind, optional))
+            elif "downwardAPI" in part:
+                files.update(_downward(pod, part["downwardAPI"].get("items") or [], mode))
+            else:
+                kinds = ", ".join(sorted(part))
+                raise VolumeError(f"projected source {kinds} is not supported by this kubelet")
+        _write_atomic(here, files, group)
+        volumes[name] = HostVolume(here, True)
+    elif "downwardAPI" in volume:
+        source = volume["downwardAPI"]
+        mode = int(source.get("defaultMode", 0o644))
+        _write_atomic(here, _downward(pod, source.get("items") or [], mode), group)
+        volumes[name] = HostVolume(here, True)
+    elif "hostPath" in volume:
+        volumes[name] = HostVolume(_host_path(volume["hostPath"]), False)
+    elif "persistentVolumeClaim" in volume:
+        source = volume["persistentVolumeClaim"]
+        claim = source.get("claimName", "")
+        if (namespace, claim) not in store.objects["persistentvolumeclaims"]:
+            raise VolumeError(f'persistentvolumeclaim "{claim}" not found')
+        here = claims / namespace / claim
+        if not here.exists():
+            here.mkdir(parents=True)
+            os.chmod(here, 0o777)  # noqa: S103 - as a hostpath provisioner makes it  # noqa: S103 - an emptyDir is world-writable
+        if group is not None:
+            _own(here, group)
+        volumes[name] = HostVolume(here, bool(source.get("readOnly")))
+    else:
+        kinds = ", ".join(sorted(k for k in volume if k != "name"))
+        raise VolumeError(f"volume {name}: {kinds} volumes are not supported by this kubelet")
 
 
 def _host_path(source: Mapping[str, Any]) -> Path:
