@@ -22,6 +22,7 @@ from .crd.declare import build_hub_secret, build_lab_server, hub_env_from, lab_s
 from .crd.models import API_VERSION, GROUP, VERSION
 from .errors import LabBuildFailed
 from .form.image import lab_image
+from .kube.prepull import Prepuller
 from .kube.retries import KubernetesError, with_retries
 from .operator.kube import json_reply
 
@@ -80,6 +81,41 @@ class OperatorModeTraits(CheckedConfigurable):
             url: str = await super().get_url()  # type: ignore[misc]
             return url
         return await backend.url()
+
+    def published_prepuller(self) -> Prepuller | None:
+        """In operator mode, the prepull state the operator publishes in the LabTemplate's
+        status, read every ``image_prepull_interval`` (the hub lists no nodes, creates no
+        pods); ``None`` in hub mode, where the hub runs the prepuller itself."""
+        if self.lab_backend != "operator":
+            return None
+        from .operator.prepull import PublishedPrepuller
+        from .site import SITES
+
+        spawner: Any = self
+        settings = spawner.prepull_settings()
+        custom: Any = client.CustomObjectsApi(spawner.api.api_client)
+        namespace, template = str(spawner.namespace), self.lab_template_name
+        policy = spawner.kube_retry_policy()
+
+        async def read() -> Any:
+            found = await with_retries(
+                lambda: json_reply(
+                    custom.get_namespaced_custom_object(
+                        GROUP, VERSION, namespace, "labtemplates", template, _preload_content=False
+                    )
+                ),
+                what=f"reading labtemplate {namespace}/{template}",
+                policy=policy,
+            )
+            return (found.get("status") or {}).get("prepull")
+
+        prepuller = SITES.prepuller(
+            # Per API client: an offline spawner (template-from-config) has one of its own.
+            ("published", id(spawner.api.api_client), namespace, template, repr(settings)),
+            lambda: PublishedPrepuller(settings, read, policy, log=spawner.log),
+        )
+        prepuller.ensure_running()
+        return prepuller
 
     def get_state(self) -> dict[str, Any]:
         state: dict[str, Any] = super().get_state()  # type: ignore[misc]

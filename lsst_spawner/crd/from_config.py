@@ -28,6 +28,7 @@ __all__ = [
     "offline_spawner",
     "print_template",
     "template_from_config",
+    "template_lab_menu",
 ]
 
 #: Stands in for the API token while KubeSpawner's pod is built; never written out.
@@ -78,7 +79,26 @@ def template_from_config(
     """The LabTemplate of a hub configuration (refused with its problems when faulty)."""
     settings = spawner_settings(config)
     pod = asyncio.run(base_pod_for(config, SENTINEL_USER, SENTINEL_SERVER))
-    return template_from_settings(settings, pod, name=name, namespace=namespace)
+    template = template_from_settings(settings, pod, name=name, namespace=namespace)
+    lab_menu = template_lab_menu(config)
+    if lab_menu is not None:
+        template["spec"]["labMenu"] = lab_menu
+    return template
+
+
+def template_lab_menu(config: Config) -> dict[str, Any] | None:
+    """The template's ``spec.labMenu`` when ``LabMenu.enabled``: the node groups and the check
+    interval, never ``LabMenu.db_url`` (it may hold a password: the operator reads it from a
+    Secret); ``None`` when the site has no lab menu."""
+    from ..menu.traits import lab_menu_from_config
+
+    menu = lab_menu_from_config(config)
+    if not menu.enabled:
+        return None
+    return {
+        "nodeGroups": [dict(group) for group in menu.node_groups],
+        "revisionCheckInterval": float(menu.revision_check_interval),
+    }
 
 
 def add_template_arguments(parser: argparse.ArgumentParser) -> None:

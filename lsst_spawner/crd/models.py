@@ -33,6 +33,7 @@ __all__ = [
     "LabServerSpec",
     "LabServerStatus",
     "LabTemplate",
+    "LabTemplateMenu",
     "LabTemplateSpec",
     "ObjectRef",
     "Phase",
@@ -175,6 +176,22 @@ class LabServer(_Model):
     status: LabServerStatus | None = None
 
 
+class LabTemplateMenu(_Model):
+    """The admin-edited lab menu (``c.LabMenu``) the operator polices with; its database URL,
+    which may hold a password, is not here but in the operator's environment (a Secret)."""
+
+    node_groups: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="LabMenu.node_groups: the infrastructure admins' node groups, by name.",
+    )
+    revision_check_interval: float = Field(
+        default=1.0,
+        ge=0,
+        le=5,
+        description="LabMenu.revision_check_interval: how often the current revision is read.",
+    )
+
+
 class LabTemplateSpec(_Model):
     """The site's lab configuration (see :mod:`lsst_spawner.crd.template`)."""
 
@@ -185,6 +202,10 @@ class LabTemplateSpec(_Model):
     pod_template: dict[str, Any] = Field(
         default_factory=dict,
         description="KubeSpawner's pod with {variables}: the only pod fields a lab gets.",
+    )
+    lab_menu: LabTemplateMenu | None = Field(
+        default=None,
+        description="Set when the site offers the admin-edited lab menu (LabMenu.enabled).",
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, TraitType, Unicode
 
 from ..config import ConfigError, ConfigProblem, Duration
+from ..images.prepull_traits import PrepullTraits
 from ..images.registry_config import RegistrySourceTraits
 from ..images.traits import ImageMenuTraits
 from ..kube.traits import KubeTraits
@@ -30,8 +31,12 @@ __all__ = [
 ]
 
 
-class TemplateSettings(LabTraits, ImageMenuTraits, RegistrySourceTraits, KubeTraits):
-    """The traits a LabTemplate holds, validated and checked as the spawner's are."""
+class TemplateSettings(LabTraits, ImageMenuTraits, PrepullTraits, RegistrySourceTraits, KubeTraits):
+    """The traits a LabTemplate holds, validated and checked as the spawner's are.
+
+    ``image_prepull_*`` tell the operator to prepull the template's images (operator mode's
+    prepuller runs in the operator: :mod:`lsst_spawner.operator.prepull`).
+    """
 
     trait_owner: ClassVar[str] = "LSSTSpawner"
 

@@ -78,10 +78,21 @@ class PrepullTraits(CheckedConfigurable):
     def prepull_settings(self) -> PrepullSettings:
         """The prepuller's settings: these traits and KubeSpawner's node selection."""
         spawner: Any = self
-        return settings_from(
+        return self.prepull_settings_for(
             str(getattr(spawner, "namespace", "default")),
             dict(getattr(spawner, "node_selector", None) or {}),
             list(getattr(spawner, "tolerations", None) or []),
+        )
+
+    def prepull_settings_for(
+        self, namespace: str, node_selector: dict[str, str], tolerations: list[dict[str, Any]]
+    ) -> PrepullSettings:
+        """The prepuller's settings for this node selection (the operator's, from a template's
+        pod) and these traits' timing."""
+        return settings_from(
+            namespace,
+            node_selector,
+            tolerations,
             interval=self.image_prepull_interval,
             timeout=self.image_prepull_timeout,
             poll_interval=self.image_prepull_poll_interval,
@@ -93,6 +104,10 @@ class PrepullTraits(CheckedConfigurable):
         """This configuration's prepuller, started if needed; ``None`` with prepull off."""
         if not self.image_prepull_enabled or not hasattr(self, "api"):
             return None
+        published = getattr(self, "published_prepuller", None)
+        follower: Prepuller | None = published() if published is not None else None
+        if follower is not None:
+            return follower  # operator mode: the operator prepulls, the hub reads its findings
         from ..site import site_context
 
         prepuller = site_context(self).prepuller(self)

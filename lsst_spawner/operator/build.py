@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
+from traitlets.config import Config
 
 from ..crd.declare import API_TOKEN_KEY, GIT_TOKEN_KEY
 from ..crd.models import API_VERSION, LabServer, LabTemplate
@@ -38,10 +39,12 @@ from ..lab.spec import LabObjects, LabSettings, apply_lab_spec, build_lab_spec
 __all__ = [
     "API_TOKEN_KEY",
     "GIT_TOKEN_KEY",
+    "MENU_DB_URL_ENV",
     "SERVER_LABEL",
     "Policed",
     "Rejected",
     "SiteTemplate",
+    "TemplateMenu",
     "build_server_objects",
     "check_references",
     "parse_lab_server",
@@ -51,6 +54,8 @@ __all__ = [
 
 #: Label on every object the operator makes for a LabServer: the LabServer's name.
 SERVER_LABEL = "lab.lsst-spawner.io/server"
+#: The operator's environment variable holding the lab menu database's URL (from a Secret).
+MENU_DB_URL_ENV = "LSST_SPAWNER_MENU_DB_URL"
 _LOG = logging.getLogger(__name__)
 #: Longest value of one hub variable.
 _MAX_HUB_VALUE = 8192
@@ -101,6 +106,15 @@ def check_references(server: LabServer, namespace: str) -> None:
             )
 
 
+class TemplateMenu:
+    """A template's ``spec.labMenu`` with the operator's database URL, as ``c.LabMenu``: what
+    :class:`~lsst_spawner.menu.hub.LiveMenus` reads, as it reads a spawner's."""
+
+    def __init__(self, config: Config, log: logging.Logger) -> None:
+        self.config = config
+        self.log = log
+
+
 @dataclass(frozen=True)
 class SiteTemplate:
     """A LabTemplate read into the one settings model, with its frozen lab settings."""
@@ -108,14 +122,46 @@ class SiteTemplate:
     template: LabTemplate
     traits: TemplateSettings
     lab: LabSettings
+    #: The admin-edited lab menu's settings; ``None`` when the template has no ``labMenu``.
+    lab_menu: TemplateMenu | None = None
 
     def catalog(self, menu: ImageMenu) -> OptionsCatalog:
         sizes = tuple(SizeChoice(size.name, describe_size(size)) for size in self.lab.sizes)
         return OptionsCatalog(menu=menu, sizes=sizes, default_size=self.lab.default_size)
 
 
-def read_template(body: Mapping[str, Any]) -> SiteTemplate:
-    """A LabTemplate's settings through the spawner's own checks; :class:`Rejected` if faulty."""
+def _template_menu(template: LabTemplate, name: str, db_url: str | None) -> TemplateMenu | None:
+    """``spec.labMenu`` through ``LabMenu``'s own checks; :class:`Rejected` if faulty."""
+    spec = template.spec.lab_menu
+    if spec is None:
+        return None
+    if not db_url:
+        raise Rejected(
+            "InvalidTemplate",
+            f"LabTemplate {name} sets spec.labMenu but the operator has no menu database: set "
+            f"{MENU_DB_URL_ENV} from a Secret (docs/operator.md)",
+        )
+    from ..menu.traits import LabMenu
+
+    config = Config()
+    config.LabMenu.db_url = db_url
+    config.LabMenu.node_groups = [dict(group) for group in spec.node_groups]
+    config.LabMenu.revision_check_interval = spec.revision_check_interval
+    problems = LabMenu(config=config).config_problems()
+    if problems:
+        lines = "; ".join(
+            f"{p.where.replace('LabMenu.', 'spec.labMenu.')}: {p.message}" for p in problems[:10]
+        )
+        raise Rejected("InvalidTemplate", f"LabTemplate {name}: {lines}")
+    return TemplateMenu(config, _LOG)
+
+
+def read_template(body: Mapping[str, Any], menu_db_url: str | None = None) -> SiteTemplate:
+    """A LabTemplate's settings through the spawner's own checks; :class:`Rejected` if faulty.
+
+    ``menu_db_url`` is the lab menu database's URL (the operator's
+    :data:`MENU_DB_URL_ENV`), needed when the template sets ``spec.labMenu``.
+    """
     name = (body.get("metadata") or {}).get("name", "?")
     try:
         template = LabTemplate.model_validate(
@@ -129,7 +175,12 @@ def read_template(body: Mapping[str, Any]) -> SiteTemplate:
         raise Rejected(
             "InvalidTemplate", f"LabTemplate {name} has {len(problems)} problem(s): {lines}"
         )
-    return SiteTemplate(template=template, traits=traits, lab=traits.lab_settings())
+    return SiteTemplate(
+        template=template,
+        traits=traits,
+        lab=traits.lab_settings(),
+        lab_menu=_template_menu(template, name, menu_db_url),
+    )
 
 
 def _identity(server: LabServer, git_token: str | None) -> Identity:
@@ -203,14 +254,24 @@ class Policed:
 
 
 async def police(
-    server: LabServer, site: SiteTemplate, menu: ImageMenu, *, namespace: str
+    server: LabServer,
+    site: SiteTemplate,
+    menu: ImageMenu,
+    *,
+    namespace: str,
+    catalog: OptionsCatalog | None = None,
 ) -> Policed:
-    """Every rule a LabServer must pass, before any of its secrets is read; or :class:`Rejected`."""
+    """Every rule a LabServer must pass, before any of its secrets is read; or :class:`Rejected`.
+
+    ``catalog`` is the lab menu's for this identity's groups (its current revision), which
+    replaces ``menu`` and the template's sizes and quota, as in the hub.
+    """
     check_references(server, namespace)
     identity = _identity(server, None)
     _check_identity_rules(identity, site.lab)
     hub_env = _hub_env(server)
-    catalog = await _catalog(site, menu, identity)
+    if catalog is None:
+        catalog = await _catalog(site, menu, identity)
     raw_options = {
         "image": server.spec.image,
         "size": server.spec.size,
@@ -235,13 +296,14 @@ async def build_server_objects(
     *,
     namespace: str,
     environ: Mapping[str, str] | None = None,
+    catalog: OptionsCatalog | None = None,
 ) -> LabObjects:
     """The lab's objects for ``server`` with the in-hub spawner's builders; or :class:`Rejected`.
 
     ``hub_secret`` is the decoded data of the Secret ``spec.secretRef`` names;
     site secrets (``lab_extra_secrets``) are read from the operator's environment.
     """
-    policed = await police(server, site, menu, namespace=namespace)
+    policed = await police(server, site, menu, namespace=namespace, catalog=catalog)
     api_token = hub_secret.get(API_TOKEN_KEY, "")
     if not api_token:
         raise Rejected(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -19,8 +20,11 @@ from typing import Any
 import kopf
 
 from ..crd.models import GROUP, VERSION
+from ..images.model import ImageMenu
 from ..kube.retries import KubernetesError
+from ..menu.hub import LiveMenus
 from .build import (
+    MENU_DB_URL_ENV,
     SERVER_LABEL,
     Rejected,
     SiteTemplate,
@@ -31,7 +35,16 @@ from .build import (
     read_template,
 )
 from .kube import LabKube, NotOurs
-from .status import TERMINAL_PHASES, condition, pod_state, status_patch
+from .menu import MenuNotReadable, lab_menu_catalog
+from .prepull import TemplatePrepulls
+from .status import (
+    TERMINAL_PHASES,
+    changed_spec_fields,
+    condition,
+    pod_state,
+    spec_digest,
+    status_patch,
+)
 
 __all__ = ["FINALIZER", "HEARTBEAT_LABEL", "OperatorState"]
 
@@ -42,6 +55,8 @@ HEARTBEAT_LABEL = "lab.lsst-spawner.io/operator-heartbeat"
 SECRET_RETRIES = 10
 #: How often a starting lab's pod is looked at, besides its watch events (pull failures).
 CHECK_INTERVAL = 5.0
+#: How many times an unreadable lab menu database is retried before the LabServer is rejected.
+MENU_RETRIES = 10
 
 
 class OperatorState:
@@ -56,6 +71,7 @@ class OperatorState:
         peering: str | None,
         heartbeat: float,
         namespaces: tuple[str, ...],
+        menu_db_url: str | None = None,
     ) -> None:
         self.kube = kube
         self.identity = identity
@@ -64,8 +80,21 @@ class OperatorState:
         self.heartbeat = heartbeat
         self.namespaces = namespaces
         self._templates: dict[tuple[str, str], tuple[str, SiteTemplate | Rejected]] = {}
+        #: The lab menu database's URL (from a Secret, through the environment), if any.
+        self.menu_db_url = os.environ.get(MENU_DB_URL_ENV) if menu_db_url is None else menu_db_url
+        #: The lab menus of the templates' ``spec.labMenu``: the hub's reader, one per database.
+        self.lab_menus = LiveMenus()
+        #: The prepullers of the templates that prepull (set at startup: :mod:`.prepull`).
+        self.prepulls: TemplatePrepulls | None = None
+        self.prepull_task: asyncio.Task[None] | None = None
         self.heartbeat_seen = time.monotonic()
         self.heartbeat_task: asyncio.Task[None] | None = None
+
+    async def mark(self, namespace: str, template: str, menu: ImageMenu) -> ImageMenu:
+        """``menu`` with the template's prepull presence, when the operator prepulls for it."""
+        if self.prepulls is None:
+            return menu
+        return await self.prepulls.mark(namespace, template, menu)
 
     async def site(self, namespace: str, name: str) -> SiteTemplate:
         """The template, read through the spawner's checks once per resourceVersion."""
@@ -79,7 +108,7 @@ class OperatorState:
         cached = self._templates.get((namespace, name))
         if cached is None or cached[0] != version:
             try:
-                result: SiteTemplate | Rejected = read_template(body)
+                result: SiteTemplate | Rejected = read_template(body, self.menu_db_url)
             except Rejected as rejected:
                 result = rejected
             cached = self._templates[(namespace, name)] = (version, result)
@@ -153,8 +182,15 @@ async def reconcile(
         server = parse_lab_server(body)
         check_references(server, namespace)
         site = await state.site(namespace, server.spec.template_ref.name)
-        menu = await site.traits.get_menu()
-        await police(server, site, menu, namespace=namespace)
+        groups = [group.name for group in server.spec.identity.groups]
+        template = server.spec.template_ref.name
+
+        async def mark(menu: ImageMenu) -> ImageMenu:
+            return await state.mark(namespace, template, menu)
+
+        catalog = await lab_menu_catalog(state.lab_menus, site, groups, mark)
+        menu = catalog.menu if catalog is not None else await mark(await site.traits.get_menu())
+        await police(server, site, menu, namespace=namespace, catalog=catalog)
         secret = await state.kube.get_secret(namespace, server.spec.secret_ref.name)
         if secret is not None and not _owned_by(secret, uid):
             raise Rejected(
@@ -172,11 +208,17 @@ async def reconcile(
                 f"Secret {server.spec.secret_ref.name} (spec.secretRef) does not exist",
             )
         objects = await build_server_objects(
-            server, site, menu, _decode(secret), namespace=namespace
+            server, site, menu, _decode(secret), namespace=namespace, catalog=catalog
         )
     except Rejected as rejected:
         await _reject(state, body, rejected)
         return
+    except MenuNotReadable as error:
+        if retry >= MENU_RETRIES:
+            await _reject(state, body, Rejected("MenuUnavailable", str(error)))
+            return
+        kopf.warn(body, reason="Retried", message=f"{error} (attempt {retry + 1})")
+        raise kopf.TemporaryError(str(error), delay=2 + retry) from None
     except KubernetesError as error:
         kopf.warn(body, reason="Retried", message=f"{error}; trying again")
         raise kopf.TemporaryError(str(error), delay=5) from None
@@ -197,6 +239,7 @@ async def reconcile(
         progress=20,
         conditions=[condition("Accepted", True, "Accepted", accepted, generation)],
         podName=pod_name,
+        acceptedSpec=spec_digest(body.get("spec")),
     )
     try:
         for obj in objects.as_list():
@@ -212,6 +255,52 @@ async def reconcile(
     kopf.info(body, reason="PodCreated", message=created)
     fresh = await state.kube.get_lab_server(namespace, name)
     await _patch(state, fresh or body, phase="Starting", message=created, progress=40)
+
+
+@kopf.on.update(GROUP, VERSION, "labservers", field="spec")
+async def spec_changed(body: Any, diff: Any, memo: Any, **_: Any) -> None:
+    """A LabServer's spec edited after it was handled: never applied to the lab it has.
+
+    A lab is a user's running session: rebuilding its pod would end it behind the hub's back,
+    and the hub (which cannot patch LabServers) would not know. So, like a Job's pod template,
+    the spec is fixed once handled: the change is refused with the ``SpecApplied`` condition
+    and a ``Warning`` Event, and the lab (or the rejection) stays as generation N made it.
+    Deleting the LabServer and creating it again (stopping and starting the server) applies
+    it. A spec edited back to the accepted one is ``SpecApplied`` again.
+    """
+    state = _state(memo)
+    meta, status = body["metadata"], body.get("status") or {}
+    generation = meta.get("generation")
+    accepted = status.get("acceptedSpec")
+    if accepted is not None and accepted == spec_digest(body.get("spec")):
+        message = f"the spec is the accepted one again (generation {generation})"
+        kopf.info(body, reason="SpecRestored", message=message)
+        applied = condition("SpecApplied", True, "SpecRestored", message, generation)
+    else:
+        fields = ", ".join(changed_spec_fields(diff)) or "spec"
+        built = next(
+            (
+                c.get("observedGeneration")
+                for c in status.get("conditions") or []
+                if c.get("type") == "Accepted"
+            ),
+            None,
+        )
+        message = (
+            f"{fields} changed (generation {generation}) and is not applied: the lab keeps the "
+            f"spec of generation {built}; delete the LabServer and create it again (stop and "
+            "start the server) to change it"
+        )
+        kopf.warn(body, reason="SpecChangeRefused", message=message)
+        applied = condition("SpecApplied", False, "RestartRequired", message, generation)
+    _LOG.info("Labserver %s/%s: %s", meta.get("namespace"), meta.get("name"), message)
+    await _patch(
+        state,
+        body,
+        phase=status.get("phase") or "Pending",
+        message=status.get("message") or "",
+        conditions=[applied],
+    )
 
 
 @kopf.timer(GROUP, VERSION, "labservers", interval=CHECK_INTERVAL, initial_delay=CHECK_INTERVAL)

@@ -68,6 +68,31 @@ class LabKube:
             ),
         )
 
+    async def list_templates(self, namespace: str) -> list[dict[str, Any]]:
+        found = await self._call(
+            f"listing labtemplates in {namespace}",
+            lambda: self.custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, "labtemplates", _preload_content=False
+            ),
+        )
+        items: list[dict[str, Any]] = found.get("items") or []
+        return items
+
+    async def patch_template_status(self, namespace: str, name: str, status: Any) -> None:
+        await self._call(
+            f"updating the status of labtemplate {namespace}/{name}",
+            lambda: self.custom.patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                namespace,
+                "labtemplates",
+                name,
+                {"status": status},
+                _content_type=_MERGE,
+                _preload_content=False,
+            ),
+        )
+
     async def get_lab_server(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._get(
             f"reading labserver {namespace}/{name}",

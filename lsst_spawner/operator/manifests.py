@@ -11,10 +11,13 @@ from typing import Any
 
 from .._version import __version__
 from ..crd.models import GROUP
+from ..rbac import PREPULL_NODES_RULE
+from .build import MENU_DB_URL_ENV
 
 __all__ = [
     "DEFAULT_OPERATOR_IMAGE",
     "HUB_OPERATOR_ROLE_RULES",
+    "MENU_DB_SECRET",
     "OPERATOR_CLUSTER_RULES",
     "OPERATOR_ROLE_RULES",
     "PEERING_NAME",
@@ -27,13 +30,18 @@ PEERING_NAME = "lsst-spawner"
 #: The operator's image: any image with ``pip install lsst-spawner[operator]``.
 DEFAULT_OPERATOR_IMAGE = f"lsst-spawner:{__version__}"
 
-#: The hub's Role in operator mode: no pods, no reading Secrets.
+#: The Secret (key ``url``) the operator reads the lab menu database's URL from.
+MENU_DB_SECRET = "lsst-spawner-menu-db"  # noqa: S105 - a Secret's name
+
+#: The hub's Role in operator mode: no pods, no reading Secrets. ``get`` on LabTemplates
+#: reads the prepull state the operator publishes in their status (docs/operator.md).
 HUB_OPERATOR_ROLE_RULES: list[dict[str, list[str]]] = [
     {
         "apiGroups": [GROUP],
         "resources": ["labservers"],
         "verbs": ["get", "list", "watch", "create", "delete"],
     },
+    {"apiGroups": [GROUP], "resources": ["labtemplates"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "delete"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]},
 ]
@@ -47,6 +55,8 @@ OPERATOR_ROLE_RULES: list[dict[str, list[str]]] = [
     },
     {"apiGroups": [GROUP], "resources": ["labservers/status"], "verbs": ["get", "patch"]},
     {"apiGroups": [GROUP], "resources": ["labtemplates"], "verbs": ["get", "list", "watch"]},
+    # The prepuller publishes what the nodes hold here, for the hub to read.
+    {"apiGroups": [GROUP], "resources": ["labtemplates/status"], "verbs": ["patch"]},
     {
         "apiGroups": [""],
         "resources": ["pods", "secrets"],
@@ -65,7 +75,8 @@ OPERATOR_ROLE_RULES: list[dict[str, list[str]]] = [
     },
 ]
 
-#: What kopf reads cluster-wide: resource discovery and the namespaces it serves.
+#: What kopf reads cluster-wide (resource discovery, the namespaces it serves) and the nodes
+#: the prepuller lists (cluster-scoped: no Role can grant them).
 OPERATOR_CLUSTER_RULES: list[dict[str, list[str]]] = [
     {
         "apiGroups": ["apiextensions.k8s.io"],
@@ -73,6 +84,7 @@ OPERATOR_CLUSTER_RULES: list[dict[str, list[str]]] = [
         "verbs": ["list", "watch"],
     },
     {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
+    dict(PREPULL_NODES_RULE),
 ]
 
 
@@ -161,6 +173,15 @@ def operator_manifests(
         "image": image,
         "args": ["lsst-spawner", "operator", "--namespace", namespace, "--peering", PEERING_NAME],
         "ports": [{"name": "healthz", "containerPort": 8080}],
+        # The lab menu database (for LabTemplates with spec.labMenu), from a Secret.
+        "env": [
+            {
+                "name": MENU_DB_URL_ENV,
+                "valueFrom": {
+                    "secretKeyRef": {"name": MENU_DB_SECRET, "key": "url", "optional": True}
+                },
+            }
+        ],
         "livenessProbe": {
             "httpGet": {"path": "/healthz", "port": "healthz"},
             "initialDelaySeconds": 30,

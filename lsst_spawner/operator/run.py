@@ -146,12 +146,21 @@ def _register(args: argparse.Namespace, identity: str, priority: int) -> None:
         memo.state = state
         memo.api = api
         state.heartbeat_task = asyncio.ensure_future(_heartbeat(state, api))
+        from .prepull import TemplatePrepulls
+
+        prepulls = TemplatePrepulls(
+            state, client.CoreV1Api(api), lambda: _standing_by(state, api), log=_LOG
+        )
+        state.prepulls = prepulls
+        state.prepull_task = asyncio.ensure_future(prepulls.run(args.heartbeat))
 
     @kopf.on.cleanup()
     async def cleanup(memo: Any, **_: Any) -> None:
-        task = getattr(memo.state, "heartbeat_task", None)
-        if task is not None:
-            task.cancel()
+        for name in ("heartbeat_task", "prepull_task"):  # the prepullers delete their pods
+            task = getattr(memo.state, name, None)
+            if task is not None:
+                task.cancel()
+                await asyncio.wait([task], timeout=15)
         await memo.api.close()
 
     @kopf.on.probe(id="watching")

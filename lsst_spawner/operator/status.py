@@ -6,7 +6,9 @@ which follows the pod (:func:`pod_state`), never only the resource's existence.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +19,10 @@ __all__ = [
     "TERMINAL_PHASES",
     "PodState",
     "add_event",
+    "changed_spec_fields",
     "condition",
     "pod_state",
+    "spec_digest",
     "status_patch",
 ]
 
@@ -78,6 +82,24 @@ def status_patch(
     if progress is not None:
         patch["events"] = add_event(current.get("events") or [], message[:1024], progress, severity)
     return patch
+
+
+def spec_digest(spec: Mapping[str, Any] | None) -> str:
+    """A digest of a LabServer's spec: the status keeps the accepted one's (``acceptedSpec``),
+    so a spec edited back to it is known to be what the lab runs again."""
+    text = json.dumps(spec or {}, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def changed_spec_fields(diff: Iterable[Sequence[Any]]) -> list[str]:
+    """The ``spec.…`` paths a kopf diff of the spec (``field="spec"``) changes, sorted."""
+    paths = set()
+    for item in diff:
+        path = [str(part) for part in (item[1] if len(item) > 1 else ())]
+        if path[:1] != ["spec"]:
+            path = ["spec", *path]
+        paths.add(".".join(path[:3]))
+    return sorted(paths)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from lsst_spawner.crd.declare import (
     build_lab_server,
     hub_env_from,
 )
-from lsst_spawner.crd.from_config import base_pod_for, offline_spawner
+from lsst_spawner.crd.from_config import base_pod_for, offline_spawner, template_lab_menu
 from lsst_spawner.crd.template import SENTINEL_SERVER, SENTINEL_USER, template_from_settings
 from lsst_spawner.form.image import lab_image
 from lsst_spawner.identity import Identity
@@ -85,7 +85,13 @@ def identity(username: str, **overrides: Any) -> dict[str, Any]:
 async def template_for(config: Config) -> dict[str, Any]:
     """The LabTemplate ``template-from-config`` writes for ``config``."""
     pod = await base_pod_for(config, SENTINEL_USER, SENTINEL_SERVER)
-    return template_from_settings(spawner_settings(config), pod, name="lab", namespace=NAMESPACE)
+    template = template_from_settings(
+        spawner_settings(config), pod, name="lab", namespace=NAMESPACE
+    )
+    lab_menu = template_lab_menu(config)
+    if lab_menu is not None:
+        template["spec"]["labMenu"] = lab_menu
+    return template
 
 
 async def in_hub_objects(

@@ -69,9 +69,18 @@ def test_operator_manifests_are_schema_valid_and_complete(
         if d["metadata"]["name"] == "lsst-spawner-hub-operator-mode" and d["kind"] == "Role"
     ]
     resources = {r for rule in hub_role["rules"] for r in rule["resources"]}
-    assert resources == {"labservers", "secrets", "events"}
+    assert resources == {"labservers", "secrets", "events", "labtemplates"}
+    (templates,) = [r for r in hub_role["rules"] if r["resources"] == ["labtemplates"]]
+    assert templates["verbs"] == ["get"]  # the published prepull state, nothing more
     (deployment,) = [d for d in documents if d["kind"] == "Deployment"]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
+    (menu_url,) = container["env"]
+    assert menu_url["name"] == "LSST_SPAWNER_MENU_DB_URL"
+    assert menu_url["valueFrom"]["secretKeyRef"] == {
+        "name": "lsst-spawner-menu-db",
+        "key": "url",
+        "optional": True,
+    }
     assert container["image"] == "registry.example/lsst-spawner:1"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
 
@@ -111,6 +120,10 @@ def test_operator_manifests_apply_and_give_the_hub_only_its_role(
         labs = "/apis/lab.lsst-spawner.io/v1alpha1/namespaces/labs/labservers"
         assert _request(emulator, hub, "GET", labs) == 200
         assert _request(emulator, hub, "GET", "/api/v1/namespaces/labs/pods") == 403
+        assert _request(emulator, hub, "GET", "/api/v1/nodes") == 403
+        templates = "/apis/lab.lsst-spawner.io/v1alpha1/namespaces/labs/labtemplates"
+        assert _request(emulator, hub, "GET", f"{templates}/lab") == 404  # allowed, not there
+        assert _request(emulator, hub, "GET", templates) == 403  # get only, no list
         assert _request(emulator, hub, "GET", "/api/v1/namespaces/labs/secrets/x") == 403
         secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}
         assert _request(emulator, hub, "POST", "/api/v1/namespaces/labs/secrets", secret) == 201
@@ -118,6 +131,7 @@ def test_operator_manifests_apply_and_give_the_hub_only_its_role(
             emulator.access.authn.issue, service_account_user("labs", "lsst-spawner-operator")
         )
         assert _request(emulator, operator, "GET", "/api/v1/namespaces/labs/pods") == 200
+        assert _request(emulator, operator, "GET", "/api/v1/nodes") == 200  # the prepuller
         assert _request(emulator, operator, "GET", labs) == 200
         assert _request(emulator, operator, "DELETE", f"{labs}/none") == 403
         assert emulator.list_objects(LABSERVERS, "labs") == []
