@@ -225,8 +225,10 @@ def _hub_env(server: LabServer) -> dict[str, str]:
     return dict(env)
 
 
-async def _catalog(site: SiteTemplate, menu: ImageMenu, identity: Identity) -> OptionsCatalog:
-    catalog = await site.traits.quota_catalog(site.catalog(menu), identity)
+async def _catalog(
+    site: SiteTemplate, offered: OptionsCatalog, identity: Identity
+) -> OptionsCatalog:
+    catalog = await site.traits.quota_catalog(offered, identity)
     if catalog is None:
         raise Rejected("SizeRejected", "the user's groups allow none of the lab sizes")
     return catalog
@@ -264,14 +266,15 @@ async def police(
     """Every rule a LabServer must pass, before any of its secrets is read; or :class:`Rejected`.
 
     ``catalog`` is the lab menu's for this identity's groups (its current revision), which
-    replaces ``menu`` and the template's sizes and quota, as in the hub.
+    replaces ``menu`` and the template's sizes; the size quota applies to either, as in the
+    hub.
     """
     check_references(server, namespace)
     identity = _identity(server, None)
     _check_identity_rules(identity, site.lab)
     hub_env = _hub_env(server)
-    if catalog is None:
-        catalog = await _catalog(site, menu, identity)
+    offered = catalog if catalog is not None else site.catalog(menu)
+    catalog = await _catalog(site, offered, identity)
     raw_options = {
         "image": server.spec.image,
         "size": server.spec.size,

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from lsst_spawner.operator.build import Rejected
+from lsst_spawner.form.catalog import OptionsCatalog, SizeChoice
+from lsst_spawner.operator.build import Rejected, parse_lab_server, police, read_template
 
-from .site import declared_lab_server, operator_objects, site_config, template_for
+from .site import NAMESPACE, declared_lab_server, operator_objects, site_config, template_for
 
 
 async def _server_and_template(**lsst: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -111,3 +112,25 @@ async def test_pod_fields_come_only_from_the_template() -> None:
     host_paths = [v for v in pod["spec"]["volumes"] if "hostPath" in v]
     assert host_paths == [{"name": "scratch", "hostPath": {"path": "/scratch/rra"}}]
     assert pod["spec"]["nodeSelector"] == {"lab-node": "true"}
+
+
+async def test_size_quota_applies_to_the_lab_menus_profiles_too() -> None:
+    """With the lab menu's catalog (its profiles, not the template's sizes), the quota holds."""
+    server, template = await _server_and_template(lab_size_quota={"*": ["small"]})
+    site = read_template(template)
+    menu = await site.traits.get_menu()
+    profiles = OptionsCatalog(
+        menu=menu, sizes=(SizeChoice("small"), SizeChoice("heavy")), default_size="small"
+    )
+    hostile = copy.deepcopy(server)
+    hostile["spec"]["size"] = "heavy"
+    hostile["metadata"]["uid"] = "0000-uid"
+    with pytest.raises(Rejected) as caught:
+        await police(parse_lab_server(hostile), site, menu, namespace=NAMESPACE, catalog=profiles)
+    assert caught.value.reason == "SizeRejected"
+    assert "quota" in caught.value.message
+    hostile["spec"]["size"] = "small"
+    policed = await police(
+        parse_lab_server(hostile), site, menu, namespace=NAMESPACE, catalog=profiles
+    )
+    assert policed.options.size == "small"
