@@ -2,12 +2,16 @@
 
 The files are the captioned code blocks of the docs' section, written into an empty
 directory outside the repository; pytest runs there in a subprocess of this
-environment's Python (``lsst-spawner[test]`` and nothing else), with no
-``PYTHONPATH``, so neither the repository's tests nor its configuration are seen.
+environment's Python with no ``PYTHONPATH``, so neither the repository's tests nor
+its configuration are seen. This environment may hold more than a site installs
+(the docs, lint and typing extras), so the run also lists the distributions whose
+modules it loaded (pytest plugins included): each must be ``lsst-spawner[test]`` or
+one of its requirements, recursively. Under ``tox`` the environment is that alone.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
@@ -16,6 +20,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "testing.md"
@@ -51,6 +57,50 @@ def _run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+#: ``python -m pytest`` in the project, then the distributions of the modules it loaded
+#: (not those the interpreter loaded at start-up, such as setuptools' ``.pth`` hook).
+PYTEST_AND_LIST = """
+import sys
+at_start = set(sys.modules)
+import importlib.metadata, json
+import pytest
+code = pytest.main(["-q", "-p", "no:cacheprovider"])
+owners = importlib.metadata.packages_distributions()
+tops = {name.partition(".")[0] for name in set(sys.modules) - at_start}
+loaded = {top: sorted(set(owners[top])) for top in tops if top in owners}
+with open(sys.argv[1], "w") as out:
+    json.dump(loaded, out)
+sys.exit(code)
+"""
+
+
+def installed_closure(name: str, extras: frozenset[str] = frozenset()) -> set[str]:
+    """``name[extras]`` and everything it requires in this environment, recursively."""
+    closure: set[str] = set()
+    todo = [(name, extras)]
+    seen: set[tuple[str, frozenset[str]]] = set()
+    while todo:
+        dist, wanted = todo.pop()
+        key = (canonicalize_name(dist), wanted)
+        if key in seen:
+            continue
+        seen.add(key)
+        closure.add(key[0])
+        try:
+            requires = importlib.metadata.requires(dist) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue  # not installed here: nothing of it can be loaded
+        for text in requires:
+            requirement = Requirement(text)
+            marker = requirement.marker
+            if marker is not None and not any(
+                marker.evaluate({"extra": extra}) for extra in (wanted or {""})
+            ):
+                continue
+            todo.append((requirement.name, frozenset(requirement.extras)))
+    return closure
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     root = tmp_path / "site-repo"
@@ -82,11 +132,23 @@ def test_the_fresh_project_does_not_see_the_repository(project: Path) -> None:
     assert project.resolve() in paths  # the sanity check: the project itself is
 
 
-def test_the_docs_site_test_passes_in_a_fresh_project(project: Path) -> None:
-    result = _run(project, "-m", "pytest", "-q", "-p", "no:cacheprovider")
+def test_the_docs_site_test_passes_in_a_fresh_project(project: Path, tmp_path: Path) -> None:
+    listing = tmp_path / "loaded.json"
+    result = _run(project, "-c", PYTEST_AND_LIST, str(listing))
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     assert re.search(r"\b1 passed\b", result.stdout), output[-6000:]
+    # JupyterHub 5.0's shutdown stopped the test's loop (lsst_hub keeps it running).
+    assert "Event loop stopped" not in output, output[-6000:]
+    allowed = installed_closure("lsst-spawner", frozenset({"test"}))
+    loaded = json.loads(listing.read_text())
+    beyond = {
+        top: dists
+        for top, dists in loaded.items()
+        if not {canonicalize_name(d) for d in dists} & allowed
+    }
+    assert beyond == {}, "the example loaded modules from outside lsst-spawner[test]"
+    assert {"lsst_spawner", "pytest_jupyterhub", "jupyterhub"} <= set(loaded)  # sanity
 
 
 def test_without_the_documented_settings_it_fails_as_a_new_user_saw(project: Path) -> None:

@@ -1,9 +1,10 @@
-"""The prepull e2e through a real JupyterHub: a new node joins, its images are pulled, the
-form's image goes from "Slower to start" to a radio choice, and nothing is left running.
+"""The prepull e2e through JupyterHub: a new node joins, its images are pulled, the form's
+image goes from "Slower to start" to a radio choice, and nothing is left running.
 
-A real ``jupyterhub`` runs LSSTSpawner with prepull on against the emulator (the hub
-bound to z2jh's Role plus the ClusterRole rule ``list nodes``); the process kubelet
-runs the prepull pods. A user logs in and reads the options form as a browser would.
+JupyterHub runs in process (``lsst_hub``) with LSSTSpawner and prepull on against the
+emulator (the hub bound to z2jh's Role plus the ClusterRole rule ``list nodes``); the
+process kubelet runs the prepull pods. A user logs in and reads the options form as a
+browser would.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,7 +19,7 @@ import pytest
 
 from lsst_spawner.images.prepull import PREPULL_LABELS
 from lsst_spawner.rbac import PREPULL_NODES_RULE, Z2JH_HUB_ROLE_RULES
-from lsst_spawner.testing.hub import HubProcess
+from lsst_spawner.testing.hub.fixtures import InProcessHub
 from lsst_spawner.testing.kube.fixtures import KubeHandle
 from lsst_spawner.testing.kube.nodes import FakeNode, grant_hub_cluster_rules
 
@@ -38,21 +38,19 @@ def kube_role() -> list[dict[str, Any]]:
     return [dict(rule) for rule in Z2JH_HUB_ROLE_RULES]
 
 
-def hub_config(kube_api: KubeHandle) -> str:
-    return f"""
-c.JupyterHub.authenticator_class = "lsst_spawner.testing.oauth.identity.StaticIdentityAuthenticator"
-c.JupyterHub.spawner_class = "lsst"
-c.LSSTSpawner.namespace = {kube_api.namespace!r}
-c.LSSTSpawner.image_source = "static"
-c.LSSTSpawner.static_image_base = {BASE!r}
-c.LSSTSpawner.static_image_tags = {list(DIGESTS)!r}
-c.LSSTSpawner.static_image_digests = {DIGESTS!r}
-c.LSSTSpawner.image_alias_tags = []
-c.LSSTSpawner.image_menu_weeklies = 1
-c.LSSTSpawner.image_prepull_enabled = True
-c.LSSTSpawner.image_prepull_interval = 1
-c.LSSTSpawner.image_prepull_poll_interval = 0.2
-"""
+CONFIG = {
+    "LSSTSpawner": {
+        "image_source": "static",
+        "static_image_base": BASE,
+        "static_image_tags": list(DIGESTS),
+        "static_image_digests": DIGESTS,
+        "image_alias_tags": [],
+        "image_menu_weeklies": 1,
+        "image_prepull_enabled": True,
+        "image_prepull_interval": 1,
+        "image_prepull_poll_interval": 0.2,
+    }
+}
 
 
 def radio_tags(html: str) -> list[str]:
@@ -68,51 +66,40 @@ def ready_everywhere(html: str) -> bool:
     return "w_2026_45" in radio_tags(html) and slower_tags(html) == ["w_2026_44"]
 
 
-async def login(browser: aiohttp.ClientSession, hub: HubProcess, name: str) -> None:
-    async with browser.get(f"{hub.url}/hub/login") as response:
-        page = await response.text()
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page)
-    data = {"username": name, "password": "x", **({"_xsrf": xsrf.group(1)} if xsrf else {})}
-    async with browser.post(f"{hub.url}/hub/login?next=/hub/home", data=data) as response:
-        assert response.status == 200, await response.text()
-
-
-async def form_when(browser: aiohttp.ClientSession, hub: HubProcess, wanted: Any) -> str:
+async def form_when(browser: aiohttp.ClientSession, hub: InProcessHub, wanted: Any) -> str:
     deadline = time.monotonic() + 60
     html = ""
     while time.monotonic() < deadline:
-        async with browser.get(f"{hub.url}/hub/spawn") as response:
+        async with browser.get(f"{hub.url}/spawn") as response:
             html = await response.text()
         if wanted(html):
             return html
         await asyncio.sleep(0.3)
-    raise AssertionError(f"the form never showed it:\n{html[-3000:]}\n{hub.log_tail()}")
+    raise AssertionError(f"the form never showed it:\n{html[-3000:]}")
 
 
 async def test_a_new_node_joins_and_the_form_follows(
-    kube_api: KubeHandle, kubelet: Any, tmp_path: Path
+    lsst_hub: Any, kube_api: KubeHandle, kubelet: Any
 ) -> None:
     assert kube_api.emulator is not None
     grant_hub_cluster_rules(kube_api.emulator, kube_api.namespace, [PREPULL_NODES_RULE])
     kubelet.pull_bytes_per_second = 2e9  # 1 s per 2 GB image: the "slower" form is seen
-    with HubProcess(tmp_path / "hub", hub_config(kube_api)) as hub:
-        jar = aiohttp.CookieJar(unsafe=True)
-        async with aiohttp.ClientSession(cookie_jar=jar) as browser:
-            await login(browser, hub, "vera")
-            # Marked (once the nodes were listed and have it): a radio choice, and the
-            # image on no node under "Slower to start".
-            html = await form_when(browser, hub, ready_everywhere)
-            assert radio_tags(html) == ["recommended", "w_2026_45"]
+    hub = await lsst_hub(config=CONFIG, kubelet_mode="process")
+    async with await hub.login("vera") as browser:
+        # Marked (once the nodes were listed and have it): a radio choice, and the
+        # image on no node under "Slower to start".
+        html = await form_when(browser, hub, ready_everywhere)
+        assert radio_tags(html) == ["recommended", "w_2026_45"]
 
-            kube_api.emulator.run(kubelet.add_node(FakeNode("node-3")))
-            html = await form_when(browser, hub, lambda h: "w_2026_45" in slower_tags(h))
-            assert "w_2026_45" not in radio_tags(html)
-            html = await form_when(browser, hub, ready_everywhere)
-            assert radio_tags(html) == ["recommended", "w_2026_45"]
-        assert ("node-3", f"{BASE}:w_2026_45@{DIGESTS['w_2026_45']}") in kubelet.pulls
-        selector = ",".join(f"{k}={v}" for k, v in PREPULL_LABELS.items())
-        deadline = time.monotonic() + 30
-        while await kube_api.list("pods", label_selector=selector):
-            assert time.monotonic() < deadline, "prepull pods were left behind"
-            await asyncio.sleep(0.2)
-        assert not any(rt.name.startswith("prepull-") for rt in kubelet.pods.values())
+        kube_api.emulator.run(kubelet.add_node(FakeNode("node-3")))
+        html = await form_when(browser, hub, lambda h: "w_2026_45" in slower_tags(h))
+        assert "w_2026_45" not in radio_tags(html)
+        html = await form_when(browser, hub, ready_everywhere)
+        assert radio_tags(html) == ["recommended", "w_2026_45"]
+    assert ("node-3", f"{BASE}:w_2026_45@{DIGESTS['w_2026_45']}") in kubelet.pulls
+    selector = ",".join(f"{k}={v}" for k, v in PREPULL_LABELS.items())
+    deadline = time.monotonic() + 30
+    while await kube_api.list("pods", label_selector=selector):
+        assert time.monotonic() < deadline, "prepull pods were left behind"
+        await asyncio.sleep(0.2)
+    assert not any(rt.name.startswith("prepull-") for rt in kubelet.pods.values())

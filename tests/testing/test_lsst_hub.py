@@ -10,11 +10,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import jupyterhub
 import pytest
 
 from lsst_spawner.identity import Group, Identity
 from lsst_spawner.testing.hub.fixtures import STATIC_IMAGE_BASE, site_config
+from lsst_spawner.testing.oauth.github import FakeGitHub, GitHubOrg, GitHubUser
 from lsst_spawner.testing.registry.fixtures import RegistryFixture
 
 TAGS = ["recommended", "w_2026_46", "w_2026_45"]
@@ -254,3 +256,53 @@ def test_a_site_subclass_of_lsstspawner_is_checked_too(
         site_config(config_dir=config_dir)
     (config_dir / "s10.py").write_text(select)
     assert site_config(config_dir=config_dir).JupyterHub.spawner_class.endswith("SiteSpawner")
+
+
+async def logs_in(hub: Any, name: str) -> bool:
+    """Whether a login through the hub's form (the kit's authenticator) gets a session.
+
+    JupyterHub 6 answers a refused login 403, JupyterHub 5 200 with the form again:
+    the hub's login cookie is what tells.
+    """
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        async with browser.get(f"{hub.url}/login") as page:
+            assert page.status == 200
+        xsrf = next(c.value for c in browser.cookie_jar if c.key == "_xsrf")
+        form = {"username": name, "password": name, "_xsrf": xsrf}
+        async with browser.post(f"{hub.url}/login", data=form) as reply:
+            assert reply.status in (200, 403), await reply.text()
+        return any(c.key == "jupyterhub-hub-login" for c in browser.cookie_jar)
+
+
+async def test_the_sites_allowed_users_hold_as_on_a_real_hub(lsst_hub: Any, tmp_path: Path) -> None:
+    """MockHub would allow everyone unless ``allow_all`` is configured; the kit does not."""
+    config_dir = snippet_dir(tmp_path, s10='c.Authenticator.allowed_users = {"vera"}\n')
+    hub = await lsst_hub(config_dir=config_dir, images=TAGS)
+    assert not await logs_in(hub, "mallory")
+    assert await logs_in(hub, "vera")
+
+
+SITE_GITHUB = """
+c.JupyterHub.authenticator_class = "lsst-github"
+c.LSSTGitHubOAuthenticator.allowed_organizations = {"lsst-sqre"}
+c.LSSTGitHubOAuthenticator.oauth_callback_url = "http://127.0.0.1/set-below"
+"""
+
+
+async def test_a_site_authenticators_allow_rules_hold(
+    lsst_hub: Any, fake_github: FakeGitHub, tmp_path: Path
+) -> None:
+    """A site's own authenticator (``authenticator=None``) with an organization rule."""
+    fake_github.add_user(GitHubUser("vera", 41370, orgs=[GitHubOrg("lsst-sqre", 30100)]))
+    fake_github.add_user(GitHubUser("mallory", 41371, orgs=[GitHubOrg("evil-corp", 30200)]))
+    config_dir = snippet_dir(tmp_path, s10=SITE_GITHUB)
+    provider = {"LSSTGitHubOAuthenticator": fake_github.authenticator_config()}
+    hub = await lsst_hub(config_dir=config_dir, config=provider, images=TAGS, authenticator=None)
+    hub.app.authenticator.oauth_callback_url = f"{hub.url}/oauth_callback"
+    for name, status in (("mallory", 403), ("vera", 200)):
+        fake_github.login_as = name
+        async with (
+            aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser,
+            browser.get(f"{hub.url}/oauth_login?next=/hub/home") as reply,
+        ):
+            assert reply.status == status, (name, await reply.text())

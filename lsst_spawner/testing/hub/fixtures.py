@@ -29,6 +29,8 @@ import yarl
 from jupyterhub.proxy import Proxy
 from traitlets.config import Config
 
+from lsst_spawner.site import forget_sites
+
 from ...config import load_config_dir
 from ...identity import Identity
 from ...kube.sweep import stop_sweeps
@@ -279,6 +281,49 @@ def _kit_config(kube_api: KubeHandle, base_url: str, token: str, site: Config) -
     return c
 
 
+def _allow_all_sections(config: Config) -> set[str]:
+    """The sections of ``config`` that set ``allow_all`` (the site's own choice)."""
+    return {
+        name for name in config if isinstance(config[name], Config) and "allow_all" in config[name]
+    }
+
+
+def _undo_mockhub_allow_all(authenticator: Any, site_sections: set[str]) -> None:
+    """Give ``allow_all`` back its own default when the site did not set it.
+
+    MockHub sets ``Authenticator.allow_all = True`` unless the configuration has
+    it, which would let anyone past a site's allow rules (``allowed_users``, an
+    authenticator's organizations or groups) that a real hub would apply.
+    """
+    if not any(cls.__name__ in site_sections for cls in type(authenticator).__mro__):
+        authenticator.allow_all = authenticator.trait_defaults("allow_all")
+
+
+def _keep_the_loop_at_shutdown(app: Any) -> None:
+    """Keep JupyterHub 5.0's shutdown from stopping the test's event loop.
+
+    pytest-jupyterhub's ``hub_app`` ends with the hub's ``shutdown_cancel_tasks``.
+    JupyterHub releases without ``_stop_event_loop`` (which MockHub overrides; 5.0.0
+    has none, 6.1 has it) call ``loop.stop()`` there themselves, and pytest-asyncio
+    then fails to close the test's loop ("Event loop stopped before Future completed").
+    """
+    from jupyterhub.app import JupyterHub
+
+    if hasattr(JupyterHub, "_stop_event_loop"):
+        return
+    shutdown = app.shutdown_cancel_tasks
+
+    async def shutdown_keeping_the_loop(sig: Any = None) -> None:
+        loop = asyncio.get_running_loop()
+        loop.stop = lambda: None  # type: ignore[method-assign]
+        try:
+            await shutdown(sig)
+        finally:
+            del loop.stop
+
+    app.shutdown_cancel_tasks = shutdown_keeping_the_loop
+
+
 async def _stop_servers(app: Any) -> None:
     """Stop every running server while the emulator and the kubelet are still there."""
     stops = [
@@ -347,7 +392,11 @@ async def lsst_hub(
         base_url = urlsplit(site_bind).path or "/"
         token = secrets.token_hex(24)
         merged.merge(_kit_config(kube_api, base_url, token, merged))
-        hub = InProcessHub(await hub_app(merged), kube_api, token, kubelet)
+        site_allow_all = _allow_all_sections(merged)
+        app = await hub_app(merged)
+        _undo_mockhub_allow_all(app.authenticator, site_allow_all)
+        _keep_the_loop_at_shutdown(app)
+        hub = InProcessHub(app, kube_api, token, kubelet)
         started.append(hub)
         return hub
 
@@ -355,6 +404,7 @@ async def lsst_hub(
     if started:
         await _stop_servers(started[0].app)
     stop_sweeps()  # the hub's leftover sweep runs on this test's event loop
+    forget_sites()  # and so do its menu refreshes and prepuller
     # KubeSpawner's reflectors are shared by the class and watch this test's emulator.
     await KubeSpawner._stop_all_reflectors()
     clients.load_config.cache_clear()
