@@ -210,16 +210,32 @@ def features_for_config(config: Mapping[str, Any]) -> tuple[HubFeatures, str | N
     return features, str(namespace) if namespace else None
 
 
+def operator_mode(config: Mapping[str, Any]) -> bool:
+    """Whether the config's hub runs in operator mode (``LSSTSpawner.lab_backend``)."""
+    return _section(config, "LSSTSpawner").get("lab_backend") == "operator"
+
+
 def hub_role_for_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The minimal Role for a JupyterHub config (``KubeSpawner``/``LSSTSpawner`` settings)."""
+    """The minimal Role for a JupyterHub config (``KubeSpawner``/``LSSTSpawner`` settings).
+
+    In operator mode that is the operator-mode hub Role (LabServers, no pods, no reading
+    Secrets), whatever else the config turns on: the operator does the rest.
+    """
     features, namespace = features_for_config(config)
+    if operator_mode(config):
+        from .operator.manifests import HUB_OPERATOR_ROLE_RULES
+
+        return role_manifest(HUB_OPERATOR_ROLE_RULES, namespace=namespace)
     return role_manifest(
         required_rules(features), namespace=namespace, cluster=features.user_namespaces
     )
 
 
 def hub_cluster_role_for_config(config: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The ClusterRole a JupyterHub config needs beyond its Role, or ``None`` (the default)."""
+    """The ClusterRole a JupyterHub config needs beyond its Role, or ``None`` (the default).
+
+    ``None`` in operator mode: there the operator lists the nodes it prepulls on.
+    """
     features, _ = features_for_config(config)
-    rules = required_cluster_rules(features)
+    rules = [] if operator_mode(config) else required_cluster_rules(features)
     return cluster_role_manifest(rules) if rules else None

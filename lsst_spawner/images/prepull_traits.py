@@ -129,7 +129,8 @@ class PrepullTraits(CheckedConfigurable):
 
     def config_warnings(self) -> list[ConfigProblem]:
         warnings = super().config_warnings()
-        if self.image_prepull_enabled:
+        # In operator mode the operator prepulls, with its own ClusterRole (docs/operator.md).
+        if self.image_prepull_enabled and getattr(self, "lab_backend", "hub") != "operator":
             warnings.append(
                 ConfigProblem(
                     self.trait_where("image_prepull_enabled"),

@@ -141,3 +141,24 @@ def test_check_config_warns_about_the_nodes_rule(
     assert '{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}' in err
     assert main(["check-config", "-f", write_config(tmp_path, "jhub")]) == 0
     assert "image_prepull_enabled" not in capsys.readouterr().err
+
+
+def test_in_operator_mode_rbac_and_check_config_ask_the_hub_for_no_nodes_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """There the operator prepulls: the hub's Role is operator mode's, with no ClusterRole."""
+    from lsst_spawner.operator.manifests import HUB_OPERATOR_ROLE_RULES
+
+    config = write_config(
+        tmp_path,
+        "jhub",
+        'c.LSSTSpawner.image_prepull_enabled = True\nc.LSSTSpawner.lab_backend = "operator"',
+    )
+    assert main(["rbac", "-f", config]) == 0
+    (role,) = yaml.safe_load_all(capsys.readouterr().out)
+    assert role["kind"] == "Role"
+    assert role["metadata"] == {"name": "lsst-spawner-hub", "namespace": "jhub"}
+    assert role["rules"] == HUB_OPERATOR_ROLE_RULES
+    assert not any("pods" in rule["resources"] for rule in role["rules"])
+    assert main(["check-config", "-f", config]) == 0
+    assert "the prepuller lists nodes" not in capsys.readouterr().err
