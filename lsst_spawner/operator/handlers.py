@@ -41,6 +41,7 @@ from .status import (
     TERMINAL_PHASES,
     changed_spec_fields,
     condition,
+    kube_timestamp,
     pod_state,
     spec_digest,
     status_patch,
@@ -376,6 +377,9 @@ async def _update_from_pod(
     if seen.pull_failure is not None:
         await _pull_failing(state, server, seen.pull_failure)
         return
+    if seen.start_failure is not None:
+        await _start_failing(state, server, seen.start_failure)
+        return
     if seen.phase == phase and seen.message == status.get("message"):
         return
     if seen.phase == "Running":
@@ -408,31 +412,70 @@ async def _update_from_pod(
 
 
 async def _pull_failing(state: OperatorState, server: Any, failure: Any) -> None:
+    site = await _site_of(state, server)
+    await _failing(
+        state,
+        server,
+        failure,
+        kind=("ImagePulled", "ImagePullFailed"),
+        grace=float(site.traits.lab_image_pull_grace),
+        waiting=f"The node cannot pull {failure.image} yet ({failure.reason})",
+    )
+
+
+async def _start_failing(state: OperatorState, server: Any, failure: Any) -> None:
+    """A missing Secret/ConfigMap or a failing init container: as a pull failure, with
+    ``lab_start_failure_grace`` (none when the pod failed)."""
+    site = await _site_of(state, server)
+    await _failing(
+        state,
+        server,
+        failure,
+        kind=("PodStartable", "StartFailed"),
+        grace=0.0 if failure.final else float(site.traits.lab_start_failure_grace),
+        waiting=f"The lab pod cannot start yet: {failure.subject} ({failure.reason})",
+    )
+
+
+async def _site_of(state: OperatorState, server: Any) -> Any:
+    return await state.site(server["metadata"]["namespace"], server["spec"]["templateRef"]["name"])
+
+
+async def _failing(
+    state: OperatorState,
+    server: Any,
+    failure: Any,
+    *,
+    kind: tuple[str, str],
+    grace: float,
+    waiting: str,
+) -> None:
+    """Say the pod is held (a False ``kind[0]`` condition), then after ``grace`` fail the
+    lab: a Warning ``kind[1]`` Event, its objects deleted, phase Failed."""
+    condition_type, event_reason = kind
     meta = server["metadata"]
     status = server.get("status") or {}
     conditions = {c.get("type"): c for c in status.get("conditions") or []}
-    pulled = conditions.get("ImagePulled")
-    site = await state.site(meta["namespace"], server["spec"]["templateRef"]["name"])
-    grace = float(site.traits.lab_image_pull_grace)
-    if pulled is None or pulled.get("status") != "False":
+    held = conditions.get(condition_type)
+    if (held is None or held.get("status") != "False") and grace > 0:
         since = condition(
-            "ImagePulled", False, failure.reason, failure.message, meta.get("generation")
+            condition_type, False, failure.reason, failure.message, meta.get("generation")
         )
         await _patch(
             state,
             server,
             phase=status.get("phase", "Starting"),
-            message=f"The node cannot pull {failure.image} yet ({failure.reason})",
+            message=waiting,
             progress=50,
             severity="warning",
             conditions=[since],
         )
         return
-    started = kopf_time(pulled.get("lastTransitionTime"))
+    started = kube_timestamp((held or {}).get("lastTransitionTime"))
     if started is not None and time.time() - started < grace:
         return
     message = failure.user_message()
-    kopf.warn(server, reason="ImagePullFailed", message=message)
+    kopf.warn(server, reason=event_reason, message=message)
     await _delete_objects(state, meta["namespace"], meta["name"], meta.get("uid", ""))
     await _patch(
         state,
@@ -441,22 +484,8 @@ async def _pull_failing(state: OperatorState, server: Any, failure: Any) -> None
         message=message,
         progress=100,
         severity="error",
-        conditions=[
-            condition("PodReady", False, "ImagePullFailed", message, meta.get("generation"))
-        ],
+        conditions=[condition("PodReady", False, event_reason, message, meta.get("generation"))],
     )
-
-
-def kopf_time(value: object) -> float | None:
-    """A Kubernetes timestamp as seconds since the epoch."""
-    from datetime import datetime
-
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 # --- heartbeat and liveness ----------------------------------------------------------------

@@ -10,10 +10,12 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from ..crd.models import MAX_STATUS_EVENTS, now
 from ..kube.pull import PullFailure, pull_failure
+from ..kube.startfail import StartFailure, start_failure
 
 __all__ = [
     "TERMINAL_PHASES",
@@ -21,6 +23,7 @@ __all__ = [
     "add_event",
     "changed_spec_fields",
     "condition",
+    "kube_timestamp",
     "pod_state",
     "spec_digest",
     "status_patch",
@@ -110,6 +113,8 @@ class PodState:
     message: str
     address: str | None = None
     pull_failure: PullFailure | None = None
+    #: A missing Secret/ConfigMap (or key) the pod reads, or a failing init container.
+    start_failure: StartFailure | None = None
 
 
 def pod_state(pod: Mapping[str, Any] | None) -> PodState:
@@ -125,6 +130,9 @@ def pod_state(pod: Mapping[str, Any] | None) -> PodState:
     failure = pull_failure(pod)
     if failure is not None:
         return PodState("Starting", failure.user_message(), pull_failure=failure)
+    held = start_failure(pod)
+    if held is not None:
+        return PodState("Starting", held.user_message(), start_failure=held)
     ready = any(
         c.get("type") == "Ready" and c.get("status") == "True"
         for c in status.get("conditions") or []
@@ -132,3 +140,13 @@ def pod_state(pod: Mapping[str, Any] | None) -> PodState:
     if phase == "Running" and ready and status.get("podIP"):
         return PodState("Running", "your lab pod is running", address=status["podIP"])
     return PodState("Starting", f"the lab pod is {phase or 'being scheduled'}")
+
+
+def kube_timestamp(value: object) -> float | None:
+    """A Kubernetes timestamp as seconds since the epoch."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

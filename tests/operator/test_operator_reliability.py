@@ -133,3 +133,36 @@ async def test_liveness_fails_when_the_watches_freeze(
     )
     assert operator.process is not None
     assert operator.process.poll() is None  # frozen, not crashed: only the probe can tell
+
+
+@pytest.mark.parametrize("mode", ["process"])
+async def test_a_lab_whose_site_secret_is_missing_fails_fast_naming_it(
+    lab_cluster: LabCluster, kubelet: Any, mode: str
+) -> None:
+    """The kubelet holds the pod (CreateContainerConfigError); the operator fails the lab
+    after lab_start_failure_grace, naming the Secret and key, and deletes its objects."""
+    kubelet.mode = mode
+    server = await _setup(
+        lab_cluster,
+        lab_start_failure_grace="1s",
+        lab_extra_secrets=[
+            {
+                "key": "butler-token",
+                "env": "BUTLER_TOKEN",
+                "secret_key_ref": {"name": "site-butler", "key": "token"},
+            }
+        ],
+    )
+    lab_cluster.start_operator()
+    name = lab_cluster.declare(server)["metadata"]["name"]
+    failed = lab_cluster.wait_phase(name, "Failed", timeout=90)
+    message = failed["status"]["message"]
+    assert "the Secret site-butler (key token) it reads is missing" in message
+    assert "[CreateContainerConfigError]" in message
+    event = lab_cluster.wait_event(name, "StartFailed")
+    assert event["type"] == "Warning"
+    assert "site-butler" in event["message"]
+    wait_for(
+        lambda: lab_cluster.owned("pods", name) == [], "the pod deleted", log=lab_cluster.output
+    )
+    assert lab_cluster.owned("secrets", name) == []
