@@ -180,6 +180,66 @@ async def test_each_request_is_bounded_by_the_request_timeout() -> None:
     assert attempts == 2
 
 
+async def test_a_timeout_that_fires_late_in_a_stalled_loop_is_retried() -> None:
+    """The N=3,000 storm's one 500: the hub's loop stalled 150 s, the first attempt's 30 s
+    timeout fired then, and the 120 s budget looked spent after one attempt."""
+    clock = Clock()
+    attempts = 0
+
+    async def times_out_late_once() -> str:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            clock.now += 150  # what the loop's clock reads when the late timeout fires
+            raise TimeoutError
+        return "ok"
+
+    policy = RetryPolicy(budget=120, request_timeout=30)
+    assert await with_retries(
+        times_out_late_once, what="x", policy=policy, sleep=clock.sleep, clock=clock
+    )
+    assert attempts == 2
+
+
+async def test_a_sleep_that_ends_late_is_not_charged_to_the_budget() -> None:
+    clock = Clock()
+
+    async def stalled_sleep(seconds: float) -> None:
+        clock.sleeps.append(seconds)
+        clock.now += seconds + 100  # the loop wakes the sleeper 100 s late
+
+    errors: list[BaseException] = [aiohttp.ServerDisconnectedError()] * 3
+    result = await with_retries(
+        failing(errors),
+        what="x",
+        policy=RetryPolicy(budget=10, request_timeout=5),
+        sleep=stalled_sleep,
+        clock=clock,
+        jitter=lambda: 1.0,
+    )
+    assert result == "ok"
+    assert len(clock.sleeps) == 3
+
+
+async def test_time_the_api_takes_is_still_charged_to_the_budget() -> None:
+    """A request that fails after its whole (on-time) timeout uses the budget up as before."""
+    clock = Clock()
+
+    async def slow_timeout() -> str:
+        clock.now += 5  # exactly the request timeout: no stall
+        raise TimeoutError
+
+    with pytest.raises(KubernetesError, match=r"still failing after 2 attempt\(s\) within the 10s"):
+        await with_retries(
+            slow_timeout,
+            what="x",
+            policy=RetryPolicy(budget=10, request_timeout=5),
+            sleep=clock.sleep,
+            clock=clock,
+            jitter=lambda: 1.0,
+        )
+
+
 # The edge against the emulator: a real CoreV1Api, the z2jh hub Role (RBAC on), injected faults.
 
 POLICY = RetryPolicy(budget=5, request_timeout=5)
