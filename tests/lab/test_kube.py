@@ -321,6 +321,51 @@ async def test_create_replacing_replaces_a_leftover(kube_api: KubeHandle) -> Non
     assert kube_api.counters.get("delete", "secrets") == 1
 
 
+class LandsThenTimesOut:
+    """A ``CoreV1Api`` whose first Secret create reaches the server, but whose reply is lost
+    (what a hub whose event loop stalled past the request timeout sees)."""
+
+    def __init__(self, api: Any) -> None:
+        self.api, self.lost = api, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.api, name)
+
+    async def create_namespaced_secret(self, *args: Any, **kwargs: Any) -> Any:
+        response = await self.api.create_namespaced_secret(*args, **kwargs)
+        if self.lost:
+            return response
+        self.lost += 1
+        await response.read()
+        response.release()
+        raise TimeoutError
+
+
+async def test_a_create_whose_reply_was_lost_keeps_what_it_created(kube_api: KubeHandle) -> None:
+    """The N=3,000 storm's 409s: the retried create finds the first attempt's Secret."""
+    emulator, ns = kube_api.emulator, kube_api.namespace
+    assert emulator is not None
+    async with core_v1(kube_api) as api:  # the hub's Role: get on secrets is granted
+        lossy = LandsThenTimesOut(api)
+        await create_replacing(lossy, "secret", ns, secret("nb-rra-secret", token="t"), POLICY)
+    assert lossy.lost == 1
+    assert emulator.get_object("secrets", "nb-rra-secret", ns)["data"] == {"token": "dA=="}
+    assert kube_api.counters.get("create", "secrets") == 2  # the lost one, then the 409
+    assert kube_api.counters.get("delete", "secrets") == 0
+
+
+async def test_a_leftover_with_other_data_is_still_replaced(
+    kube_api: KubeHandle,
+) -> None:
+    emulator, ns = kube_api.emulator, kube_api.namespace
+    assert emulator is not None
+    emulator.create_object("secrets", secret("nb-rra-secret", token="old"), ns)
+    async with core_v1(kube_api) as api:
+        await create_replacing(api, "secret", ns, secret("nb-rra-secret", token="new"), POLICY)
+    assert emulator.get_object("secrets", "nb-rra-secret", ns)["data"] == {"token": "bmV3"}
+    assert kube_api.counters.get("delete", "secrets") == 1
+
+
 async def test_request_without_reply_raises_what_the_client_would_have_raised(
     kube_api: KubeHandle,
 ) -> None:
