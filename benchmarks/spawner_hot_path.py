@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from spawn_storm import IMAGE, TAG, common_config
 from traitlets.config import Config
 
 from lsst_spawner.commands import _offline_kubernetes_client
+from lsst_spawner.kube.reflector import trim_pod
 from lsst_spawner.lab.models import dict_to_model, model_to_dict
 from lsst_spawner.offline import OfflineHub, OfflineServer, OfflineUser
 from lsst_spawner.testing.oauth.identity import identity_for
@@ -119,6 +121,11 @@ async def measure(calls: int) -> dict[str, float]:
             "kube", load_config("kube", Path(tmp)), "k"
         ).get_pod_manifest()
         out["kube pod bytes"] = len(json.dumps(model_to_dict(kube_pod)))
+        # What the hub's pod reflector keeps per running lab: the pod parsed from JSON.
+        out["lsst pod in the reflector, traced bytes"] = parsed_size(pod)
+        out["lsst pod in the reflector, trimmed, traced bytes"] = parsed_size(pod, trim=True)
+        out["kube pod in the reflector, traced bytes"] = parsed_size(model_to_dict(kube_pod))
+        out["lsst pod, trimmed bytes"] = len(json.dumps(trim_pod(pod)))
         out.update(await client_writes(fresh[0], Path(tmp), calls))
     return out
 
@@ -193,6 +200,19 @@ async def client_writes(spawner: Any, tmp: Path, calls: int) -> dict[str, float]
         emulator.terminate()
         emulator.wait(10)
     return out
+
+
+def parsed_size(pod: dict[str, Any], *, trim: bool = False, copies: int = 200) -> float:
+    """Python memory (traced bytes) of one copy of ``pod`` parsed from its JSON, as the pod
+    reflector keeps it: whole, or with ``trim`` parsed whole and then trimmed."""
+    text = json.dumps(pod)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    kept = [trim_pod(json.loads(text)) if trim else json.loads(text) for _ in range(copies)]
+    size = (tracemalloc.get_traced_memory()[0] - before) / copies
+    tracemalloc.stop()
+    del kept
+    return size
 
 
 def run(calls: int = 300) -> dict[str, float]:

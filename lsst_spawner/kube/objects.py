@@ -10,12 +10,19 @@ read with ``envFrom`` (:func:`has_legacy_env_secret` tells them apart), which
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ..lab.names import names_for_pod
 from ..lab.spec import LabObjects
-from .retries import KubernetesError, RetryPolicy, request_without_reply, with_retries
+from .retries import (
+    KubernetesError,
+    RetryPolicy,
+    request_json,
+    request_without_reply,
+    with_retries,
+)
 
 __all__ = [
     "create_lab_config",
@@ -64,23 +71,67 @@ async def create_replacing(
     """Create ``body``; if it already exists (a leftover of a lab that died), replace it.
 
     The lab's ConfigMap and Secret are immutable, so replacing means deleting
-    and creating again. ``kind`` is ``pod``, ``config_map`` or ``secret``.
+    and creating again. An object found with exactly ``body``'s data is kept: an
+    attempt whose reply timed out had created it (a hub whose event loop stalls
+    sees its own creates answer 409 when retried). ``kind`` is ``pod``,
+    ``config_map`` or ``secret``.
     """
     create = _method(api, kind, 0)
     name = body["metadata"]["name"]
     what = f"creating {kind} {namespace}/{name}"
-    try:
-        await with_retries(
-            lambda: request_without_reply(create, namespace, body), what=what, policy=policy
-        )
-    except KubernetesError as error:
-        if error.status != 409:
-            raise
+    for replaced in (False, True):
+        try:
+            await with_retries(
+                lambda: request_without_reply(create, namespace, body), what=what, policy=policy
+            )
+            return
+        except KubernetesError as error:
+            if error.status != 409:
+                raise
+            if await _holds_the_same_data(api, kind, namespace, body, policy):
+                policy.logger.info(
+                    "%s %s/%s already exists with the data sent: an attempt whose reply timed "
+                    "out created it",
+                    kind,
+                    namespace,
+                    name,
+                )
+                return
+            if replaced:
+                raise
         policy.logger.info("Replacing %s %s/%s: it already exists", kind, namespace, name)
         await _delete(api, kind, name, namespace, policy)
-        await with_retries(
-            lambda: request_without_reply(create, namespace, body), what=what, policy=policy
+
+
+_READERS = {"config_map": "read_namespaced_config_map", "secret": "read_namespaced_secret"}
+
+
+async def _holds_the_same_data(
+    api: Any, kind: str, namespace: str, body: dict[str, Any], policy: RetryPolicy
+) -> bool:
+    """Whether the existing ``kind`` named by ``body`` has ``body``'s data (never for a pod)."""
+    if kind not in _READERS:
+        return False
+    name = body["metadata"]["name"]
+    read = getattr(api, _READERS[kind])
+    try:
+        existing = await with_retries(
+            lambda: request_json(read, name, namespace),
+            what=f"reading {kind} {namespace}/{name}",
+            policy=policy,
         )
+    except KubernetesError as error:
+        if error.status == 404:
+            return False  # deleted meanwhile: replacing creates it again
+        raise
+    wanted = dict(body.get("data") or {})
+    for key, value in (body.get("stringData") or {}).items():  # as the server stores it
+        wanted[key] = base64.b64encode(str(value).encode()).decode() if kind == "secret" else value
+    return bool(
+        (existing.get("data") or {}) == wanted
+        and (existing.get("binaryData") or {}) == (body.get("binaryData") or {})
+        and existing.get("type", "Opaque") == body.get("type", "Opaque")
+    )
 
 
 async def delete_lab_objects(

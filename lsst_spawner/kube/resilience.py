@@ -19,6 +19,7 @@ from typing import Any
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubespawner import KubeSpawner
 
+from .reflector import TrimmedPodReflectorMixin
 from .retries import (
     TRANSIENT_ERRORS,
     KubernetesError,
@@ -32,7 +33,7 @@ from .retries import (
 __all__ = ["ResilientKubeSpawnerMixin"]
 
 
-class ResilientKubeSpawnerMixin(KubeSpawner):
+class ResilientKubeSpawnerMixin(TrimmedPodReflectorMixin):  # lab pods kept trimmed
     """Retries for KubeSpawner's pod requests and reflectors; the pod's URL after a restart.
 
     The final class provides :meth:`kube_retry_policy` and may record the last

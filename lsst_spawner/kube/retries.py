@@ -158,16 +158,18 @@ async def with_retries(
     by a random factor in [0.5, 1) so many spawners do not retry in step; a
     ``Retry-After`` header sets the minimum delay. When the next attempt would
     start after the budget, :class:`KubernetesError` is raised naming ``what``
-    and the last error. Non-transient errors raise at once.
+    and the last error. Non-transient errors raise at once. Time a stalled event
+    loop adds to a wait beyond its planned end is not charged to the budget.
     """
     budget, request_timeout = policy.budget, policy.request_timeout
     deadline = clock() + budget
     attempt = 0
     while True:
         attempt += 1
-        remaining = deadline - clock()
+        timeout = max(0.001, min(request_timeout, deadline - clock()))
+        started = clock()
         try:
-            return await asyncio.wait_for(call(), max(0.001, min(request_timeout, remaining)))
+            return await asyncio.wait_for(call(), timeout)
         except ApiException as error:
             if not is_transient(error):
                 raise KubernetesError(
@@ -178,6 +180,7 @@ async def with_retries(
         except TRANSIENT_ERRORS as error:
             last = error
             detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        deadline += _late_wake_up(clock, started, timeout)
         delay = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1)) * (0.5 + jitter() / 2)
         hinted = retry_after_seconds(last)
         if hinted is not None:
@@ -196,7 +199,21 @@ async def with_retries(
             attempt,
             detail,
         )
+        slept_from = clock()
         await sleep(delay)
+        deadline += _late_wake_up(clock, slept_from, delay)
+
+
+def _late_wake_up(clock: Callable[[], float], since: float, planned: float) -> float:
+    """How much later than ``planned`` seconds after ``since`` a wait ended: time the hub's
+    event loop was stalled (a timeout cannot fire, nor a sleep end, while it is blocked).
+
+    That time is the hub's, not the API server's, so it is not charged to the retry
+    budget: a loop stalled past the budget would otherwise fail a request after one
+    attempt whose timeout fired late (seen at N=3,000: a 150 s stall, "still failing
+    after 1 attempt(s) within the 120s retry budget; last error: TimeoutError").
+    """
+    return max(0.0, clock() - since - planned)
 
 
 async def request_without_reply(

@@ -180,6 +180,66 @@ async def test_each_request_is_bounded_by_the_request_timeout() -> None:
     assert attempts == 2
 
 
+async def test_a_timeout_that_fires_late_in_a_stalled_loop_is_retried() -> None:
+    """The N=3,000 storm's one 500: the hub's loop stalled 150 s, the first attempt's 30 s
+    timeout fired then, and the 120 s budget looked spent after one attempt."""
+    clock = Clock()
+    attempts = 0
+
+    async def times_out_late_once() -> str:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            clock.now += 150  # what the loop's clock reads when the late timeout fires
+            raise TimeoutError
+        return "ok"
+
+    policy = RetryPolicy(budget=120, request_timeout=30)
+    assert await with_retries(
+        times_out_late_once, what="x", policy=policy, sleep=clock.sleep, clock=clock
+    )
+    assert attempts == 2
+
+
+async def test_a_sleep_that_ends_late_is_not_charged_to_the_budget() -> None:
+    clock = Clock()
+
+    async def stalled_sleep(seconds: float) -> None:
+        clock.sleeps.append(seconds)
+        clock.now += seconds + 100  # the loop wakes the sleeper 100 s late
+
+    errors: list[BaseException] = [aiohttp.ServerDisconnectedError()] * 3
+    result = await with_retries(
+        failing(errors),
+        what="x",
+        policy=RetryPolicy(budget=10, request_timeout=5),
+        sleep=stalled_sleep,
+        clock=clock,
+        jitter=lambda: 1.0,
+    )
+    assert result == "ok"
+    assert len(clock.sleeps) == 3
+
+
+async def test_time_the_api_takes_is_still_charged_to_the_budget() -> None:
+    """A request that fails after its whole (on-time) timeout uses the budget up as before."""
+    clock = Clock()
+
+    async def slow_timeout() -> str:
+        clock.now += 5  # exactly the request timeout: no stall
+        raise TimeoutError
+
+    with pytest.raises(KubernetesError, match=r"still failing after 2 attempt\(s\) within the 10s"):
+        await with_retries(
+            slow_timeout,
+            what="x",
+            policy=RetryPolicy(budget=10, request_timeout=5),
+            sleep=clock.sleep,
+            clock=clock,
+            jitter=lambda: 1.0,
+        )
+
+
 # The edge against the emulator: a real CoreV1Api, the z2jh hub Role (RBAC on), injected faults.
 
 POLICY = RetryPolicy(budget=5, request_timeout=5)
@@ -258,6 +318,51 @@ async def test_create_replacing_replaces_a_leftover(kube_api: KubeHandle) -> Non
     assert stored["data"] == {"new": "eWVz"}
     # 503, 409 (the leftover), then the create after the delete
     assert kube_api.counters.get("create", "secrets") == 3
+    assert kube_api.counters.get("delete", "secrets") == 1
+
+
+class LandsThenTimesOut:
+    """A ``CoreV1Api`` whose first Secret create reaches the server, but whose reply is lost
+    (what a hub whose event loop stalled past the request timeout sees)."""
+
+    def __init__(self, api: Any) -> None:
+        self.api, self.lost = api, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.api, name)
+
+    async def create_namespaced_secret(self, *args: Any, **kwargs: Any) -> Any:
+        response = await self.api.create_namespaced_secret(*args, **kwargs)
+        if self.lost:
+            return response
+        self.lost += 1
+        await response.read()
+        response.release()
+        raise TimeoutError
+
+
+async def test_a_create_whose_reply_was_lost_keeps_what_it_created(kube_api: KubeHandle) -> None:
+    """The N=3,000 storm's 409s: the retried create finds the first attempt's Secret."""
+    emulator, ns = kube_api.emulator, kube_api.namespace
+    assert emulator is not None
+    async with core_v1(kube_api) as api:  # the hub's Role: get on secrets is granted
+        lossy = LandsThenTimesOut(api)
+        await create_replacing(lossy, "secret", ns, secret("nb-rra-secret", token="t"), POLICY)
+    assert lossy.lost == 1
+    assert emulator.get_object("secrets", "nb-rra-secret", ns)["data"] == {"token": "dA=="}
+    assert kube_api.counters.get("create", "secrets") == 2  # the lost one, then the 409
+    assert kube_api.counters.get("delete", "secrets") == 0
+
+
+async def test_a_leftover_with_other_data_is_still_replaced(
+    kube_api: KubeHandle,
+) -> None:
+    emulator, ns = kube_api.emulator, kube_api.namespace
+    assert emulator is not None
+    emulator.create_object("secrets", secret("nb-rra-secret", token="old"), ns)
+    async with core_v1(kube_api) as api:
+        await create_replacing(api, "secret", ns, secret("nb-rra-secret", token="new"), POLICY)
+    assert emulator.get_object("secrets", "nb-rra-secret", ns)["data"] == {"token": "bmV3"}
     assert kube_api.counters.get("delete", "secrets") == 1
 
 

@@ -153,7 +153,7 @@ def test_jupyterhub_and_aiohttp_private_names() -> None:
 
 
 #: The product modules whose code works on a spawner (``self`` or ``spawner``).
-SPAWNER_CODE = ("spawner.py", "attempt.py", "kube/resilience.py")
+SPAWNER_CODE = ("spawner.py", "attempt.py", "kube/resilience.py", "kube/reflector.py")
 _PRIVATE_USE = re.compile(r"\b(?:self|spawner|super\(\)|KubeSpawner)\.(_[a-z][a-z0-9_]*)\b")
 
 
