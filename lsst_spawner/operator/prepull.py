@@ -21,8 +21,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ..images.model import ImageMenu, MenuImage
@@ -117,7 +118,8 @@ def template_prepull_settings(
 
 
 class PublishingPrepuller(Prepuller):
-    """The operator's prepuller of one template: each round also publishes what it found."""
+    """The operator's prepuller of one template: each round also publishes what it found
+    (when it changed, and at least once an interval, so the hub can tell it is current)."""
 
     def __init__(
         self,
@@ -132,16 +134,33 @@ class PublishingPrepuller(Prepuller):
         super().__init__(api, settings, menu, policy, log=log)
         self._publish = publish
         self.published: str | None = None
+        self.published_at = float("-inf")
 
     async def run_round(self) -> list[PullPlan]:
         plans = await super().run_round()
         menu = await self._menu()
         if self.state is not None and menu is not None and menu.complete:
             body = state_to_publish(self.state, menu)
-            if body["version"] != self.published:
+            # Also unchanged, once an interval: ``observedAt`` tells the hub it is current.
+            due = time.monotonic() - self.published_at >= self.settings.interval
+            if body["version"] != self.published or due:
                 await self._publish(body)
-                self.published = body["version"]
+                self.published, self.published_at = body["version"], time.monotonic()
         return plans
+
+
+#: After this many prepull intervals without a new ``status.prepull`` (an operator whose
+#: prepuller stopped, or one standing by with no replica working), the hub stops trusting it.
+STALE_INTERVALS = 3
+
+
+def published_too_old(state: PrepullState, interval: float, now: datetime | None = None) -> bool:
+    """Whether ``state`` was observed more than :data:`STALE_INTERVALS` intervals ago (a state
+    without ``observedAt`` is never too old: nothing says when it was seen)."""
+    if state.observed_at is None:
+        return False
+    now = now or datetime.now(tz=state.observed_at.tzinfo or UTC)
+    return (now - state.observed_at).total_seconds() > STALE_INTERVALS * interval
 
 
 class PublishedPrepuller(Prepuller):
@@ -166,7 +185,16 @@ class PublishedPrepuller(Prepuller):
         self.rounds += 1
         self._count("read labtemplate")
         state = published_state(await self._read())
-        if state is not None:
+        if state is not None and published_too_old(state, self.settings.interval):
+            if self.state is not None:
+                self.log.warning(
+                    "The operator's prepull state (observed %s) is older than %s intervals: "
+                    "the menu is shown without presence until it publishes again",
+                    state.observed_at,
+                    STALE_INTERVALS,
+                )
+            self.state = None  # no presence, as before the first listing
+        elif state is not None:
             self.state = state
         return []
 
