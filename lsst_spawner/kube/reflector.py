@@ -13,7 +13,9 @@ pod exists. :func:`trim_pod` keeps what the hub's readers use, listed with them:
   :mod:`lsst_spawner.kube.pull`'s pull failures, ``get_url`` after a restart);
 - of ``spec``, :data:`SPEC_FIELDS`, and of each container :data:`CONTAINER_FIELDS`
   (``_get_pod_port`` reads the ports, :func:`~lsst_spawner.kube.objects.has_legacy_env_secret`
-  the ``envFrom``); init containers are dropped (only their status is read).
+  the ``envFrom``); of init and app containers alike the env entries that reference a
+  Secret or ConfigMap key (never a literal value), and the Secret/ConfigMap volumes
+  (:mod:`lsst_spawner.kube.startfail` names a missing one).
 
 ``kubernetes_trim_reflected_pods = False`` keeps whole pods, for a site hook
 (``get_pod_url``, ``after_pod_created_hook``) that reads more of the pod.
@@ -56,8 +58,12 @@ def trim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
     spec = pod.get("spec")
     if isinstance(spec, Mapping):
         kept = {key: spec[key] for key in SPEC_FIELDS if key in spec}
-        if "containers" in spec:
-            kept["containers"] = _trim_containers(spec["containers"])
+        for field in ("initContainers", "containers"):
+            if field in spec:
+                kept[field] = _trim_containers(spec[field])
+        volumes = spec.get("volumes")
+        if isinstance(volumes, list):
+            kept["volumes"] = [v for v in volumes if _reads_objects(v)]
         trimmed["spec"] = kept
     elif spec is not None:
         trimmed["spec"] = spec
@@ -67,10 +73,32 @@ def trim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
 def _trim_containers(containers: Any) -> Any:
     if not isinstance(containers, list):
         return containers
-    return [
-        {key: c[key] for key in CONTAINER_FIELDS if key in c} if isinstance(c, Mapping) else c
-        for c in containers
-    ]
+    return [_trim_container(c) if isinstance(c, Mapping) else c for c in containers]
+
+
+def _trim_container(container: Mapping[str, Any]) -> dict[str, Any]:
+    kept = {key: container[key] for key in CONTAINER_FIELDS if key in container}
+    env = container.get("env")
+    if isinstance(env, list):
+        # Only the references (a missing site Secret or key fails the spawn, naming it:
+        # lsst_spawner.kube.startfail), never a literal value.
+        refs = [v for v in env if isinstance(v, Mapping) and _env_ref(v.get("valueFrom"))]
+        if refs:
+            kept["env"] = [{"name": v.get("name"), "valueFrom": v["valueFrom"]} for v in refs]
+    return kept
+
+
+def _env_ref(value_from: Any) -> bool:
+    return isinstance(value_from, Mapping) and bool(
+        {"secretKeyRef", "configMapKeyRef"} & value_from.keys()
+    )
+
+
+def _reads_objects(volume: Any) -> bool:
+    """A volume of a Secret or ConfigMap (what a missing one names)."""
+    return isinstance(volume, Mapping) and bool(
+        {"secret", "configMap", "projected"} & volume.keys()
+    )
 
 
 class TrimmedPods(dict[str, Any]):

@@ -31,6 +31,7 @@ from lsst_spawner.kube.reflector import (
     TrimmedPods,
     trim_pod,
 )
+from lsst_spawner.kube.startfail import start_failure
 from lsst_spawner.testing.kube.fixtures import KubeHandle
 
 from .test_lifecycle import make_spawner
@@ -107,6 +108,29 @@ def variants() -> Iterator[tuple[str, dict[str, Any]]]:
     legacy = api_pod()
     legacy["spec"]["containers"][0]["envFrom"] = [{"secretRef": {"name": "nb-rra-env"}}]
     yield "legacy-env-secret", legacy
+    held = {"reason": "CreateContainerConfigError", "message": 'secret "site-butler" not found'}
+    missing = api_pod(
+        {
+            "phase": "Pending",
+            "containerStatuses": [{"name": "notebook", "ready": False, "state": {"waiting": held}}],
+        }
+    )
+    missing["spec"]["containers"][0]["env"].append(
+        {"name": "BUTLER", "valueFrom": {"secretKeyRef": {"name": "site-butler", "key": "token"}}}
+    )
+    yield "missing-site-secret", missing
+    failed_init = {"terminated": {"exitCode": 4, "reason": "Error"}}
+    yield (
+        "init-failure",
+        api_pod(
+            {
+                "phase": "Pending",
+                "initContainerStatuses": [
+                    {"name": "init-home", "restartCount": 2, "state": failed_init}
+                ],
+            }
+        ),
+    )
 
 
 # --- a pod that records what is read of it ------------------------------------------------
@@ -229,6 +253,8 @@ def readers(spawner: KubeSpawner, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
         "has_legacy_env_secret": lambda pod: has_legacy_env_secret(pod, "nb-rra"),
         "pull_failure": pull_failure,
         "container_started": container_started,
+        # lsst_spawner: a missing Secret/ConfigMap or key, a failing init container.
+        "start_failure": start_failure,
     }
 
 
@@ -261,16 +287,26 @@ async def test_the_trimmed_pod_gives_every_reader_what_it_reads(
 
 
 def test_a_reader_of_a_dropped_field_fails_the_check() -> None:
-    """The check above can fail: a reader of a container's env sees a trimmed field."""
+    """The check above can fail: a reader of a container's securityContext sees a trimmed field."""
     pod, seen = api_pod(), set()
 
-    def reads_env(pod: Any) -> Any:
-        return [c.get("env") for c in pod["spec"]["containers"]]
+    def reads_context(pod: Any) -> Any:
+        return [c.get("securityContext") for c in pod["spec"]["containers"]]
 
-    reads_env(watched(pod, (), seen))
-    assert seen == {("spec",), ("spec", "containers"), ("spec", "containers", "*", "env")}
-    assert values_at(trim_pod(pod), ("spec", "containers", "*", "env")) == []
-    assert values_at(pod, ("spec", "containers", "*", "env")) != []
+    reads_context(watched(pod, (), seen))
+    path = ("spec", "containers", "*", "securityContext")
+    assert seen == {("spec",), ("spec", "containers"), path}
+    assert values_at(trim_pod(pod), path) == []
+    assert values_at(pod, path) != []
+
+
+def test_the_trimmed_pod_keeps_env_references_but_no_literal_value() -> None:
+    pod = api_pod()
+    env = trim_pod(pod)["spec"]["containers"][0]["env"]
+    assert env
+    assert all(set(var) == {"name", "valueFrom"} for var in env)
+    literal = [v for v in pod["spec"]["containers"][0]["env"] if "value" in v]
+    assert literal  # the whole pod has some, the trimmed one none
 
 
 #: Where lsst_spawner reads the pod reflector's pods: each is covered by readers() above.
@@ -312,6 +348,11 @@ def test_every_kubespawner_reader_of_the_reflector_is_covered() -> None:
     assert found == KUBESPAWNER_READERS
 
 
+def literal_env(container: Mapping[str, Any]) -> list[Any]:
+    """The container's env entries with a literal value (the trimmed pod keeps none)."""
+    return [var for var in container.get("env") or [] if "value" in var]
+
+
 # --- the trimming itself -----------------------------------------------------------------
 
 
@@ -319,7 +360,7 @@ def test_trimming_a_lab_pod(golden: Callable[[str, Any], None]) -> None:
     pod = api_pod()
     trimmed = trim_pod(pod)
     golden("trimmed-lab-pod", trimmed)
-    assert "env" not in trimmed["spec"]["containers"][0]
+    assert not literal_env(trimmed["spec"]["containers"][0])
     assert "managedFields" not in trimmed["metadata"]
     assert trimmed["status"] is pod["status"], "shared, not copied"
     assert len(json.dumps(trimmed)) < len(json.dumps(pod)) / 2
@@ -345,7 +386,7 @@ def test_trimmed_pods_trims_every_way_a_pod_is_stored() -> None:
     pods["labs/b"] = api_pod()
     pods.update({"labs/c": api_pod()})
     pods.setdefault("labs/d", api_pod())
-    assert all("env" not in pod["spec"]["containers"][0] for pod in pods.values())
+    assert not any(literal_env(pod["spec"]["containers"][0]) for pod in pods.values())
     assert pods.pop("labs/a")["metadata"]["name"] == "nb-rra"
 
 
@@ -357,7 +398,7 @@ async def test_the_reflector_trims_what_kubespawner_stores(tmp_path: Path) -> No
     reflector.resources = {"labs/a": api_pod()}  # how KubeSpawner's list stores them
     reflector.resources["labs/b"] = api_pod()  # how its watch stores one
     assert isinstance(reflector.pods, TrimmedPods)
-    assert all("env" not in pod["spec"]["containers"][0] for pod in reflector.pods.values())
+    assert not any(literal_env(pod["spec"]["containers"][0]) for pod in reflector.pods.values())
 
 
 # --- in the hub: the spawner's reflector ---------------------------------------------------
@@ -385,9 +426,12 @@ async def test_the_spawners_reflector_keeps_trimmed_pods_unless_told_not_to(
         assert stored["spec"]["containers"][0]["env"], "the lab's env is in its pod"
         assert kept["metadata"]["uid"] == stored["metadata"]["uid"]
         if trim:
-            assert set(kept["spec"]["containers"][0]) == set(CONTAINER_FIELDS) - {"envFrom"}
+            assert set(kept["spec"]["containers"][0]) - {"env"} == set(CONTAINER_FIELDS) - {
+                "envFrom"
+            }
+            assert not literal_env(kept["spec"]["containers"][0])
             assert "containers" in kept["spec"]
-            assert set(kept["spec"]) <= {"containers", *SPEC_FIELDS}
+            assert set(kept["spec"]) <= {"containers", "initContainers", "volumes", *SPEC_FIELDS}
             assert "volumes" in stored["spec"]
         else:
             assert kept["spec"] == stored["spec"]
