@@ -181,3 +181,12 @@ def lab_cluster(kube_api: KubeHandle, tmp_path: Path) -> Iterator[LabCluster]:
 
 
 __all__ = ["API_TOKEN_KEY", "GIT_TOKEN_KEY", "LabCluster", "decoded", "wait_for"]
+
+
+@pytest.fixture(autouse=True)
+async def _stop_shared_reflectors() -> Any:
+    """The hub's shared reflectors (the LabServer watch) watch this test's emulator."""
+    yield
+    from kubespawner import KubeSpawner
+
+    await KubeSpawner._stop_all_reflectors()
