@@ -54,7 +54,7 @@ from lsst_spawner.testing.kube.kopf_process import (
 )
 from lsst_spawner.testing.ports import free_port
 
-KINDS = ("operator", "lsst", "kube")
+KINDS = ("operator", "kube", "lsst")
 LABELS = {**storm.LABELS, "operator": "operator mode"}
 LABSERVERS = "labservers.lab.lsst-spawner.io"
 TEMPLATES = "labtemplates.lab.lsst-spawner.io"
