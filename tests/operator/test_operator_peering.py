@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -49,3 +50,59 @@ async def test_a_running_replica_pauses_when_a_higher_one_joins(
         assert name in high.output
         assert name not in low.output, low.output[-3000:]
         assert [e["reason"] for e in lab_cluster.events(name)].count("Accepted") == 1
+
+
+async def test_two_replicas_run_a_storm_creating_each_pod_once(
+    lab_cluster: LabCluster, kubelet: Any, record_property: Any
+) -> None:
+    """40 LabServers declared at once with two peered replicas: 40 pods, one each."""
+    kubelet.mode = "stub"
+    server = await _setup(lab_cluster)
+    high = lab_cluster.start_operator(*PEERING, "--priority", "20", name="high")
+    low = lab_cluster.start_operator(*PEERING, "--priority", "10", name="low")
+    wait_for(lambda: sorted(_peers(lab_cluster).values()) == [10, 20], "both peered", 90)
+    counters = lab_cluster.emulator.counters
+    creates_before = counters.get("create", "pods")
+    names = [f"lab-storm{i:02d}" for i in range(40)]
+    started = time.monotonic()
+    for name in names:
+        lab_cluster.declare(_named(server, name))
+    for name in names:
+        lab_cluster.wait_phase(name, "Running", timeout=180)
+    seconds = round(time.monotonic() - started, 1)
+    for name in names:
+        assert len(lab_cluster.owned("pods", name)) == 1
+        reasons = [e["reason"] for e in lab_cluster.events(name)]
+        assert reasons.count("PodCreated") == 1, reasons
+        assert reasons.count("Accepted") == 1, reasons
+        assert name not in low.output
+    assert counters.get("create", "pods") - creates_before == len(names)
+    accepted = high.output.count("Accepted labserver")
+    assert accepted == len(names)
+    record_property("labs", len(names))
+    record_property("seconds_to_all_running", seconds)
+    print(f"two replicas: {len(names)} LabServers running in {seconds}s, all by the higher one")
+
+
+async def test_replicas_started_together_only_the_higher_works_then_the_lower_takes_over(
+    lab_cluster: LabCluster, kubelet: Any
+) -> None:
+    """The lower replica starts paused (kopf pre-activates the pause with ``--peering``) and
+    stays so without logging "Pausing operations": it only logs a switch from working."""
+    kubelet.mode = "stub"
+    server = await _setup(lab_cluster)
+    low = lab_cluster.start_operator(*PEERING, "--priority", "10", name="low")
+    high = lab_cluster.start_operator(*PEERING, "--priority", "20", name="high")
+    wait_for(lambda: sorted(_peers(lab_cluster).values()) == [10, 20], "both peered", 90)
+    for name in ("lab-first0", "lab-first1"):
+        lab_cluster.declare(_named(server, name))
+    for name in ("lab-first0", "lab-first1"):
+        lab_cluster.wait_phase(name, "Running", timeout=90)
+        assert name in high.output
+        assert name not in low.output, low.output[-3000:]
+    high.kill()  # SIGKILL: its peering entry lingers until its 5 s lifetime ends
+    lab_cluster.declare(_named(server, "lab-later"))
+    lab_cluster.wait_phase("lab-later", "Running", timeout=150)
+    assert "lab-later" in low.output
+    assert "Resuming operations" in low.output
+    assert [e["reason"] for e in lab_cluster.events("lab-later")].count("PodCreated") == 1
