@@ -39,10 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import spawn_storm as storm
 
-from lsst_spawner.checks import spawner_settings
-from lsst_spawner.cli import load_hub_config
-from lsst_spawner.crd.from_config import base_pod_for
-from lsst_spawner.crd.template import SENTINEL_SERVER, SENTINEL_USER, template_from_settings
 from lsst_spawner.operator.manifests import HUB_OPERATOR_ROLE_RULES
 from lsst_spawner.rbac import Z2JH_HUB_ROLE_RULES
 from lsst_spawner.testing.kube import KubeEmulator
@@ -51,6 +47,7 @@ from lsst_spawner.testing.kube.kopf_process import (
     OPERATOR_COMMAND,
     KopfProcess,
     install_operator_mode,
+    lab_template_from_config,
 )
 from lsst_spawner.testing.ports import free_port
 
@@ -110,22 +107,6 @@ for _command in (install_operator, bind_hub_rules, put_template, clear_lab_serve
 # --- the operator around an operator-mode round --------------------------------------
 
 
-async def template_for(config_text: str, workdir: Path) -> dict[str, Any]:
-    """The LabTemplate ``template-from-config`` writes for this hub configuration."""
-    path = workdir / "lab_template_config.py"
-
-    def write() -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        path.write_text(config_text)
-
-    await asyncio.to_thread(write)
-    config = load_hub_config(path)
-    pod = await base_pod_for(config, SENTINEL_USER, SENTINEL_SERVER)
-    return template_from_settings(
-        spawner_settings(config), pod, name="lab", namespace=storm.NAMESPACE
-    )
-
-
 def healthy(port: int) -> bool:
     try:
         url = f"http://127.0.0.1:{port}/healthz"
@@ -145,7 +126,11 @@ class OperatorHelper:
         self.processes: list[KopfProcess] = []
 
     async def start(self, workdir: Path) -> dict[str, int]:
-        template = await template_for(storm.common_config("operator", self.n, workdir), workdir)
+        template = await lab_template_from_config(
+            storm.common_config("operator", self.n, workdir),
+            workdir / "lab_template_config.py",
+            storm.NAMESPACE,
+        )
         self.emulator.ask("put_template", template)
         self.emulator.ask("bind_hub_rules", True)
         mode = ["--standalone"] if self.replicas == 1 else ["--peering", "lsst-spawner"]

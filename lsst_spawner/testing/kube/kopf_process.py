@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...crd import build_crds
+from ...crd.models import GROUP
 from ...operator.manifests import (
     OPERATOR_CLUSTER_RULES,
     OPERATOR_ROLE_RULES,
@@ -35,8 +36,10 @@ __all__ = [
     "KOPF_COMMAND",
     "OPERATOR_ACCOUNT",
     "OPERATOR_COMMAND",
+    "TEMPLATES",
     "KopfProcess",
     "install_operator_mode",
+    "lab_template_from_config",
     "peering_crds",
 ]
 
@@ -85,6 +88,34 @@ def install_operator_mode(
     user = service_account_user(namespace, OPERATOR_ACCOUNT)
     token = emulator.call(emulator.access.authn.issue, user)
     return emulator.write_kubeconfig(kubeconfig, namespace, token=token)
+
+
+async def lab_template_from_config(
+    config_text: str, path: str | os.PathLike[str], namespace: str, name: str = "lab"
+) -> dict[str, Any]:
+    """The LabTemplate ``template-from-config`` writes for a hub configuration's text
+    (written to ``path`` first, as the command reads a file)."""
+    import asyncio
+
+    from ...checks import spawner_settings
+    from ...cli import load_hub_config
+    from ...crd.from_config import base_pod_for
+    from ...crd.template import SENTINEL_SERVER, SENTINEL_USER, template_from_settings
+
+    file = Path(path)
+
+    def write() -> None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(config_text)
+
+    await asyncio.to_thread(write)
+    config = load_hub_config(file)
+    pod = await base_pod_for(config, SENTINEL_USER, SENTINEL_SERVER)
+    return template_from_settings(spawner_settings(config), pod, name=name, namespace=namespace)
+
+
+#: The LabTemplates' resource in the emulator.
+TEMPLATES = f"labtemplates.{GROUP}"
 
 
 class KopfProcess:
