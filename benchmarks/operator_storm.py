@@ -262,9 +262,15 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             print(
                 f"  spawn: {result.spawn.ok} ok, {result.spawn.failures} failed, "
                 f"{result.spawn.wall_seconds:.1f}s, hub cpu {result.spawn.hub_cpu_seconds:.1f}s, "
-                f"other {result.spawn.other_cpu_seconds}; leftovers {result.leftovers}",
+                f"other {result.spawn.other_cpu_seconds}; p50 {result.spawn.latency_p50:.2f}s "
+                f"p99 {result.spawn.latency_p99:.2f}s; stop failures "
+                f"{result.stop.failures if result.stop else '?'}; leftovers {result.leftovers}",
                 flush=True,
             )
+            if args.json:  # each round as it ends, in case the run is stopped early
+                partial = {"n": args.n, "rounds": [r.to_dict() for r in rounds]}
+                text = json.dumps(partial, default=str)
+                await asyncio.to_thread(Path(args.json + ".partial").write_text, text)
         rbac = emulator.ask("rbac_decisions")
         print(f"RBAC decisions in the whole run: {rbac}", flush=True)
     finally:
