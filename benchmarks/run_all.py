@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import image_menu
 import lab_menu
+import operator_storm
 import registry_refresh
 import spawn_storm
 import spawner_hot_path
@@ -143,6 +144,39 @@ def lab_menu_rows(menu: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def operator_rows(result: dict[str, Any]) -> list[str]:
+    """operator_storm.py's figures: operator mode against KubeSpawner and in-hub LSSTSpawner."""
+    s, n = result["summary"], result["n"]
+    op, kube, lsst, r = (s.get(k) for k in ("operator", "kube", "lsst", "ratio_operator"))
+    if not (op and kube and lsst and r):
+        return [f"| N={n} | incomplete run (see the JSON) | | | | |"]
+    fails = {
+        k: f"{x['failures']} / {x['stop_failures']} / {x['leftovers']}"
+        for k, x in (("operator", op), ("kube", kube), ("lsst", lsst))
+    }
+    failed = op["failures"] + op["stop_failures"] + op["leftovers"]
+    return [
+        f"| N={n}: hub CPU per spawn | {op['cpu_per_spawn'] * 1000:.1f} ms "
+        f"| {kube['cpu_per_spawn'] * 1000:.1f} ms | {lsst['cpu_per_spawn'] * 1000:.1f} ms "
+        f"| {r['hub_cpu_vs_kube']:.2f} x KubeSpawner "
+        f"| ≤ 0.5 x: {verdict(r['hub_cpu_vs_kube'] <= 0.5)} |",
+        f"| N={n}: operator CPU per spawn | {op['operator_cpu_per_spawn'] * 1000:.1f} ms | | "
+        f"| hub + operator {r['hub_and_operator_cpu_vs_kube']:.2f} x KubeSpawner's hub | |",
+        f"| N={n}: time to ready p50 / p99 | {op['p50']:.2f} / {op['p99']:.2f} s "
+        f"| {kube['p50']:.2f} / {kube['p99']:.2f} s | {lsst['p50']:.2f} / {lsst['p99']:.2f} s "
+        f"| {r['p50_vs_lsst']:.2f} / {r['p99_vs_lsst']:.2f} x in-hub | |",
+        f"| N={n}: failures (spawn / stop / objects left) | {fails['operator']} "
+        f"| {fails['kube']} | {fails['lsst']} | | zero: {verdict(failed == 0)} |",
+        f"| N={n}: K8s API requests per spawn (writes) | {op['all_per_spawn']:.2f} "
+        f"({op['writes_per_spawn']:.2f}) | {kube['all_per_spawn']:.2f} "
+        f"({kube['writes_per_spawn']:.2f}) | {lsst['all_per_spawn']:.2f} "
+        f"({lsst['writes_per_spawn']:.2f}) | hub and operator together | |",
+        f"| N={n}: load average before each round, in order run | "
+        + "; ".join(f"{x['kind']} {x['load_before']}" for x in result["rounds"])
+        + " | | | | |",
+    ]
+
+
 def report(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = [
@@ -156,6 +190,15 @@ def report(results: dict[str, Any]) -> str:
     ]
     for storm in results["storms"]:
         lines += storm_rows(storm)
+    if results.get("operator_storms"):
+        lines += [
+            "",
+            "| Operator mode (`operator_storm.py`) | Operator mode | KubeSpawner "
+            "| LSSTSpawner in-hub | Ratio | Goal |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for storm in results["operator_storms"]:
+            lines += operator_rows(storm)
     lines += ["", "Requests per spawn and per stop, by verb and resource (last round):", ""]
     for storm in results["storms"]:
         for kind in spawn_storm.SPAWNERS:
@@ -222,6 +265,10 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     merged = dict(parts[0])
     merged["storms"] = [storm for part in parts for storm in part.get("storms", [])]
     for part in parts[1:]:
+        merged["operator_storms"] = [
+            *merged.get("operator_storms", []),
+            *part.get("operator_storms", []),
+        ]
         for key in ("image_menu", "registry_refresh", "hot_path", "lab_menu"):
             if key in part and key not in merged:
                 merged[key] = part[key]
@@ -236,6 +283,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, action="append", help="storm size (repeatable)")
     parser.add_argument("--rounds", type=int, help="rounds per spawner (default 2; quick 1)")
     parser.add_argument("--skip-menu", action="store_true", help="only the spawn storms")
+    parser.add_argument(
+        "--operator",
+        action="store_true",
+        help="also operator_storm.py at each N (operator mode, KubeSpawner, in-hub)",
+    )
     parser.add_argument("--output", default="benchmarks/.cache/report.md")
     parser.add_argument("--json", default="benchmarks/.cache/report.json")
     parser.add_argument(
@@ -272,6 +324,10 @@ def main() -> None:
         storm["minutes"] = (time.monotonic() - start) / 60
         results["storms"].append(storm)
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+        if args.operator:
+            run = operator_storm.main(["--n", str(n), "--rounds", str(rounds)])
+            results.setdefault("operator_storms", []).append(run)
+            Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     results["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     results["load_end"] = spawn_storm.load_average()
     Path(args.json).write_text(json.dumps(results, indent=2, default=str))

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import math
 import multiprocessing
@@ -215,6 +216,7 @@ c.LSSTSpawner.lab_home_directory = "{workdir}/home/{{username}}"
 c.LSSTSpawner.lab_runtime_directory = "{workdir}/run"
 c.LSSTSpawner.lab_spawn_timeout = "15m"
 """
+        + ('c.LSSTSpawner.lab_backend = "operator"\n' if kind == "operator" else "")
     )
 
 
@@ -283,6 +285,8 @@ class Phase:
     proxy_cpu_seconds: float = 0.0
     #: The emulator's process (API server, stub kubelet and its stub labs).
     emulator_cpu_seconds: float = 0.0
+    #: Other processes of the round by name (operator mode: ``{"operator": ...}``).
+    other_cpu_seconds: dict[str, float] = field(default_factory=dict)
     latency_p50: float = math.nan
     latency_p99: float = math.nan
     latency_max: float = math.nan
@@ -477,10 +481,18 @@ async def check_hub_role(kubeconfig: Path) -> dict[str, Any]:
 
 
 def host_emulator(
-    conn: Connection, kubeconfig: str, nodes: int, per_node: int, workdir: str
+    conn: Connection,
+    kubeconfig: str,
+    nodes: int,
+    per_node: int,
+    workdir: str,
+    plugins: tuple[str, ...] = (),
 ) -> None:
     """The emulator's process: the API server and its stub kubelet (whose stub labs answer
-    the hub's readiness checks) in a thread, and a command loop on ``conn``."""
+    the hub's readiness checks) in a thread, and a command loop on ``conn``. ``plugins``
+    are modules imported first, which add their own ``EMULATOR_COMMANDS``."""
+    for module in plugins:
+        importlib.import_module(module)
     emulator = KubeEmulator(namespaces=("default", NAMESPACE)).start_in_thread()
     kubelet = ProcessKubelet(
         emulator,
@@ -514,13 +526,22 @@ class EmulatorProcess:
     were delayed by the driver's own work, and more so the larger N.
     """
 
-    def __init__(self, workroot: Path, nodes: int, per_node: int) -> None:
+    def __init__(
+        self, workroot: Path, nodes: int, per_node: int, plugins: tuple[str, ...] = ()
+    ) -> None:
         self.kubeconfig = workroot / "kubeconfig"
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self.process = context.Process(
             target=host_emulator,
-            args=(child, str(self.kubeconfig), nodes, per_node, str(workroot / "kubelet")),
+            args=(
+                child,
+                str(self.kubeconfig),
+                nodes,
+                per_node,
+                str(workroot / "kubelet"),
+                plugins,
+            ),
             name="kube-emulator",
             daemon=True,
         )
@@ -574,6 +595,7 @@ async def storm(
     trace_memory: bool = False,
     gc_stats: bool = False,
     trim: bool = False,
+    others: dict[str, int] | None = None,
 ) -> Phase:
     phase = Phase(n=len(names))
     proxy_pid = read_pid(hub.workdir / "proxy.pid")
@@ -590,6 +612,7 @@ async def storm(
     gc0 = await read_gc_stats(hub.pid, gc_file) if gc_stats else {}
     cpu0, proxy0 = proc_cpu_seconds(hub.pid), proc_cpu_seconds(proxy_pid)
     emulator0 = proc_cpu_seconds(emulator.pid)
+    others0 = {name: proc_cpu_seconds(pid) for name, pid in (others or {}).items()}
     if profile and hub.pid is not None:
         os.kill(hub.pid, signal.SIGRTMIN + 1)
     start = time.perf_counter()
@@ -600,6 +623,8 @@ async def storm(
     phase.hub_cpu_seconds = proc_cpu_seconds(hub.pid) - cpu0
     phase.proxy_cpu_seconds = proc_cpu_seconds(proxy_pid) - proxy0
     phase.emulator_cpu_seconds = proc_cpu_seconds(emulator.pid) - emulator0
+    for name, pid in (others or {}).items():
+        phase.other_cpu_seconds[name] = proc_cpu_seconds(pid) - others0[name]
     if gc_stats:
         gc1 = await read_gc_stats(hub.pid, gc_file)
         phase.gc = {g: [gc1[g][0] - gc0[g][0], gc1[g][1] - gc0[g][1]] for g in gc1}
@@ -681,7 +706,10 @@ async def run_round(
     gc_stats: bool = False,
     keep_lookups: bool = False,
     trim: bool = False,
+    helper: Any = None,
 ) -> Round:
+    """One round; ``helper`` (operator mode: the operator) has ``start(workdir)``, which
+    returns the pids whose CPU the spawn phase reports, and ``stop()``."""
     result = Round(kind=kind, index=index, n=n, load_before=load_average())
     workdir = workroot / f"{index:02d}-{kind}"
     config = common_config(kind, n, workdir)
@@ -702,6 +730,7 @@ async def run_round(
         config,
         env={"KUBECONFIG": str(kubeconfig)},
     )
+    others: dict[str, int] = await helper.start(workdir) if helper is not None else {}
     await asyncio.to_thread(hub.start, 120)
     names = [f"u{i:05d}" for i in range(n)]
     # The same body for both: the hub stores the options either way (one more DB write);
@@ -754,6 +783,7 @@ async def run_round(
                 trace_memory,
                 gc_stats,
                 trim,
+                others,
             )
             result.pod_image = emulator.ask("pod_image")
             result.stop = await storm(
@@ -762,6 +792,8 @@ async def run_round(
             result.leftovers = await wait_until_empty(emulator, 120)
     finally:
         await asyncio.to_thread(hub.stop)
+        if helper is not None:
+            await helper.stop()
         # A hub that failed mid-round may leave labs behind: clear them for the next round.
         emulator.ask("clear_namespace")
     return result
@@ -771,10 +803,10 @@ def ratio(a: float, b: float) -> float:
     return a / b if b else math.nan
 
 
-def summarize(rounds: list[Round]) -> dict[str, Any]:
-    """Per spawner: medians over its rounds; and LSST / plain ratios."""
+def summarize(rounds: list[Round], kinds: tuple[str, ...] = SPAWNERS) -> dict[str, Any]:
+    """Per spawner (``kinds``): medians over its rounds; and LSST / plain ratios."""
     out: dict[str, Any] = {}
-    for kind in SPAWNERS:
+    for kind in kinds:
         mine = [r for r in rounds if r.kind == kind]
         spawns = [r.spawn for r in mine if r.spawn is not None and r.stop is not None]
         stops = [r.stop for r in mine if r.spawn is not None and r.stop is not None]

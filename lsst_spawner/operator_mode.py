@@ -22,6 +22,7 @@ from .crd.declare import build_hub_secret, build_lab_server, hub_env_from, lab_s
 from .crd.models import API_VERSION, GROUP, VERSION
 from .errors import LabBuildFailed
 from .form.image import lab_image
+from .kube.labserver_reflector import LABSERVER_REFLECTOR_KIND, LabServerReflector
 from .kube.prepull import Prepuller
 from .kube.retries import KubernetesError, with_retries
 from .operator.kube import json_reply
@@ -166,6 +167,20 @@ class OperatorBackend:
         self.status = found.get("status") or {}
         return found
 
+    async def cached(self) -> dict[str, Any] | None:
+        """The LabServer from the hub's shared watch (``LabServerReflector``); read from the
+        API only when the watch has not seen it (just created, or gone)."""
+        if self.name is None:
+            return None
+        reflector = await self.spawner._start_reflector(
+            LABSERVER_REFLECTOR_KIND, LabServerReflector
+        )
+        found: dict[str, Any] | None = reflector.resources.get(f"{self.namespace}/{self.name}")
+        if found is None:
+            return await self.read()
+        self.status = found.get("status") or {}
+        return found
+
     async def _delete(self, name: str) -> None:
         try:
             await self._call(
@@ -180,7 +195,7 @@ class OperatorBackend:
 
     async def _wait_gone(self, budget: float) -> None:
         deadline = time.monotonic() + budget
-        while await self.read() is not None:
+        while await self.cached() is not None:
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f"labserver {self.namespace}/{self.name} was not deleted within {budget:g}s"
@@ -259,7 +274,7 @@ class OperatorBackend:
 
     async def _wait_running(self) -> str:
         while True:
-            found = await self.read()
+            found = await self.cached()
             phase = self.status.get("phase")
             if found is None:
                 raise LabBuildFailed(f"Your lab server {self.name} was deleted while it started")
@@ -274,7 +289,7 @@ class OperatorBackend:
     async def url(self) -> str:
         """The lab's URL from the status, waiting while it starts; else the recorded one."""
         deadline = time.monotonic() + float(self.spawner.start_timeout)
-        while await self.read() is not None and time.monotonic() < deadline:
+        while await self.cached() is not None and time.monotonic() < deadline:
             if self.status.get("phase") == "Running" and self.status.get("podAddress"):
                 return f"http://{self.status['podAddress']}:{self.spawner.port}"
             if self.status.get("phase") in ("Rejected", "Failed"):
@@ -285,7 +300,7 @@ class OperatorBackend:
 
     async def poll(self) -> int | None:
         """None while the lab runs or starts; 0 when its LabServer is gone, 1 when it failed."""
-        found = await self.read()
+        found = await self.cached()
         if found is None:
             return 0
         phase = self.status.get("phase")
@@ -310,7 +325,7 @@ class OperatorBackend:
             future = spawner._start_future
             done = future is not None and future.done()
             if self.name is not None:
-                await self.read()
+                await self.cached()
             events = self.status.get("events") or []
             for event in events[sent:]:
                 yield {

@@ -32,13 +32,23 @@ from urllib.parse import urlencode
 from tornado import web
 from tornado.escape import xhtml_escape
 
+from ..operator.manifests import HUB_OPERATOR_ROLE_RULES
+from ..rbac import Z2JH_HUB_ROLE_RULES as Z2JH
 from .hub.process import HubError, HubProcess
 from .kube import KubeEmulator
 from .kube.hub_role import write_hub_kubeconfig
 from .kube.images import publish_image
+from .kube.kopf_process import (
+    OPERATOR_COMMAND,
+    TEMPLATES,
+    KopfProcess,
+    install_operator_mode,
+    lab_template_from_config,
+)
 from .kube.kubelet import FakeNode, ProcessKubelet
 from .oauth.github import FakeGitHub, GitHubEmail, GitHubOrg, GitHubTeam, GitHubUser
 from .oauth.github import _Handler as _GitHubHandler
+from .ports import free_port
 from .registry.local import LocalRegistry
 
 __all__ = [
@@ -190,6 +200,7 @@ class Demo:
         extra_config: str = "",
         kubelet_mode: Literal["process", "oci"] = "process",
         nodes: Iterable[str | FakeNode] = ("demo-node-1", "demo-node-2"),
+        lab_backend: Literal["hub", "operator"] = "hub",
     ) -> None:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="lsst-spawner-demo-"))
@@ -209,6 +220,10 @@ class Demo:
         self.registry: LocalRegistry | None = None
         self.image_base = DEMO_IMAGE_BASE
         self.image_digests = dict(DEMO_DIGESTS)
+        #: ``operator``: the hub declares LabServers under operator mode's hub Role, and
+        #: ``lsst-spawner operator`` (a process, its log in the workdir) builds the labs.
+        self.lab_backend = lab_backend
+        self.operator: KopfProcess | None = None
 
     @property
     def url(self) -> str:
@@ -246,6 +261,7 @@ c.LSSTSpawner.lab_home_directory = "{labs}/home/{{username}}"
 c.LSSTSpawner.lab_runtime_directory = "{labs}/run"
 c.LSSTSpawner.start_timeout = 90
 c.LSSTSpawner.http_timeout = 60
+c.LSSTSpawner.lab_backend = {self.lab_backend!r}
 {self.extra_config}
 """
 
@@ -259,9 +275,11 @@ c.LSSTSpawner.http_timeout = 60
         try:
             self.github.start()
             self.emulator = KubeEmulator(namespaces=("default", self.namespace)).start_in_thread()
-            # The hub is bound to z2jh's hub Role, as on a stock deployment.
+            # The hub is bound to z2jh's hub Role, as on a stock deployment (in operator
+            # mode to the Role manifests --operator prints for it).
+            rules = HUB_OPERATOR_ROLE_RULES if self.lab_backend == "operator" else None
             kubeconfig = write_hub_kubeconfig(
-                self.emulator, self.workdir / "kubeconfig", self.namespace
+                self.emulator, self.workdir / "kubeconfig", self.namespace, rules or Z2JH
             )
             if self.kubelet_mode == "oci":
                 self._publish_images()
@@ -273,6 +291,8 @@ c.LSSTSpawner.http_timeout = 60
                 mode=self.kubelet_mode,
             )
             self.emulator.run(self.kubelet.start())
+            if self.lab_backend == "operator":
+                self._start_operator(kubeconfig)
             self.hub = HubProcess(
                 self.workdir / "hub",
                 self.hub_config(kubeconfig),
@@ -285,6 +305,24 @@ c.LSSTSpawner.http_timeout = 60
             self.stop()
             raise
         return self
+
+    def _start_operator(self, hub_kubeconfig: Path) -> None:
+        """Operator mode's CRDs, the LabTemplate from the hub's configuration, the operator."""
+        assert self.emulator is not None
+        kubeconfig = install_operator_mode(
+            self.emulator, self.namespace, self.workdir / "operator.kubeconfig"
+        )
+        template = self.emulator.run(
+            lab_template_from_config(
+                self.hub_config(hub_kubeconfig), self.workdir / "template_config.py", self.namespace
+            )
+        )
+        self.emulator.create_object(TEMPLATES, template, self.namespace)
+        args = ["--namespace", self.namespace, "--standalone"]
+        args += ["--liveness", f"http://127.0.0.1:{free_port()}/healthz"]
+        self.operator = KopfProcess(
+            args, kubeconfig, self.workdir / "operator.log", command=OPERATOR_COMMAND
+        ).start()
 
     def _publish_images(self) -> None:
         """Start a real registry holding every menu tag (one image: its config's PATH)."""
@@ -309,6 +347,9 @@ c.LSSTSpawner.http_timeout = 60
             if proxy_pid is not None:
                 _terminate(proxy_pid)
             self.hub = None
+        if self.operator is not None:
+            self.operator.stop()
+            self.operator = None
         if self.kubelet is not None and self.emulator is not None:
             with contextlib.suppress(Exception):
                 self.emulator.run(self.kubelet.stop())

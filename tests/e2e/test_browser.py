@@ -106,16 +106,20 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-@pytest.fixture
-def page(browser: Any, demo: Demo) -> Iterator[Any]:
+def new_page(browser: Any) -> Iterator[Any]:
+    """A page in a fresh browser context that records the progress events; closed after."""
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     context.set_default_timeout(30_000)
     context.add_init_script(RECORD_PROGRESS)
-    page = context.new_page()
     try:
-        yield page
+        yield context.new_page()
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(browser: Any, demo: Demo) -> Iterator[Any]:
+    yield from new_page(browser)
 
 
 def _wait_for(condition: Any, timeout: float, what: str) -> Any:

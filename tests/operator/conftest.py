@@ -8,10 +8,6 @@ service account with the Role and ClusterRole ``manifests --operator`` prints.
 from __future__ import annotations
 
 import base64
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,17 +15,14 @@ from typing import Any, TypeVar
 
 import pytest
 
-from lsst_spawner.crd import build_crds
 from lsst_spawner.crd.declare import API_TOKEN_KEY, GIT_TOKEN_KEY, build_hub_secret
-from lsst_spawner.operator.manifests import (
-    HUB_OPERATOR_ROLE_RULES,
-    OPERATOR_CLUSTER_RULES,
-    OPERATOR_ROLE_RULES,
-    PEERING_NAME,
-)
-from lsst_spawner.testing.kube.authn import service_account_user
+from lsst_spawner.operator.manifests import HUB_OPERATOR_ROLE_RULES
 from lsst_spawner.testing.kube.fixtures import KubeHandle
-from lsst_spawner.testing.kube.kopf_process import peering_crds
+from lsst_spawner.testing.kube.kopf_process import (
+    OPERATOR_COMMAND,
+    KopfProcess,
+    install_operator_mode,
+)
 from lsst_spawner.testing.ports import free_port
 
 T = TypeVar("T")
@@ -55,45 +48,6 @@ def wait_for(fn: Callable[[], T | None], what: str, timeout: float = 60, log: An
     raise AssertionError(f"timed out waiting for {what}{detail}")
 
 
-class OperatorProcess:
-    """``lsst-spawner operator`` as a process, in its own process group."""
-
-    def __init__(self, args: list[str], kubeconfig: Path, log_path: Path) -> None:
-        self.args, self.log_path = args, log_path
-        self.env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-        self.env.pop("KUBERNETES_SERVICE_HOST", None)
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> OperatorProcess:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "lsst_spawner.cli", "operator", *self.args],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                start_new_session=True,
-            )
-        return self
-
-    @property
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, as a node failure would."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(20)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
 class LabCluster:
     """The emulator with operator mode installed, and helpers to drive it as its users."""
 
@@ -103,59 +57,16 @@ class LabCluster:
         self.emulator = kube.emulator
         self.namespace = kube.namespace
         self.tmp_path = tmp_path
-        self.operators: list[OperatorProcess] = []
-        for crd in [*build_crds(), *peering_crds()]:
-            self.emulator.create_object("customresourcedefinitions", crd, None)
-        self.emulator.create_object(
-            "kopfpeerings.kopf.dev",
-            {
-                "apiVersion": "kopf.dev/v1",
-                "kind": "KopfPeering",
-                "metadata": {"name": PEERING_NAME},
-            },
-            self.namespace,
-        )
-        self.operator_kubeconfig = self._operator_account()
-
-    def _operator_account(self) -> Path:
-        ns, account = self.namespace, "lsst-spawner-operator"
-        ref = {"apiGroup": "rbac.authorization.k8s.io", "name": account}
-        subject = [{"kind": "ServiceAccount", "name": account, "namespace": ns}]
-        create = self.emulator.create_object
-        create("roles", {"metadata": {"name": account}, "rules": OPERATOR_ROLE_RULES}, ns)
-        create(
-            "rolebindings",
-            {
-                "metadata": {"name": account},
-                "roleRef": {**ref, "kind": "Role"},
-                "subjects": subject,
-            },
-            ns,
-        )
-        create(
-            "clusterroles", {"metadata": {"name": account}, "rules": OPERATOR_CLUSTER_RULES}, None
-        )
-        create(
-            "clusterrolebindings",
-            {
-                "metadata": {"name": account},
-                "roleRef": {**ref, "kind": "ClusterRole"},
-                "subjects": subject,
-            },
-            None,
-        )
-        token = self.emulator.call(
-            self.emulator.access.authn.issue, service_account_user(ns, account)
-        )
-        return self.emulator.write_kubeconfig(
-            self.tmp_path / "operator.kubeconfig", ns, token=token
+        self.operators: list[KopfProcess] = []
+        self.operator_kubeconfig = install_operator_mode(
+            self.emulator, self.namespace, tmp_path / "operator.kubeconfig"
         )
 
     # --- the operator ------------------------------------------------------------------
 
-    def start_operator(self, *args: str, name: str = "operator") -> OperatorProcess:
+    def start_operator(self, *args: str, name: str = "operator") -> KopfProcess:
         port = free_port()
-        operator = OperatorProcess(
+        operator = KopfProcess(
             [
                 "--namespace",
                 self.namespace,
@@ -167,6 +78,7 @@ class LabCluster:
             ],
             self.operator_kubeconfig,
             self.tmp_path / f"{name}.log",
+            command=OPERATOR_COMMAND,
         )
         operator.liveness_port = port  # type: ignore[attr-defined]
         self.operators.append(operator.start())
@@ -269,3 +181,12 @@ def lab_cluster(kube_api: KubeHandle, tmp_path: Path) -> Iterator[LabCluster]:
 
 
 __all__ = ["API_TOKEN_KEY", "GIT_TOKEN_KEY", "LabCluster", "decoded", "wait_for"]
+
+
+@pytest.fixture(autouse=True)
+async def _stop_shared_reflectors() -> Any:
+    """The hub's shared reflectors (the LabServer watch) watch this test's emulator."""
+    yield
+    from kubespawner import KubeSpawner
+
+    await KubeSpawner._stop_all_reflectors()

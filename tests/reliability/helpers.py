@@ -7,10 +7,12 @@ processes (here and in tests/operator/test_real_hub.py).
 
 from __future__ import annotations
 
+import asyncio
 import time
 import urllib.request
 from typing import Any
 
+import aiohttp
 from traitlets.config import Config
 
 from lsst_spawner.offline import OfflineHub, OfflineServer, OfflineUser
@@ -148,3 +150,48 @@ def transient_faults(kube_api: KubeHandle, rate: float = 0.10) -> None:
     faults.error_rate(share / (1 - share), 503)
     faults.error_rate(share / (1 - 2 * share), 429, retry_after=1)
     faults.reset_rate(share / (1 - 3 * share))
+
+
+async def reachable(url: str) -> bool:
+    """Whether the lab at ``url`` answers ``/api/status`` with 200."""
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(url + "/api/status", timeout=aiohttp.ClientTimeout(total=5)) as reply,
+        ):
+            return reply.status == 200
+    except (aiohttp.ClientError, TimeoutError):
+        return False
+
+
+async def spawn_once(
+    spawner: Any, deadline: float, outcomes: dict[str, int], failures: list[str]
+) -> float | None:
+    """Start ``spawner``; it must end within ``deadline`` seconds, ready or failed with a
+    message. Counts the outcome; returns the seconds to ready, or None when it failed."""
+    began = time.monotonic()
+    start = asyncio.ensure_future(spawner.start())
+    await asyncio.wait({start}, timeout=deadline)
+    name = spawner.user.name
+    assert start.done(), f"spawn of {name} did not end within its timeout"
+    error = start.exception()
+    if error is None:
+        outcomes["ready"] += 1
+        assert start.result().startswith("http://127.")
+        return time.monotonic() - began
+    outcomes["failed"] += 1
+    failures.append(f"{name}: {type(error).__name__}: {error}")
+    assert str(error).strip(), f"spawn of {name} failed without a message: {error!r}"
+    return None
+
+
+async def labs_through_outage(labs: list[Any], urls: list[str], until: float) -> int:
+    """Until ``until`` (monotonic): every 2 s each lab answers on its address and its
+    spawner's ``poll()`` says it runs. Returns how many rounds of checks were made."""
+    checks = 0
+    while time.monotonic() < until:
+        assert all([await reachable(url) for url in urls])
+        assert [await lab.poll() for lab in labs] == [None] * len(labs)
+        checks += 1
+        await asyncio.sleep(2)
+    return checks

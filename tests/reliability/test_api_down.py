@@ -11,28 +11,16 @@ import asyncio
 import time
 from typing import Any
 
-import aiohttp
 import pytest
 
 from lsst_spawner.testing.kube.fixtures import KubeHandle
 
-from .helpers import EMPTY, lab_census, make_spawner
+from .helpers import EMPTY, lab_census, labs_through_outage, make_spawner, reachable
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 OUTAGE = 20.0
 RUNNING = 3
-
-
-async def reachable(url: str) -> bool:
-    try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(url + "/api/status", timeout=aiohttp.ClientTimeout(total=5)) as reply,
-        ):
-            return reply.status == 200
-    except (aiohttp.ClientError, TimeoutError):
-        return False
 
 
 async def test_api_down_while_labs_run(
@@ -56,12 +44,7 @@ async def test_api_down_while_labs_run(
 
     # During the outage the labs answer on their pod IPs and the hub's poll
     # (the reflector's last known state) still reports them running.
-    checks = 0
-    while time.monotonic() - down_at < OUTAGE - 2:
-        assert all([await reachable(url) for url in urls])
-        assert [await lab.poll() for lab in labs] == [None] * RUNNING
-        checks += 1
-        await asyncio.sleep(2)
+    checks = await labs_through_outage(labs, urls, down_at + OUTAGE - 2)
 
     await asyncio.wait({late_start}, timeout=90)
     assert late_start.done(), "the spawn started during the outage did not end within its timeout"

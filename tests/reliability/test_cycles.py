@@ -10,7 +10,7 @@ import pytest
 
 from lsst_spawner.testing.kube.fixtures import KubeHandle
 
-from .helpers import EMPTY, lab_census, make_spawner, transient_faults
+from .helpers import EMPTY, lab_census, make_spawner, spawn_once, transient_faults
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -31,17 +31,7 @@ async def test_spawn_stop_cycles_with_transient_faults(
         name = f"cycle{index:02d}"
         for _ in range(CYCLES):
             spawner = make_spawner(kube_api, name)
-            start = asyncio.ensure_future(spawner.start())
-            await asyncio.wait({start}, timeout=SPAWN_DEADLINE)
-            assert start.done(), f"spawn of {name} did not end within its timeout"
-            error = start.exception()
-            if error is None:
-                outcomes["ready"] += 1
-                assert start.result().startswith("http://127.")
-            else:
-                outcomes["failed"] += 1
-                failures.append(f"{name}: {type(error).__name__}: {error}")
-                assert str(error).strip(), f"spawn of {name} failed without a message: {error!r}"
+            await spawn_once(spawner, SPAWN_DEADLINE, outcomes, failures)
             await asyncio.wait_for(spawner.stop(now=True), SPAWN_DEADLINE)
 
     started = time.monotonic()
