@@ -233,14 +233,10 @@ def _render_pod(config: Config, args: argparse.Namespace) -> int:
 def _rbac(config: Config) -> int:
     import yaml
 
-    from .rbac import (
-        Z2JH_HUB_ROLE_RULES,
-        hub_cluster_role_for_config,
-        hub_role_for_config,
-        missing_rules,
-    )
+    from .operator.manifests import hub_role_for_mode
+    from .rbac import Z2JH_HUB_ROLE_RULES, hub_cluster_role_for_config, missing_rules
 
-    role = hub_role_for_config(config)
+    role = hub_role_for_mode(config)
     beyond = missing_rules(role["rules"], Z2JH_HUB_ROLE_RULES)
     print(f"# The minimal {role['kind']} for this configuration (lsst-spawner rbac).")
     print(

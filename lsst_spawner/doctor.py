@@ -59,7 +59,7 @@ async def _kube_checks(
     from kubernetes_asyncio.client.exceptions import ApiException
     from kubernetes_asyncio.config import ConfigException, load_kube_config
 
-    from .rbac import hub_role_for_config
+    from .operator.manifests import hub_role_for_mode
 
     configuration = client.Configuration()
     try:
@@ -72,7 +72,7 @@ async def _kube_checks(
     current = loader.current_context
     context = (current or {}).get("context") or {}
     namespace = _namespace(config, context.get("namespace"))
-    role = hub_role_for_config(config)
+    role = hub_role_for_mode(config)
     async with client.ApiClient(configuration) as api:
         authz = client.AuthorizationV1Api(api)
         try:

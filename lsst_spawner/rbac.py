@@ -22,6 +22,7 @@ __all__ = [
     "hub_cluster_role_for_config",
     "hub_role_for_config",
     "missing_rules",
+    "operator_mode",
     "required_cluster_rules",
     "required_rules",
     "role_manifest",
@@ -216,16 +217,10 @@ def operator_mode(config: Mapping[str, Any]) -> bool:
 
 
 def hub_role_for_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The minimal Role for a JupyterHub config (``KubeSpawner``/``LSSTSpawner`` settings).
-
-    In operator mode that is the operator-mode hub Role (LabServers, no pods, no reading
-    Secrets), whatever else the config turns on: the operator does the rest.
-    """
+    """The minimal Role for a JupyterHub config (``KubeSpawner``/``LSSTSpawner`` settings)
+    in hub mode; :func:`lsst_spawner.operator.manifests.hub_role_for_mode` picks operator
+    mode's when the config asks for it."""
     features, namespace = features_for_config(config)
-    if operator_mode(config):
-        from .operator.manifests import HUB_OPERATOR_ROLE_RULES
-
-        return role_manifest(HUB_OPERATOR_ROLE_RULES, namespace=namespace)
     return role_manifest(
         required_rules(features), namespace=namespace, cluster=features.user_namespaces
     )

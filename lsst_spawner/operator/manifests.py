@@ -11,7 +11,13 @@ from typing import Any
 
 from .._version import __version__
 from ..crd.models import GROUP
-from ..rbac import PREPULL_NODES_RULE
+from ..rbac import (
+    PREPULL_NODES_RULE,
+    features_for_config,
+    hub_role_for_config,
+    operator_mode,
+    role_manifest,
+)
 from .build import MENU_DB_URL_ENV
 
 __all__ = [
@@ -21,6 +27,7 @@ __all__ = [
     "OPERATOR_CLUSTER_RULES",
     "OPERATOR_ROLE_RULES",
     "PEERING_NAME",
+    "hub_role_for_mode",
     "kopf_peering_crd",
     "operator_manifests",
 ]
@@ -239,3 +246,14 @@ def operator_manifests(
             (hub_namespace, hub_service_account),
         ),
     ]
+
+
+def hub_role_for_mode(config: Any) -> dict[str, Any]:
+    """The hub's minimal Role for ``config``: operator mode's (LabServers, no pods, no reading
+    Secrets, whatever else the config turns on) with ``LSSTSpawner.lab_backend =
+    "operator"``, else :func:`~lsst_spawner.rbac.hub_role_for_config`'s. What ``rbac``,
+    ``doctor`` and ``check-config`` read."""
+    if operator_mode(config):
+        _, namespace = features_for_config(config)
+        return role_manifest(HUB_OPERATOR_ROLE_RULES, namespace=namespace)
+    return hub_role_for_config(config)
