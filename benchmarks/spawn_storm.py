@@ -886,7 +886,12 @@ def print_report(rounds: list[Round], summary: dict[str, Any]) -> None:
                 "       RSS growth per lab after gc.collect() and malloc_trim(0): "
                 f"{(r.spawn.rss_after_trim - r.spawn.rss_before) / r.n / 1024:.1f} KiB"
             )
-        if "after" in r.spawn.pymalloc:
+        # With --tracemalloc the allocator is tracemalloc's hook, and
+        # sys._debugmallocstats() prints no pymalloc figures: nothing to report then.
+        if all(
+            PYMALLOC_FIGURES.keys() <= r.spawn.pymalloc.get(when, {}).keys()
+            for when in ("before", "after")
+        ):
             grown = {
                 k: (r.spawn.pymalloc["after"][k] - r.spawn.pymalloc["before"][k]) / r.n / 1024
                 for k in PYMALLOC_FIGURES
