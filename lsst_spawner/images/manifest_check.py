@@ -11,9 +11,10 @@ request is not an answer: it is not kept, and the next spawn asks again.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
+
+from .answer_cache import AnswerCache
 
 __all__ = ["ANSWERS_KEPT", "ManifestAnswers"]
 
@@ -34,34 +35,21 @@ class ManifestAnswers:
     ) -> None:
         self._check = check
         self.max_age = max_age
-        self._clock = clock
-        self._limit = limit
-        self._answers: dict[str, tuple[bool, float]] = {}
-        self._asking: dict[str, asyncio.Future[bool]] = {}
-        #: Requests made to the registry (tests and benchmarks read it).
-        self.requests = 0
+        # failure_ttl 0: a failed request is raised to the spawns waiting on it, not kept.
+        self._answers: AnswerCache[str, bool] = AnswerCache(
+            self._ask, max_age, clock=clock, limit=limit
+        )
+
+    @property
+    def requests(self) -> int:
+        """Requests made to the registry (tests and benchmarks read it)."""
+        return self._answers.fetches
 
     async def exists(self, digest: str) -> bool:
         """Whether the manifest ``digest`` exists: a kept answer younger than ``max_age``, the
-        answer of a request in flight for it, or a new request's."""
-        kept = self._answers.get(digest)
-        if kept is not None and self._clock() - kept[1] < self.max_age:
-            return kept[0]
-        asking = self._asking.get(digest)
-        if asking is None:
-            asking = self._asking[digest] = asyncio.ensure_future(self._ask(digest))
-            # Retrieved here too, for when every asker gave up before a failure.
-            asking.add_done_callback(lambda done: done.cancelled() or done.exception())
-        # One spawn giving up (its pod started) does not cancel the others' answer.
-        return await asyncio.shield(asking)
+        answer of a request in flight for it, or a new request's. One spawn giving up (its
+        pod started) does not cancel the others' answer."""
+        return await self._answers.get(digest)
 
     async def _ask(self, digest: str) -> bool:
-        self.requests += 1
-        try:
-            answer = bool(await self._check(digest))
-        finally:
-            del self._asking[digest]
-        if len(self._answers) >= self._limit:
-            self._answers.clear()
-        self._answers[digest] = (answer, self._clock())
-        return answer
+        return bool(await self._check(digest))

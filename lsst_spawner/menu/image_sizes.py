@@ -12,7 +12,6 @@ reason, as does any failure to ask; nothing here raises into the editor's page.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..grammar import is_valid_digest
+from ..images.answer_cache import AnswerCache
 from ..images.sources import ImageSourceError
 
 __all__ = [
@@ -202,12 +202,6 @@ async def read_image_size(source: ManifestReader, tag: str, platform: str) -> Im
         return unknown(f"reading the manifest failed ({type(error).__name__})")
 
 
-@dataclass
-class _Entry:
-    started: float
-    task: asyncio.Task[ImageSize]
-
-
 class ImageSizes:
     """Compressed sizes of a registry's tags, read in the background and cached.
 
@@ -229,23 +223,21 @@ class ImageSizes:
     ) -> None:
         self.source = source
         self.platform = check_platform(platform)
-        self.ttl = ttl
-        self.failure_ttl = failure_ttl
-        self.limit = limit
         self._concurrency = concurrency
         self._limit: asyncio.Semaphore | None = None
-        self._clock = clock
-        self._entries: dict[str, _Entry] = {}
-        #: Manifest reads started (tests and diagnostics).
-        self.reads = 0
+        self._sizes: AnswerCache[str, ImageSize] = AnswerCache(
+            self._read,
+            ttl,
+            failure_ttl=failure_ttl,
+            failed=lambda size: size.size is None,
+            clock=clock,
+            limit=limit,
+        )
 
-    def _fresh(self, entry: _Entry, now: float) -> bool:
-        if not entry.task.done():
-            return True
-        if entry.task.cancelled():
-            return False
-        keep = self.ttl if entry.task.result().size is not None else self.failure_ttl
-        return now - entry.started < keep
+    @property
+    def reads(self) -> int:
+        """Manifest reads started (tests and diagnostics)."""
+        return self._sizes.fetches
 
     async def _read(self, tag: str) -> ImageSize:
         if self._limit is None:
@@ -253,47 +245,29 @@ class ImageSizes:
         async with self._limit:
             return await read_image_size(self.source, tag, self.platform)
 
-    def _start(self, tag: str, now: float) -> _Entry:
-        if len(self._entries) >= self.limit:
-            done = [t for t, e in self._entries.items() if e.task.done()]
-            for old in done[: max(1, len(done) // 2)]:
-                del self._entries[old]
-        self.reads += 1
-        entry = _Entry(now, asyncio.get_running_loop().create_task(self._read(tag)))
-        self._entries[tag] = entry
-        return entry
-
     async def sizes(self, tags: Iterable[str], wait: float = 3.0) -> dict[str, ImageSize]:
         """``{tag: size}``: cached sizes, and those read within ``wait`` seconds; the rest
         are unknown for now (their reading goes on, for the next page)."""
-        now = self._clock()
-        entries: dict[str, _Entry] = {}
-        for tag in dict.fromkeys(tags):
-            entry = self._entries.get(tag)
-            if entry is None or not self._fresh(entry, now):
-                entry = self._start(tag, now)
-            entries[tag] = entry
-        pending = {e.task for e in entries.values() if not e.task.done()}
+        asked = {tag: self._sizes.ask(tag) for tag in dict.fromkeys(tags)}
+        pending = {answer for answer in asked.values() if not answer.done()}
         if pending:
             await asyncio.wait(pending, timeout=wait)
         result: dict[str, ImageSize] = {}
-        for tag, entry in entries.items():
-            if entry.task.done() and not entry.task.cancelled():
-                result[tag] = entry.task.result()
-            else:
-                result[tag] = ImageSize(
-                    tag, None, reason="still being read from the registry; reload in a moment"
-                )
+        for tag, answer in asked.items():
+            if answer.done() and not answer.cancelled() and answer.exception() is None:
+                result[tag] = answer.result()
+                continue
+            # read_image_size raises nothing: this is a reading still going on (this page
+            # stops waiting for it, the next page gets it) or one close() stopped.
+            answer.cancel()
+            result[tag] = ImageSize(
+                tag, None, reason="still being read from the registry; reload in a moment"
+            )
         return result
 
     async def close(self) -> None:
         """Stop the readings still running."""
-        for entry in self._entries.values():
-            entry.task.cancel()
-        for entry in self._entries.values():
-            with contextlib.suppress(asyncio.CancelledError):
-                await entry.task
-        self._entries.clear()
+        await self._sizes.close()
 
 
 class UnknownImageSizes:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .ports import free_port
     from .recording_server import LocalHTTPServer, RecordedRequest, Reply
     from .registry.local import LocalRegistry, TokenServer, push_tags
+    from .waiting import WaitTimeout, wait_for, wait_for_async
 
 #: Public name -> the module (relative to this package) that defines it; imported on first use,
 #: so ``import lsst_spawner.testing`` stays cheap.
@@ -70,6 +71,9 @@ PUBLIC_NAMES = {
     "LocalRegistry": "registry.local",
     "TokenServer": "registry.local",
     "push_tags": "registry.local",
+    "WaitTimeout": "waiting",
+    "wait_for": "waiting",
+    "wait_for_async": "waiting",
 }
 
 #: Modules moved by the 2026-12 split (old name -> new name, relative to this package).
@@ -110,6 +114,7 @@ __all__ = [
     "StaticIdentityAuthenticator",
     "ThreadedServer",
     "TokenServer",
+    "WaitTimeout",
     "free_port",
     "golden_checker",
     "identity_for",
@@ -117,6 +122,8 @@ __all__ = [
     "make_site_spawner",
     "push_tags",
     "spawn_body",
+    "wait_for",
+    "wait_for_async",
 ]
 
 

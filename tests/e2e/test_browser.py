@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import pytest
 
 from lsst_spawner.testing.demo import Demo
 from lsst_spawner.testing.hub import free_port
+from lsst_spawner.testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -122,15 +122,15 @@ def page(browser: Any, demo: Demo) -> Iterator[Any]:
     yield from new_page(browser)
 
 
-def _wait_for(condition: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.2)
+def _wait_labs_gone(demo: Demo, user: str, what: str, timeout: float) -> None:
+    """Poll until ``user`` has no lab pod, ConfigMap or Secret left."""
+    wait_for(
+        lambda: demo.lab_objects(user),
+        what,
+        timeout=timeout,
+        interval=0.2,
+        until=lambda left: not any(left.values()),
+    )
 
 
 def _login(page: Any, demo: Demo, user: str) -> None:
@@ -215,11 +215,7 @@ def test_login_spawn_lab_and_stop(page: Any, demo: Demo) -> None:
     page.goto(f"{demo.url}/hub/home")
     page.get_by_role("button", name="Stop My Server").click()
     page.get_by_role("button", name="Start My Server").wait_for(timeout=60_000)
-    _wait_for(
-        lambda: not any(demo.lab_objects(USER).values()),
-        30,
-        f"the lab's pod, configmap and secret to go (left: {demo.lab_objects(USER)})",
-    )
+    _wait_labs_gone(demo, USER, "the lab's pod, configmap and secret to go", timeout=30)
     _, user = demo.hub.request("GET", f"/users/{USER}") if demo.hub else (0, {})
     assert user["servers"] == {}
 
@@ -261,7 +257,12 @@ def test_two_named_servers_one_stopped_other_running(page: Any, demo: Demo) -> N
         objects = demo.lab_objects(NAMED_USER)
         return not any(name.startswith(first) for names in objects.values() for name in names)
 
-    _wait_for(first_gone, 30, f"the first server's objects to go ({demo.lab_objects(NAMED_USER)})")
+    wait_for(
+        first_gone,
+        f"the first server's objects to go ({demo.lab_objects(NAMED_USER)})",
+        timeout=30,
+        interval=0.2,
+    )
     objects = demo.lab_objects(NAMED_USER)
     assert objects["pods"] == [second], objects
     assert sorted(objects["secrets"]) == [f"{second}-secret"], objects
@@ -276,4 +277,4 @@ def test_two_named_servers_one_stopped_other_running(page: Any, demo: Demo) -> N
     assert user["servers"]["second"]["ready"] is True
     status, _ = demo.hub.request("DELETE", f"/users/{NAMED_USER}/servers/second")
     assert status in (202, 204)
-    _wait_for(lambda: not any(demo.lab_objects(NAMED_USER).values()), 60, "the second to stop")
+    _wait_labs_gone(demo, NAMED_USER, "the second to stop", timeout=60)

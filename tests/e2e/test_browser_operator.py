@@ -18,8 +18,9 @@ import pytest
 
 from lsst_spawner.testing.demo import Demo
 from lsst_spawner.testing.hub import free_port
+from lsst_spawner.testing.waiting import wait_for
 
-from .test_browser import ARTIFACTS, CHOSEN_TAG, _login, _wait_for, browser, new_page
+from .test_browser import ARTIFACTS, CHOSEN_TAG, _login, browser, new_page
 
 pytestmark = pytest.mark.integration
 
@@ -97,13 +98,14 @@ def test_operator_mode_login_spawn_lab_and_stop(operator_page: Any, operator_dem
     page.goto(f"{demo.url}/hub/home")
     page.get_by_role("button", name="Stop My Server").click()
     page.get_by_role("button", name="Start My Server").wait_for(timeout=90_000)
-    _wait_for(
+    wait_for(
         lambda: (
             not demo.emulator.list_objects(LABSERVERS, demo.namespace)  # type: ignore[union-attr]
             and not any(demo.lab_objects(USER).values())
         ),
-        60,
         f"the LabServer, pod and Secrets to go (left: {demo.lab_objects(USER)})",
+        timeout=60,
+        interval=0.2,
     )
     _, user = demo.hub.request("GET", f"/users/{USER}")
     assert user["servers"] == {}

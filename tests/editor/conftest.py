@@ -7,7 +7,6 @@ bob is an ordinary user who may only read.
 from __future__ import annotations
 
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,6 +16,7 @@ import pytest
 
 from lsst_spawner.editor import WRITE_SCOPE
 from lsst_spawner.testing.hub import HubProcess, free_port
+from lsst_spawner.testing.waiting import wait_for
 
 SERVICE = "lab-menu"
 
@@ -107,8 +107,12 @@ c.JupyterHub.load_roles.append(
             status, token = hub.request("POST", f"/users/{name}/tokens", {"note": "test"})
             assert status == 201, token
             hub.tokens[name] = token["token"]
-        deadline = time.monotonic() + 60
-        while hub.call("GET", "api/menu", "bob")[0] != 200:
-            assert time.monotonic() < deadline, hub.log_tail()
-            time.sleep(0.5)
+        wait_for(
+            lambda: hub.call("GET", "api/menu", "bob")[0],
+            "the editor's api/menu to answer 200",
+            timeout=60,
+            interval=0.5,
+            until=lambda status: status == 200,
+            detail=hub.log_tail,
+        )
         yield hub

@@ -30,9 +30,10 @@ from lsst_spawner.testing.demo import Demo
 from lsst_spawner.testing.hub import free_port
 from lsst_spawner.testing.kube.kubelet import FakeNode
 from lsst_spawner.testing.registry.fixtures import RegistryFixture
+from lsst_spawner.testing.waiting import wait_for
 
 # The e2e suite's Chromium fixture (Debian's Chromium; fails when it is missing).
-from ..e2e.test_browser import _login, browser  # noqa: F401
+from ..e2e.test_browser import _login, _wait_labs_gone, browser  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -115,22 +116,14 @@ def _form_values(page: Any, demo: Demo) -> tuple[set[str], set[str]]:
 def _until(page: Any, demo: Demo, check: Callable[[set[str], set[str]], bool], what: str) -> float:
     """Reload annie's form until ``check`` holds; the seconds it took."""
     started = time.monotonic()
-    while True:
-        images, sizes = _form_values(page, demo)
-        if check(images, sizes):
-            return time.monotonic() - started
-        if time.monotonic() - started > FORM_WAIT:
-            pytest.fail(f"annie's form did not change ({what}): {images}, {sizes}")
-        time.sleep(0.2)
-
-
-def _wait(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.2)
-    return result
+    wait_for(
+        lambda: _form_values(page, demo),
+        f"annie's form to change ({what})",
+        timeout=FORM_WAIT,
+        interval=0.2,
+        until=lambda values: check(*values),
+    )
+    return time.monotonic() - started
 
 
 def _open_editor(page: Any, demo: Demo, path: str) -> None:
@@ -212,7 +205,7 @@ def test_admin_changes_the_menu_the_user_spawns_on_it_and_the_admin_rolls_back(
     _shot(admin_page, "admin-running-labs")
     status, _ = demo.hub.request("DELETE", f"/users/{USER}/server")
     assert status in (202, 204)
-    _wait(lambda: not any(demo.lab_objects(USER).values()), 60, "annie's lab to go")
+    _wait_labs_gone(demo, USER, "annie's lab to go", timeout=60)
 
     # 3. vera rolls back to the seed; annie's form is restored.
     _open_editor(admin_page, demo, "history")

@@ -8,7 +8,6 @@ service account with the Role and ClusterRole ``manifests --operator`` prints.
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +16,7 @@ import pytest
 
 from lsst_spawner.crd.declare import API_TOKEN_KEY, GIT_TOKEN_KEY, build_hub_secret
 from lsst_spawner.operator.manifests import HUB_OPERATOR_ROLE_RULES
+from lsst_spawner.testing import waiting
 from lsst_spawner.testing.kube.fixtures import KubeHandle
 from lsst_spawner.testing.kube.kopf_process import (
     OPERATOR_COMMAND,
@@ -38,14 +38,8 @@ def kube_role() -> list[dict[str, Any]]:
 
 def wait_for(fn: Callable[[], T | None], what: str, timeout: float = 60, log: Any = None) -> T:
     """Poll ``fn`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.1)
-    detail = f"\n--- operator output ---\n{log()[-6000:]}" if log is not None else ""
-    raise AssertionError(f"timed out waiting for {what}{detail}")
+    detail = (lambda: f"--- operator output ---\n{log()[-6000:]}") if log is not None else None
+    return waiting.wait_for(fn, what, timeout=timeout, detail=detail)
 
 
 class LabCluster:

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from lsst_spawner.testing.waiting import wait_for_async
+
 from .conftest import LabCluster
 from .test_hub_mode import install_template, make_spawner
 
@@ -25,10 +27,13 @@ async def test_waiting_spawns_read_their_lab_servers_from_one_watch(
     starts = [asyncio.ensure_future(s.start()) for s in spawners]
     counters = lab_cluster.kube.counters
     resource = "labservers.lab.lsst-spawner.io"
-    deadline = asyncio.get_running_loop().time() + 60
-    while counters.get("create", resource) < len(spawners):
-        assert asyncio.get_running_loop().time() < deadline, "the LabServers were not created"
-        await asyncio.sleep(0.1)
+    await wait_for_async(
+        lambda: counters.get("create", resource),
+        f"the {len(spawners)} LabServers to be created",
+        timeout=60,
+        interval=0.1,
+        until=lambda created: created >= len(spawners),
+    )
     gets = counters.get("get", resource)
     await asyncio.sleep(6)
     assert not any(start.done() for start in starts)

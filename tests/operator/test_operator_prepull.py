@@ -8,8 +8,6 @@ mode's hub Role (no pods, no nodes: ``get`` on LabTemplates only).
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -26,6 +24,7 @@ from lsst_spawner.site import forget_sites
 from lsst_spawner.spawner import LSSTSpawner
 from lsst_spawner.testing.kube.nodes import FakeNode
 from lsst_spawner.testing.oauth.identity import identity_for
+from lsst_spawner.testing.waiting import wait_for_async
 
 from .conftest import TEMPLATES, LabCluster, wait_for
 
@@ -77,14 +76,9 @@ def _everywhere(lab_cluster: LabCluster, *nodes: str) -> dict[str, Any] | None:
 
 
 async def _menu_when(spawner: LSSTSpawner, wanted: Any, what: str) -> Any:
-    deadline = time.monotonic() + 60
-    menu = None
-    while time.monotonic() < deadline:
-        menu = await spawner.get_menu()
-        if wanted(menu):
-            return menu
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"the hub's menu never showed {what}: {menu}")
+    return await wait_for_async(
+        spawner.get_menu, f"the hub's menu to show {what}", timeout=60, interval=0.2, until=wanted
+    )
 
 
 def _radio(menu: Any) -> list[tuple[str, str | None]]:

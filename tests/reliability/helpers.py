@@ -17,6 +17,7 @@ from traitlets.config import Config
 
 from lsst_spawner.offline import OfflineHub, OfflineServer, OfflineUser
 from lsst_spawner.spawner import LSSTSpawner
+from lsst_spawner.testing import waiting
 from lsst_spawner.testing.hub import HubProcess
 from lsst_spawner.testing.kube.fixtures import KubeHandle
 from lsst_spawner.testing.oauth.identity import identity_for
@@ -81,14 +82,12 @@ def wait_for(
 ) -> Any:
     """Poll ``predicate`` until it is true (its value), or fail with the hub's log (and the
     operator cluster's output, when given)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    extra = f"\n{cluster.output()[-4000:]}" if cluster is not None else ""
-    raise AssertionError(f"{what} within {timeout:g}s\n{hub.log_tail()}{extra}")
+
+    def logs() -> str:
+        extra = f"\n{cluster.output()[-4000:]}" if cluster is not None else ""
+        return f"{hub.log_tail()}{extra}"
+
+    return waiting.wait_for(predicate, what, timeout=timeout, interval=0.2, detail=logs)
 
 
 def server_model(hub: HubProcess, user: str) -> dict[str, Any] | None:
@@ -135,6 +134,17 @@ def lab_census(kube_api: KubeHandle) -> dict[str, list[str]]:
 
 
 EMPTY = {kind: [] for kind in LAB_KINDS}
+
+
+async def no_lab_objects(kube_api: KubeHandle) -> None:
+    """Poll (every 0.1 s, for 5 s) until the test namespace has no pod, ConfigMap or Secret."""
+    await waiting.wait_for_async(
+        lambda: lab_census(kube_api),
+        "the lab objects to go",
+        timeout=5,
+        interval=0.1,
+        until=lambda census: census == EMPTY,
+    )
 
 
 def transient_faults(kube_api: KubeHandle, rate: float = 0.10) -> None:

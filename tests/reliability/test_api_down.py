@@ -15,7 +15,12 @@ import pytest
 
 from lsst_spawner.testing.kube.fixtures import KubeHandle
 
-from .helpers import EMPTY, lab_census, labs_through_outage, make_spawner, reachable
+from .helpers import (
+    labs_through_outage,
+    make_spawner,
+    no_lab_objects,
+    reachable,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -68,11 +73,7 @@ async def test_api_down_while_labs_run(
     assert all([await reachable(url) for url in urls])
     for spawner in [*labs, after, late]:
         await asyncio.wait_for(spawner.stop(now=True), 60)
-    for _ in range(50):
-        if lab_census(kube_api) == EMPTY:
-            break
-        await asyncio.sleep(0.1)
-    assert lab_census(kube_api) == EMPTY
+    await no_lab_objects(kube_api)
 
     figures = {
         "outage_seconds": OUTAGE,

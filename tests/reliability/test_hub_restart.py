@@ -59,7 +59,7 @@ def test_hub_killed_while_a_spawn_is_pending(
             pod = kube_api.emulator.get_object("pods", f"nb-{USER}", kube_api.namespace)
             return pod is not None and pod["status"]["phase"] == "Pending"
 
-        wait_for(pod_pending, 30, "the pod was not created", hub)
+        wait_for(pod_pending, 30, "the pod to be created", hub)
         assert server(hub)["pending"] == "spawn"
         hub.stop(kill=True)
         killed = time.monotonic()
@@ -69,7 +69,7 @@ def test_hub_killed_while_a_spawn_is_pending(
         ready = wait_for(
             lambda: (s := server(hub)) is not None and s["ready"],
             90,
-            "the restarted hub did not find the lab ready",
+            "the restarted hub to find the lab ready",
             hub,
         )
         assert ready
@@ -83,11 +83,11 @@ def test_hub_killed_while_a_spawn_is_pending(
         hub.stop()
         assert lab_census(kube_api)["pods"] == [f"nb-{USER}"]
         hub.start()
-        wait_for(lambda: (s := server(hub)) is not None and s["ready"], 60, "lab lost", hub)
+        wait_for(lambda: (s := server(hub)) is not None and s["ready"], 60, "the lab ready", hub)
         assert through_proxy(hub, USER) == 200
 
         assert hub.request("DELETE", f"/users/{USER}/server")[0] in (202, 204)
-        wait_for(lambda: server(hub) is None, 60, "the lab did not stop", hub)
-        wait_for(lambda: lab_census(kube_api) == EMPTY, 30, "lab objects were orphaned", hub)
+        wait_for(lambda: server(hub) is None, 60, "the lab to stop", hub)
+        wait_for(lambda: lab_census(kube_api) == EMPTY, 30, "the lab's objects to go", hub)
     finally:
         hub.stop()

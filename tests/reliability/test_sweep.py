@@ -126,7 +126,7 @@ def test_hub_killed_between_the_secrets_and_the_pod_is_swept_after_restart(
         wait_for(
             lambda: len(lab_census(kube_api)["secrets"]) == 1 and pods_refused.fired >= 1,
             30,
-            "the spawn did not reach its pod",
+            "the spawn to reach its pod",
             hub,
         )
         hub.stop(kill=True)
@@ -144,7 +144,7 @@ def test_hub_killed_between_the_secrets_and_the_pod_is_swept_after_restart(
         wait_for(
             lambda: lab_census(kube_api)["secrets"] == [],
             30,
-            "the sweep did not delete the leftover Secrets",
+            "the sweep to delete the leftover Secrets",
             hub,
         )
         assert refused.fired == 2, "the restarted hub did not try to delete the Secrets"
@@ -161,7 +161,7 @@ def test_hub_killed_between_the_secrets_and_the_pod_is_swept_after_restart(
             "POST", f"/users/{USER}/server", hub.spawn_body({"image": "w_2026_46"})
         )
         assert status in (201, 202), body
-        wait_for(lambda: lab_census(kube_api)["pods"] == [f"nb-{USER}"], 60, "no new pod", hub)
+        wait_for(lambda: lab_census(kube_api)["pods"] == [f"nb-{USER}"], 60, "a new pod", hub)
         time.sleep(5)  # a sweep round while the lab runs leaves its Secret alone
         assert lab_census(kube_api)["secrets"] == [f"nb-{USER}-secret"]
     finally:
@@ -196,7 +196,7 @@ def test_a_leftover_is_swept_after_a_hub_start_with_no_spawn(
         wait_for(
             lambda: lab_census(kube_api)["secrets"] == [],
             30,
-            "the hub did not sweep the leftover Secret without a spawn",
+            "the hub to sweep the leftover Secret without a spawn",
             hub,
         )
         log = hub.log_tail(50000)

@@ -16,7 +16,7 @@ import pytest
 from kubespawner import KubeSpawner, clients
 
 from lsst_spawner.testing.kube.fixtures import KubeHandle
-from tests.reliability.helpers import EMPTY, lab_census, make_spawner
+from tests.reliability.helpers import EMPTY, lab_census, make_spawner, no_lab_objects
 
 
 @pytest.fixture
@@ -50,11 +50,7 @@ async def test_pod_delete_retries_transient_failures(
     kube_api.faults.error_rate(1.0, 500, verbs="delete", resources="pods", times=1)
     await asyncio.wait_for(spawner.stop(now=True), 30)
     assert kube_api.counters.faults_injected("error") == 2
-    for _ in range(50):
-        if lab_census(kube_api) == EMPTY:
-            break
-        await asyncio.sleep(0.1)
-    assert lab_census(kube_api) == EMPTY
+    await no_lab_objects(kube_api)
 
 
 async def test_pod_create_gives_up_with_the_last_error(

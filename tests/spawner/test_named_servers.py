@@ -10,13 +10,13 @@ JupyterHub 5 does for every name.
 
 from __future__ import annotations
 
-import asyncio
 import urllib.parse
 from typing import Any
 
 import pytest
 
 from lsst_spawner.testing.hub.fixtures import InProcessHub
+from lsst_spawner.testing.waiting import wait_for_async
 
 pytestmark = pytest.mark.integration
 
@@ -47,14 +47,6 @@ async def server_model(hub: InProcessHub, server: str) -> dict[str, Any] | None:
     return found
 
 
-async def wait_for(predicate: Any, what: str, within: float = 60) -> None:
-    """Poll ``predicate`` (the hub and the emulator signal nothing to wait on)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not await predicate():
-        assert asyncio.get_running_loop().time() < deadline, f"not {what} after {within:g}s"
-        await asyncio.sleep(0.1)
-
-
 @pytest.fixture
 async def hub(lsst_hub: Any) -> InProcessHub:
     config = {
@@ -81,7 +73,7 @@ async def test_two_named_servers_run_and_stop_independently(hub: InProcessHub) -
         models = [await server_model(hub, name) for name in ("gpu", "Big.One")]
         return all(m is not None and m["ready"] for m in models)
 
-    await wait_for(both_ready, "both named servers ready")
+    await wait_for_async(both_ready, "both named servers ready")
     user = hub.app.users[USER]
     gpu, big = user.spawners["gpu"], user.spawners["Big.One"]
     assert gpu.pod_name == "nb-nadia--gpu"
@@ -113,8 +105,8 @@ async def test_two_named_servers_run_and_stop_independently(hub: InProcessHub) -
     async def gpu_gone() -> bool:
         return await server_model(hub, "gpu") is None
 
-    await wait_for(gpu_gone, "the gpu server stopped")
-    await wait_for(
+    await wait_for_async(gpu_gone, "the gpu server stopped")
+    await wait_for_async(
         lambda: _only(hub, big.pod_name), "the stopped server's objects deleted, the other's kept"
     )
     still = await server_model(hub, "Big.One")
@@ -157,7 +149,7 @@ async def test_hostile_server_names_are_refused(
     status, reply = await start(hub, hostile, TAGS[0])
     if status == 202:  # the hub answered before the spawn failed: the refusal is the error
         spawner = user.spawners[hostile]
-        await wait_for(lambda: _done(spawner), "the refused spawn to end")
+        await wait_for_async(lambda: _done(spawner), "the refused spawn to end")
         text = str(spawner._spawn_future.exception())
     else:
         assert status == 400, reply

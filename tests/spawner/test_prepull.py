@@ -4,7 +4,6 @@ a node joining, failures and timeouts, RBAC, and nothing left behind."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import re
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from lsst_spawner.spawner import LSSTSpawner
 from lsst_spawner.testing.kube.fixtures import KubeHandle
 from lsst_spawner.testing.kube.nodes import FakeNode, grant_hub_cluster_rules
 from lsst_spawner.testing.oauth.identity import identity_for
+from lsst_spawner.testing.waiting import wait_for_async
 
 from .test_lifecycle import spawner_config
 
@@ -67,16 +67,8 @@ def make_spawner(kube_api: KubeHandle, **traits: Any) -> LSSTSpawner:
 
 
 async def until(check: Callable[[], Any], limit: float = 30.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + limit
-    while True:
-        value = check()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("timed out waiting")
-        await asyncio.sleep(0.05)
+    what = f"{getattr(check, '__qualname__', check)}() to be true"
+    return await wait_for_async(check, what, timeout=limit, interval=0.05)
 
 
 def radio_tags(html: str) -> list[str]:

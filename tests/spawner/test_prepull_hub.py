@@ -9,9 +9,7 @@ browser would.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from typing import Any
 
 import aiohttp
@@ -22,6 +20,7 @@ from lsst_spawner.rbac import PREPULL_NODES_RULE, Z2JH_HUB_ROLE_RULES
 from lsst_spawner.testing.hub.fixtures import InProcessHub
 from lsst_spawner.testing.kube.fixtures import KubeHandle
 from lsst_spawner.testing.kube.nodes import FakeNode, grant_hub_cluster_rules
+from lsst_spawner.testing.waiting import wait_for_async
 
 pytestmark = pytest.mark.integration
 
@@ -67,15 +66,14 @@ def ready_everywhere(html: str) -> bool:
 
 
 async def form_when(browser: aiohttp.ClientSession, hub: InProcessHub, wanted: Any) -> str:
-    deadline = time.monotonic() + 60
-    html = ""
-    while time.monotonic() < deadline:
+    async def form() -> str:
         async with browser.get(f"{hub.url}/spawn") as response:
-            html = await response.text()
-        if wanted(html):
-            return html
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"the form never showed it:\n{html[-3000:]}")
+            return await response.text()
+
+    html: str = await wait_for_async(
+        form, "the form to show it", timeout=60, interval=0.3, until=wanted
+    )
+    return html
 
 
 async def test_a_new_node_joins_and_the_form_follows(
@@ -98,8 +96,11 @@ async def test_a_new_node_joins_and_the_form_follows(
         assert radio_tags(html) == ["recommended", "w_2026_45"]
     assert ("node-3", f"{BASE}:w_2026_45@{DIGESTS['w_2026_45']}") in kubelet.pulls
     selector = ",".join(f"{k}={v}" for k, v in PREPULL_LABELS.items())
-    deadline = time.monotonic() + 30
-    while await kube_api.list("pods", label_selector=selector):
-        assert time.monotonic() < deadline, "prepull pods were left behind"
-        await asyncio.sleep(0.2)
+    await wait_for_async(
+        lambda: kube_api.list("pods", label_selector=selector),
+        "the prepull pods to go",
+        timeout=30,
+        interval=0.2,
+        until=lambda pods: not pods,
+    )
     assert not any(rt.name.startswith("prepull-") for rt in kubelet.pods.values())

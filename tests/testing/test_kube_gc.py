@@ -3,9 +3,9 @@ cascade to pods and secrets, in the background, foreground and orphan policies."
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from lsst_spawner.testing import waiting
 from lsst_spawner.testing.kube import KubeEmulator
 
 from .widgets_crd import (
@@ -158,10 +158,12 @@ def test_gc_delay_makes_collection_asynchronous(emulator: KubeEmulator) -> None:
         labserver_like(slow, "lab")
         ok(call(slow, "DELETE", f"{WIDGETS}/lab"))
         assert names(slow, "secrets") == ["lab-token"]  # not yet
-        deadline = time.monotonic() + 30
-        while names(slow, "secrets") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert names(slow, "secrets") == []
+        waiting.wait_for(
+            lambda: names(slow, "secrets") == [],
+            "the slow emulator to delete lab-token",
+            timeout=30,
+            interval=0.05,
+        )
     finally:
         slow.stop_thread()
 

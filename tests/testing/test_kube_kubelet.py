@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 
 import aiohttp
 import pytest
 from kubernetes_asyncio import client
+
+from lsst_spawner.testing.waiting import wait_for_async
 
 LIFECYCLE = ["Scheduled", "Pulling", "Pulled", "Created", "Started"]
 
@@ -28,15 +29,10 @@ def lab_pod(name: str, command: list[str] | None, image: str = "lab:w_2026_01", 
     }
 
 
-async def wait_for(check, limit: float = 10.0):
-    deadline = asyncio.get_running_loop().time() + limit
-    while True:
-        value = await check()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("timed out waiting")
-        await asyncio.sleep(0.05)
+async def wait_for(check, limit: float = 10.0, what: str | None = None):
+    """Await ``check()`` every 50 ms until it is truthy (its value), for ``limit`` seconds."""
+    what = what or f"{getattr(check, '__qualname__', check)}() to be true"
+    return await wait_for_async(check, what, timeout=limit, interval=0.05)
 
 
 async def reasons(kube_api, name: str) -> list[str]:

@@ -15,14 +15,13 @@ import re
 import shutil
 import subprocess
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lsst_spawner.testing.kube.openapi import newest_kubernetes_version
+from lsst_spawner.testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -90,15 +89,6 @@ def test_kubectl_binaries_are_installed() -> None:
         "expected kubectl.1.27 ... kubectl.1.33 next to the kubectl dispatcher "
         f"(found {[str(p) for _, p in KUBECTLS]})"
     )
-
-
-def wait_for(check: Callable[[], Any], what: str, seconds: float = 60) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def pod_manifest(name: str, image: str = "lab:w_2026_01") -> dict[str, Any]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from lsst_spawner.testing import waiting
 from lsst_spawner.testing.kube import KubeEmulator
 from lsst_spawner.testing.kube.authn import ADMIN_TOKEN
 
@@ -137,11 +137,5 @@ def clear_finalizers(emulator: KubeEmulator, path: str) -> Any:
 
 def wait_for(fn: Callable[[], T | None], what: str, timeout: float = 60, log: Any = None) -> T:
     """Poll ``fn`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.1)
-    detail = f"\n--- operator output ---\n{log()}" if log is not None else ""
-    raise AssertionError(f"timed out waiting for {what}{detail}")
+    detail = (lambda: f"--- operator output ---\n{log()}") if log is not None else None
+    return waiting.wait_for(fn, what, timeout=timeout, detail=detail)
