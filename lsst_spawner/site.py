@@ -316,6 +316,13 @@ class SiteRegistry:
             prepuller = self._prepullers[key] = make()
         return prepuller
 
+    async def close(self) -> None:
+        """:meth:`forget`, waiting until the menu caches' refreshes have ended (a process that
+        stops: kopf waits 5 s for tasks left running before it exits)."""
+        for cache in list(self._menu_caches.values()):
+            await cache.close()
+        self.forget()
+
     def forget(self) -> None:
         """Cancel the menu caches' and prepullers' tasks; forget every site (tests, shutdown)."""
         caches = list(self._menu_caches.values())
@@ -337,6 +344,11 @@ SITES = SiteRegistry()
 def site_context(obj: CheckedConfigurable) -> SiteContext:
     """The :class:`SiteContext` of ``obj``'s configuration (see :class:`SiteRegistry`)."""
     return SITES.site_for(obj)
+
+
+async def close_sites() -> None:
+    """:func:`forget_sites`, and wait until the menu refreshes have ended (process shutdown)."""
+    await SITES.close()
 
 
 def forget_sites() -> None:

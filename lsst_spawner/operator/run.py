@@ -162,6 +162,13 @@ def _register(args: argparse.Namespace, identity: str, priority: int) -> None:
                 task.cancel()
                 await asyncio.wait([task], timeout=15)
         await memo.api.close()
+        from ..site import close_sites
+
+        await close_sites()  # the templates' image menu refreshes
+        memo.state.lab_menus.forget()  # the lab menu databases' connection pools
+        left = _tasks_left_running()
+        if left:
+            _LOG.warning("Still running at shutdown (kopf waits 5 s for them): %s", ", ".join(left))
 
     @kopf.on.probe(id="watching")
     async def watching(memo: Any, **_: Any) -> Any:
@@ -176,6 +183,18 @@ def _register(args: argparse.Namespace, identity: str, priority: int) -> None:
             f"no watch event for {age:.0f}s (heartbeat every {state.heartbeat:g}s): "
             "the watch streams are dead"
         )
+
+
+def _tasks_left_running() -> list[str]:
+    """The names of this process's tasks still running, but kopf's own and the current one."""
+    current = asyncio.current_task()
+    left = []
+    for task in asyncio.all_tasks():
+        code = getattr(task.get_coro(), "cr_code", None)
+        if task is current or task.done() or "/kopf/" in getattr(code, "co_filename", "/kopf/"):
+            continue
+        left.append(task.get_name())
+    return sorted(left)
 
 
 async def _standing_by(state: Any, api: Any) -> bool:

@@ -29,7 +29,7 @@ async def test_a_lab_server_becomes_a_running_lab_and_is_cleaned_up(
 ) -> None:
     kubelet.mode = "stub"
     server = await _setup(lab_cluster)
-    lab_cluster.start_operator()
+    operator = lab_cluster.start_operator()
     created = lab_cluster.declare(server, api_token="hubtoken-abc", git="gho_gittoken")
     name = created["metadata"]["name"]
     running = lab_cluster.wait_phase(name, "Running")
@@ -65,3 +65,9 @@ async def test_a_lab_server_becomes_a_running_lab_and_is_cleaned_up(
     assert lab_cluster.get("secrets", server["spec"]["secretRef"]["name"]) is None
     deleted = lab_cluster.wait_event(name, "Deleted")
     assert status["podName"] in deleted["message"]
+
+    # A graceful stop leaves no task of ours running (the template's image menu refresh was,
+    # and kopf waited 5 s for it before it exited).
+    assert operator.stop() == 0
+    assert "Still running at shutdown" not in operator.output
+    assert "Activity '_register.<locals>.cleanup' succeeded" in operator.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,28 @@ async def test_one_menu_cache_per_source_policy_and_timing() -> None:
         assert (await first.get_menu()).find("w_2024_01") is None
     finally:
         registry.forget()
+
+
+async def test_closing_the_registry_waits_until_every_refresh_has_ended() -> None:
+    """A process that stops (the operator) must not leave a refresh task running: kopf would
+    wait 5 s for it before exiting."""
+    registry = SiteRegistry()
+    timing = CacheSettings(refresh_interval=3600, cold_start_timeout=0.05)
+    base = "registry.example.org/sciplat-lab"
+    caches = [
+        registry.menu_cache(
+            ((name,), MenuPolicy(), timing), lambda tags=tags: StaticImageSource(base, tags)
+        )
+        for name, tags in (("a", ("recommended",)), ("b", ("w_2024_01",)))
+    ]
+    for cache in caches:
+        await cache.get_menu()
+    refreshes = [task for task in asyncio.all_tasks() if task.get_name().startswith("image menu")]
+    assert len(refreshes) == 2
+    await registry.close()
+    assert all(task.done() for task in refreshes)
+    again = registry.menu_cache((("a",), MenuPolicy(), timing), lambda: StaticImageSource(base, ()))
+    assert again is not caches[0], "a closed registry forgets its caches"
 
 
 async def test_two_configurations_with_one_source_share_its_menu_cache(checks: list[str]) -> None:
