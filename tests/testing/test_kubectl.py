@@ -155,7 +155,15 @@ def test_get_pods_shows_the_init_containers_progress_and_failures(
     wait_for(lambda: status("init-error") == "Init:Error", "Init:Error")
     wait_for(lambda: status("init-crash") == "Init:CrashLoopBackOff", "Init:CrashLoopBackOff")
     wait_for(lambda: status("initing") == "Init:0/2", "Init:0/2")
-    listed = kubectl.run("get", "pods").stdout
+
+    def all_three() -> str | None:
+        # One listing that shows all three: between two listings the kubelet restarts the
+        # crashing init container when its back-off ends (Init:0/2 again, as a cluster shows).
+        listed = kubectl.run("get", "pods").stdout
+        shown = [row(listed, name)[2] for name in ("initing", "init-error", "init-crash")]
+        return listed if shown == ["Init:0/2", "Init:Error", "Init:CrashLoopBackOff"] else None
+
+    listed = wait_for(all_three, "one listing with the three init states")
     assert row(listed, "initing")[1] == "0/1"
     assert row(listed, "init-error")[1:3] == ["0/1", "Init:Error"]
     crash = row(listed, "init-crash")
