@@ -102,13 +102,16 @@ def clear_lab_servers(emulator: KubeEmulator) -> int:
 
 
 def lab_server_event_reasons(emulator: KubeEmulator) -> dict[str, int]:
-    """How many Events of each reason the LabServers have (the operator's, this run)."""
+    """How many Events of each reason the round's LabServers have (the warm-up's aside)."""
     store = emulator.store
 
     def count() -> dict[str, int]:
         events = store.list("events", storm.NAMESPACE, None, None)[0]
         reasons = Counter(
-            str(e.get("reason")) for e in events if e["involvedObject"].get("kind") == "LabServer"
+            str(e.get("reason"))
+            for e in events
+            if e["involvedObject"].get("kind") == "LabServer"
+            and e["involvedObject"].get("name") != "lab-warmup"
         )
         return dict(sorted(reasons.items()))
 
@@ -145,6 +148,8 @@ class OperatorHelper:
     ) -> None:
         self.emulator, self.kubeconfig, self.n, self.replicas = emulator, kubeconfig, n, replicas
         self.processes: list[KopfProcess] = []
+        #: The LabServers' Events by reason, read when the round's operator stops.
+        self.event_reasons: dict[str, int] = {}
 
     async def start(self, workdir: Path) -> dict[str, int]:
         template = await lab_template_from_config(
@@ -182,8 +187,10 @@ class OperatorHelper:
         return {f"operator-{i}": p.pid for i, p in enumerate(self.processes) if p.pid}
 
     async def stop(self) -> None:
-        for process in self.processes:
-            await asyncio.to_thread(process.stop)
+        if self.processes:  # stop() runs twice: in run_round, before its clear, and after
+            for process in self.processes:
+                await asyncio.to_thread(process.stop)
+            self.event_reasons = self.emulator.ask("lab_server_event_reasons")
         self.processes = []
         self.emulator.ask("bind_hub_rules", False)
 
@@ -279,8 +286,9 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
                     left = emulator.ask("clear_lab_servers")
             if kind == "operator":
                 result.leftovers["labservers"] = left
-                reasons = emulator.ask("lab_server_event_reasons")
-                print(f"  LabServer Events by reason (so far in this run): {reasons}", flush=True)
+                assert helper is not None
+                reasons = helper.event_reasons
+                print(f"  LabServer Events by reason: {reasons}", flush=True)
                 event_reasons.append({"round": index, "reasons": reasons})
             rounds.append(result)
             assert result.spawn is not None
