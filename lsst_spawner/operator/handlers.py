@@ -186,6 +186,8 @@ async def _update_from_pod(
     if seen.start_failure is not None:
         await _start_failing(state, server, seen.start_failure)
         return
+    if seen.phase == phase == "Running" and seen.address == status.get("podAddress"):
+        return  # said already (the status' message is not the pod's: compared, it never matched)
     if seen.phase == phase and seen.message == status.get("message"):
         return
     if seen.phase == "Running":

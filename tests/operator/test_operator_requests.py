@@ -9,9 +9,20 @@ handler again. At N=1,000 in ``benchmarks/operator_storm.py`` that was 20 % of t
 
 from __future__ import annotations
 
+import asyncio
+import copy
 from typing import Any
 
+import kopf
 import pytest
+from kopf._core.engines import posting  # the reactor's context of a handler
+from kubernetes_asyncio import client
+from kubernetes_asyncio import config as kube_config
+
+from lsst_spawner.kube.retries import RetryPolicy
+from lsst_spawner.operator import handlers
+from lsst_spawner.operator.kube import LabKube
+from lsst_spawner.operator.state import OperatorState
 
 from .conftest import LABSERVERS, LabCluster, wait_for
 from .test_operator import _setup
@@ -66,3 +77,69 @@ async def test_a_late_watch_makes_one_pod_and_one_secret_per_lab(
     output = operator.output
     assert output.count("Accepted labserver") == len(names), output[-4000:]
     assert output.count("created already (kopf ran its handler again)") >= len(names)
+
+
+class _KopfContext:
+    """kopf's Event queue and settings, as its reactor sets them around a handler."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._tokens: list[Any] = []
+
+    def __enter__(self) -> _KopfContext:
+        for var, value in (
+            (posting.settings_var, kopf.OperatorSettings()),
+            (posting.event_queue_var, self.queue),
+            (posting.event_queue_loop_var, asyncio.get_running_loop()),
+        ):
+            self._tokens.append((var, var.set(value)))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for var, token in reversed(self._tokens):
+            var.reset(token)
+
+    def reasons(self) -> list[str]:
+        reasons = []
+        while not self.queue.empty():
+            reasons.append(self.queue.get_nowait().reason)
+        return reasons
+
+
+async def test_a_running_lab_is_said_ready_once(lab_cluster: LabCluster, kubelet: Any) -> None:
+    """A Running LabServer and its pod, running at the same address: neither a later pod event
+    nor the starting-check timer with an older body (phase Starting, as kopf may still hold)
+    writes the status or says PodReady again. At N=1,000 this was 0.7 to 1.2 more PodReady
+    Events (and Running status patches) per lab: the pod's message never equals the status'."""
+    kubelet.mode = "stub"
+    server = await _setup(lab_cluster)
+    lab_cluster.start_operator()
+    name = lab_cluster.declare(server)["metadata"]["name"]
+    running = lab_cluster.wait_phase(name, "Running")
+    lab_cluster.stop()  # the handlers are called here, in this process
+    pod = lab_cluster.get("pods", running["status"]["podName"])
+    older = copy.deepcopy(running)
+    older["status"]["phase"] = "Starting"
+    config = client.Configuration()
+    await kube_config.load_kube_config(
+        str(lab_cluster.operator_kubeconfig), client_configuration=config
+    )
+    async with client.ApiClient(config) as api:
+        state = OperatorState(
+            LabKube(api, RetryPolicy(budget=10, request_timeout=5)),
+            identity="test",
+            priority=1,
+            peering=None,
+            heartbeat=1.0,
+            namespaces=(lab_cluster.namespace,),
+        )
+        counters = lab_cluster.emulator.counters
+        patches = counters.get("patch", f"{LABSERVERS}/status")
+        with _KopfContext() as kopf_context:
+            # pod_changed with a pod event, then check_starting with an older body
+            await handlers._update_from_pod(state, lab_cluster.lab_server(name), pod)
+            await handlers._follow_pod(state, older)
+            reasons = kopf_context.reasons()
+    assert reasons == []
+    assert counters.get("patch", f"{LABSERVERS}/status") == patches
+    assert lab_cluster.lab_server(name)["status"] == running["status"]
