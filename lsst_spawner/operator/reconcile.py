@@ -5,9 +5,10 @@ kopf runs the create handler again for a LabServer it has handled when its own p
 ``settings.persistence.consistency_timeout`` (5 s): it then takes the last event it has,
 the handler's own status patch, for one not handled yet. Under load (an N=1,000 storm,
 docs/performance.md) that was a fifth of the labs, each with a second Accepted Event,
-two more create requests (kept on their 409) and two more status patches. So
+two more create requests (kept on their 409) and two more status patches. The operator
+waits longer (``--consistency-timeout``, 30 s), and beyond that
 :attr:`OperatorState.created` remembers the LabServers this process has created the
-objects of, and a second call does nothing; after a restart (kopf's resume) the creates
+objects of, so a second call does nothing; after a restart (kopf's resume) the creates
 find this LabServer's objects and keep them. The status is written once, after the
 creates, with both progress events (accepted, created).
 """
