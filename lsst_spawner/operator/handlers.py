@@ -149,13 +149,15 @@ async def _delete_objects(state: OperatorState, namespace: str, name: str, uid: 
 async def pod_changed(event: Any, body: Any, namespace: Any, memo: Any, **_: Any) -> None:
     """A lab pod changed: the LabServer's status follows it."""
     state = _state(memo)
-    server = await state.kube.get_lab_server(namespace, body["metadata"]["labels"][SERVER_LABEL])
-    if server is None or server["metadata"].get("deletionTimestamp"):
-        return
-    if not owned_by(body, server["metadata"].get("uid", "")):
-        return
-    pod = None if event.get("type") == "DELETED" else body
-    await _update_from_pod(state, server, pod)
+    name = body["metadata"]["labels"][SERVER_LABEL]
+    async with state.following(namespace, name):
+        server = await state.kube.get_lab_server(namespace, name)
+        if server is None or server["metadata"].get("deletionTimestamp"):
+            return
+        if not owned_by(body, server["metadata"].get("uid", "")):
+            return
+        pod = None if event.get("type") == "DELETED" else body
+        await _update_from_pod(state, server, pod)
 
 
 async def _follow_pod(state: OperatorState, server: Any) -> None:
@@ -163,11 +165,12 @@ async def _follow_pod(state: OperatorState, server: Any) -> None:
     pod_name = (server.get("status") or {}).get("podName")
     if not pod_name:
         return
-    fresh = await state.kube.get_lab_server(meta["namespace"], meta["name"])
-    if fresh is None or fresh["metadata"].get("deletionTimestamp"):
-        return
-    pod = await state.kube.get_pod(meta["namespace"], pod_name)
-    await _update_from_pod(state, fresh, pod)
+    async with state.following(meta["namespace"], meta["name"]):
+        fresh = await state.kube.get_lab_server(meta["namespace"], meta["name"])
+        if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+            return
+        pod = await state.kube.get_pod(meta["namespace"], pod_name)
+        await _update_from_pod(state, fresh, pod)
 
 
 async def _update_from_pod(

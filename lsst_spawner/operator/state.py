@@ -12,6 +12,7 @@ import base64
 import logging
 import os
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -63,6 +64,19 @@ class OperatorState:
         #: set to Starting (until they are deleted): kopf may run the create handler again on
         #: an event older than its own patch (:mod:`.reconcile`), which then does nothing.
         self.created: set[str] = set()
+        self._following: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def following(self, namespace: str, name: str) -> asyncio.Lock:
+        """The lock of a LabServer's status following its pod: a pod event and the starting
+        check, run at once, both read phase Starting and both said PodReady (at N=1,000,
+        0.1 to 0.5 more per lab). Kept while held or awaited."""
+        key = (namespace, name)
+        lock = self._following.get(key)
+        if lock is None:
+            lock = self._following[key] = asyncio.Lock()
+        return lock
 
     async def mark(self, namespace: str, template: str, menu: ImageMenu) -> ImageMenu:
         """``menu`` with the template's prepull presence, when the operator prepulls for it."""
