@@ -31,6 +31,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,30 @@ def clear_lab_servers(emulator: KubeEmulator) -> int:
     return emulator.call(clear)
 
 
-for _command in (install_operator, bind_hub_rules, put_template, clear_lab_servers):
+def lab_server_event_reasons(emulator: KubeEmulator) -> dict[str, int]:
+    """How many Events of each reason the round's LabServers have (the warm-up's aside)."""
+    store = emulator.store
+
+    def count() -> dict[str, int]:
+        events = store.list("events", storm.NAMESPACE, None, None)[0]
+        reasons = Counter(
+            str(e.get("reason"))
+            for e in events
+            if e["involvedObject"].get("kind") == "LabServer"
+            and e["involvedObject"].get("name") != "lab-warmup"
+        )
+        return dict(sorted(reasons.items()))
+
+    return emulator.call(count)
+
+
+for _command in (
+    install_operator,
+    bind_hub_rules,
+    put_template,
+    clear_lab_servers,
+    lab_server_event_reasons,
+):
     storm.EMULATOR_COMMANDS[_command.__name__] = _command
 
 
@@ -124,6 +148,8 @@ class OperatorHelper:
     ) -> None:
         self.emulator, self.kubeconfig, self.n, self.replicas = emulator, kubeconfig, n, replicas
         self.processes: list[KopfProcess] = []
+        #: The LabServers' Events by reason, read when the round's operator stops.
+        self.event_reasons: dict[str, int] = {}
 
     async def start(self, workdir: Path) -> dict[str, int]:
         template = await lab_template_from_config(
@@ -161,8 +187,10 @@ class OperatorHelper:
         return {f"operator-{i}": p.pid for i, p in enumerate(self.processes) if p.pid}
 
     async def stop(self) -> None:
-        for process in self.processes:
-            await asyncio.to_thread(process.stop)
+        if self.processes:  # stop() runs twice: in run_round, before its clear, and after
+            for process in self.processes:
+                await asyncio.to_thread(process.stop)
+            self.event_reasons = self.emulator.ask("lab_server_event_reasons")
         self.processes = []
         self.emulator.ask("bind_hub_rules", False)
 
@@ -228,6 +256,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
     rounds: list[storm.Round] = []
     deadline = time.monotonic() + args.max_minutes * 60
     kinds = [k for k in KINDS if k in args.kinds]
+    event_reasons: list[dict[str, Any]] = []
     try:
         await storm.check_hub_role(emulator.kubeconfig)
         operator_kubeconfig = emulator.ask(
@@ -257,6 +286,10 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
                     left = emulator.ask("clear_lab_servers")
             if kind == "operator":
                 result.leftovers["labservers"] = left
+                assert helper is not None
+                reasons = helper.event_reasons
+                print(f"  LabServer Events by reason: {reasons}", flush=True)
+                event_reasons.append({"round": index, "reasons": reasons})
             rounds.append(result)
             assert result.spawn is not None
             print(
@@ -282,6 +315,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
         "replicas": args.replicas,
         "rbac_decisions": rbac,
         "rounds": [r.to_dict() for r in rounds],
+        "lab_server_event_reasons": event_reasons,
         "summary": summary,
         "load_after": storm.load_average(),
     }

@@ -1,7 +1,8 @@
 """kopf's edge: the handlers of LabServers, their pods, the heartbeat and the liveness probe.
 
-Handlers are plain functions over :class:`OperatorState` (kopf's ``memo``); the
-decisions are made by :mod:`.build` (policy and objects) and :mod:`.status`.
+Handlers are plain functions over :class:`~.state.OperatorState` (kopf's ``memo``); the
+decisions are made by :mod:`.build` (policy and objects), :mod:`.reconcile` (a LabServer's
+creation) and :mod:`.status`.
 Every decision is an Event on the LabServer: ``Accepted``, ``PodCreated``,
 ``PodReady``, a rejection's reason (``ImageRejected``, ``IdentityRejected``, ...),
 ``Retried``, ``ImagePullFailed``, ``PodFailed`` and ``Deleted``.
@@ -9,10 +10,7 @@ Every decision is an Event on the LabServer: ``Accepted``, ``PodCreated``,
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import logging
-import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -20,23 +18,9 @@ from typing import Any
 import kopf
 
 from ..crd.models import GROUP, VERSION
-from ..images.model import ImageMenu
-from ..kube.retries import KubernetesError
-from ..menu.hub import LiveMenus
-from .build import (
-    MENU_DB_URL_ENV,
-    SERVER_LABEL,
-    Rejected,
-    SiteTemplate,
-    build_server_objects,
-    check_references,
-    parse_lab_server,
-    police,
-    read_template,
-)
-from .kube import LabKube, NotOurs
-from .menu import MenuNotReadable, lab_menu_catalog
-from .prepull import TemplatePrepulls
+from .build import SERVER_LABEL
+from .reconcile import create_lab
+from .state import OperatorState, owned_by, patch_status
 from .status import (
     TERMINAL_PHASES,
     changed_spec_fields,
@@ -44,7 +28,6 @@ from .status import (
     kube_timestamp,
     pod_state,
     spec_digest,
-    status_patch,
 )
 
 __all__ = ["FINALIZER", "HEARTBEAT_LABEL", "OperatorState"]
@@ -52,115 +35,13 @@ __all__ = ["FINALIZER", "HEARTBEAT_LABEL", "OperatorState"]
 _LOG = logging.getLogger("lsst_spawner.operator")
 FINALIZER = "lab.lsst-spawner.io/cleanup"
 HEARTBEAT_LABEL = "lab.lsst-spawner.io/operator-heartbeat"
-#: How long the hub's Secret may be missing before the LabServer is rejected (retries).
-SECRET_RETRIES = 10
 #: How often a starting lab's pod is looked at, besides its watch events (pull failures).
 CHECK_INTERVAL = 5.0
-#: How many times an unreadable lab menu database is retried before the LabServer is rejected.
-MENU_RETRIES = 10
-
-
-class OperatorState:
-    """What the handlers share: the API, the templates read so far, the heartbeat."""
-
-    def __init__(
-        self,
-        kube: LabKube,
-        *,
-        identity: str,
-        priority: int,
-        peering: str | None,
-        heartbeat: float,
-        namespaces: tuple[str, ...],
-        menu_db_url: str | None = None,
-    ) -> None:
-        self.kube = kube
-        self.identity = identity
-        self.priority = priority
-        self.peering = peering
-        self.heartbeat = heartbeat
-        self.namespaces = namespaces
-        self._templates: dict[tuple[str, str], tuple[str, SiteTemplate | Rejected]] = {}
-        #: The lab menu database's URL (from a Secret, through the environment), if any.
-        self.menu_db_url = os.environ.get(MENU_DB_URL_ENV) if menu_db_url is None else menu_db_url
-        #: The lab menus of the templates' ``spec.labMenu``: the hub's reader, one per database.
-        self.lab_menus = LiveMenus()
-        #: The prepullers of the templates that prepull (set at startup: :mod:`.prepull`).
-        self.prepulls: TemplatePrepulls | None = None
-        self.prepull_task: asyncio.Task[None] | None = None
-        self.heartbeat_seen = time.monotonic()
-        self.heartbeat_task: asyncio.Task[None] | None = None
-
-    async def mark(self, namespace: str, template: str, menu: ImageMenu) -> ImageMenu:
-        """``menu`` with the template's prepull presence, when the operator prepulls for it."""
-        if self.prepulls is None:
-            return menu
-        return await self.prepulls.mark(namespace, template, menu)
-
-    async def site(self, namespace: str, name: str) -> SiteTemplate:
-        """The template, read through the spawner's checks once per resourceVersion."""
-        body = await self.kube.get_template(namespace, name)
-        if body is None:
-            raise Rejected(
-                "MissingTemplate",
-                f"LabTemplate {namespace}/{name} (spec.templateRef) does not exist",
-            )
-        version = str(body.get("metadata", {}).get("resourceVersion", ""))
-        cached = self._templates.get((namespace, name))
-        if cached is None or cached[0] != version:
-            try:
-                result: SiteTemplate | Rejected = read_template(body, self.menu_db_url)
-            except Rejected as rejected:
-                result = rejected
-            cached = self._templates[(namespace, name)] = (version, result)
-        if isinstance(cached[1], Rejected):
-            raise cached[1]
-        return cached[1]
 
 
 def _state(memo: Any) -> OperatorState:
     state: OperatorState = memo.state
     return state
-
-
-def _decode(secret: Mapping[str, Any]) -> dict[str, str]:
-    return {
-        key: base64.b64decode(value).decode("utf-8", "replace")
-        for key, value in (secret.get("data") or {}).items()
-    }
-
-
-def _owned_by(obj: Mapping[str, Any], uid: str) -> bool:
-    owners = (obj.get("metadata") or {}).get("ownerReferences") or []
-    return any(owner.get("uid") == uid for owner in owners)
-
-
-async def _patch(state: OperatorState, body: Any, **kwargs: Any) -> None:
-    meta = body["metadata"]
-    patch = status_patch(body.get("status"), generation=meta.get("generation"), **kwargs)
-    await state.kube.patch_status(meta["namespace"], meta["name"], patch)
-
-
-async def _reject(state: OperatorState, body: Any, rejected: Rejected) -> None:
-    _LOG.warning("Rejected labserver %s: %s", body["metadata"]["name"], rejected)
-    kopf.warn(body, reason=rejected.reason, message=rejected.message)
-    await _patch(
-        state,
-        body,
-        phase="Rejected",
-        message=rejected.message,
-        progress=100,
-        severity="error",
-        conditions=[
-            condition(
-                "Accepted",
-                False,
-                rejected.reason,
-                rejected.message,
-                body["metadata"].get("generation"),
-            )
-        ],
-    )
 
 
 # --- LabServers ---------------------------------------------------------------------
@@ -171,91 +52,15 @@ async def _reject(state: OperatorState, body: Any, rejected: Rejected) -> None:
 async def reconcile(
     body: Any, namespace: Any, name: str, uid: str, memo: Any, retry: int, **_: Any
 ) -> None:
-    """Police the LabServer, then create its objects (idempotently: restart-safe)."""
+    """Police the LabServer, then create its objects (:mod:`.reconcile`; restart-safe)."""
     state = _state(memo)
     phase = (body.get("status") or {}).get("phase")
     if phase in TERMINAL_PHASES:
         return
-    if phase in ("Starting", "Running"):  # created before a restart: follow the pod again
-        await _follow_pod(state, body)
+    if phase in ("Starting", "Running") and uid not in state.created:
+        await _follow_pod(state, body)  # created before a restart: follow the pod again
         return
-    try:
-        server = parse_lab_server(body)
-        check_references(server, namespace)
-        site = await state.site(namespace, server.spec.template_ref.name)
-        groups = [group.name for group in server.spec.identity.groups]
-        template = server.spec.template_ref.name
-
-        async def mark(menu: ImageMenu) -> ImageMenu:
-            return await state.mark(namespace, template, menu)
-
-        catalog = await lab_menu_catalog(state.lab_menus, site, groups, mark)
-        menu = catalog.menu if catalog is not None else await mark(await site.traits.get_menu())
-        await police(server, site, menu, namespace=namespace, catalog=catalog)
-        secret = await state.kube.get_secret(namespace, server.spec.secret_ref.name)
-        if secret is not None and not _owned_by(secret, uid):
-            raise Rejected(
-                "ForeignSecret",
-                f"Secret {server.spec.secret_ref.name} (spec.secretRef) does not belong to this "
-                "LabServer (no owner reference to it)",
-            )
-        if secret is None:
-            if retry < SECRET_RETRIES:
-                message = f"waiting for Secret {server.spec.secret_ref.name} (attempt {retry + 1})"
-                kopf.info(body, reason="Retried", message=message)
-                raise kopf.TemporaryError(message, delay=1 + retry)
-            raise Rejected(
-                "MissingSecret",
-                f"Secret {server.spec.secret_ref.name} (spec.secretRef) does not exist",
-            )
-        objects = await build_server_objects(
-            server, site, menu, _decode(secret), namespace=namespace, catalog=catalog
-        )
-    except Rejected as rejected:
-        await _reject(state, body, rejected)
-        return
-    except MenuNotReadable as error:
-        if retry >= MENU_RETRIES:
-            await _reject(state, body, Rejected("MenuUnavailable", str(error)))
-            return
-        kopf.warn(body, reason="Retried", message=f"{error} (attempt {retry + 1})")
-        raise kopf.TemporaryError(str(error), delay=2 + retry) from None
-    except KubernetesError as error:
-        kopf.warn(body, reason="Retried", message=f"{error}; trying again")
-        raise kopf.TemporaryError(str(error), delay=5) from None
-    pod_name = objects.pod["metadata"]["name"]
-    identity = server.spec.identity
-    accepted = (
-        f"Accepted: image {server.spec.image}, size {server.spec.size}, uid {identity.uid}, "
-        f"gid {identity.gid}, {len(identity.groups)} group(s)"
-    )
-    _LOG.info("Accepted labserver %s/%s: %s", namespace, name, accepted)
-    kopf.info(body, reason="Accepted", message=accepted)
-    generation = body["metadata"].get("generation")
-    await _patch(
-        state,
-        body,
-        phase="Creating",
-        message=accepted,
-        progress=20,
-        conditions=[condition("Accepted", True, "Accepted", accepted, generation)],
-        podName=pod_name,
-        acceptedSpec=spec_digest(body.get("spec")),
-    )
-    try:
-        for obj in objects.as_list():
-            await state.kube.ensure(obj, uid)
-    except NotOurs as error:
-        await _reject(state, body, Rejected("NameConflict", str(error)))
-        return
-    except KubernetesError as error:
-        kopf.warn(body, reason="Retried", message=f"{error}; trying again")
-        raise kopf.TemporaryError(str(error), delay=5) from None
-    created = f"Created your lab pod {pod_name} and its Secret(s)"
-    _LOG.info("Labserver %s/%s: %s", namespace, name, created)
-    kopf.info(body, reason="PodCreated", message=created)
-    fresh = await state.kube.get_lab_server(namespace, name)
-    await _patch(state, fresh or body, phase="Starting", message=created, progress=40)
+    await create_lab(state, body, namespace, name, uid, retry)
 
 
 @kopf.on.update(GROUP, VERSION, "labservers", field="spec")
@@ -295,7 +100,7 @@ async def spec_changed(body: Any, diff: Any, memo: Any, **_: Any) -> None:
         kopf.warn(body, reason="SpecChangeRefused", message=message)
         applied = condition("SpecApplied", False, "RestartRequired", message, generation)
     _LOG.info("Labserver %s/%s: %s", meta.get("namespace"), meta.get("name"), message)
-    await _patch(
+    await patch_status(
         state,
         body,
         phase=status.get("phase") or "Pending",
@@ -315,11 +120,12 @@ async def check_starting(body: Any, memo: Any, **_: Any) -> None:
 async def delete_lab(body: Any, namespace: Any, name: str, uid: str, memo: Any, **_: Any) -> None:
     """Delete the lab's pod and Secrets (the finalizer holds the LabServer until then)."""
     state = _state(memo)
+    state.created.discard(uid)
     deleted = await _delete_objects(state, namespace, name, uid)
     secret_ref = ((body.get("spec") or {}).get("secretRef") or {}).get("name")
     if isinstance(secret_ref, str):
         secret = await state.kube.get_secret(namespace, secret_ref)
-        if secret is not None and _owned_by(secret, uid):
+        if secret is not None and owned_by(secret, uid):
             await state.kube.delete("Secret", namespace, secret_ref)
             deleted.append(f"Secret/{secret_ref}")
     kopf.info(body, reason="Deleted", message=f"Deleted {', '.join(deleted) or 'nothing'}")
@@ -329,7 +135,7 @@ async def _delete_objects(state: OperatorState, namespace: str, name: str, uid: 
     deleted = []
     for kind in ("Pod", "Secret"):
         for obj in await state.kube.list_names(kind, namespace, f"{SERVER_LABEL}={name}"):
-            if _owned_by(obj, uid):
+            if owned_by(obj, uid):
                 object_name = obj["metadata"]["name"]
                 if await state.kube.delete(kind, namespace, object_name):
                     deleted.append(f"{kind}/{object_name}")
@@ -343,13 +149,15 @@ async def _delete_objects(state: OperatorState, namespace: str, name: str, uid: 
 async def pod_changed(event: Any, body: Any, namespace: Any, memo: Any, **_: Any) -> None:
     """A lab pod changed: the LabServer's status follows it."""
     state = _state(memo)
-    server = await state.kube.get_lab_server(namespace, body["metadata"]["labels"][SERVER_LABEL])
-    if server is None or server["metadata"].get("deletionTimestamp"):
-        return
-    if not _owned_by(body, server["metadata"].get("uid", "")):
-        return
-    pod = None if event.get("type") == "DELETED" else body
-    await _update_from_pod(state, server, pod)
+    name = body["metadata"]["labels"][SERVER_LABEL]
+    async with state.following(namespace, name):
+        server = await state.kube.get_lab_server(namespace, name)
+        if server is None or server["metadata"].get("deletionTimestamp"):
+            return
+        if not owned_by(body, server["metadata"].get("uid", "")):
+            return
+        pod = None if event.get("type") == "DELETED" else body
+        await _update_from_pod(state, server, pod)
 
 
 async def _follow_pod(state: OperatorState, server: Any) -> None:
@@ -357,11 +165,12 @@ async def _follow_pod(state: OperatorState, server: Any) -> None:
     pod_name = (server.get("status") or {}).get("podName")
     if not pod_name:
         return
-    fresh = await state.kube.get_lab_server(meta["namespace"], meta["name"])
-    if fresh is None or fresh["metadata"].get("deletionTimestamp"):
-        return
-    pod = await state.kube.get_pod(meta["namespace"], pod_name)
-    await _update_from_pod(state, fresh, pod)
+    async with state.following(meta["namespace"], meta["name"]):
+        fresh = await state.kube.get_lab_server(meta["namespace"], meta["name"])
+        if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+            return
+        pod = await state.kube.get_pod(meta["namespace"], pod_name)
+        await _update_from_pod(state, fresh, pod)
 
 
 async def _update_from_pod(
@@ -380,13 +189,15 @@ async def _update_from_pod(
     if seen.start_failure is not None:
         await _start_failing(state, server, seen.start_failure)
         return
+    if seen.phase == phase == "Running" and seen.address == status.get("podAddress"):
+        return  # said already (the status' message is not the pod's: compared, it never matched)
     if seen.phase == phase and seen.message == status.get("message"):
         return
     if seen.phase == "Running":
         kopf.info(
             server, reason="PodReady", message=f"pod {status.get('podName')} at {seen.address}"
         )
-        await _patch(
+        await patch_status(
             state,
             server,
             phase="Running",
@@ -397,7 +208,7 @@ async def _update_from_pod(
         )
     elif seen.phase == "Failed":
         kopf.warn(server, reason="PodFailed", message=seen.message)
-        await _patch(
+        await patch_status(
             state,
             server,
             phase="Failed",
@@ -408,7 +219,7 @@ async def _update_from_pod(
             conditions=[condition("PodReady", False, "PodFailed", seen.message, generation)],
         )
     elif phase == "Starting":
-        await _patch(state, server, phase="Starting", message=seen.message, progress=50)
+        await patch_status(state, server, phase="Starting", message=seen.message, progress=50)
 
 
 async def _pull_failing(state: OperatorState, server: Any, failure: Any) -> None:
@@ -461,7 +272,7 @@ async def _failing(
         since = condition(
             condition_type, False, failure.reason, failure.message, meta.get("generation")
         )
-        await _patch(
+        await patch_status(
             state,
             server,
             phase=status.get("phase", "Starting"),
@@ -477,7 +288,7 @@ async def _failing(
     message = failure.user_message()
     kopf.warn(server, reason=event_reason, message=message)
     await _delete_objects(state, meta["namespace"], meta["name"], meta.get("uid", ""))
-    await _patch(
+    await patch_status(
         state,
         server,
         phase="Failed",

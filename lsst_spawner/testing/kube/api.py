@@ -213,6 +213,9 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                     continue
                 if change is None:  # emulator stopping, or API going down
                     break
+                lag = faults.lag_of(resource)
+                if lag > 0:
+                    await asyncio.sleep(max(0.0, change.at + lag - time.monotonic()))
                 event_type = watcher.translate(change)
                 if event_type:
                     await write_event(resp, event_type, change.obj)

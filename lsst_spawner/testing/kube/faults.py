@@ -5,7 +5,8 @@ and resource they cover. Latency from every matching rule adds up; the first
 matching error or reset rule that fires ends the request. All randomness
 comes from one ``random.Random(seed)``, so the same sequence of requests sees
 the same faults. "API down" is handled by the server (it closes its socket);
-see :meth:`KubeEmulator.down`.
+see :meth:`KubeEmulator.down`. A watch lag (:meth:`FaultInjector.watch_lag`)
+delivers a resource's watch events late, as a loaded API server or client does.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class FaultInjector:
     def __init__(self, seed: int = 0) -> None:
         self._lock = threading.Lock()
         self.rules: list[FaultRule] = []
+        self._lags: dict[str, float] = {}
         self.seed(seed)
 
     def seed(self, seed: int) -> None:
@@ -115,6 +117,21 @@ class FaultInjector:
             FaultRule("latency", rate, _set(verbs), _set(resources), seconds=seconds, times=times)
         )
 
+    def watch_lag(self, seconds: float, resources: Collection[str] | str) -> None:
+        """Send each watch event of ``resources`` no sooner than ``seconds`` after its change
+        (in order, so the watch runs that far behind); 0 ends the lag."""
+        with self._lock:
+            for resource in _set(resources) or ():
+                if seconds > 0:
+                    self._lags[resource] = seconds
+                else:
+                    self._lags.pop(resource, None)
+
+    def lag_of(self, resource: str) -> float:
+        """How late the watch events of ``resource`` are sent (seconds)."""
+        with self._lock:
+            return self._lags.get(resource, 0.0)
+
     def remove(self, rule: FaultRule) -> None:
         with self._lock:
             self.rules.remove(rule)
@@ -122,6 +139,7 @@ class FaultInjector:
     def clear(self) -> None:
         with self._lock:
             self.rules.clear()
+            self._lags.clear()
 
     def decide(self, verb: str, resource: str) -> Verdict:
         verdict = Verdict()

@@ -56,6 +56,8 @@ class Change(NamedTuple):
     namespace: str
     obj: dict[str, Any]
     prev: dict[str, Any] | None
+    #: When the change was made (``time.monotonic()``): a watch lag counts from it.
+    at: float = 0.0
 
 
 @dataclass(eq=False)
@@ -135,7 +137,8 @@ class ObjectStore:
         return (namespace or "", name) if rtype.namespaced else ("", name)
 
     def _record(self, kind: str, resource: str, obj: dict[str, Any], prev: Any) -> Change:
-        change = Change(self.rv, kind, resource, obj["metadata"].get("namespace", ""), obj, prev)
+        namespace = obj["metadata"].get("namespace", "")
+        change = Change(self.rv, kind, resource, namespace, obj, prev, time.monotonic())
         self.history.append(change)
         if len(self.history) > self.history_limit:
             self.compacted_rv = self.history.popleft().rv
