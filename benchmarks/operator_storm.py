@@ -32,6 +32,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,9 +145,16 @@ class OperatorHelper:
     """``lsst-spawner operator`` (one or two peered replicas) around one round."""
 
     def __init__(
-        self, emulator: storm.EmulatorProcess, kubeconfig: str, n: int, replicas: int
+        self,
+        emulator: storm.EmulatorProcess,
+        kubeconfig: str,
+        n: int,
+        replicas: int,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.emulator, self.kubeconfig, self.n, self.replicas = emulator, kubeconfig, n, replicas
+        #: More ``lsst-spawner operator`` arguments (``--operator-arg``).
+        self.extra_args = list(extra_args)
         self.processes: list[KopfProcess] = []
         #: The LabServers' Events by reason, read when the round's operator stops.
         self.event_reasons: dict[str, int] = {}
@@ -171,7 +179,7 @@ class OperatorHelper:
                 f"http://127.0.0.1:{port}/healthz",
             ]
             process = KopfProcess(
-                [*args, *mode, "--priority", str(100 - replica)],
+                [*args, *mode, "--priority", str(100 - replica), *self.extra_args],
                 self.kubeconfig,
                 workdir / f"operator-{replica}.log",
                 command=OPERATOR_COMMAND,
@@ -272,7 +280,9 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
                 flush=True,
             )
             helper = (
-                OperatorHelper(emulator, operator_kubeconfig, args.n, args.replicas)
+                OperatorHelper(
+                    emulator, operator_kubeconfig, args.n, args.replicas, args.operator_arg
+                )
                 if kind == "operator"
                 else None
             )
@@ -313,6 +323,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "n": args.n,
         "replicas": args.replicas,
+        "operator_args": args.operator_arg,
         "rbac_decisions": rbac,
         "rounds": [r.to_dict() for r in rounds],
         "lab_server_event_reasons": event_reasons,
@@ -329,6 +340,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--replicas", type=int, default=1, choices=(1, 2), help="operators")
     parser.add_argument(
         "--kinds", nargs="+", default=list(KINDS), choices=KINDS, help="which modes to run"
+    )
+    parser.add_argument(
+        "--operator-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="one more argument of lsst-spawner operator "
+        "(repeat; e.g. --operator-arg=--worker-limit=100)",
     )
     parser.add_argument("--max-minutes", type=float, default=90, help="no new round after this")
     parser.add_argument("--workdir", help="hub, operator and kubelet directories")

@@ -71,6 +71,14 @@ def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
         f"watch before it acts on an older event (default: {CONSISTENCY_TIMEOUT:g}; kopf's: 5)",
     )
     parser.add_argument(
+        "--worker-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="at most N objects (LabServers, pods) handled at once, the others queued "
+        "(default: no limit, kopf's; see docs/performance.md, operator mode at N=3,000)",
+    )
+    parser.add_argument(
         "--peering-lifetime",
         type=int,
         default=60,
@@ -140,6 +148,13 @@ def _register(args: argparse.Namespace, identity: str, priority: int) -> None:
         )
         settings.watching.server_timeout = 300
         settings.persistence.consistency_timeout = args.consistency_timeout
+        settings.queueing.worker_limit = args.worker_limit
+        limit = settings.queueing.worker_limit  # as kopf has them
+        _LOG.info(
+            "kopf waits %gs for its own patches; %s",
+            settings.persistence.consistency_timeout,
+            f"at most {limit} object(s) handled at once" if limit else "no worker limit",
+        )
         settings.peering.lifetime = args.peering_lifetime
         settings.posting.level = logging.INFO
         configuration = client.Configuration()

@@ -102,6 +102,24 @@ async def test_kopf_waits_for_its_own_patch_of_a_late_watch(
     assert AGAIN not in output, output[-4000:]
 
 
+async def test_with_a_worker_limit_the_labservers_queue_and_all_start(
+    lab_cluster: LabCluster, kubelet: Any
+) -> None:
+    """``--worker-limit 1``: kopf handles one object at a time (it says so at startup), and
+    three LabServers declared at once still all start, each pod created once."""
+    kubelet.mode = "stub"
+    server = await _setup(lab_cluster)
+    operator = lab_cluster.start_operator("--standalone", "--worker-limit", "1")
+    pods = lab_cluster.emulator.counters.get("create", "pods")
+    names = [f"lab-queued{i}" for i in range(3)]
+    for name in names:
+        lab_cluster.declare(_named(server, name))
+    for name in names:
+        lab_cluster.wait_phase(name, "Running", timeout=120)
+    assert lab_cluster.emulator.counters.get("create", "pods") - pods == len(names)
+    assert "at most 1 object(s) handled at once" in operator.output
+
+
 class _KopfContext:
     """kopf's Event queue and settings, as its reactor sets them around a handler."""
 
