@@ -25,7 +25,9 @@ import argparse
 import asyncio
 import json
 import math
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -53,8 +55,10 @@ from lsst_spawner.testing.kube.kopf_process import (
 )
 from lsst_spawner.testing.ports import free_port
 
-KINDS = ("operator", "kube", "lsst")
-LABELS = {**storm.LABELS, "operator": "operator mode"}
+KINDS = ("operator", "kube", "lsst", "null")
+#: The kinds a run has unless ``--kinds`` says otherwise (``null`` is JupyterHub's floor).
+DEFAULT_KINDS = ("operator", "kube", "lsst")
+LABELS = {**storm.LABELS, "operator": "operator mode", "null": "no spawner"}
 LABSERVERS = "labservers.lab.lsst-spawner.io"
 TEMPLATES = "labtemplates.lab.lsst-spawner.io"
 
@@ -203,6 +207,59 @@ class OperatorHelper:
         self.emulator.ask("bind_hub_rules", False)
 
 
+# --- the responder of the null spawner's labs -------------------------------------
+
+#: Answers every HTTP request with an empty 200, as the kubelet's stub labs do.
+RESPONDER = """
+import asyncio, sys
+
+async def answer(reader, writer):
+    try:
+        while (await reader.readline()) not in (b"\\r\\n", b"\\n", b""):
+            pass
+        writer.write(b"HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\nConnection: close\\r\\n\\r\\n")
+        await writer.drain()
+    finally:
+        writer.close()
+
+async def main():
+    server = await asyncio.start_server(answer, "127.0.0.1", int(sys.argv[1]), backlog=4096)
+    async with server:
+        await server.serve_forever()
+
+asyncio.run(main())
+"""
+
+
+class NullHelper:
+    """The one HTTP responder every lab of a ``null`` round is (outside the hub)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.hub_env = {"NULL_RESPONDER_PORT": str(self.port)}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    async def start(self, workdir: Path) -> dict[str, int]:
+        command = [sys.executable, "-c", RESPONDER, str(self.port)]
+        self.process = await asyncio.to_thread(subprocess.Popen, command)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("the null spawner's responder did not start") from None
+                await asyncio.sleep(0.1)
+        return {"responder": self.process.pid}
+
+    async def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            await asyncio.to_thread(self.process.wait, 30)
+        self.process = None
+
+
 # --- the run -------------------------------------------------------------------------
 
 
@@ -231,6 +288,16 @@ def summarize(rounds: list[storm.Round]) -> dict[str, Any]:
             "p50_vs_lsst": storm.ratio(op["p50"], lsst["p50"]),
             "p99_vs_lsst": storm.ratio(op["p99"], lsst["p99"]),
         }
+    if "null" in out and "kube" in out:
+        # JupyterHub's own cost of a spawn (no spawner) against KubeSpawner's whole hub, and
+        # what each spawner adds to it, against what KubeSpawner adds.
+        floor, kube = out["null"]["cpu_per_spawn"], out["kube"]["cpu_per_spawn"]
+        out["ratio_floor"] = {"null_vs_kube": storm.ratio(floor, kube)}
+        for kind in ("operator", "lsst"):
+            if kind in out:
+                out["ratio_floor"][f"{kind}_above_floor_vs_kube_above_floor"] = storm.ratio(
+                    out[kind]["cpu_per_spawn"] - floor, kube - floor
+                )
     return out
 
 
@@ -252,6 +319,9 @@ def print_report(rounds: list[storm.Round], summary: dict[str, Any]) -> None:
     for kind in KINDS:
         if kind in summary:
             print(f"{LABELS[kind]} per spawn:", json.dumps(summary[kind]["requests_per_spawn"]))
+    if "ratio_floor" in summary:
+        ratios = {k: round(v, 3) for k, v in summary["ratio_floor"].items()}
+        print("against JupyterHub's own cost (no spawner):", json.dumps(ratios))
     if "ratio_operator" in summary:
         ratios = {k: round(v, 3) for k, v in summary["ratio_operator"].items()}
         print("\noperator mode's ratios:", json.dumps(ratios))
@@ -279,13 +349,13 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
                 f"round {index}: {LABELS[kind]}, N={args.n}, load {storm.load_average()}",
                 flush=True,
             )
-            helper = (
-                OperatorHelper(
+            helper: OperatorHelper | NullHelper | None = None
+            if kind == "operator":
+                helper = OperatorHelper(
                     emulator, operator_kubeconfig, args.n, args.replicas, args.operator_arg
                 )
-                if kind == "operator"
-                else None
-            )
+            elif kind == "null":
+                helper = NullHelper()
             try:
                 result = await storm.run_round(
                     kind, index, args.n, emulator, emulator.kubeconfig, workroot, helper=helper
@@ -293,10 +363,10 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             finally:
                 if helper is not None:
                     await helper.stop()
+                if isinstance(helper, OperatorHelper):
                     left = emulator.ask("clear_lab_servers")
-            if kind == "operator":
+            if isinstance(helper, OperatorHelper):
                 result.leftovers["labservers"] = left
-                assert helper is not None
                 reasons = helper.event_reasons
                 print(f"  LabServer Events by reason: {reasons}", flush=True)
                 event_reasons.append({"round": index, "reasons": reasons})
@@ -339,7 +409,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--nodes", type=int, default=4, help="fake nodes of the stub kubelet")
     parser.add_argument("--replicas", type=int, default=1, choices=(1, 2), help="operators")
     parser.add_argument(
-        "--kinds", nargs="+", default=list(KINDS), choices=KINDS, help="which modes to run"
+        "--kinds",
+        nargs="+",
+        default=list(DEFAULT_KINDS),
+        choices=KINDS,
+        help="which modes to run (null: a spawner that does nothing, JupyterHub's own cost)",
     )
     parser.add_argument(
         "--operator-arg",

@@ -175,17 +175,44 @@ _tcpserver.TCPServer.listen = _listen_with_backlog
 """
 
 
+#: The hub settings every kind shares (the spawner's aside).
+HUB_CONFIG = """
+c.JupyterHub.authenticator_class = "lsst_spawner.testing.oauth.identity.StaticIdentityAuthenticator"
+c.JupyterHub.concurrent_spawn_limit = {limit}
+c.JupyterHub.active_server_limit = 0
+c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 900, "slow_stop_timeout": 900}}
+"""
+
+#: ``null``: a spawner that does nothing, so a round measures JupyterHub's own cost of a
+#: spawn (API token, OAuth client, database, proxy route, the lab's readiness check).
+#: Every lab is one HTTP responder outside the hub (``NULL_RESPONDER_PORT`` names its
+#: port), as every stub lab is the kubelet's responder in the emulator's process.
+NULL_SPAWNER_CONFIG = """
+from jupyterhub.spawner import Spawner as _Spawner
+class NullSpawner(_Spawner):
+    _running = False
+    async def start(self):
+        self._running = True
+        return ("127.0.0.1", int(__import__("os").environ["NULL_RESPONDER_PORT"]))
+    async def poll(self):
+        return None if self._running else 0
+    async def stop(self, now=False):
+        self._running = False
+c.JupyterHub.spawner_class = NullSpawner
+c.NullSpawner.http_timeout = 600
+c.NullSpawner.start_timeout = 900
+"""
+
+
 def common_config(kind: str, n: int, workdir: Path) -> str:
-    """The hub configuration of one spawner; everything else is the same for both."""
+    """The hub configuration of one spawner; everything else is the same for all."""
+    if kind == "null":
+        return BACKLOG_HOOK + HUB_CONFIG.format(limit=n + 10) + NULL_SPAWNER_CONFIG
     cls = "LSSTSpawner" if kind == "lsst" else "KubeSpawner"
     shared = (
         BACKLOG_HOOK
-        + f"""
-c.JupyterHub.authenticator_class = "lsst_spawner.testing.oauth.identity.StaticIdentityAuthenticator"
-c.JupyterHub.concurrent_spawn_limit = {n + 10}
-c.JupyterHub.active_server_limit = 0
-c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 900, "slow_stop_timeout": 900}}
-c.{cls}.namespace = {NAMESPACE!r}
+        + HUB_CONFIG.format(limit=n + 10)
+        + f"""c.{cls}.namespace = {NAMESPACE!r}
 c.{cls}.cmd = ["jupyterhub-singleuser"]
 c.{cls}.args = ["--allow-root"]
 c.{cls}.http_timeout = 600
@@ -709,7 +736,8 @@ async def run_round(
     helper: Any = None,
 ) -> Round:
     """One round; ``helper`` (operator mode: the operator) has ``start(workdir)``, which
-    returns the pids whose CPU the spawn phase reports, and ``stop()``."""
+    returns the pids whose CPU the spawn phase reports, and ``stop()``; its ``hub_env``, if
+    it has one, goes into the hub's environment."""
     result = Round(kind=kind, index=index, n=n, load_before=load_average())
     workdir = workroot / f"{index:02d}-{kind}"
     config = common_config(kind, n, workdir)
@@ -728,7 +756,7 @@ async def run_round(
     hub = HubProcess(
         workdir / "hub",
         config,
-        env={"KUBECONFIG": str(kubeconfig)},
+        env={"KUBECONFIG": str(kubeconfig), **getattr(helper, "hub_env", {})},
     )
     others: dict[str, int] = await helper.start(workdir) if helper is not None else {}
     await asyncio.to_thread(hub.start, 120)
