@@ -358,7 +358,14 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
                 helper = NullHelper()
             try:
                 result = await storm.run_round(
-                    kind, index, args.n, emulator, emulator.kubeconfig, workroot, helper=helper
+                    kind,
+                    index,
+                    args.n,
+                    emulator,
+                    emulator.kubeconfig,
+                    workroot,
+                    helper=helper,
+                    leftover_wait=args.leftover_wait,
                 )
             finally:
                 if helper is not None:
@@ -377,7 +384,8 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
                 f"{result.spawn.wall_seconds:.1f}s, hub cpu {result.spawn.hub_cpu_seconds:.1f}s, "
                 f"other {result.spawn.other_cpu_seconds}; p50 {result.spawn.latency_p50:.2f}s "
                 f"p99 {result.spawn.latency_p99:.2f}s; stop failures "
-                f"{result.stop.failures if result.stop else '?'}; leftovers {result.leftovers}",
+                f"{result.stop.failures if result.stop else '?'}; leftovers {result.leftovers} "
+                f"({result.emptied_seconds:.1f}s after the stops)",
                 flush=True,
             )
             if args.json:  # each round as it ends, in case the run is stopped early
@@ -422,6 +430,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="ARG",
         help="one more argument of lsst-spawner operator "
         "(repeat; e.g. --operator-arg=--worker-limit=100)",
+    )
+    parser.add_argument(
+        "--leftover-wait",
+        type=float,
+        default=120,
+        help="after the stops, wait this long at most for the lab objects to be gone (seconds)",
     )
     parser.add_argument("--max-minutes", type=float, default=90, help="no new round after this")
     parser.add_argument("--workdir", help="hub, operator and kubelet directories")

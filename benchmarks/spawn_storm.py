@@ -350,6 +350,9 @@ class Round:
     load_before: str
     pod_image: str | None = None
     leftovers: dict[str, int] = field(default_factory=dict)
+    #: How long after the stops the namespace held lab objects (the wait's length when
+    #: some were still left).
+    emptied_seconds: float = math.nan
     spawn: Phase | None = None
     stop: Phase | None = None
 
@@ -371,6 +374,24 @@ class HubClient:
         self.base = f"http://127.0.0.1:{hub.hub_port}/hub/api"
         self.headers = {"Authorization": f"token {hub.token}"}
         self.session = session
+
+    async def failed_stops(self) -> int:
+        """How many server stops failed so far, by the hub's own count: JupyterHub answers
+        a ``DELETE .../server`` whose ``Spawner.stop`` raised as one that worked (204),
+        and counts it only in its ``server_stop_seconds`` metric, ``status="failure"``."""
+        url = self.base.removesuffix("/api") + "/metrics"
+        async with self.session.get(
+            url, headers=self.headers, timeout=aiohttp.ClientTimeout(total=60)
+        ) as response:
+            text = await response.text()
+            if response.status != 200:
+                raise RuntimeError(f"GET /hub/metrics: {response.status} {text[:300]}")
+        for line in text.splitlines():
+            if line.startswith("jupyterhub_server_stop_seconds_count") and (
+                'status="failure"' in line
+            ):
+                return int(float(line.rsplit(" ", 1)[1]))
+        return 0
 
     async def call(
         self, method: str, path: str, body: Any = None, seconds: float = 60
@@ -734,10 +755,12 @@ async def run_round(
     keep_lookups: bool = False,
     trim: bool = False,
     helper: Any = None,
+    leftover_wait: float = 120,
 ) -> Round:
     """One round; ``helper`` (operator mode: the operator) has ``start(workdir)``, which
     returns the pids whose CPU the spawn phase reports, and ``stop()``; its ``hub_env``, if
-    it has one, goes into the hub's environment."""
+    it has one, goes into the hub's environment. After the stops, the namespace is watched
+    ``leftover_wait`` seconds at most until it holds no lab object."""
     result = Round(kind=kind, index=index, n=n, load_before=load_average())
     workdir = workroot / f"{index:02d}-{kind}"
     config = common_config(kind, n, workdir)
@@ -814,10 +837,19 @@ async def run_round(
                 others,
             )
             result.pod_image = emulator.ask("pod_image")
+            failed_before = await client.failed_stops()
             result.stop = await storm(
                 client, hub, emulator, "DELETE", names, None, 204, timeout, gc_stats=gc_stats
             )
-            result.leftovers = await wait_until_empty(emulator, 120)
+            # A 204 is not a stop that worked (HubClient.failed_stops): count the hub's own.
+            failed = await client.failed_stops() - failed_before
+            if failed:
+                result.stop.failures += failed
+                result.stop.ok -= failed
+                result.stop.errors.append(f"{failed} stop(s) failed in the hub (its metrics)")
+            waited = time.monotonic()
+            result.leftovers = await wait_until_empty(emulator, leftover_wait)
+            result.emptied_seconds = time.monotonic() - waited
     finally:
         await asyncio.to_thread(hub.stop)
         if helper is not None:

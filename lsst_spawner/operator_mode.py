@@ -311,7 +311,18 @@ class OperatorBackend:
         if self.name is None:
             return
         await self._delete(self.name)
-        await self._wait_gone(self.spawner.lab_delete_timeout)
+        try:
+            await self._wait_gone(self.spawner.lab_delete_timeout)
+        except TimeoutError as error:
+            # JupyterHub marks the server stopped whatever stop() raises, and logs nothing:
+            # say it here, or the lab left behind is silent.
+            self.spawner.log.error(
+                "Stopping %s: %s; the operator has not finished its cleanup (its finalizer "
+                "holds the LabServer); it goes on, and a new start waits for it",
+                self.spawner._log_name,
+                error,
+            )
+            raise
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
         """The status' events as they appear, until the start ends."""

@@ -109,9 +109,24 @@ async def spec_changed(body: Any, diff: Any, memo: Any, **_: Any) -> None:
     )
 
 
-@kopf.timer(GROUP, VERSION, "labservers", interval=CHECK_INTERVAL, initial_delay=CHECK_INTERVAL)
+def _starting(status: Any, **_: Any) -> bool:
+    return bool((status or {}).get("phase") == "Starting")
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    "labservers",
+    interval=CHECK_INTERVAL,
+    initial_delay=CHECK_INTERVAL,
+    when=_starting,
+)
 async def check_starting(body: Any, memo: Any, **_: Any) -> None:
-    """A starting lab's pod, looked at even when it does not change (pull-failure grace)."""
+    """A starting lab's pod, looked at even when it does not change (pull-failure grace).
+
+    The timer lives only while the LabServer is ``Starting`` (kopf stops it when ``when``
+    no longer holds), so a running lab costs no ticks and its deletion no timer to stop.
+    """
     if (body.get("status") or {}).get("phase") == "Starting":
         await _follow_pod(_state(memo), body)
 
@@ -128,7 +143,9 @@ async def delete_lab(body: Any, namespace: Any, name: str, uid: str, memo: Any, 
         if secret is not None and owned_by(secret, uid):
             await state.kube.delete("Secret", namespace, secret_ref)
             deleted.append(f"Secret/{secret_ref}")
-    kopf.info(body, reason="Deleted", message=f"Deleted {', '.join(deleted) or 'nothing'}")
+    message = f"Deleted {', '.join(deleted) or 'nothing'}"
+    _LOG.info("Labserver %s/%s: %s", namespace, name, message)
+    kopf.info(body, reason="Deleted", message=message)
 
 
 async def _delete_objects(state: OperatorState, namespace: str, name: str, uid: str) -> list[str]:

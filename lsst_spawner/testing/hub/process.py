@@ -30,7 +30,14 @@ from ..ports import free_port
 __all__ = ["HubError", "HubProcess", "free_port", "spawn_body"]
 
 #: Scopes of the service token :class:`HubProcess` uses for :meth:`HubProcess.request`.
-ADMIN_SCOPES = ["admin:users", "admin:servers", "admin:auth_state", "tokens", "read:hub"]
+ADMIN_SCOPES = [
+    "admin:users",
+    "admin:servers",
+    "admin:auth_state",
+    "tokens",
+    "read:hub",
+    "read:metrics",
+]
 
 
 def spawn_body(version: str, options: Mapping[str, Any]) -> dict[str, Any]:
