@@ -30,8 +30,9 @@ from .operator.kube import json_reply
 __all__ = ["OperatorBackend", "OperatorModeTraits"]
 
 _PLURAL = "labservers"
-#: How often the status is read while a lab starts or a progress page is open.
-_POLL_INTERVAL = 0.5
+#: How long a wait for a LabServer's next change lasts at most before the status is read
+#: again (the hub's watch wakes it at each change; this bounds a change it missed).
+_RECHECK_SECONDS = 5.0
 
 
 class OperatorModeTraits(CheckedConfigurable):
@@ -172,14 +173,38 @@ class OperatorBackend:
         API only when the watch has not seen it (just created, or gone)."""
         if self.name is None:
             return None
-        reflector = await self.spawner._start_reflector(
-            LABSERVER_REFLECTOR_KIND, LabServerReflector
-        )
+        reflector = await self._labservers()
         found: dict[str, Any] | None = reflector.resources.get(f"{self.namespace}/{self.name}")
         if found is None:
             return await self.read()
         self.status = found.get("status") or {}
         return found
+
+    async def _labservers(self) -> LabServerReflector:
+        reflector: LabServerReflector = await self.spawner._start_reflector(
+            LABSERVER_REFLECTOR_KIND, LabServerReflector
+        )
+        return reflector
+
+    async def change_waiter(self) -> asyncio.Event:
+        """Set at the LabServer's next change in the hub's watch: taken before a look at
+        it, then given to :meth:`next_change`, so no change after the look is missed."""
+        reflector = await self._labservers()
+        return reflector.waiter(f"{self.namespace}/{self.name}")
+
+    @staticmethod
+    async def next_change(
+        waiter: asyncio.Event, seconds: float = _RECHECK_SECONDS, also: Any = None
+    ) -> None:
+        """Until ``waiter`` is set, ``also`` (a future) is done, or ``seconds`` have passed
+        (at most ``_RECHECK_SECONDS``)."""
+        changed = asyncio.ensure_future(waiter.wait())
+        waits = {changed} if also is None else {changed, also}
+        try:
+            timeout = max(0.0, min(seconds, _RECHECK_SECONDS))
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            changed.cancel()
 
     async def _delete(self, name: str) -> None:
         try:
@@ -195,12 +220,15 @@ class OperatorBackend:
 
     async def _wait_gone(self, budget: float) -> None:
         deadline = time.monotonic() + budget
-        while await self.cached() is not None:
+        while True:
+            waiter = await self.change_waiter()
+            if await self.cached() is None:
+                return
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f"labserver {self.namespace}/{self.name} was not deleted within {budget:g}s"
                 )
-            await asyncio.sleep(_POLL_INTERVAL)
+            await self.next_change(waiter, deadline - time.monotonic())
 
     async def start(self) -> str:
         """Declare the server, then wait until the operator reports its pod running."""
@@ -274,6 +302,7 @@ class OperatorBackend:
 
     async def _wait_running(self) -> str:
         while True:
+            waiter = await self.change_waiter()
             found = await self.cached()
             phase = self.status.get("phase")
             if found is None:
@@ -284,17 +313,20 @@ class OperatorBackend:
                 raise LabBuildFailed(
                     f"Your lab could not start: {self.status.get('message') or phase}"
                 )
-            await asyncio.sleep(_POLL_INTERVAL)
+            await self.next_change(waiter)
 
     async def url(self) -> str:
         """The lab's URL from the status, waiting while it starts; else the recorded one."""
         deadline = time.monotonic() + float(self.spawner.start_timeout)
-        while await self.cached() is not None and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            waiter = await self.change_waiter()
+            if await self.cached() is None:
+                break
             if self.status.get("phase") == "Running" and self.status.get("podAddress"):
                 return f"http://{self.status['podAddress']}:{self.spawner.port}"
             if self.status.get("phase") in ("Rejected", "Failed"):
                 break
-            await asyncio.sleep(_POLL_INTERVAL)
+            await self.next_change(waiter, deadline - time.monotonic())
         server = self.spawner.server
         return str(server.url) if server is not None else ""
 
@@ -335,6 +367,7 @@ class OperatorBackend:
         while True:
             future = spawner._start_future
             done = future is not None and future.done()
+            waiter = await self.change_waiter()
             if self.name is not None:
                 await self.cached()
             events = self.status.get("events") or []
@@ -348,7 +381,7 @@ class OperatorBackend:
             sent = len(events)
             if done:
                 break
-            await asyncio.sleep(_POLL_INTERVAL)
+            await self.next_change(waiter, also=future)
 
     def get_state(self) -> dict[str, Any]:
         return {"lab_server": self.name} if self.name else {}

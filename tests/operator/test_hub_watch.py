@@ -47,3 +47,40 @@ async def test_waiting_spawns_read_their_lab_servers_from_one_watch(
         assert await spawner.poll() is None
         await spawner.stop()
         assert await spawner.poll() == 0
+
+
+async def test_a_waiting_spawn_looks_at_its_lab_server_only_when_it_changes(
+    lab_cluster: LabCluster, kubelet: Any
+) -> None:
+    """A spawn waiting for the operator is woken by its LabServer's changes in the hub's
+    watch: in 6 s without a change it looks at most twice (its first look and the 5 s
+    recheck), where the half-second poll looked twelve times; the operator's status
+    writes then wake it, and it ends."""
+    kubelet.mode = "stub"
+    await install_template(lab_cluster)
+    spawner = make_spawner(lab_cluster, "wakes", image="w_2026_46")
+    backend = spawner.operator_backend
+    assert backend is not None
+    looks = 0
+    look = backend.cached
+
+    async def counted() -> Any:
+        nonlocal looks
+        looks += 1
+        return await look()
+
+    backend.cached = counted  # type: ignore[method-assign]
+    start = asyncio.ensure_future(spawner.start())
+    await wait_for_async(
+        lambda: looks, "the spawn's first look", timeout=60, interval=0.1, until=bool
+    )
+    first = looks
+    await asyncio.sleep(6)
+    assert not start.done()
+    assert looks - first <= 2, f"{looks - first} looks at an unchanged LabServer in 6 s"
+
+    lab_cluster.start_operator()
+    url = await asyncio.wait_for(start, 120)
+    assert url.startswith("http://127.")
+    await spawner.stop()
+    assert await spawner.poll() == 0
