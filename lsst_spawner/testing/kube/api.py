@@ -184,7 +184,9 @@ def build_app(emulator: KubeEmulator) -> web.Application:
         deadline = loop.time() + timeout
         # BOOKMARKs (asked for with allowWatchBookmarks) every bookmark_interval and at the
         # end: the newest resourceVersion, sent only while nothing is queued, so the client
-        # has seen every change up to it.
+        # has seen every change up to it. A watch that ends with changes still queued (its
+        # writer behind a slow reader) ends without one: the client resumes from the last
+        # change it was sent, and the history replays the rest, as from an API server.
         bookmarks = as_table is None and query.get("allowWatchBookmarks", "") in ("true", "1")
         next_bookmark = loop.time() + emulator.bookmark_interval
 
@@ -200,14 +202,14 @@ def build_app(emulator: KubeEmulator) -> web.Application:
             while True:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
-                    if bookmarks:
+                    if bookmarks and watcher.queue.empty():
                         await bookmark()
                     break
                 wait = min(remaining, next_bookmark - loop.time()) if bookmarks else remaining
                 try:
                     change = await asyncio.wait_for(watcher.queue.get(), max(wait, 0))
                 except TimeoutError:
-                    if bookmarks and loop.time() >= next_bookmark:
+                    if bookmarks and loop.time() >= next_bookmark and watcher.queue.empty():
                         await bookmark()
                         next_bookmark = loop.time() + emulator.bookmark_interval
                     continue
