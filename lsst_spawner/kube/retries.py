@@ -150,22 +150,30 @@ async def with_retries(
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
     jitter: Callable[[], float] = random.random,
+    admission: asyncio.Semaphore | None = None,
 ) -> T:
     """Run ``call`` until it succeeds, retrying transient failures within ``policy.budget``.
 
     Each attempt is bounded by ``policy.request_timeout`` (and by what is left of
-    the budget). Delays grow as ``base_delay * 2**n`` up to ``max_delay``, scaled
-    by a random factor in [0.5, 1) so many spawners do not retry in step; a
-    ``Retry-After`` header sets the minimum delay. When the next attempt would
-    start after the budget, :class:`KubernetesError` is raised naming ``what``
-    and the last error. Non-transient errors raise at once. Time a stalled event
-    loop adds to a wait beyond its planned end is not charged to the budget.
+    the budget). With ``admission``, an attempt first waits for one of its slots, and
+    that wait is charged to neither: a request queued behind its own client's other
+    requests has not been sent, so the API server has not been slow. Delays grow as
+    ``base_delay * 2**n`` up to ``max_delay``, scaled by a random factor in [0.5, 1) so
+    many spawners do not retry in step; a ``Retry-After`` header sets the minimum delay.
+    When the next attempt would start after the budget, :class:`KubernetesError` is
+    raised naming ``what`` and the last error. Non-transient errors raise at once. Time
+    a stalled event loop adds to a wait beyond its planned end is not charged to the
+    budget.
     """
     budget, request_timeout = policy.budget, policy.request_timeout
     deadline = clock() + budget
     attempt = 0
     while True:
         attempt += 1
+        if admission is not None:
+            queued = clock()
+            await admission.acquire()
+            deadline += clock() - queued
         timeout = max(0.001, min(request_timeout, deadline - clock()))
         started = clock()
         try:
@@ -180,6 +188,9 @@ async def with_retries(
         except TRANSIENT_ERRORS as error:
             last = error
             detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        finally:
+            if admission is not None:
+                admission.release()
         deadline += _late_wake_up(clock, started, timeout)
         delay = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1)) * (0.5 + jitter() / 2)
         hinted = retry_after_seconds(last)

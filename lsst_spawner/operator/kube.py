@@ -8,6 +8,7 @@ keeps it when it belongs to the same LabServer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -43,13 +44,20 @@ async def json_reply(call: Any) -> Any:
 class LabKube:
     """The requests the operator makes, as one user (its service account)."""
 
-    def __init__(self, api: client.ApiClient, policy: RetryPolicy) -> None:
+    def __init__(
+        self, api: client.ApiClient, policy: RetryPolicy, max_in_flight: int | None = None
+    ) -> None:
         self.core = client.CoreV1Api(api)
         self.custom: Any = client.CustomObjectsApi(api)  # its patch takes _content_type
         self.policy = policy
+        #: At most this many requests sent at once; the others wait, their timeouts not
+        #: running (:func:`~lsst_spawner.kube.retries.with_retries`' ``admission``).
+        self.admission = asyncio.Semaphore(max_in_flight) if max_in_flight else None
 
     async def _call(self, what: str, make: Any) -> Any:
-        return await with_retries(lambda: json_reply(make()), what=what, policy=self.policy)
+        return await with_retries(
+            lambda: json_reply(make()), what=what, policy=self.policy, admission=self.admission
+        )
 
     async def _get(self, what: str, make: Any) -> dict[str, Any] | None:
         try:

@@ -28,6 +28,13 @@ _LOG = logging.getLogger("lsst_spawner.operator")
 CONSISTENCY_TIMEOUT = 30.0
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--namespace",
@@ -77,6 +84,15 @@ def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="at most N objects (LabServers, pods) handled at once, the others queued "
         "(default: no limit, kopf's; see docs/performance.md, operator mode at N=3,000)",
+    )
+    parser.add_argument(
+        "--max-requests",
+        type=_non_negative,
+        default=None,
+        metavar="N",
+        help="at most N of the operator's API requests in flight at once, the others queued "
+        "with their timeouts not yet running (default: its client's connection pool size, "
+        "100; 0: no limit, requests then queue in the pool with their timeouts running)",
     )
     parser.add_argument(
         "--peering-lifetime",
@@ -167,8 +183,19 @@ def _register(args: argparse.Namespace, identity: str, priority: int) -> None:
             # Measured at N=1,000: 9 % of the operator's CPU went to them (threads, netrc).
             _LOG.info("no proxy variable or netrc entry applies to the API server: not looked up")
         policy = RetryPolicy(budget=30, request_timeout=10).with_log(_LOG)
+        in_flight = (
+            int(configuration.connection_pool_maxsize)
+            if args.max_requests is None
+            else args.max_requests
+        )
+        _LOG.info(
+            "%s",
+            f"at most {in_flight} API request(s) in flight, the others queued"
+            if in_flight
+            else "no limit on API requests in flight",
+        )
         state = OperatorState(
-            LabKube(api, policy),
+            LabKube(api, policy, in_flight),
             identity=identity,
             priority=priority,
             peering=None if args.standalone else args.peering,

@@ -240,6 +240,47 @@ async def test_time_the_api_takes_is_still_charged_to_the_budget() -> None:
         )
 
 
+async def test_an_attempt_waiting_for_an_admission_slot_is_not_timed() -> None:
+    """With ``admission``, an attempt queued behind the client's other requests (here one
+    slot, held for 0.5 s) waits without its 0.1 s timeout or 0.2 s budget running; without
+    it, the same wait inside the attempt times out and the budget runs out."""
+    slot = asyncio.Semaphore(1)
+    policy = RetryPolicy(budget=0.2, request_timeout=0.1, base_delay=0.01)
+
+    async def hold() -> None:
+        async with slot:
+            await asyncio.sleep(0.5)
+
+    async def answer() -> str:
+        return "ok"
+
+    holder = asyncio.ensure_future(hold())
+    await asyncio.sleep(0)
+    assert await with_retries(answer, what="x", policy=policy, admission=slot) == "ok"
+    assert holder.done()
+    assert not slot.locked(), "the slot is given back"
+
+    async def queued_inside() -> str:
+        async with slot:
+            return "ok"
+
+    holder = asyncio.ensure_future(hold())
+    await asyncio.sleep(0)
+    with pytest.raises(KubernetesError, match="TimeoutError"):
+        await with_retries(queued_inside, what="x", policy=policy)
+    await holder
+
+
+async def test_an_admission_slot_is_given_back_whatever_the_attempt_does() -> None:
+    slot = asyncio.Semaphore(1)
+    policy = RetryPolicy(budget=5, request_timeout=1, base_delay=0.01)
+    with pytest.raises(KubernetesError, match="403"):
+        await with_retries(failing([api_error(403)]), what="x", policy=policy, admission=slot)
+    errors: list[BaseException] = [aiohttp.ServerDisconnectedError()] * 2
+    assert await with_retries(failing(errors), what="x", policy=policy, admission=slot) == "ok"
+    assert not slot.locked()
+
+
 # The edge against the emulator: a real CoreV1Api, the z2jh hub Role (RBAC on), injected faults.
 
 POLICY = RetryPolicy(budget=5, request_timeout=5)

@@ -9,6 +9,7 @@ handler again. At N=1,000 in ``benchmarks/operator_storm.py`` that was 20 % of t
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import copy
@@ -24,6 +25,7 @@ from kubernetes_asyncio import config as kube_config
 from lsst_spawner.kube.retries import RetryPolicy
 from lsst_spawner.operator import handlers
 from lsst_spawner.operator.kube import LabKube
+from lsst_spawner.operator.run import add_operator_arguments
 from lsst_spawner.operator.state import OperatorState
 
 from .conftest import LABSERVERS, LabCluster, wait_for
@@ -105,11 +107,14 @@ async def test_kopf_waits_for_its_own_patch_of_a_late_watch(
 async def test_with_a_worker_limit_the_labservers_queue_and_all_start(
     lab_cluster: LabCluster, kubelet: Any
 ) -> None:
-    """``--worker-limit 1``: kopf handles one object at a time (it says so at startup), and
-    three LabServers declared at once still all start, each pod created once."""
+    """``--worker-limit 1``: kopf handles one object at a time, and ``--max-requests 1``:
+    one API request in flight (it says both at startup); three LabServers declared at
+    once still all start, each pod created once."""
     kubelet.mode = "stub"
     server = await _setup(lab_cluster)
-    operator = lab_cluster.start_operator("--standalone", "--worker-limit", "1")
+    operator = lab_cluster.start_operator(
+        "--standalone", "--worker-limit", "1", "--max-requests", "1"
+    )
     pods = lab_cluster.emulator.counters.get("create", "pods")
     names = [f"lab-queued{i}" for i in range(3)]
     for name in names:
@@ -118,6 +123,18 @@ async def test_with_a_worker_limit_the_labservers_queue_and_all_start(
         lab_cluster.wait_phase(name, "Running", timeout=120)
     assert lab_cluster.emulator.counters.get("create", "pods") - pods == len(names)
     assert "at most 1 object(s) handled at once" in operator.output
+    assert "at most 1 API request(s) in flight, the others queued" in operator.output
+
+
+def test_a_negative_request_limit_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    add_operator_arguments(parser)
+    namespace = ["--namespace", "labs"]
+    assert parser.parse_args([*namespace, "--max-requests", "0"]).max_requests == 0
+    assert parser.parse_args(namespace).max_requests is None
+    with pytest.raises(SystemExit):
+        parser.parse_args([*namespace, "--max-requests", "-1"])
+    assert "--max-requests: must be 0 or more, not -1" in capsys.readouterr().err
 
 
 class _KopfContext:
