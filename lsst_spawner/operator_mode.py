@@ -10,6 +10,7 @@ follows the pod. The hub needs no pod rights at all: its Role is
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
@@ -18,7 +19,13 @@ from kubernetes_asyncio import client
 from traitlets import Enum, Unicode
 
 from .config import CheckedConfigurable
-from .crd.declare import build_hub_secret, build_lab_server, hub_env_from, lab_server_name
+from .crd.declare import (
+    SPAWN_ANNOTATION,
+    build_hub_secret,
+    build_lab_server,
+    hub_env_from,
+    lab_server_name,
+)
 from .crd.models import API_VERSION, GROUP, VERSION
 from .errors import LabBuildFailed
 from .form.image import lab_image
@@ -249,6 +256,7 @@ class OperatorBackend:
             enable_debug=options.enable_debug,
             reset_user_env=options.reset_user_env,
             hub_env=hub_env_from(spawner.get_env()),
+            spawn_id=secrets.token_hex(8),
         )
         attempt.progress.step(f"Checked your identity: uid {identity.uid}, gid {identity.gid}", 5)
         created = await self._create(body)
@@ -267,12 +275,7 @@ class OperatorBackend:
                 "uid": created["metadata"]["uid"],
             }
         ]
-        await self._call(
-            f"creating secret {self.namespace}/{secret['metadata']['name']}",
-            lambda: spawner.api.create_namespaced_secret(
-                self.namespace, secret, _preload_content=False
-            ),
-        )
+        await self._create_secret(secret)
         attempt.progress.step(f"Declared your lab server {name}; the operator builds it", 10)
         try:
             return await asyncio.wait_for(self._wait_running(), spawner.start_timeout)
@@ -294,11 +297,47 @@ class OperatorBackend:
         except KubernetesError as error:
             if error.status != 409:
                 raise
+            found = await self.read()
+            ours = body["metadata"].get("annotations", {}).get(SPAWN_ANNOTATION)
+            if (
+                found is not None
+                and not found["metadata"].get("deletionTimestamp")
+                and (found["metadata"].get("annotations") or {}).get(SPAWN_ANNOTATION) == ours
+            ):
+                return found  # this start's own create, whose reply was lost: retried
             # A leftover of a server that ended badly: its operator cleans it up first.
             await self._delete(name)
             await self._wait_gone(self.spawner.lab_delete_timeout)
             created = await self._call(what, create)
         return created
+
+    async def _create_secret(self, secret: dict[str, Any]) -> None:
+        """Create the hub's Secret; one already there (this start's own create whose reply
+        was lost, or a leftover the garbage collector has not removed yet) is replaced:
+        the hub may not read Secrets, and this one is the LabServer's just made."""
+        name = secret["metadata"]["name"]
+        what = f"creating secret {self.namespace}/{name}"
+        api = self.spawner.api
+
+        def create() -> Any:
+            return api.create_namespaced_secret(self.namespace, secret, _preload_content=False)
+
+        try:
+            await self._call(what, create)
+        except KubernetesError as error:
+            if error.status != 409:
+                raise
+            try:
+                await self._call(
+                    f"deleting secret {self.namespace}/{name}",
+                    lambda: api.delete_namespaced_secret(
+                        name, self.namespace, _preload_content=False
+                    ),
+                )
+            except KubernetesError as gone:
+                if gone.status != 404:
+                    raise
+            await self._call(what, create)
 
     async def _wait_running(self) -> str:
         while True:

@@ -21,6 +21,7 @@ __all__ = [
     "API_TOKEN_KEY",
     "GIT_TOKEN_KEY",
     "HUB_LABEL",
+    "SPAWN_ANNOTATION",
     "build_hub_secret",
     "build_lab_server",
     "hub_env_from",
@@ -32,6 +33,9 @@ API_TOKEN_KEY = "api-token"  # noqa: S105 - a key name
 GIT_TOKEN_KEY = "git-token"  # noqa: S105 - a key name
 #: Label on the hub's Secret and LabServer: who declared them.
 HUB_LABEL = "lab.lsst-spawner.io/declared-by"
+#: Annotation on a LabServer: the start that declared it (random, one per start), so a
+#: retried create that meets the LabServer its own lost-reply attempt made knows it.
+SPAWN_ANNOTATION = "lab.lsst-spawner.io/spawn-id"
 
 
 def lab_server_name(username: str, servername: str) -> str:
@@ -80,15 +84,20 @@ def build_lab_server(
     enable_debug: bool,
     reset_user_env: bool,
     hub_env: Mapping[str, str],
+    spawn_id: str | None = None,
 ) -> dict[str, Any]:
-    """The LabServer of one server; its Secret is ``<name>-hub``."""
+    """The LabServer of one server; its Secret is ``<name>-hub``. ``spawn_id`` names the
+    start that declares it (``SPAWN_ANNOTATION``)."""
     name = lab_server_name(username, servername)
     public = identity.to_dict()
     public.pop("git_token", None)
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": _labels(username)}
+    if spawn_id is not None:
+        metadata["annotations"] = {SPAWN_ANNOTATION: spawn_id}
     return {
         "apiVersion": API_VERSION,
         "kind": "LabServer",
-        "metadata": {"name": name, "namespace": namespace, "labels": _labels(username)},
+        "metadata": metadata,
         "spec": {
             "user": {"name": username, "server": servername},
             "templateRef": {"name": template},

@@ -11,6 +11,7 @@ from kubespawner import clients
 from traitlets.config import Config
 
 from lsst_spawner.checks import spawner_settings
+from lsst_spawner.crd.declare import SPAWN_ANNOTATION
 from lsst_spawner.crd.from_config import base_pod_for
 from lsst_spawner.crd.template import SENTINEL_SERVER, SENTINEL_USER, template_from_settings
 from lsst_spawner.offline import OfflineHub, OfflineServer, OfflineUser
@@ -104,6 +105,55 @@ async def test_start_poll_progress_stop_through_the_operator(
     assert lab_cluster.owned("pods", name) == []
     assert lab_cluster.owned("secrets", name) == []
     assert await again.poll() == 0
+
+
+async def test_a_create_whose_reply_was_lost_is_not_mistaken_for_a_leftover(
+    lab_cluster: LabCluster, kubelet: Any
+) -> None:
+    """The LabServer's and the Secret's creates are carried out but their replies lost:
+    the retries meet them (409). The LabServer carries this start's spawn id, so it is
+    kept, not deleted as a leftover (which failed a spawn at N=3,000 after 120 s waiting
+    for the operator to clean it up); the Secret is replaced. The lab starts, once."""
+    kubelet.mode = "stub"
+    await install_template(lab_cluster)
+    lab_cluster.start_operator()
+    faults, counters = lab_cluster.emulator.faults, lab_cluster.kube.counters
+    lost = [
+        faults.lost_reply_rate(1.0, verbs="create", resources=resource, times=1)
+        for resource in ("labservers.lab.lsst-spawner.io", "secrets")
+    ]
+    spawner = make_spawner(lab_cluster, "lost", image="w_2026_46")
+    url = await asyncio.wait_for(spawner.start(), 120)
+    assert url.startswith("http://127.")
+    assert [rule.fired for rule in lost] == [1, 1]
+    assert counters.get("create", "labservers.lab.lsst-spawner.io") == 2  # one retry
+    assert counters.get("delete", "labservers.lab.lsst-spawner.io") == 0
+    assert counters.get("create", "pods") == 1
+    server = lab_cluster.lab_server("lab-lost")
+    assert server["metadata"]["annotations"][SPAWN_ANNOTATION]
+    assert server["status"]["phase"] == "Running"
+    await spawner.stop()
+    assert lab_cluster.lab_server("lab-lost") is None
+    assert lab_cluster.owned("secrets", "lab-lost") == []
+
+
+async def test_a_leftover_lab_server_of_another_start_is_cleaned_up_first(
+    lab_cluster: LabCluster, kubelet: Any
+) -> None:
+    """A LabServer of the same name from an earlier start (another spawn id) is deleted,
+    and the new start waits for the operator's cleanup, then declares its own."""
+    kubelet.mode = "stub"
+    await install_template(lab_cluster)
+    lab_cluster.start_operator()
+    first = make_spawner(lab_cluster, "again", image="w_2026_46")
+    await asyncio.wait_for(first.start(), 120)
+    old = lab_cluster.lab_server("lab-again")["metadata"]
+    second = make_spawner(lab_cluster, "again", image="w_2026_46")  # the hub forgot it
+    await asyncio.wait_for(second.start(), 120)
+    new = lab_cluster.lab_server("lab-again")["metadata"]
+    assert new["uid"] != old["uid"]
+    assert new["annotations"][SPAWN_ANNOTATION] != old["annotations"][SPAWN_ANNOTATION]
+    await second.stop()
 
 
 async def test_named_servers_are_separate_lab_servers(

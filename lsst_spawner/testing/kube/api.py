@@ -424,6 +424,11 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                     headers=headers,
                 )
             response = await dispatch(request, verb, resource_, namespace, name, sub, started)
+            if verdict.lost:
+                counters.fault("lost", verb, resource)
+                if request.transport is not None:
+                    request.transport.abort()
+                raise web.HTTPServiceUnavailable()  # never reaches the client
         except ApiError as exc:
             response = json_response(exc.body, exc.code, exc.headers)
         if verb != "watch":

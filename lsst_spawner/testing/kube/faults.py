@@ -19,7 +19,7 @@ from typing import Literal
 
 __all__ = ["FaultInjector", "FaultRule", "Verdict"]
 
-FaultKind = Literal["error", "reset", "latency"]
+FaultKind = Literal["error", "reset", "latency", "lost"]
 
 
 @dataclass
@@ -47,6 +47,8 @@ class Verdict:
     delay: float = 0.0
     error: FaultRule | None = None
     reset: bool = False
+    #: Handle the request, then drop the connection instead of answering.
+    lost: bool = False
 
 
 def _set(values: Collection[str] | str | None) -> frozenset[str] | None:
@@ -117,6 +119,19 @@ class FaultInjector:
             FaultRule("latency", rate, _set(verbs), _set(resources), seconds=seconds, times=times)
         )
 
+    def lost_reply_rate(
+        self,
+        rate: float,
+        *,
+        verbs: Collection[str] | str | None = None,
+        resources: Collection[str] | str | None = None,
+        times: int | None = None,
+    ) -> FaultRule:
+        """Carry out a fraction of matching requests, then drop the connection instead of
+        answering: the write happened, the client only sees a failure (a reply lost to a
+        timeout or a broken connection), so its retry finds its own object there."""
+        return self.add(FaultRule("lost", rate, _set(verbs), _set(resources), times=times))
+
     def watch_lag(self, seconds: float, resources: Collection[str] | str) -> None:
         """Send each watch event of ``resources`` no sooner than ``seconds`` after its change
         (in order, so the watch runs that far behind); 0 ends the lag."""
@@ -154,6 +169,9 @@ class FaultInjector:
                     verdict.delay += rule.seconds
                 elif rule.kind == "reset":
                     verdict.reset = True
+                    break
+                elif rule.kind == "lost":
+                    verdict.lost = True
                     break
                 else:
                     verdict.error = rule
