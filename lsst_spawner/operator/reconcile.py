@@ -47,20 +47,21 @@ MENU_RETRIES = 10
 
 async def create_lab(
     state: OperatorState, body: Any, namespace: str, name: str, uid: str, retry: int
-) -> None:
-    """Police the LabServer, then create its objects (idempotently: restart-safe)."""
+) -> str | None:
+    """Police the LabServer, then create its objects (idempotently: restart-safe); the
+    lab pod's name when this call created them (and set phase Starting)."""
     if uid in state.created:
         _LOG.info("Labserver %s/%s: created already (kopf ran its handler again)", namespace, name)
-        return
+        return None
     try:
         built = await _police_and_build(state, body, namespace, uid, retry)
     except Rejected as rejected:
         await reject(state, body, rejected)
-        return
+        return None
     except MenuNotReadable as error:
         if retry >= MENU_RETRIES:
             await reject(state, body, Rejected("MenuUnavailable", str(error)))
-            return
+            return None
         kopf.warn(body, reason="Retried", message=f"{error} (attempt {retry + 1})")
         raise kopf.TemporaryError(str(error), delay=2 + retry) from None
     except KubernetesError as error:
@@ -80,7 +81,7 @@ async def create_lab(
             await state.kube.ensure(obj, uid)
     except NotOurs as error:
         await reject(state, body, Rejected("NameConflict", str(error)))
-        return
+        return None
     except KubernetesError as error:
         kopf.warn(body, reason="Retried", message=f"{error}; trying again")
         raise kopf.TemporaryError(str(error), delay=5) from None
@@ -101,6 +102,7 @@ async def create_lab(
         acceptedSpec=spec_digest(body.get("spec")),
     )
     state.created.add(uid)
+    return str(pod_name)
 
 
 async def _police_and_build(
