@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -142,6 +142,14 @@ def retry_after_seconds(error: BaseException, now: float | None = None) -> float
     return max(0.0, when - (time.time() if now is None else now))
 
 
+class Slots(Protocol):
+    """What ``with_retries`` waits on before each attempt (an ``Admission``, a semaphore)."""
+
+    async def acquire(self) -> object: ...
+
+    def release(self) -> None: ...
+
+
 async def with_retries(
     call: Callable[[], Awaitable[T]],
     *,
@@ -150,7 +158,7 @@ async def with_retries(
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
     jitter: Callable[[], float] = random.random,
-    admission: asyncio.Semaphore | None = None,
+    admission: Slots | None = None,
 ) -> T:
     """Run ``call`` until it succeeds, retrying transient failures within ``policy.budget``.
 

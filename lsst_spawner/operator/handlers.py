@@ -11,6 +11,7 @@ Every decision is an Event on the LabServer: ``Accepted``, ``PodCreated``,
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import kopf
 
 from ..crd.models import GROUP, VERSION
+from ..kube.admission import PRIORITY
 from ..kube.retries import KubernetesError
 from .build import SERVER_LABEL
 from .reconcile import create_lab
@@ -49,6 +51,13 @@ def _state(memo: Any) -> OperatorState:
     return state
 
 
+def _first_come(body: Any) -> None:
+    """This handler's API requests queue by its object's creation time, the oldest first
+    (:mod:`lsst_spawner.kube.admission`): labs declared first are ready first."""
+    created = kube_timestamp((body.get("metadata") or {}).get("creationTimestamp"))
+    PRIORITY.set(math.inf if created is None else created)
+
+
 # --- LabServers ---------------------------------------------------------------------
 
 
@@ -58,6 +67,7 @@ async def reconcile(
     body: Any, namespace: Any, name: str, uid: str, memo: Any, retry: int, **_: Any
 ) -> None:
     """Police the LabServer, then create its objects (:mod:`.reconcile`; restart-safe)."""
+    _first_come(body)
     state = _state(memo)
     phase = (body.get("status") or {}).get("phase")
     if phase in TERMINAL_PHASES:
@@ -85,6 +95,7 @@ async def spec_changed(body: Any, diff: Any, memo: Any, **_: Any) -> None:
     Deleting the LabServer and creating it again (stopping and starting the server) applies
     it. A spec edited back to the accepted one is ``SpecApplied`` again.
     """
+    _first_come(body)
     state = _state(memo)
     meta, status = body["metadata"], body.get("status") or {}
     generation = meta.get("generation")
@@ -147,6 +158,7 @@ async def check_held(body: Any, memo: Any, **_: Any) -> None:
     changes), so a lab starting normally, or running, costs no ticks and its deletion no
     timer to stop.
     """
+    _first_come(body)
     if _held(body.get("status") or {}):
         await _follow_pod(_state(memo), body)
 
@@ -166,6 +178,7 @@ async def check_starting(body: Any, memo: Any, **_: Any) -> None:
     LabServer per lab (labs start for minutes then): the pod's own events, one look after
     the creation and :func:`check_held` cover the rest.
     """
+    _first_come(body)
     if _starting(body.get("status") or {}):
         await _follow_pod(_state(memo), body)
 
@@ -173,6 +186,7 @@ async def check_starting(body: Any, memo: Any, **_: Any) -> None:
 @kopf.on.delete(GROUP, VERSION, "labservers")
 async def delete_lab(body: Any, namespace: Any, name: str, uid: str, memo: Any, **_: Any) -> None:
     """Delete the lab's pod and Secrets (the finalizer holds the LabServer until then)."""
+    _first_come(body)
     state = _state(memo)
     state.created.discard(uid)
     deleted = await _delete_objects(state, namespace, name, uid)
@@ -204,6 +218,7 @@ async def _delete_objects(state: OperatorState, namespace: str, name: str, uid: 
 @kopf.on.event("", "v1", "pods", labels={SERVER_LABEL: kopf.PRESENT})
 async def pod_changed(event: Any, body: Any, namespace: Any, memo: Any, **_: Any) -> None:
     """A lab pod changed: the LabServer's status follows it."""
+    _first_come(body)
     state = _state(memo)
     name = body["metadata"]["labels"][SERVER_LABEL]
     async with state.following(namespace, name):

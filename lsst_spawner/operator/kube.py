@@ -8,13 +8,13 @@ keeps it when it belongs to the same LabServer.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 from kubernetes_asyncio import client
 
 from ..crd.models import GROUP, VERSION
+from ..kube.admission import Admission
 from ..kube.retries import KubernetesError, RetryPolicy, with_retries
 
 __all__ = ["LabKube", "NotOurs", "json_reply"]
@@ -51,8 +51,9 @@ class LabKube:
         self.custom: Any = client.CustomObjectsApi(api)  # its patch takes _content_type
         self.policy = policy
         #: At most this many requests sent at once; the others wait, their timeouts not
-        #: running (:func:`~lsst_spawner.kube.retries.with_retries`' ``admission``).
-        self.admission = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+        #: running (:func:`~lsst_spawner.kube.retries.with_retries`' ``admission``), the
+        #: oldest LabServer's first (:data:`~lsst_spawner.kube.admission.PRIORITY`).
+        self.admission = Admission(max_in_flight) if max_in_flight else None
 
     async def _call(self, what: str, make: Any) -> Any:
         return await with_retries(
