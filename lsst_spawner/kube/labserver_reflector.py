@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 from kubespawner.reflector import NamespacedResourceReflector
-from traitlets import observe
 
 from ..crd.models import GROUP, VERSION
 
@@ -61,6 +60,7 @@ class LabServerReflector(NamespacedResourceReflector):
     """The LabServers of one namespace, as ``{"namespace/name": object}`` in ``resources``."""
 
     api: Any
+    resources: dict[str, Any]
     kind = LABSERVER_REFLECTOR_KIND
     api_group_name = "CustomObjectsApi"
     list_method_name = "list_labservers"
@@ -71,13 +71,20 @@ class LabServerReflector(NamespacedResourceReflector):
         #: One event per LabServer someone waits for, set (and dropped) when it changes.
         self._waiters: dict[str, asyncio.Event] = {}
 
-    @observe("resources")
-    def _notify_writes(self, change: Any) -> None:
-        """A (re)list replaced ``resources``: wrap it, and wake every waiter."""
-        if not isinstance(change["new"], _NotifyingDict):
-            self.resources = _NotifyingDict(change["new"], self._changed)
-            for key in list(self._waiters):
-                self._changed(key)
+    async def _list_and_update(self, *args: Any, **kwargs: Any) -> Any:
+        """A (re)list replaced ``resources``: wrap it, and wake every waiter.
+
+        Not a traitlets observer: traitlets says nothing when the new value equals the old
+        one, as the first list of an empty namespace (``{}``) does, which left the dict
+        unwrapped and every wait to its recheck (measured: an N=1,000 stop phase took
+        83 s instead of 26 s).
+        """
+        version = await super()._list_and_update(*args, **kwargs)
+        if not isinstance(self.resources, _NotifyingDict):
+            self.resources = _NotifyingDict(self.resources, self._changed)
+        for key in list(self._waiters):
+            self._changed(key)
+        return version
 
     def _changed(self, key: str) -> None:
         waiter = self._waiters.pop(key, None)

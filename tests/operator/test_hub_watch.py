@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from lsst_spawner import operator_mode
+from lsst_spawner.kube.labserver_reflector import LABSERVER_REFLECTOR_KIND, LabServerReflector
 from lsst_spawner.testing.waiting import wait_for_async
 
 from .conftest import LabCluster
@@ -84,3 +86,25 @@ async def test_a_waiting_spawn_looks_at_its_lab_server_only_when_it_changes(
     assert url.startswith("http://127.")
     await spawner.stop()
     assert await spawner.poll() == 0
+
+
+async def test_the_watch_alone_wakes_a_start_and_a_stop_from_an_empty_first_list(
+    lab_cluster: LabCluster, kubelet: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the 5 s recheck turned off, the hub's watch alone must wake the waits. Its
+    first list found no LabServer ({}), which traitlets does not report as a change: the
+    dict was left unwatched and every wait ran to its recheck (an N=1,000 stop phase took
+    83 s instead of 26 s); here such a start and stop never ended."""
+    monkeypatch.setattr(operator_mode, "_RECHECK_SECONDS", 3600.0)
+    kubelet.mode = "stub"
+    await install_template(lab_cluster)
+    lab_cluster.start_operator()
+    spawner = make_spawner(lab_cluster, "woken", image="w_2026_46")
+    reflector = await spawner._start_reflector(
+        LABSERVER_REFLECTOR_KIND, LabServerReflector, replace=True
+    )
+    assert reflector.resources == {}  # a namespace without LabServers yet
+    url = await asyncio.wait_for(spawner.start(), 120)
+    assert url.startswith("http://127.")
+    await asyncio.wait_for(spawner.stop(), 120)
+    assert lab_cluster.lab_server("lab-woken") is None
