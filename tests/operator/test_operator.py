@@ -53,6 +53,9 @@ async def test_a_lab_server_becomes_a_running_lab_and_is_cleaned_up(
         event = lab_cluster.wait_event(name, reason)
         assert event["type"] == "Normal"
     assert "lab.lsst-spawner.io/cleanup" in running["metadata"]["finalizers"]
+    (lab_secret,) = {v["secret"]["secretName"] for v in pods[0]["spec"]["volumes"] if "secret" in v}
+    counters = lab_cluster.emulator.counters
+    lists = [counters.get("list", kind) for kind in ("pods", "secrets")]
 
     lab_cluster.emulator.call(
         lambda: lab_cluster.emulator.store.delete(LABSERVERS, lab_cluster.namespace, name)
@@ -64,7 +67,10 @@ async def test_a_lab_server_becomes_a_running_lab_and_is_cleaned_up(
     assert lab_cluster.owned("secrets", name) == []
     assert lab_cluster.get("secrets", server["spec"]["secretRef"]["name"]) is None
     deleted = lab_cluster.wait_event(name, "Deleted")
-    assert status["podName"] in deleted["message"]
+    assert f"Pod/{status['podName']}" in deleted["message"]
+    assert f"Secret/{lab_secret}" in deleted["message"]
+    # Found by name (the status' pod, its volumes' Secrets), not by label-selected lists.
+    assert [counters.get("list", kind) for kind in ("pods", "secrets")] == lists
 
     # A graceful stop leaves no task of ours running (the template's image menu refresh was,
     # and kopf waited 5 s for it before it exited).
