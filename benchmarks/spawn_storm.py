@@ -19,8 +19,9 @@ One round:
    the server is ready (201) or failed; its latency is the time to ready;
 4. hub CPU (``utime + stime`` from ``/proc/<pid>/stat``) and RSS (``VmRSS``)
    before and after; Kubernetes API requests counted at the emulator;
-5. N concurrent ``DELETE /users/{name}/server``, the same figures for the stops,
-   then a check that no pod, ConfigMap or Secret is left.
+5. N concurrent ``DELETE /users/{name}/server``, the same figures for the stops (a
+   stop whose ``Spawner.stop`` raised counts as failed, from the hub's own metrics:
+   JupyterHub answers it 204), then a check that no pod, ConfigMap or Secret is left.
 
     python benchmarks/spawn_storm.py --n 100 --rounds 2 [--json out.json]
 
