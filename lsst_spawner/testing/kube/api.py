@@ -205,14 +205,18 @@ def build_app(emulator: KubeEmulator) -> web.Application:
                     if bookmarks and watcher.queue.empty():
                         await bookmark()
                     break
-                wait = min(remaining, next_bookmark - loop.time()) if bookmarks else remaining
-                try:
-                    change = await asyncio.wait_for(watcher.queue.get(), max(wait, 0))
-                except TimeoutError:
-                    if bookmarks and loop.time() >= next_bookmark and watcher.queue.empty():
-                        await bookmark()
-                        next_bookmark = loop.time() + emulator.bookmark_interval
+                if not watcher.queue.empty():  # queued changes first, without waiting
+                    change = watcher.queue.get_nowait()
+                elif bookmarks and loop.time() >= next_bookmark:
+                    await bookmark()
+                    next_bookmark = loop.time() + emulator.bookmark_interval
                     continue
+                else:
+                    wait = min(remaining, next_bookmark - loop.time()) if bookmarks else remaining
+                    try:
+                        change = await asyncio.wait_for(watcher.queue.get(), max(wait, 0.001))
+                    except TimeoutError:
+                        continue
                 if change is None:  # emulator stopping, or API going down
                     break
                 lag = faults.lag_of(resource)
