@@ -300,7 +300,8 @@ class OperatorBackend:
             found = await self.read()
             ours = body["metadata"].get("annotations", {}).get(SPAWN_ANNOTATION)
             if (
-                found is not None
+                ours is not None
+                and found is not None
                 and not found["metadata"].get("deletionTimestamp")
                 and (found["metadata"].get("annotations") or {}).get(SPAWN_ANNOTATION) == ours
             ):
