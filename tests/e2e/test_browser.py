@@ -212,12 +212,23 @@ def test_login_spawn_lab_and_stop(page: Any, demo: Demo) -> None:
     assert "kernels" in status, status
 
     # Stop it from the hub's control panel.
-    page.goto(f"{demo.url}/hub/home")
-    page.get_by_role("button", name="Stop My Server").click()
-    page.get_by_role("button", name="Start My Server").wait_for(timeout=60_000)
+    stop_from_home(page, demo.url, timeout=60_000)
     _wait_labs_gone(demo, USER, "the lab's pod, configmap and secret to go", timeout=30)
     _, user = demo.hub.request("GET", f"/users/{USER}") if demo.hub else (0, {})
     assert user["servers"] == {}
+
+
+def stop_from_home(page: Any, url: str, *, timeout: float) -> None:
+    """Click "Stop My Server" on the hub's home page once its script has bound the button.
+
+    The page binds its buttons in the requirejs module ``home``, loaded after the page:
+    a click before that did nothing, and under a loaded CI machine the wait for "Start My
+    Server" then timed out (seen once in a fresh-clone run).
+    """
+    page.goto(f"{url}/hub/home")
+    page.wait_for_function("() => window.require && window.require.defined('home')")
+    page.get_by_role("button", name="Stop My Server").click()
+    page.get_by_role("button", name="Start My Server").wait_for(timeout=timeout)
 
 
 def _start_named(page: Any, demo: Demo, server: str, tag: str | None) -> None:

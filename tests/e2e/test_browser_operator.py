@@ -20,7 +20,7 @@ from lsst_spawner.testing.demo import Demo
 from lsst_spawner.testing.hub import free_port
 from lsst_spawner.testing.waiting import wait_for
 
-from .test_browser import ARTIFACTS, CHOSEN_TAG, _login, browser, new_page
+from .test_browser import ARTIFACTS, CHOSEN_TAG, _login, browser, new_page, stop_from_home
 
 pytestmark = pytest.mark.integration
 
@@ -95,9 +95,7 @@ def test_operator_mode_login_spawn_lab_and_stop(operator_page: Any, operator_dem
     assert response.ok, page.content()[:1000]
     assert "started" in json.loads(page.locator("body").inner_text())
 
-    page.goto(f"{demo.url}/hub/home")
-    page.get_by_role("button", name="Stop My Server").click()
-    page.get_by_role("button", name="Start My Server").wait_for(timeout=90_000)
+    stop_from_home(page, demo.url, timeout=90_000)
     wait_for(
         lambda: (
             not demo.emulator.list_objects(LABSERVERS, demo.namespace)  # type: ignore[union-attr]
